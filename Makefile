@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: GPL-2.0
+# rexfs top-level Makefile. The two commands of the README:
+#   make demo   build everything and boot a VM that mounts rexfs and uses it
+#   make test   build everything and run the whole test suite
+# KDIR=/path/to/kernel/build uses your own Rust-enabled kernel tree.
+
+LLVM ?= -19
+KDIR ?= $(shell scripts/kernel.sh path 2>/dev/null)
+
+.PHONY: all setup kernel module tools test demo clean
+
+all: module tools
+
+setup:
+	scripts/setup-host.sh
+
+kernel: setup
+	scripts/kernel.sh build >/dev/null
+
+module:
+	@test -n "$(KDIR)" || { echo "no kernel: run 'make kernel' or pass KDIR=" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) modules
+
+# mkfs.rexfs and fsck.rexfs: cargo cannot name binaries with a dot.
+tools:
+	cargo build --release --quiet --manifest-path tools/Cargo.toml
+	mkdir -p tools/bin
+	ln -sf ../target/release/mkfs-rexfs tools/bin/mkfs.rexfs
+	ln -sf ../target/release/fsck-rexfs tools/bin/fsck.rexfs
+
+demo:
+	scripts/run.sh demo
+
+test:
+	scripts/run.sh test
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) clean
+	rm -rf rust/generated tools/bin
+	cargo clean --manifest-path tools/Cargo.toml

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Headers for the module's own bindings (scripts/gen-bindings.sh): what
+ * kernel::bindings lacks. Types these headers share with kernel::bindings
+ * are not regenerated; the output refers to kernel::bindings for them.
+ */
+#include <linux/buffer_head.h>
+#include <linux/fs_context.h>
+
+#include "glue.h"
+
+#include <linux/statfs.h>
+
+/* Macros bindgen cannot evaluate, exported as constants. */
+const unsigned long RUST_CONST_HELPER_SB_RDONLY = SB_RDONLY;

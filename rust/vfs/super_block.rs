@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Super blocks.
+//!
+//! C header: [`include/linux/fs/super_types.h`](srctree/include/linux/fs/super_types.h).
+
+use super::bindings as rexfs_bindings;
+use super::buffer::Buffer;
+use super::fs_type::FileSystem;
+use super::inode::{Inode, NewInode};
+use core::marker::PhantomData;
+use kernel::{bindings, prelude::*, sync::aref::ARef, types::Opaque};
+
+/// State of a super block whose filesystem data is set up: the default.
+pub(crate) struct Ready;
+
+/// State of a super block being mounted: `fill_super` has not returned yet,
+/// so there is no filesystem data.
+pub(crate) struct Fresh;
+
+/// A mounted (or mounting) super block of filesystem type `T`.
+///
+/// # Invariants
+///
+/// The wrapped `super_block` is alive for the lifetime of the reference, its
+/// block device is open, and in state [`Ready`] its `s_fs_info` points to a
+/// valid `T::Data`.
+#[repr(transparent)]
+pub(crate) struct SuperBlock<T: FileSystem, S = Ready>(
+    Opaque<bindings::super_block>,
+    PhantomData<(T, S)>,
+);
+
+impl<T: FileSystem, S> SuperBlock<T, S> {
+    /// Creates a reference from a raw pointer.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a super block of type `T` that satisfies the type
+    /// invariants for state `S` during `'a`.
+    pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::super_block) -> &'a Self {
+        // SAFETY: `SuperBlock` is a transparent wrapper; the caller
+        // guarantees validity for `'a`.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(super) fn as_raw(&self) -> *mut bindings::super_block {
+        self.0.get()
+    }
+
+    /// The device name, for log messages.
+    pub(crate) fn id(&self) -> &CStr {
+        // SAFETY: `s_id` is a NUL-terminated string set before `fill_super`.
+        unsafe { CStr::from_char_ptr((*self.as_raw()).s_id.as_ptr()) }
+    }
+
+    /// Size of the block device in bytes.
+    pub(crate) fn device_bytes(&self) -> u64 {
+        // SAFETY: the device is open (type invariant).
+        unsafe { rexfs_bindings::rexfs_bdev_nr_bytes(self.as_raw()) }
+    }
+
+    /// Whether the filesystem is mounted read-only.
+    pub(crate) fn is_read_only(&self) -> bool {
+        // SAFETY: reading `s_flags` of a live super block.
+        unsafe { (*self.as_raw()).s_flags as u64 & rexfs_bindings::SB_RDONLY as u64 != 0 }
+    }
+
+    /// Reads block `block` through the buffer cache.
+    pub(crate) fn bread(&self, block: u64) -> Result<Buffer> {
+        // SAFETY: the device is open and `s_blocksize` is set (the block size
+        // is set first thing in `fill_super`).
+        let bh = unsafe {
+            let sb = self.as_raw();
+            rexfs_bindings::__bread_gfp((*sb).s_bdev, block, (*sb).s_blocksize as _, 0)
+        };
+        // SAFETY: `__bread_gfp` returns a referenced, up-to-date buffer head,
+        // or NULL on I/O error.
+        unsafe { Buffer::from_raw(bh) }.ok_or(EIO)
+    }
+}
+
+impl<T: FileSystem> SuperBlock<T, Fresh> {
+    /// Sets the block size of the device, failing if its logical block size
+    /// is larger.
+    pub(super) fn set_block_size(&self, size: u32) -> Result {
+        // SAFETY: the super block is being mounted and owned by us.
+        if unsafe { bindings::sb_set_blocksize(self.as_raw(), size as _) } == 0 {
+            pr_err!("{}: device block size is larger than {}\n", self.id(), size);
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+}
+
+impl<T: FileSystem> SuperBlock<T> {
+    /// The filesystem's per-mount data.
+    pub(crate) fn data(&self) -> &T::Data {
+        // SAFETY: in state `Ready`, `s_fs_info` points to a `T::Data` that
+        // lives until `kill_sb`, after the last reference to `self`.
+        unsafe { &*(*self.as_raw()).s_fs_info.cast::<T::Data>() }
+    }
+
+    /// Returns inode `ino` from the inode cache, or a new locked inode that
+    /// the caller must initialise from disk.
+    pub(crate) fn get_or_create_inode(&self, ino: u64) -> Result<Result<ARef<Inode<T>>, NewInode<T>>> {
+        // SAFETY: the super block is live; `iget_locked` returns a
+        // referenced inode, or NULL on allocation failure.
+        let ptr = unsafe { bindings::iget_locked(self.as_raw(), ino) };
+        let ptr = core::ptr::NonNull::new(ptr).ok_or(ENOMEM)?;
+        // SAFETY: `ptr` is a valid inode we hold a reference to.
+        if unsafe { rexfs_bindings::rexfs_inode_is_new(ptr.as_ptr()) } {
+            // SAFETY: a new inode from `iget_locked` is locked (I_NEW) and
+            // ours to initialise.
+            Ok(Err(unsafe { NewInode::from_raw(ptr) }))
+        } else {
+            // SAFETY: an inode not in I_NEW state is fully initialised by
+            // `NewInode::init`, so its data is valid; we own the reference.
+            Ok(Ok(unsafe { ARef::from_raw(ptr.cast()) }))
+        }
+    }
+}

@@ -1,0 +1,32 @@
+#!/bin/bash
+# Generate the module's own bindings for the kernel headers that
+# kernel::bindings does not cover (see rust/bindings_helper.h).
+#
+#   gen-bindings.sh OBJTREE HEADER OUTPUT
+#
+# Uses the clang arguments the kernel used for its own bindings, read from
+# OBJTREE/rust/bindings/.bindings_generated.rs.cmd, so that types and
+# configuration match exactly. Types that are not allowlisted here resolve to
+# kernel::bindings through the `use` line prepended to the output.
+set -euo pipefail
+objtree=$(cd "$1" && pwd) header=$(realpath "$2") output=$(realpath -m "$3")
+
+cmd=$(head -1 "$objtree/rust/bindings/.bindings_generated.rs.cmd")
+clang_args=${cmd#* -- }
+clang_args=${clang_args%%; sed*}
+clang_args=$(sed -E 's/-Wp,-MMD,[^ ]+//' <<<"$clang_args")
+
+cd "$objtree"
+eval bindgen "$header" \
+	--use-core --ctypes-prefix ffi --no-layout-tests --no-doc-comments \
+	--rust-target 1.85 --with-derive-default --no-recursive-allowlist \
+	--allowlist-type "'fs_context.*|fs_parameter.*|fs_value_type|p_log|fc_log'" \
+	--allowlist-type "'buffer_head|bh_end_io_t|bh_state_bits|kstatfs'" \
+	--allowlist-function "'get_tree_bdev|__bread_gfp|__brelse|mark_buffer_dirty|sync_dirty_buffer'" \
+	--allowlist-function "'rexfs_.*'" \
+	--allowlist-var "'RUST_CONST_HELPER_.*'" \
+	--raw-line "'use kernel::bindings::*;'" \
+	--raw-line "'use kernel::ffi;'" \
+	-o "$output.tmp" -- "$clang_args" -DMODULE
+sed -Ei 's/pub const RUST_CONST_HELPER_([a-zA-Z0-9_]*)/pub const \1/g' "$output.tmp"
+mv "$output.tmp" "$output"
