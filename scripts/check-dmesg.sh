@@ -6,7 +6,7 @@
 set -euo pipefail
 pattern='WARNING:|BUG:|Oops|general protection fault|Kernel panic|kernel BUG|'
 pattern+='possible circular locking|possible recursive locking|inconsistent lock state|'
-pattern+='lockdep|suspicious RCU usage|blocked for more than|KASAN:|UBSAN:|Call Trace:|'
+pattern+='DEBUG_LOCKS_WARN_ON|suspicious RCU usage|blocked for more than|KASAN:|UBSAN:|Call Trace:|'
 pattern+='rust_panic|panicked at'
 if grep -E -n "$pattern" "$1" >/tmp/check-dmesg.$$ 2>/dev/null; then
 	echo "kernel log $1 shows problems:" >&2

@@ -62,7 +62,7 @@ qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m "$mem"
       -display none -monitor none -serial stdio -no-reboot
       -kernel "$bzimage"
       -append "console=ttyS0 loglevel=4 root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=$out/init panic=-1 oops=panic"
-      -fsdev local,id=root,path=/,security_model=none,readonly=on
+      -fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap
       -device virtio-9p-pci,fsdev=root,mount_tag=/dev/root
       -fsdev "local,id=out,path=$out,security_model=none"
       -device virtio-9p-pci,fsdev=out,mount_tag=out)

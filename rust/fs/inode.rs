@@ -34,7 +34,7 @@ pub(super) fn iget(sb: &SuperBlock<Rexfs>, ino: u64) -> Result<ARef<RexInode>> {
         mode::S_IFDIR if !disk.is_inline() => InodeType::Dir,
         mode::S_IFDIR => return Err(corrupted(sb, format_args!("inode {ino}: inline directory"))),
         other => {
-            pr_err!("rexfs ({}): inode {ino}: file type {other:o} not supported yet\n", sb.id());
+            pr_err!("{}: inode {ino}: file type {other:o} not supported yet\n", sb.id());
             return Err(EOPNOTSUPP);
         }
     };

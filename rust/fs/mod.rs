@@ -53,7 +53,7 @@ impl FileSystem for Rexfs {
 
 /// Logs why the filesystem on `sb` is corrupted and returns `-EFSCORRUPTED`.
 fn corrupted<S>(sb: &SuperBlock<Rexfs, S>, why: core::fmt::Arguments<'_>) -> Error {
-    pr_err!("rexfs ({}): corrupted: {}\n", sb.id(), why);
+    pr_err!("{}: corrupted: {}\n", sb.id(), why);
     EUCLEAN
 }
 

@@ -21,11 +21,11 @@ impl SbInfo {
         let block = sb.bread(0)?;
         let disk = Superblock::decode(block.data()).map_err(|e| match e {
             FormatError::BadMagic => {
-                pr_err!("rexfs ({}): not a rexfs filesystem (bad magic)\n", sb.id());
+                pr_err!("{}: not a rexfs filesystem (bad magic)\n", sb.id());
                 EINVAL
             }
             FormatError::BadVersion | FormatError::UnknownFeatures => {
-                pr_err!("rexfs ({}): cannot mount: {}\n", sb.id(), e.reason());
+                pr_err!("{}: cannot mount: {}\n", sb.id(), e.reason());
                 EINVAL
             }
             _ => corrupted(sb, format_args!("superblock: {}", e.reason())),
@@ -41,7 +41,7 @@ impl SbInfo {
             ));
         }
         if disk.needs_read_only() && !sb.is_read_only() {
-            pr_err!("rexfs ({}): unsupported read-only features, mount read-only\n", sb.id());
+            pr_err!("{}: unsupported read-only features, mount read-only\n", sb.id());
             return Err(EROFS);
         }
         Ok(SbInfo { disk })

@@ -1,0 +1,565 @@
+// SPDX-License-Identifier: GPL-2.0
+//! fsck.rexfs on filesystems made by mkfs.rexfs and then edited, through the
+//! library and through the binary.
+
+#[path = "../../mkfs/tests/common/mod.rs"]
+mod common;
+
+use std::fs;
+use std::process::{Command, Output};
+
+use common::Image;
+use rexfs_format::{
+    assign_bit, bitmap_payload_mut, bitmap_position, dirent_size, file_type, init_dir_block, mode,
+    test_bit, write_dirent, BlockHeader, BlockKind, DiskInode, Extent, ExtentBlock, Geometry,
+    Superblock, BLOCK_SIZE, EXTENT_SIZE, EXTENT_UNWRITTEN, HEADER_SIZE, INODE_INLINE, INODE_SIZE,
+    ROOT_INO,
+};
+use rexfs_fsck::{exit, Fsck};
+use rexfs_mkfs::Device;
+
+const MIB: u64 = 1 << 20;
+const BS: u64 = BLOCK_SIZE as u64;
+
+/// A filesystem under test, edited block by block.
+struct Fs {
+    dev: Device,
+    sb: Superblock,
+}
+
+impl Fs {
+    fn open(image: &Image) -> Self {
+        let dev = image.open();
+        let mut block = vec![0; BLOCK_SIZE];
+        dev.read_blocks(0, &mut block).unwrap();
+        Fs { dev, sb: Superblock::decode(&block).unwrap() }
+    }
+
+    fn g(&self) -> Geometry {
+        self.sb.geometry
+    }
+
+    fn read(&self, blkno: u64) -> Vec<u8> {
+        let mut block = vec![0; BLOCK_SIZE];
+        self.dev.read_blocks(blkno, &mut block).unwrap();
+        block
+    }
+
+    fn write(&self, blkno: u64, block: &[u8]) {
+        self.dev.write_blocks(blkno, block).unwrap();
+    }
+
+    /// Flips a bit of byte `offset` of block `blkno`.
+    fn flip(&self, blkno: u64, offset: usize) {
+        let mut block = self.read(blkno);
+        block[offset] ^= 0x10;
+        self.write(blkno, &block);
+    }
+
+    fn save_superblock(&self) {
+        let mut block = self.read(0);
+        self.sb.encode(&mut block);
+        self.write(0, &block);
+    }
+
+    fn inode(&self, ino: u64) -> DiskInode {
+        let (blkno, offset) = self.g().inode_location(ino).unwrap();
+        DiskInode::decode(&self.read(blkno)[offset..offset + INODE_SIZE]).unwrap()
+    }
+
+    fn put_inode(&self, ino: u64, inode: &DiskInode) {
+        let (blkno, offset) = self.g().inode_location(ino).unwrap();
+        let mut block = self.read(blkno);
+        inode.encode(&mut block[offset..]);
+        self.write(blkno, &block);
+    }
+
+    fn update_inode(&self, ino: u64, f: impl FnOnce(&mut DiskInode)) {
+        let mut inode = self.inode(ino);
+        f(&mut inode);
+        self.put_inode(ino, &inode);
+    }
+
+    /// Writes a new in-use inode and accounts for it in the superblock.
+    fn create(&mut self, ino: u64, inode: &DiskInode) {
+        self.put_inode(ino, inode);
+        self.sb.free_inodes -= 1;
+        self.save_superblock();
+    }
+
+    fn bit(&self, blkno: u64) -> bool {
+        let (index, bit) = bitmap_position(blkno);
+        test_bit(&self.read(self.g().bitmap_start + index)[HEADER_SIZE..], bit)
+    }
+
+    /// Sets the bitmap bit of `blkno` and reseals the bitmap block.
+    fn set_bit(&self, blkno: u64, used: bool) {
+        let (index, bit) = bitmap_position(blkno);
+        let at = self.g().bitmap_start + index;
+        let mut block = self.read(at);
+        assign_bit(bitmap_payload_mut(&mut block), bit, used);
+        BlockHeader { kind: BlockKind::Bitmap, blkno: at, owner: 0 }.seal(&mut block);
+        self.write(at, &block);
+    }
+
+    /// Allocates a free data block in the bitmap and the superblock.
+    fn alloc(&mut self) -> u64 {
+        let blkno = (self.g().data_start..).find(|&b| !self.bit(b)).unwrap();
+        self.set_bit(blkno, true);
+        self.sb.free_blocks -= 1;
+        self.save_superblock();
+        blkno
+    }
+
+    /// Appends a new block holding `entries` (name, inode, type) to
+    /// directory `dir`; returns the block.
+    fn add_dir_block(&mut self, dir: u64, entries: &[(&str, u64, u8)]) -> u64 {
+        let blkno = self.alloc();
+        let mut block = vec![0; BLOCK_SIZE];
+        init_dir_block(&mut block);
+        let mut offset = HEADER_SIZE;
+        for (i, &(name, ino, ftype)) in entries.iter().enumerate() {
+            let last = i + 1 == entries.len();
+            let rec_len = if last { BLOCK_SIZE - offset } else { dirent_size(name.len()) };
+            write_dirent(&mut block, offset, ino, rec_len, ftype, name.as_bytes());
+            offset += rec_len;
+        }
+        BlockHeader { kind: BlockKind::Directory, blkno, owner: dir }.seal(&mut block);
+        self.write(blkno, &block);
+        self.update_inode(dir, |d| {
+            let extent = Extent { logical: d.size / BS, physical: blkno, len: 1, flags: 0 };
+            extent.encode(&mut d.data[d.extent_count as usize * EXTENT_SIZE..]);
+            d.extent_count += 1;
+            d.size += BS;
+            d.blocks += 1;
+        });
+        blkno
+    }
+}
+
+/// A regular file with `extents` (at most five), linked once.
+fn file(extents: &[Extent]) -> DiskInode {
+    let mut inode = DiskInode { mode: mode::S_IFREG | 0o644, nlink: 1, ..DiskInode::FREE };
+    for (i, e) in extents.iter().enumerate() {
+        e.encode(&mut inode.data[i * EXTENT_SIZE..]);
+    }
+    inode.extent_count = extents.len() as u32;
+    inode.blocks = extents.iter().map(|e| u64::from(e.len)).sum();
+    inode.size = extents.iter().map(|e| e.logical_end()).max().unwrap_or(0) * BS;
+    inode
+}
+
+/// A small file with its data in the inode.
+fn inline_file(data: &[u8]) -> DiskInode {
+    let mut inode = DiskInode {
+        mode: mode::S_IFREG | 0o644,
+        flags: INODE_INLINE,
+        nlink: 1,
+        size: data.len() as u64,
+        ..DiskInode::FREE
+    };
+    inode.data[..data.len()].copy_from_slice(data);
+    inode
+}
+
+/// An empty directory in `parent`.
+fn dir(parent: u64) -> DiskInode {
+    DiskInode { mode: mode::S_IFDIR | 0o755, nlink: 2, parent, ..DiskInode::FREE }
+}
+
+fn extent(logical: u64, physical: u64) -> Extent {
+    Extent { logical, physical, len: 1, flags: 0 }
+}
+
+fn check(image: &Image) -> Fsck {
+    Fsck::check(&image.open()).unwrap()
+}
+
+fn repair(image: &Image) -> Fsck {
+    let dev = image.open();
+    let mut fsck = Fsck::check(&dev).unwrap();
+    fsck.repair(&dev).unwrap();
+    fsck
+}
+
+fn messages(fsck: &Fsck) -> Vec<String> {
+    fsck.problems().iter().map(|p| p.to_string()).collect()
+}
+
+/// Checks `image` and expects exactly `problems` and exit status `code`.
+fn expect(image: &Image, problems: &[&str], code: u8) {
+    let fsck = check(image);
+    assert_eq!(messages(&fsck), problems);
+    assert_eq!(fsck.exit_code(), code);
+}
+
+/// Repairs `image`, expecting `problems` all fixed, then checks it clean.
+fn expect_repaired(image: &Image, problems: &[&str]) {
+    let fsck = repair(image);
+    let fixed: Vec<String> = problems.iter().map(|p| format!("{p} (fixed)")).collect();
+    assert_eq!(messages(&fsck), fixed);
+    assert_eq!(fsck.exit_code(), exit::CORRECTED);
+    expect(image, &[], exit::OK);
+}
+
+fn formatted() -> Image {
+    Image::formatted(16 * MIB, &["-q"])
+}
+
+#[test]
+fn fresh_filesystems_are_clean() {
+    for (size, args) in [
+        (16 * MIB, &["-q"][..]),
+        (MIB / 4, &["-q"]),
+        (16 * MIB, &["-q", "-N", "17"]),
+        (300 * MIB, &["-q", "-s", "299M"]),
+    ] {
+        let image = Image::formatted(size, args);
+        let fsck = check(&image);
+        assert_eq!(messages(&fsck), Vec::<String>::new(), "{args:?}");
+        assert_eq!(fsck.exit_code(), exit::OK);
+    }
+    let fsck = check(&formatted());
+    let s = fsck.summary().unwrap();
+    assert_eq!((s.inodes_used, s.inode_count, s.blocks_used, s.block_count), (1, 1024, 66, 4096));
+}
+
+#[test]
+fn corrupt_superblock() {
+    let image = formatted();
+    Fs::open(&image).flip(0, 100);
+    expect(&image, &["superblock: checksum mismatch"], exit::UNCORRECTED);
+    assert_eq!(repair(&image).exit_code(), exit::UNCORRECTED);
+
+    let zeroed = Image::new(MIB);
+    expect(&zeroed, &["superblock: bad magic number"], exit::UNCORRECTED);
+}
+
+#[test]
+fn device_smaller_than_the_filesystem() {
+    let image = formatted();
+    fs::File::options().write(true).open(image.path()).unwrap().set_len(8 * MIB).unwrap();
+    expect(
+        &image,
+        &["superblock: the filesystem has 4096 blocks but the device only 2048"],
+        exit::UNCORRECTED,
+    );
+}
+
+#[test]
+fn unreadable_device() {
+    let empty = Image::new(0);
+    assert!(Fsck::check(&empty.open()).is_err());
+}
+
+#[test]
+fn corrupt_root_inode() {
+    let image = formatted();
+    let fs = Fs::open(&image);
+    fs.flip(fs.g().inode_table_start, 20);
+    expect(&image, &["inode 1: checksum mismatch"], exit::UNCORRECTED);
+    assert_eq!(repair(&image).exit_code(), exit::UNCORRECTED);
+}
+
+#[test]
+fn corrupt_bitmap_block() {
+    let image = formatted();
+    let fs = Fs::open(&image);
+    fs.flip(fs.g().bitmap_start, 1000);
+    expect(&image, &["bitmap block 1: checksum mismatch"], exit::UNCORRECTED);
+    expect_repaired(&image, &["bitmap block 1: checksum mismatch"]);
+}
+
+#[test]
+fn leaked_blocks() {
+    let image = formatted();
+    let fs = Fs::open(&image);
+    let start = fs.g().data_start;
+    fs.set_bit(start + 5, true);
+    for blkno in start + 100..start + 200 {
+        fs.set_bit(blkno, true);
+    }
+    let problems =
+        ["block 71: marked used but not owned", "blocks 166-265: marked used but not owned"];
+    expect(&image, &problems, exit::UNCORRECTED);
+    expect_repaired(&image, &problems);
+    assert!(!fs.bit(start + 5));
+}
+
+#[test]
+fn owned_block_marked_free() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    let blkno = fs.alloc();
+    fs.create(2, &file(&[extent(0, blkno)]));
+    fs.add_dir_block(ROOT_INO, &[("f", 2, file_type::REG)]);
+    fs.set_bit(blkno, false);
+    let problem = format!("block {blkno}: used by inode 2 but marked free");
+    expect(&image, &[&problem], exit::UNCORRECTED);
+    expect_repaired(&image, &[&problem]);
+}
+
+#[test]
+fn wrong_free_counts() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    fs.sb.free_blocks -= 3;
+    fs.sb.free_inodes -= 1;
+    fs.save_superblock();
+    let problems = [
+        "superblock: free block count is 4027, should be 4030",
+        "superblock: free inode count is 1022, should be 1023",
+    ];
+    expect(&image, &problems, exit::UNCORRECTED);
+    expect_repaired(&image, &problems);
+}
+
+#[test]
+fn wrong_root_link_count() {
+    let image = formatted();
+    Fs::open(&image).update_inode(ROOT_INO, |root| root.nlink = 3);
+    let problem = "inode 1: link count is 3, should be 2";
+    expect(&image, &[problem], exit::UNCORRECTED);
+    expect_repaired(&image, &[problem]);
+    assert_eq!(Fs::open(&image).inode(ROOT_INO).nlink, 2);
+}
+
+#[test]
+fn unlinked_inode() {
+    let image = formatted();
+    Fs::open(&image).create(2, &inline_file(b"lost"));
+    let problem = "inode 2: in use but not in any directory";
+    expect(&image, &[problem], exit::UNCORRECTED);
+    assert_eq!(repair(&image).exit_code(), exit::UNCORRECTED);
+}
+
+#[test]
+fn directory_with_files_is_clean() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    let data = fs.alloc();
+    fs.create(2, &inline_file(b"hello"));
+    fs.create(3, &file(&[Extent { logical: 0, physical: data, len: 1, flags: 0 }]));
+    fs.create(4, &dir(ROOT_INO));
+    fs.update_inode(ROOT_INO, |root| root.nlink = 3);
+    fs.add_dir_block(ROOT_INO, &[("a", 2, file_type::REG), ("b", 3, file_type::REG)]);
+    fs.add_dir_block(ROOT_INO, &[("sub", 4, file_type::DIR)]);
+    fs.add_dir_block(4, &[("hardlink", 3, file_type::REG)]);
+    fs.update_inode(3, |f| f.nlink = 2);
+    expect(&image, &[], exit::OK);
+    let s = check(&image).summary().unwrap();
+    assert_eq!((s.inodes_used, s.blocks_used), (4, 66 + 4));
+}
+
+#[test]
+fn entry_of_a_free_inode() {
+    let image = formatted();
+    Fs::open(&image).add_dir_block(ROOT_INO, &[("ghost", 5, file_type::REG)]);
+    expect(&image, &["directory 1: entry \"ghost\": inode 5 is free"], exit::UNCORRECTED);
+}
+
+#[test]
+fn bad_entries() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    fs.create(2, &inline_file(b"x"));
+    fs.add_dir_block(
+        ROOT_INO,
+        &[
+            ("a", 2, file_type::DIR),
+            ("a", 2, file_type::REG),
+            ("far", 5000, file_type::REG),
+            ("root", ROOT_INO, file_type::DIR),
+        ],
+    );
+    expect(
+        &image,
+        &[
+            "directory 1: entry \"a\": type directory, but inode 2 is a regular file",
+            "directory 1: entry \"a\": duplicate name",
+            "directory 1: entry \"far\": inode 5000 out of range",
+            "directory 1: entry \"root\": links the root directory",
+            "inode 2: link count is 1, should be 2",
+        ],
+        exit::UNCORRECTED,
+    );
+}
+
+#[test]
+fn corrupt_directory_block() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    fs.create(2, &inline_file(b"x"));
+    let blkno = fs.add_dir_block(ROOT_INO, &[("a", 2, file_type::REG)]);
+    fs.flip(blkno, 100);
+    // The file's link is lost with the block: its link count is not touched.
+    let problems = [
+        format!("directory 1: block {blkno}: checksum mismatch"),
+        "inode 2: in use but not in any directory".into(),
+    ];
+    expect(&image, &problems.each_ref().map(String::as_str), exit::UNCORRECTED);
+    assert_eq!(repair(&image).exit_code(), exit::UNCORRECTED);
+}
+
+#[test]
+fn two_inodes_claim_a_block() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    let blkno = fs.alloc();
+    fs.create(2, &file(&[extent(0, blkno)]));
+    fs.create(3, &file(&[extent(0, blkno)]));
+    fs.add_dir_block(ROOT_INO, &[("a", 2, file_type::REG), ("b", 3, file_type::REG)]);
+    let problem = format!("block {blkno}: used by inode 2 and inode 3");
+    expect(&image, &[&problem], exit::UNCORRECTED);
+    assert_eq!(repair(&image).exit_code(), exit::UNCORRECTED);
+}
+
+#[test]
+fn extents_and_file_size() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    let (a, b) = (fs.alloc(), fs.alloc());
+    let mut inode = file(&[extent(0, a), Extent { flags: EXTENT_UNWRITTEN, ..extent(5, b) }]);
+    // fallocate(KEEP_SIZE) leaves unwritten blocks past the end of file.
+    inode.size = 100;
+    fs.create(2, &inode);
+    fs.add_dir_block(ROOT_INO, &[("f", 2, file_type::REG)]);
+    expect(&image, &[], exit::OK);
+
+    fs.update_inode(2, |f| {
+        f.size = 0;
+        f.blocks = 7;
+    });
+    let problems = [
+        "inode 2: extent 0 (file block 0): written past the end of file (size 0)",
+        "inode 2: block count is 7, should be 2",
+    ];
+    expect(&image, &problems, exit::UNCORRECTED);
+    fs.update_inode(2, |f| f.size = 100);
+    expect_repaired(&image, &problems[1..]);
+}
+
+#[test]
+fn extent_chain() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    let extents: Vec<Extent> = (0..7).map(|i| extent(i * 2, fs.alloc())).collect();
+    let chain = fs.alloc();
+    let mut block = vec![0; BLOCK_SIZE];
+    ExtentBlock::encode(&mut block, chain, 2, 0, &extents[5..]);
+    fs.write(chain, &block);
+    let mut inode = file(&extents[..5]);
+    inode.extent_count = 7;
+    inode.extent_block = chain;
+    inode.blocks = 8;
+    inode.size = 13 * BS;
+    fs.create(2, &inode);
+    fs.add_dir_block(ROOT_INO, &[("f", 2, file_type::REG)]);
+    expect(&image, &[], exit::OK);
+
+    ExtentBlock::encode(&mut block, chain, 2, chain, &extents[5..]);
+    fs.write(chain, &block);
+    let problem = format!("inode 2: extent block {chain}: the extent chain loops");
+    expect(&image, &[&problem], exit::UNCORRECTED);
+    // The blocks of a damaged map stay allocated: nothing to repair.
+    assert_eq!(repair(&image).exit_code(), exit::UNCORRECTED);
+    assert!(extents.iter().all(|e| fs.bit(e.physical)));
+}
+
+#[test]
+fn subdirectory_links() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    fs.create(2, &dir(7));
+    fs.add_dir_block(ROOT_INO, &[("sub", 2, file_type::DIR)]);
+    let problems = [
+        "inode 1: link count is 2, should be 3",
+        "directory 2: parent is 7, but it is in directory 1",
+    ];
+    expect(&image, &problems, exit::UNCORRECTED);
+    expect_repaired(&image, &problems);
+}
+
+#[test]
+fn directory_cycle_cut_off_from_the_root() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    fs.create(2, &DiskInode { nlink: 3, ..dir(3) });
+    fs.create(3, &DiskInode { nlink: 3, ..dir(2) });
+    fs.add_dir_block(2, &[("c", 3, file_type::DIR)]);
+    fs.add_dir_block(3, &[("b", 2, file_type::DIR)]);
+    expect(
+        &image,
+        &["directory 2: in a cycle of directories cut off from the root"],
+        exit::UNCORRECTED,
+    );
+}
+
+#[test]
+fn directory_hole() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    fs.add_dir_block(ROOT_INO, &[]);
+    fs.update_inode(ROOT_INO, |root| {
+        let mut e = Extent::decode(&root.data);
+        e.logical = 1;
+        e.encode(&mut root.data);
+        root.size = 2 * BS;
+    });
+    expect(&image, &["directory 1: file block 0 not mapped"], exit::UNCORRECTED);
+}
+
+#[test]
+fn check_without_repair_changes_nothing() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    fs.set_bit(fs.g().data_start + 1, true);
+    fs.sb.free_inodes -= 1;
+    fs.save_superblock();
+    fs.update_inode(ROOT_INO, |root| root.nlink = 5);
+    let before = fs::read(image.path()).unwrap();
+    assert_eq!(check(&image).problems().len(), 3);
+    assert_eq!(fs::read(image.path()).unwrap(), before);
+}
+
+fn fsck(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fsck-rexfs")).args(args).output().unwrap()
+}
+
+fn code(output: &Output) -> Option<i32> {
+    output.status.code()
+}
+
+#[test]
+fn binary_exit_codes() {
+    let image = formatted();
+    let path = image.path().to_str().unwrap();
+    assert_eq!(code(&fsck(&[path])), Some(0));
+    let verbose = fsck(&["-fv", path]);
+    assert_eq!(code(&verbose), Some(0));
+    assert!(String::from_utf8_lossy(&verbose.stdout).contains("1/1024 inodes, 66/4096 blocks"));
+
+    let fs = Fs::open(&image);
+    fs.set_bit(fs.g().data_start + 9, true);
+    let line = "fsck.rexfs: block 75: marked used but not owned";
+    let found = fsck(&["-n", path]);
+    assert_eq!(code(&found), Some(4));
+    assert_eq!(String::from_utf8_lossy(&found.stdout), format!("{line}\n"));
+    let fixed = fsck(&["-y", path]);
+    assert_eq!(code(&fixed), Some(1));
+    assert_eq!(String::from_utf8_lossy(&fixed.stdout), format!("{line} (fixed)\n"));
+    assert_eq!(code(&fsck(&["-p", path])), Some(0));
+
+    let zeroed = Image::new(MIB);
+    assert_eq!(code(&fsck(&["-a", zeroed.path().to_str().unwrap()])), Some(4));
+    let empty = Image::new(0);
+    assert_eq!(code(&fsck(&[empty.path().to_str().unwrap()])), Some(8));
+    assert_eq!(code(&fsck(&["/nonexistent/rexfs.img"])), Some(8));
+
+    for bad in [&[][..], &["-x", path], &["-n", "-y", path], &[path, path]] {
+        let usage = fsck(bad);
+        assert_eq!(code(&usage), Some(16), "{bad:?}");
+        assert!(String::from_utf8_lossy(&usage.stderr).contains("usage: fsck.rexfs"));
+    }
+    assert_eq!(code(&fsck(&["-V"])), Some(0));
+}

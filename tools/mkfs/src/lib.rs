@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `mkfs.rexfs`: makes an empty rexfs filesystem.
+//!
+//! The crate also holds what the rexfs tools share: block-device I/O
+//! ([`Device`]), option parsing ([`getopt`]) and the construction of bitmap
+//! blocks ([`bitmap_block`]).
+
+pub mod device;
+pub mod getopt;
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rexfs_format::{
+    assign_bit, bitmap_payload_mut, mode, BlockHeader, BlockKind, DiskInode, FormatError, Geometry,
+    Superblock, Timestamp, BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, INODES_PER_BLOCK, ROOT_INO,
+};
+
+pub use device::Device;
+use getopt::{Arg, Getopt};
+
+/// Program name used in messages.
+pub const PROG: &str = "mkfs.rexfs";
+
+const USAGE: &str =
+    "usage: mkfs.rexfs [-q] [-f|-F] [-L label] [-N inodes] [-b blocksize] [-s size] DEVICE";
+
+/// Fewest inodes `mkfs.rexfs` makes: one inode-table block.
+pub const MIN_INODES: u64 = INODES_PER_BLOCK;
+
+/// Bytes of data per inode when the inode count is not given.
+const BYTES_PER_INODE: u64 = 16 << 10;
+
+/// Why `mkfs.rexfs` failed.
+#[derive(Debug)]
+pub enum Error {
+    /// The command line is malformed.
+    Usage(String),
+    /// The requested filesystem cannot be made.
+    Invalid(String),
+    /// Accessing the device failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(msg) | Error::Invalid(msg) => f.write_str(msg),
+            Error::Io(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(err) => Some(err),
+            Error::Usage(_) | Error::Invalid(_) => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(err: io::Error) -> Self {
+        Error::Io(err)
+    }
+}
+
+/// What to make, from the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Print nothing on success.
+    pub quiet: bool,
+    /// Volume label; only its first 32 bytes are stored.
+    pub label: Vec<u8>,
+    /// Number of inodes; derived from the size when `None`.
+    pub inodes: Option<u64>,
+    /// Filesystem size in bytes; the whole device when `None`.
+    pub size: Option<u64>,
+    /// The device or image file.
+    pub device: PathBuf,
+}
+
+/// What the command line asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Make a filesystem.
+    Format(Options),
+    /// Print the version.
+    Version,
+}
+
+/// Parses the command line `args` (without the program name).
+pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, Error> {
+    let mut quiet = false;
+    let mut label = Vec::new();
+    let mut inodes = None;
+    let mut size = None;
+    let mut operands = Vec::new();
+    for arg in Getopt::new(args, b"LNbs") {
+        match arg.map_err(Error::Usage)? {
+            Arg::Flag(b'q') => quiet = true,
+            // There is nothing to protect with a force flag: mkfs.rexfs always
+            // overwrites. The flags are accepted for `mkfs -t` front ends.
+            Arg::Flag(b'f' | b'F') => {}
+            Arg::Flag(b'V') => return Ok(Command::Version),
+            Arg::Value(b'L', value) => label = value.into_encoded_bytes(),
+            Arg::Value(b'N', value) => inodes = Some(parse_number(&value, "inode count")?),
+            Arg::Value(b'b', value) => {
+                let block_size = parse_number(&value, "block size")?;
+                if block_size != BLOCK_SIZE as u64 {
+                    return Err(Error::Invalid(format!(
+                        "block size {block_size} is not supported (only {BLOCK_SIZE})"
+                    )));
+                }
+            }
+            Arg::Value(b's', value) => {
+                let bytes = parse_size(&value)
+                    .ok_or_else(|| Error::Usage(format!("invalid size {}", value.display())))?;
+                size = Some(bytes);
+            }
+            Arg::Operand(operand) => operands.push(operand),
+            Arg::Flag(letter) | Arg::Value(letter, _) => {
+                return Err(Error::Usage(getopt::invalid_option(letter)))
+            }
+        }
+    }
+    let device = getopt::device_operand(operands).map_err(Error::Usage)?;
+    Ok(Command::Format(Options { quiet, label, inodes, size, device }))
+}
+
+fn parse_number(value: &OsStr, what: &str) -> Result<u64, Error> {
+    value
+        .to_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::Usage(format!("invalid {what} {}", value.display())))
+}
+
+/// Parses a size in bytes with an optional binary `K`, `M`, `G` or `T`
+/// suffix (either case).
+pub fn parse_size(value: &OsStr) -> Option<u64> {
+    let s = value.to_str()?;
+    let (digits, shift) = match s.as_bytes().last()?.to_ascii_uppercase() {
+        b'K' => (&s[..s.len() - 1], 10),
+        b'M' => (&s[..s.len() - 1], 20),
+        b'G' => (&s[..s.len() - 1], 30),
+        b'T' => (&s[..s.len() - 1], 40),
+        _ => (s, 0),
+    };
+    let n: u64 = digits.parse().ok()?;
+    n.checked_mul(1 << shift)
+}
+
+/// Lays out a filesystem of `block_count` blocks with `inodes` inodes, or by
+/// default one inode per 16 KiB, as many as fit but at least [`MIN_INODES`].
+pub fn geometry(block_count: u64, inodes: Option<u64>) -> Result<Geometry, Error> {
+    let invalid = |e: FormatError| {
+        Error::Invalid(format!("cannot make a filesystem of {block_count} blocks: {}", e.reason()))
+    };
+    let smallest = Geometry::new(block_count, MIN_INODES).map_err(invalid)?;
+    let inodes = inodes.unwrap_or_else(|| {
+        // Inode-table blocks may take everything but one data block.
+        let room = (block_count - 1 - smallest.inode_table_start) * INODES_PER_BLOCK;
+        (block_count / (BYTES_PER_INODE / BLOCK_SIZE as u64))
+            .max(MIN_INODES)
+            .min(room)
+            .min(u32::MAX.into())
+    });
+    Geometry::new(block_count, inodes).map_err(invalid)
+}
+
+/// Fills `block` as bitmap block `index` of a filesystem laid out as `g`, and
+/// seals it. Metadata blocks and the bits past the last block are marked in
+/// use; for data blocks, `in_use` decides.
+pub fn bitmap_block(block: &mut [u8], g: &Geometry, index: u64, in_use: impl Fn(u64) -> bool) {
+    let first = index * BITS_PER_BITMAP_BLOCK;
+    let bits = bitmap_payload_mut(block);
+    for (bit, blkno) in (first..first + BITS_PER_BITMAP_BLOCK).enumerate() {
+        let used = blkno < g.data_start || blkno >= g.block_count || in_use(blkno);
+        assign_bit(bits, bit, used);
+    }
+    BlockHeader { kind: BlockKind::Bitmap, blkno: g.bitmap_start + index, owner: 0 }.seal(block);
+}
+
+/// Makes an empty filesystem on `dev` as `opts` ask; returns its superblock.
+///
+/// Clears block 0, writes the bitmap and the inode table with the root
+/// directory, and the superblock last, so that an interrupted run leaves no
+/// valid-looking filesystem behind. Data blocks are left alone.
+pub fn format(dev: &Device, opts: &Options) -> Result<Superblock, Error> {
+    let bytes = match opts.size {
+        Some(size) if size > dev.size() => {
+            return Err(Error::Invalid(format!(
+                "size {size} exceeds the size of {} ({} bytes)",
+                dev.name(),
+                dev.size()
+            )))
+        }
+        Some(size) => size,
+        None => dev.size(),
+    };
+    let g = geometry(bytes / BLOCK_SIZE as u64, opts.inodes)?;
+    let mut uuid = random_bytes::<16>()?;
+    // Random (version 4, RFC 4122 variant) UUID.
+    uuid[6] = (uuid[6] & 0x0f) | 0x40;
+    uuid[8] = (uuid[8] & 0x3f) | 0x80;
+    let generation = u32::from_le_bytes(random_bytes()?);
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = Timestamp { sec: since_epoch.as_secs() as i64, nsec: since_epoch.subsec_nanos() };
+
+    let mut block = vec![0; BLOCK_SIZE];
+    dev.write_blocks(0, &block)?;
+    dev.write_region(g.bitmap_start, g.bitmap_blocks, |blkno, block| {
+        bitmap_block(block, &g, blkno - g.bitmap_start, |_| false);
+    })?;
+
+    let root = DiskInode {
+        mode: mode::S_IFDIR | 0o755,
+        nlink: 2,
+        parent: ROOT_INO,
+        atime: now,
+        mtime: now,
+        ctime: now,
+        crtime: now,
+        generation,
+        ..DiskInode::FREE
+    };
+    let (root_block, root_offset) =
+        g.inode_location(ROOT_INO).map_err(|e| Error::Invalid(e.reason().into()))?;
+    // All-zero slots are free inodes.
+    dev.write_region(g.inode_table_start, g.inode_table_blocks, |blkno, block| {
+        if blkno == root_block {
+            root.encode(&mut block[root_offset..]);
+        }
+    })?;
+    dev.sync()?;
+
+    let mut sb = Superblock::new(g, now.sec, uuid);
+    let label = &opts.label[..opts.label.len().min(sb.label.len())];
+    sb.label[..label.len()].copy_from_slice(label);
+    sb.encode(&mut block);
+    dev.write_blocks(0, &block)?;
+    dev.sync()?;
+    Ok(sb)
+}
+
+fn random_bytes<const N: usize>() -> io::Result<[u8; N]> {
+    let mut bytes = [0; N];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot read /dev/urandom: {e}")))?;
+    Ok(bytes)
+}
+
+/// Runs `mkfs.rexfs` with the command line `args` (without the program
+/// name), printing to stdout and stderr; returns the exit status.
+pub fn cli(args: impl IntoIterator<Item = OsString>) -> u8 {
+    let result = parse_args(args).and_then(|command| match command {
+        Command::Version => {
+            println!("{PROG} {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Format(opts) => {
+            let dev = Device::open(&opts.device, true)?;
+            let g = format(&dev, &opts)?.geometry;
+            if !opts.quiet {
+                println!(
+                    "{PROG}: {}: {} blocks of {BLOCK_SIZE} bytes, {} inodes, {} data blocks",
+                    dev.name(),
+                    g.block_count,
+                    g.inode_count,
+                    g.data_blocks()
+                );
+            }
+            Ok(())
+        }
+    });
+    match result {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("{PROG}: {err}");
+            if matches!(err, Error::Usage(_)) {
+                eprintln!("{USAGE}");
+            }
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rexfs_format::{bitmap_payload, test_bit, MIN_BLOCKS};
+
+    fn options(args: &[&str]) -> Result<Options, Error> {
+        match parse_args(args.iter().map(OsString::from))? {
+            Command::Format(opts) => Ok(opts),
+            Command::Version => panic!("unexpected -V"),
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        let size = |s: &str| parse_size(OsStr::new(s));
+        assert_eq!(size("4096"), Some(4096));
+        assert_eq!(size("16M"), Some(16 << 20));
+        assert_eq!(size("2k"), Some(2048));
+        assert_eq!(size("1T"), Some(1 << 40));
+        assert_eq!(size("3g"), Some(3 << 30));
+        for bad in ["", "M", "1.5M", "-1", "12X", "99999999999999T"] {
+            assert_eq!(size(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn arguments() {
+        let opts =
+            options(&["-q", "-F", "-L", "scratch", "-N", "64", "-b", "4096", "-s16M", "img"])
+                .unwrap();
+        assert_eq!(
+            opts,
+            Options {
+                quiet: true,
+                label: b"scratch".to_vec(),
+                inodes: Some(64),
+                size: Some(16 << 20),
+                device: "img".into(),
+            }
+        );
+        assert!(matches!(options(&["-b", "1024", "img"]), Err(Error::Invalid(_))));
+        assert!(matches!(options(&["-N", "many", "img"]), Err(Error::Usage(_))));
+        assert!(matches!(options(&["-x", "img"]), Err(Error::Usage(_))));
+        assert!(matches!(options(&["-s", "12X", "img"]), Err(Error::Usage(_))));
+        assert!(matches!(options(&[]), Err(Error::Usage(_))));
+        assert!(matches!(options(&["a", "b"]), Err(Error::Usage(_))));
+        assert_eq!(parse_args(["-V".into()]).unwrap(), Command::Version);
+    }
+
+    #[test]
+    fn default_inode_count() {
+        assert_eq!(geometry(4096, None).unwrap().inode_count, 1024);
+        assert_eq!(geometry(MIN_BLOCKS, None).unwrap().inode_count, MIN_INODES);
+        assert_eq!(geometry(4096, Some(100)).unwrap().inode_count, 100);
+        assert!(geometry(MIN_BLOCKS - 1, None).is_err());
+        assert!(geometry(MIN_BLOCKS, Some(MIN_BLOCKS * INODES_PER_BLOCK)).is_err());
+        // Past 64 TiB the default is capped by the 32-bit inode numbers.
+        assert_eq!(geometry(1 << 36, None).unwrap().inode_count, u32::MAX.into());
+    }
+
+    #[test]
+    fn bitmap_marks_metadata_and_the_tail() {
+        let g = Geometry::new(BITS_PER_BITMAP_BLOCK + 100, 64).unwrap();
+        let mut block = vec![0; BLOCK_SIZE];
+        bitmap_block(&mut block, &g, 0, |b| b == g.data_start + 1);
+        assert!(BlockHeader::verify(&block, BlockKind::Bitmap, g.bitmap_start).is_ok());
+        let bits = bitmap_payload(&block);
+        assert!((0..g.data_start as usize).all(|b| test_bit(bits, b)));
+        assert!(!test_bit(bits, g.data_start as usize));
+        assert!(test_bit(bits, g.data_start as usize + 1));
+        assert!(!test_bit(bits, g.data_start as usize + 2));
+
+        bitmap_block(&mut block, &g, 1, |_| false);
+        assert!(BlockHeader::verify(&block, BlockKind::Bitmap, g.bitmap_start + 1).is_ok());
+        let bits = bitmap_payload(&block);
+        assert!(!test_bit(bits, 99));
+        assert!((100..BITS_PER_BITMAP_BLOCK as usize).all(|b| test_bit(bits, b)));
+    }
+}

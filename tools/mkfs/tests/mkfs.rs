@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: GPL-2.0
+//! What mkfs.rexfs writes, and how the binary behaves.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::Image;
+use rexfs_format::{
+    bitmap_payload, mode, test_bit, BlockHeader, BlockKind, DiskInode, Geometry, Superblock,
+    BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, INODE_SIZE, ROOT_INO, STATE_CLEAN,
+};
+use rexfs_mkfs::{Device, Error};
+
+const MIB: u64 = 1 << 20;
+
+fn read(dev: &Device, blkno: u64, count: u64) -> Vec<u8> {
+    let mut buf = vec![0; count as usize * BLOCK_SIZE];
+    dev.read_blocks(blkno, &mut buf).unwrap();
+    buf
+}
+
+fn superblock(dev: &Device) -> Superblock {
+    Superblock::decode(&read(dev, 0, 1)).unwrap()
+}
+
+#[test]
+fn superblock_matches_geometry() {
+    let image = Image::new(16 * MIB);
+    let sb = image.mkfs(&["-q", "-L", "scratch"]).unwrap();
+    let on_disk = superblock(&image.open());
+    assert_eq!(on_disk, sb);
+    let g = Geometry::new(4096, 1024).unwrap();
+    assert_eq!(sb.geometry, g);
+    assert_eq!(sb.free_blocks, g.data_blocks());
+    assert_eq!(sb.free_inodes, g.inode_count - 1);
+    assert_eq!(sb.root_ino, ROOT_INO);
+    assert_eq!(sb.state, STATE_CLEAN);
+    assert_eq!(&sb.label[..8], b"scratch\0");
+    assert_eq!(sb.uuid[6] >> 4, 4, "random UUID");
+    assert_ne!(image.mkfs(&["-q"]).unwrap().uuid, sb.uuid);
+}
+
+#[test]
+fn root_is_an_empty_directory() {
+    let image = Image::formatted(16 * MIB, &["-q"]);
+    let dev = image.open();
+    let g = superblock(&dev).geometry;
+    let table = read(&dev, g.inode_table_start, g.inode_table_blocks);
+    let root = DiskInode::decode(&table[..INODE_SIZE]).unwrap();
+    assert_eq!(root.mode, mode::S_IFDIR | 0o755);
+    assert_eq!((root.nlink, root.uid, root.gid), (2, 0, 0));
+    assert_eq!((root.size, root.blocks, root.extent_count, root.extent_block), (0, 0, 0, 0));
+    assert_eq!(root.parent, ROOT_INO);
+    assert!(root.mtime.sec > 0);
+    assert_eq!([root.atime, root.ctime, root.crtime], [root.mtime; 3]);
+    assert!(table[INODE_SIZE..].iter().all(|&b| b == 0), "other inodes are free");
+}
+
+#[test]
+fn inode_table_is_cleared() {
+    let image = Image::new(16 * MIB);
+    std::fs::write(image.path(), vec![0xa5; 16 * MIB as usize]).unwrap();
+    image.mkfs(&["-q", "-N", "5000"]).unwrap();
+    let dev = image.open();
+    let g = superblock(&dev).geometry;
+    assert_eq!(g.inode_count, 5000);
+    let table = read(&dev, g.inode_table_start, g.inode_table_blocks);
+    assert!(table[INODE_SIZE..].iter().all(|&b| b == 0));
+    // Data blocks are left alone.
+    assert!(read(&dev, g.data_start, 1).iter().all(|&b| b == 0xa5));
+}
+
+#[test]
+fn bitmap_marks_metadata_and_missing_blocks() {
+    // Two bitmap blocks, the second mostly beyond the end.
+    let blocks = BITS_PER_BITMAP_BLOCK + 1000;
+    let image = Image::formatted(blocks * BLOCK_SIZE as u64, &["-q"]);
+    let dev = image.open();
+    let g = superblock(&dev).geometry;
+    assert_eq!(g.bitmap_blocks, 2);
+    for index in 0..g.bitmap_blocks {
+        let block = read(&dev, g.bitmap_start + index, 1);
+        assert_eq!(BlockHeader::verify(&block, BlockKind::Bitmap, g.bitmap_start + index), Ok(0));
+        let bits = bitmap_payload(&block);
+        for bit in 0..BITS_PER_BITMAP_BLOCK {
+            let blkno = index * BITS_PER_BITMAP_BLOCK + bit;
+            let used = blkno < g.data_start || blkno >= g.block_count;
+            assert_eq!(test_bit(bits, bit as usize), used, "block {blkno}");
+        }
+    }
+}
+
+#[test]
+fn size_option_limits_the_filesystem() {
+    let image = Image::new(16 * MIB);
+    let sb = image.mkfs(&["-q", "-s", "1M"]).unwrap();
+    assert_eq!(sb.geometry.block_count, 256);
+    assert_eq!(sb.geometry.inode_count, 64);
+    // A size that is not a whole number of blocks is rounded down.
+    let sb = image.mkfs(&["-q", "-s", "1000000"]).unwrap();
+    assert_eq!(sb.geometry.block_count, 244);
+}
+
+#[test]
+fn unusable_sizes_rejected() {
+    let image = Image::new(16 * MIB);
+    assert!(matches!(image.mkfs(&["-s", "17M"]), Err(Error::Invalid(_))));
+    assert!(matches!(image.mkfs(&["-s", "255K"]), Err(Error::Invalid(_))));
+    assert!(matches!(image.mkfs(&["-b", "1024"]), Err(Error::Invalid(_))));
+    assert!(matches!(image.mkfs(&["-N", "70000"]), Err(Error::Invalid(_))));
+    assert!(matches!(image.mkfs(&["-N", "0"]), Err(Error::Invalid(_))));
+    let small = Image::new(255 * 1024);
+    assert!(matches!(small.mkfs(&[]), Err(Error::Invalid(_))));
+    // Nothing was written.
+    assert!(std::fs::read(image.path()).unwrap().iter().all(|&b| b == 0));
+}
+
+#[test]
+fn long_label_truncated() {
+    let image = Image::new(MIB);
+    let sb = image.mkfs(&["-q", "-L", &"x".repeat(40)]).unwrap();
+    assert_eq!(sb.label, [b'x'; 32]);
+}
+
+fn mkfs(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mkfs-rexfs")).args(args).output().unwrap()
+}
+
+#[test]
+fn binary_exit_codes() {
+    let version = mkfs(&["-V"]);
+    assert_eq!(version.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("mkfs.rexfs "));
+
+    let image = Image::new(16 * MIB);
+    let path = image.path().to_str().unwrap();
+    let made = mkfs(&["-f", "-L", "x", path]);
+    assert_eq!(made.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&made.stdout);
+    assert!(out.contains("4096 blocks") && out.contains("1024 inodes"), "{out}");
+    let quiet = mkfs(&["-q", path]);
+    assert_eq!(quiet.status.code(), Some(0));
+    assert!(quiet.stdout.is_empty());
+
+    for bad in [&[][..], &["-x", path], &["-L"], &["-b", "1024", path], &["-s", "1G", path]] {
+        let failed = mkfs(bad);
+        assert_eq!(failed.status.code(), Some(1), "{bad:?}");
+        assert!(String::from_utf8_lossy(&failed.stderr).starts_with("mkfs.rexfs: "));
+    }
+    assert!(String::from_utf8_lossy(&mkfs(&[]).stderr).contains("usage: mkfs.rexfs"));
+    assert_eq!(mkfs(&["/nonexistent/rexfs.img"]).status.code(), Some(1));
+}
