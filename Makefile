@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0
-# rexfs top-level Makefile. The two commands of the README:
+# rexfs top-level Makefile. The commands of the README:
 #   make demo   build everything and boot a VM that mounts rexfs and uses it
 #   make test   build everything and run the whole test suite
+#   make bench  build everything and benchmark rexfs against XFS and ext4
 # KDIR=/path/to/kernel/build uses your own Rust-enabled kernel tree.
 
 LLVM ?= -19
 KDIR ?= $(shell scripts/kernel.sh path 2>/dev/null)
 
-.PHONY: all setup kernel module tools test demo clean
+.PHONY: all setup kernel module tools test demo bench clean
 
 all: module tools
 
@@ -33,6 +34,9 @@ demo:
 
 test:
 	scripts/run.sh test
+
+bench:
+	scripts/run.sh bench
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) clean

@@ -6,8 +6,12 @@
  */
 #include <linux/buffer_head.h>
 #include <linux/fs_context.h>
+#include <linux/iomap.h>
+#include <linux/pagemap.h>
+#include <linux/writeback.h>
 
 #include "glue.h"
+#include "trace_glue.h"
 
 #include <linux/statfs.h>
 

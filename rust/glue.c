@@ -3,8 +3,13 @@
  * C glue of rexfs. See glue.h.
  */
 #include <linux/blkdev.h>
+#include <linux/buffer_head.h>
 #include <linux/dcache.h>
 #include <linux/fs.h>
+#include <linux/fs/super.h>
+#include <linux/iomap.h>
+#include <linux/pagemap.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 
 #include "glue.h"
@@ -26,10 +31,40 @@ bool rexfs_inode_is_new(struct inode *inode)
 	return inode_state_read_once(inode) & I_NEW;
 }
 
-void rexfs_inode_set_owner(struct inode *inode, u32 uid, u32 gid)
+void rexfs_inode_get_attrs(struct inode *inode, struct rexfs_attrs *attrs)
 {
-	i_uid_write(inode, uid);
-	i_gid_write(inode, gid);
+	struct timespec64 ts;
+
+	attrs->mode = inode->i_mode;
+	attrs->nlink = inode->i_nlink;
+	attrs->uid = i_uid_read(inode);
+	attrs->gid = i_gid_read(inode);
+	attrs->size = i_size_read(inode);
+	attrs->sectors = inode->i_blocks;
+	ts = inode_get_atime(inode);
+	attrs->atime = ts.tv_sec;
+	attrs->atime_ns = ts.tv_nsec;
+	ts = inode_get_mtime(inode);
+	attrs->mtime = ts.tv_sec;
+	attrs->mtime_ns = ts.tv_nsec;
+	ts = inode_get_ctime(inode);
+	attrs->ctime = ts.tv_sec;
+	attrs->ctime_ns = ts.tv_nsec;
+	attrs->generation = inode->i_generation;
+}
+
+void rexfs_inode_set_attrs(struct inode *inode, const struct rexfs_attrs *attrs)
+{
+	inode->i_mode = attrs->mode;
+	set_nlink(inode, attrs->nlink);
+	i_uid_write(inode, attrs->uid);
+	i_gid_write(inode, attrs->gid);
+	i_size_write(inode, attrs->size);
+	inode->i_blocks = attrs->sectors;
+	inode_set_atime(inode, attrs->atime, attrs->atime_ns);
+	inode_set_mtime(inode, attrs->mtime, attrs->mtime_ns);
+	inode_set_ctime(inode, attrs->ctime, attrs->ctime_ns);
+	inode->i_generation = attrs->generation;
 }
 
 void rexfs_inode_set_size(struct inode *inode, loff_t size)
@@ -37,12 +72,62 @@ void rexfs_inode_set_size(struct inode *inode, loff_t size)
 	i_size_write(inode, size);
 }
 
-void rexfs_inode_set_times(struct inode *inode, s64 atime, u32 atime_ns, s64 mtime,
-			   u32 mtime_ns, s64 ctime, u32 ctime_ns)
+void rexfs_inode_touch(struct inode *inode, bool mtime)
 {
-	inode_set_atime(inode, atime, atime_ns);
-	inode_set_mtime(inode, mtime, mtime_ns);
-	inode_set_ctime(inode, ctime, ctime_ns);
+	struct timespec64 now = inode_set_ctime_current(inode);
+
+	if (mtime)
+		inode_set_mtime_to_ts(inode, now);
+}
+
+void rexfs_mark_inode_dirty(struct inode *inode)
+{
+	mark_inode_dirty(inode);
+}
+
+void rexfs_inode_lock(struct inode *inode)
+{
+	inode_lock(inode);
+}
+
+void rexfs_inode_unlock(struct inode *inode)
+{
+	inode_unlock(inode);
+}
+
+void rexfs_mapping_set_large_folios(struct inode *inode)
+{
+	mapping_set_large_folios(inode->i_mapping);
+}
+
+void rexfs_invalidate_lock(struct inode *inode)
+{
+	filemap_invalidate_lock(inode->i_mapping);
+}
+
+void rexfs_invalidate_unlock(struct inode *inode)
+{
+	filemap_invalidate_unlock(inode->i_mapping);
+}
+
+void rexfs_invalidate_lock_shared(struct inode *inode)
+{
+	filemap_invalidate_lock_shared(inode->i_mapping);
+}
+
+void rexfs_invalidate_unlock_shared(struct inode *inode)
+{
+	filemap_invalidate_unlock_shared(inode->i_mapping);
+}
+
+void rexfs_sb_start_pagefault(struct super_block *sb)
+{
+	sb_start_pagefault(sb);
+}
+
+void rexfs_sb_end_pagefault(struct super_block *sb)
+{
+	sb_end_pagefault(sb);
 }
 
 u64 rexfs_bdev_nr_bytes(struct super_block *sb)
@@ -56,8 +141,73 @@ const unsigned char *rexfs_dentry_name(const struct dentry *dentry, u32 *len)
 	return dentry->d_name.name;
 }
 
+struct inode *rexfs_dentry_inode(const struct dentry *dentry)
+{
+	return d_inode(dentry);
+}
+
 bool rexfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino,
 		    unsigned int type)
 {
 	return dir_emit(ctx, name, len, ino, type);
+}
+
+struct buffer_head *rexfs_sb_bread(struct super_block *sb, u64 block)
+{
+	return sb_bread(sb, block);
+}
+
+struct buffer_head *rexfs_getblk_zeroed(struct super_block *sb, u64 block)
+{
+	struct buffer_head *bh = sb_getblk(sb, block);
+
+	if (!bh)
+		return NULL;
+	lock_buffer(bh);
+	memset(bh->b_data, 0, bh->b_size);
+	set_buffer_uptodate(bh);
+	unlock_buffer(bh);
+	return bh;
+}
+
+void rexfs_buffer_lock(struct buffer_head *bh)
+{
+	lock_buffer(bh);
+}
+
+void rexfs_buffer_unlock_dirty(struct buffer_head *bh)
+{
+	set_buffer_uptodate(bh);
+	mark_buffer_dirty(bh);
+	unlock_buffer(bh);
+}
+
+unsigned int rexfs_nofs_save(void)
+{
+	return memalloc_nofs_save();
+}
+
+void rexfs_nofs_restore(unsigned int flags)
+{
+	memalloc_nofs_restore(flags);
+}
+
+void rexfs_file_accessed(struct file *file)
+{
+	file_accessed(file);
+}
+
+ssize_t rexfs_generic_write_sync(struct kiocb *iocb, ssize_t count)
+{
+	return generic_write_sync(iocb, count);
+}
+
+void rexfs_iomap_bio_read_folio(struct folio *folio, const struct iomap_ops *ops)
+{
+	iomap_bio_read_folio(folio, ops);
+}
+
+void rexfs_iomap_bio_readahead(struct readahead_control *rac, const struct iomap_ops *ops)
+{
+	iomap_bio_readahead(rac, ops);
 }

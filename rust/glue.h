@@ -2,7 +2,7 @@
 /*
  * C glue of rexfs: static inline functions and macros of the kernel headers
  * wrapped as plain functions, so that the Rust side can call them. Nothing
- * here makes a decision; each wrapper is a one-liner over the kernel API.
+ * here makes a decision; each wrapper is a thin layer over the kernel API.
  */
 #ifndef REXFS_GLUE_H
 #define REXFS_GLUE_H
@@ -10,20 +10,73 @@
 #include <linux/fs.h>
 #include <linux/slab.h>
 
+struct buffer_head;
 struct dir_context;
+struct folio;
+struct iomap_ops;
+struct kiocb;
 struct kmem_cache;
+struct readahead_control;
 
+/* Inode cache */
 struct kmem_cache *rexfs_inode_cache_create(const char *name, unsigned int size,
 					    unsigned int align, void (*ctor)(void *));
 struct inode *rexfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache);
+
+/* Inode attributes, as the on-disk inode stores them. */
+struct rexfs_attrs {
+	u16 mode;
+	u32 nlink;
+	u32 uid;
+	u32 gid;
+	s64 size;
+	u64 sectors;
+	s64 atime;
+	s64 mtime;
+	s64 ctime;
+	u32 atime_ns;
+	u32 mtime_ns;
+	u32 ctime_ns;
+	u32 generation;
+};
+
 bool rexfs_inode_is_new(struct inode *inode);
-void rexfs_inode_set_owner(struct inode *inode, u32 uid, u32 gid);
+void rexfs_inode_get_attrs(struct inode *inode, struct rexfs_attrs *attrs);
+void rexfs_inode_set_attrs(struct inode *inode, const struct rexfs_attrs *attrs);
 void rexfs_inode_set_size(struct inode *inode, loff_t size);
-void rexfs_inode_set_times(struct inode *inode, s64 atime, u32 atime_ns, s64 mtime,
-			   u32 mtime_ns, s64 ctime, u32 ctime_ns);
+void rexfs_inode_touch(struct inode *inode, bool mtime);
+void rexfs_mark_inode_dirty(struct inode *inode);
+void rexfs_inode_lock(struct inode *inode);
+void rexfs_inode_unlock(struct inode *inode);
+void rexfs_mapping_set_large_folios(struct inode *inode);
+void rexfs_invalidate_lock(struct inode *inode);
+void rexfs_invalidate_unlock(struct inode *inode);
+void rexfs_invalidate_lock_shared(struct inode *inode);
+void rexfs_invalidate_unlock_shared(struct inode *inode);
+void rexfs_sb_start_pagefault(struct super_block *sb);
+void rexfs_sb_end_pagefault(struct super_block *sb);
+
+/* Super block and dentries */
 u64 rexfs_bdev_nr_bytes(struct super_block *sb);
 const unsigned char *rexfs_dentry_name(const struct dentry *dentry, u32 *len);
+struct inode *rexfs_dentry_inode(const struct dentry *dentry);
 bool rexfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino,
 		    unsigned int type);
+
+/* Metadata buffers */
+struct buffer_head *rexfs_sb_bread(struct super_block *sb, u64 block);
+struct buffer_head *rexfs_getblk_zeroed(struct super_block *sb, u64 block);
+void rexfs_buffer_lock(struct buffer_head *bh);
+void rexfs_buffer_unlock_dirty(struct buffer_head *bh);
+
+/* Memory allocation scopes */
+unsigned int rexfs_nofs_save(void);
+void rexfs_nofs_restore(unsigned int flags);
+
+/* Data path */
+void rexfs_file_accessed(struct file *file);
+ssize_t rexfs_generic_write_sync(struct kiocb *iocb, ssize_t count);
+void rexfs_iomap_bio_read_folio(struct folio *folio, const struct iomap_ops *ops);
+void rexfs_iomap_bio_readahead(struct readahead_control *rac, const struct iomap_ops *ops);
 
 #endif /* REXFS_GLUE_H */

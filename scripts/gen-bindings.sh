@@ -21,10 +21,11 @@ eval bindgen "$header" \
 	--use-core --ctypes-prefix ffi --no-layout-tests --no-doc-comments \
 	--rust-target 1.85 --with-derive-default --no-recursive-allowlist \
 	--allowlist-type "'fs_context.*|fs_parameter.*|fs_value_type|p_log|fc_log'" \
-	--allowlist-type "'buffer_head|bh_end_io_t|bh_state_bits|kstatfs'" \
-	--allowlist-function "'get_tree_bdev|__bread_gfp|__brelse|mark_buffer_dirty|sync_dirty_buffer'" \
-	--allowlist-function "'rexfs_.*'" \
-	--allowlist-var "'RUST_CONST_HELPER_.*'" \
+	--allowlist-type "'buffer_head|bh_end_io_t|bh_state_bits|kstatfs|rexfs_.*'" \
+	--allowlist-type "'iomap.*|writeback_control|readahead_control|dax_device|fsverity_info'" \
+	--allowlist-function "'get_tree_bdev|__brelse|sync_dirty_buffer'" \
+	--allowlist-function "'iomap_.*|rexfs_.*'" \
+	--allowlist-var "'IOMAP_.*|RUST_CONST_HELPER_.*'" \
 	--raw-line "'use kernel::bindings::*;'" \
 	--raw-line "'use kernel::ffi;'" \
 	-o "$output.tmp" -- "$clang_args" -DMODULE

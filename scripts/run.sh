@@ -1,8 +1,9 @@
 #!/bin/bash
-# The README's two commands.
+# The README's commands.
 #
 #   scripts/run.sh demo   set up, build, boot a VM that mounts rexfs and shows it
 #   scripts/run.sh test   set up, build, run every test; ends with "N passed, N failed"
+#   scripts/run.sh bench  set up, build, benchmark rexfs against XFS and ext4 in a VM
 #
 # KDIR=/path/to/kernel/build skips provisioning the test kernel.
 set -euo pipefail
@@ -30,7 +31,7 @@ build() {
 make_disks() {
 	mkdir -p "$OUT"
 	rm -f "$OUT"/disk*.img
-	truncate -s 256M "$OUT/disk0.img"
+	truncate -s 2G "$OUT/disk0.img"
 	truncate -s 64M "$OUT/disk1.img"
 }
 
@@ -56,6 +57,38 @@ cargo_tests() {
 	fi
 }
 
+# vm_boot NAME TIMEOUT [TEST...]: boot a VM on the two disks, its output
+# (the guest's logs, the tests' logs, vm-results) in $OUT/NAME, and run
+# tests/vm/run.sh there; print the PASS/FAIL lines and add the counts, with
+# the check of the guest's kernel log, to vm_passed/vm_failed. The guests
+# see REXFS_OUT=$OUT/boot1: the first boot's output directory, read-write in
+# the first boot, readable through the read-only root share in later ones.
+vm_boot() {
+	local name=$1 timeout=$2 dir=$OUT/$1 status=0 p=0 f=0
+	shift 2
+	mkdir -p "$dir"
+	scripts/vm.sh --out "$dir" --disk "$OUT/disk0.img" --disk "$OUT/disk1.img" \
+		--timeout "$timeout" -- REXFS_OUT="$OUT/boot1" tests/vm/run.sh "$dir/vm-results" "$@" \
+		>"$dir/vm.log" 2>&1 || status=$?
+	grep -E '^(PASS|FAIL) |^    ' "$dir/vm.log" || true
+	if [ -f "$dir/vm-results" ]; then
+		read -r p f <"$dir/vm-results"
+	else
+		echo "FAIL vm/$name (no results; see $dir/vm.log)"
+		f=1
+	fi
+	# The guest's kernel log must be clean: no warning, oops or lockdep report.
+	case $status in
+	0 | 1) echo "PASS vm/kernel-log-clean ($name)"; p=$((p + 1)) ;;
+	*)
+		echo "FAIL vm/kernel-log-clean ($name: vm.sh exit $status)"
+		grep -E '^vm.sh|^kernel log|^[0-9]+:' "$dir/vm.log" | head -30 | sed 's/^/    /'
+		f=$((f + 1))
+		;;
+	esac
+	vm_passed=$((vm_passed + p)) vm_failed=$((vm_failed + f))
+}
+
 test_all() {
 	local start=$SECONDS
 	build
@@ -64,23 +97,14 @@ test_all() {
 	step "cargo tests"
 	cargo_tests
 
+	# Two boots on the same disks: every test, then persist-verify, which
+	# checks what persist-write (the first boot's last test) left mounted
+	# when the guest went down.
+	local vm_passed=0 vm_failed=0
 	step "in-VM tests (QEMU under TCG)"
-	local vm_status=0 vm_passed=0 vm_failed=0
-	scripts/vm.sh --out "$OUT" --disk "$OUT/disk0.img" --disk "$OUT/disk1.img" \
-		--timeout 1200 -- tests/vm/run.sh "$OUT/vm-results" >"$OUT/vm.log" 2>&1 || vm_status=$?
-	grep -E '^(PASS|FAIL) |^    ' "$OUT/vm.log" || true
-	if [ -f "$OUT/vm-results" ]; then
-		read -r vm_passed vm_failed <"$OUT/vm-results"
-	fi
-	# The guest's kernel log must be clean: no warning, oops or lockdep report.
-	case $vm_status in
-	0 | 1) echo "PASS vm/kernel-log-clean"; vm_passed=$((vm_passed + 1)) ;;
-	*)
-		echo "FAIL vm/kernel-log-clean (vm.sh exit $vm_status)"
-		grep -E '^vm.sh|^kernel log|^[0-9]+:' "$OUT/vm.log" | head -30 | sed 's/^/    /'
-		vm_failed=$((vm_failed + 1))
-		;;
-	esac
+	vm_boot boot1 2400
+	step "in-VM tests after a reboot (QEMU under TCG)"
+	vm_boot boot2 600 persist-verify
 	rm -f "$OUT"/disk*.img
 
 	echo "== results in $OUT; total time $((SECONDS - start))s"
@@ -89,8 +113,32 @@ test_all() {
 	[ "$failed" = 0 ]
 }
 
+# One VM running tests/bench.sh on a dedicated disk, large enough for every
+# job's files; the guest writes its table to $OUT/bench.txt, printed here.
+bench() {
+	build
+	mkdir -p "$OUT"
+	rm -f "$OUT/bench.txt"
+	# Sparse: it costs only the blocks the jobs write, and goes afterwards.
+	trap 'rm -f "$OUT/bench.img"' EXIT
+	truncate -s 2G "$OUT/bench.img"
+	step "benchmark VM (QEMU under TCG, one run: the numbers are noisy)"
+	local status=0
+	scripts/vm.sh --out "$OUT" --disk "$OUT/bench.img" --timeout 1800 \
+		-- REXFS_OUT="$OUT" tests/bench.sh || status=$?
+	step "results ($OUT/bench.txt)"
+	cat "$OUT/bench.txt" 2>/dev/null || echo "no results; see $OUT/console.log"
+	# A failed rexfs job is a cell of the table; a non-zero status here means
+	# the run itself broke (timeout, guest crash, warning in the kernel log).
+	if [ "$status" != 0 ]; then
+		echo "vm.sh exit $status (see $OUT/console.log, $OUT/dmesg)" >&2
+		exit "$status"
+	fi
+}
+
 case "${1:-}" in
 demo) demo ;;
 test) test_all ;;
-*) echo "usage: $0 demo|test" >&2; exit 2 ;;
+bench) bench ;;
+*) echo "usage: $0 demo|test|bench" >&2; exit 2 ;;
 esac

@@ -1,66 +1,217 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Directories: lookup and readdir over directory blocks.
+//! Directories: lookup, readdir and the namespace operations.
 //!
 //! A directory's data is a sequence of directory blocks (see
-//! [`format::dir_entries`]). The `readdir` position of an entry is its byte
-//! offset in the directory; entries never move, so positions are stable.
-//! Positions 0 and 1 are "." and "..", which are not stored (every entry
-//! offset is at least [`format::HEADER_SIZE`]).
+//! [`format::dir_entries`]), read and written through the buffer cache. The
+//! `readdir` position of an entry is its byte offset in the directory;
+//! entries never move (a removed entry is merged into the one before it, or
+//! becomes a free slot), so positions are stable. Positions 0 and 1 are "."
+//! and "..", which are not stored (every entry offset is at least
+//! [`format::HEADER_SIZE`]).
+//!
+//! The VFS holds the directory's `i_rwsem` (shared for lookup and readdir,
+//! exclusive for changes), which serialises the changes of its blocks.
+//! Every inode a namespace operation changes is written to its inode-table
+//! buffer right away ([`inode::save`]), so that `fsync` of the directory,
+//! which writes all dirty metadata buffers, makes the operation durable.
 
 use super::extent_map::written_block;
-use super::{corrupted, inode, RexInode};
-use crate::format::{self, file_type, DirEntry};
-use crate::vfs::DirEmitter;
-use kernel::{prelude::*, sync::aref::ARef};
+use super::inode::{self, dirent_type};
+use super::{corrupted, RexInode};
+use crate::format::{
+    self, dirent_size, file_type, init_dir_block, write_dirent, BlockHeader, BlockKind, DirEntry,
+    Extent, HEADER_SIZE, MAX_NAME_LEN,
+};
+use crate::vfs::{Buffer, DirEmitter, Idmap, NewInodeKind, NoFsScope};
+use kernel::{bindings, prelude::*, sync::aref::ARef};
 
 const BLOCK_SIZE: i64 = format::BLOCK_SIZE as i64;
-
-/// Calls `f` on each used entry of directory block `index` of `dir` until
-/// `f` returns `false`. Returns whether `f` asked to stop.
-fn for_each_entry(
-    dir: &RexInode,
-    index: u64,
-    mut f: impl FnMut(&DirEntry<'_>) -> bool,
-) -> Result<bool> {
-    let sb = dir.super_block();
-    let ino = dir.ino();
-    let Some(blkno) = written_block(&dir.data().extents, index) else {
-        return Err(corrupted(sb, format_args!("directory {ino}: hole at block {index}")));
-    };
-    let buf = sb.bread(blkno)?;
-    let entries = format::dir_entries(buf.data(), blkno, ino)
-        .map_err(|e| corrupted(sb, format_args!("directory {ino} block {blkno}: {}", e.reason())))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| {
-            corrupted(sb, format_args!("directory {ino} block {blkno}: {}", e.reason()))
-        })?;
-        if entry.ino != 0 && !f(&entry) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
 
 fn block_count(dir: &RexInode) -> u64 {
     (dir.size() / BLOCK_SIZE) as u64
 }
 
-/// Looks `name` up in `dir`.
-pub(super) fn lookup(dir: &RexInode, name: &[u8]) -> Result<Option<ARef<RexInode>>> {
-    let mut found = None;
-    for index in 0..block_count(dir) {
-        let stopped = for_each_entry(dir, index, |entry| {
-            if entry.name == name {
-                found = Some(entry.ino);
-            }
-            found.is_none()
-        })?;
-        if stopped {
-            break;
+/// Reads directory block `index` of `dir`.
+fn read_block(dir: &RexInode, index: u64) -> Result<(u64, Buffer)> {
+    let sb = dir.super_block();
+    let ino = dir.ino();
+    let blkno = dir.data().read_map(|map, _| written_block(map, index));
+    let Some(blkno) = blkno else {
+        return Err(corrupted(sb, format_args!("directory {ino}: hole at block {index}")));
+    };
+    Ok((blkno, sb.bread(blkno)?))
+}
+
+/// Calls `f` on each entry (used or free) of directory block `index` of
+/// `dir` until `f` returns `Some`, and returns that.
+fn find_in_block<R>(
+    dir: &RexInode,
+    index: u64,
+    mut f: impl FnMut(&DirEntry<'_>) -> Option<R>,
+) -> Result<Option<R>> {
+    let sb = dir.super_block();
+    let ino = dir.ino();
+    let (blkno, buf) = read_block(dir, index)?;
+    let bad = |e: format::FormatError| {
+        corrupted(sb, format_args!("directory {ino} block {blkno}: {}", e.reason()))
+    };
+    for entry in format::dir_entries(buf.data(), blkno, ino).map_err(bad)? {
+        if let Some(r) = f(&entry.map_err(bad)?) {
+            return Ok(Some(r));
         }
     }
-    found.map(|ino| inode::iget(dir.super_block(), ino)).transpose()
+    Ok(None)
+}
+
+/// Where an entry is: block index, byte offset, and what it holds.
+#[derive(Clone, Copy)]
+struct Slot {
+    index: u64,
+    offset: usize,
+    ino: u64,
+}
+
+/// Finds the entry `name` of `dir`.
+fn find(dir: &RexInode, name: &[u8]) -> Result<Option<Slot>> {
+    for index in 0..block_count(dir) {
+        let found = find_in_block(dir, index, |e| {
+            (e.ino != 0 && e.name == name).then_some(Slot { index, offset: e.offset, ino: e.ino })
+        })?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `dir` has no entries.
+fn is_empty(dir: &RexInode) -> Result<bool> {
+    for index in 0..block_count(dir) {
+        if find_in_block(dir, index, |e| (e.ino != 0).then_some(()))?.is_some() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Changes directory block `index` of `dir` with `f` and reseals it.
+fn modify_block<R>(dir: &RexInode, index: u64, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+    let (blkno, buf) = read_block(dir, index)?;
+    let header = BlockHeader { kind: BlockKind::Directory, blkno, owner: dir.ino() };
+    Ok(buf.modify(|b| {
+        let r = f(b);
+        header.seal(b);
+        r
+    }))
+}
+
+/// A copy of an entry's header and name, taken before changing its block.
+struct EntryCopy {
+    ino: u64,
+    rec_len: usize,
+    file_type: u8,
+    name: [u8; MAX_NAME_LEN],
+    name_len: usize,
+}
+
+impl EntryCopy {
+    fn of(e: &DirEntry<'_>) -> Self {
+        let mut name = [0; MAX_NAME_LEN];
+        name[..e.name.len()].copy_from_slice(e.name);
+        EntryCopy { ino: e.ino, rec_len: e.rec_len, file_type: e.file_type, name, name_len: e.name.len() }
+    }
+
+    fn name(&self) -> &[u8] {
+        &self.name[..self.name_len]
+    }
+}
+
+/// Adds entry `name` -> `ino` to `dir`, growing it by a block if no block
+/// has room.
+fn add_entry(dir: &RexInode, name: &[u8], ino: u64, ftype: u8) -> Result {
+    let need = dirent_size(name.len());
+    for index in 0..block_count(dir) {
+        // A free slot that fits, or a used entry with enough slack after it.
+        let place = find_in_block(dir, index, |e| {
+            let used = if e.ino == 0 { 0 } else { dirent_size(e.name.len()) };
+            (e.rec_len - used >= need).then(|| (e.offset, used, EntryCopy::of(e)))
+        })?;
+        if let Some((offset, used, entry)) = place {
+            return modify_block(dir, index, |b| {
+                if used == 0 {
+                    write_dirent(b, offset, ino, entry.rec_len, ftype, name);
+                } else {
+                    write_dirent(b, offset, entry.ino, used, entry.file_type, entry.name());
+                    write_dirent(b, offset + used, ino, entry.rec_len - used, ftype, name);
+                }
+            });
+        }
+    }
+    let sb = dir.super_block();
+    let index = block_count(dir);
+    let goal = dir.data().read_map(|map, _| map.goal_for(index));
+    let (blkno, _) = {
+        let _nofs = NoFsScope::enter();
+        sb.data().alloc.lock().alloc_blocks(sb, goal, 1)?
+    };
+    let extent = Extent { logical: index, physical: blkno, len: 1, flags: 0 };
+    dir.data().change_map(|map, _| map.insert(extent))?;
+    let header = BlockHeader { kind: BlockKind::Directory, blkno, owner: dir.ino() };
+    sb.new_block(blkno)?.modify(|b| {
+        init_dir_block(b);
+        write_dirent(b, HEADER_SIZE, ino, format::BLOCK_SIZE - HEADER_SIZE, ftype, name);
+        header.seal(b);
+    });
+    dir.set_size((index as i64 + 1) * BLOCK_SIZE);
+    Ok(())
+}
+
+/// Removes the entry at `slot` of `dir`: the entry before it in its block
+/// takes over its space, or it becomes a free slot if it is the first.
+fn remove_entry(dir: &RexInode, slot: Slot) -> Result {
+    let prev = find_in_block(dir, slot.index, |e| {
+        (e.offset + e.rec_len == slot.offset).then(|| (e.offset, EntryCopy::of(e)))
+    })?;
+    let this = find_in_block(dir, slot.index, |e| (e.offset == slot.offset).then(|| EntryCopy::of(e)))?
+        .ok_or(EINVAL)?;
+    modify_block(dir, slot.index, |b| match prev {
+        Some((offset, p)) => {
+            write_dirent(b, offset, p.ino, p.rec_len + this.rec_len, p.file_type, p.name())
+        }
+        None => write_dirent(b, slot.offset, 0, this.rec_len, 0, &[]),
+    })
+}
+
+/// Points the entry at `slot` of `dir` to `ino`.
+fn set_entry(dir: &RexInode, slot: Slot, ino: u64, ftype: u8) -> Result {
+    let this = find_in_block(dir, slot.index, |e| (e.offset == slot.offset).then(|| EntryCopy::of(e)))?
+        .ok_or(EINVAL)?;
+    modify_block(dir, slot.index, |b| write_dirent(b, slot.offset, ino, this.rec_len, ftype, this.name()))
+}
+
+fn check_name(name: &[u8]) -> Result {
+    if name.len() > MAX_NAME_LEN {
+        return Err(ENAMETOOLONG);
+    }
+    Ok(())
+}
+
+/// Finds `name` in `dir`, which the VFS says refers to `inode`.
+fn find_existing(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result<Slot> {
+    match find(dir, name)? {
+        Some(slot) if slot.ino == inode.ino() => Ok(slot),
+        _ => Err(corrupted(
+            dir.super_block(),
+            format_args!("directory {}: entry for inode {} not found", dir.ino(), inode.ino()),
+        )),
+    }
+}
+
+/// Looks `name` up in `dir`.
+pub(super) fn lookup(dir: &RexInode, name: &[u8]) -> Result<Option<ARef<RexInode>>> {
+    check_name(name)?;
+    find(dir, name)?.map(|slot| inode::iget(dir.super_block(), slot.ino)).transpose()
 }
 
 /// Emits the entries of `dir` from the emitter's position on.
@@ -72,27 +223,163 @@ pub(super) fn read_dir(dir: &RexInode, emitter: &mut DirEmitter<'_>) -> Result {
         emitter.set_pos(1);
     }
     if emitter.pos() == 1 {
-        if !emitter.emit(b"..", dir.data().parent, file_type::DIR) {
+        if !emitter.emit(b"..", dir.data().parent(), file_type::DIR) {
             return Ok(());
         }
-        emitter.set_pos(format::HEADER_SIZE as i64);
+        emitter.set_pos(HEADER_SIZE as i64);
     }
-    let size = dir.size();
-    while emitter.pos() < size {
+    while emitter.pos() < dir.size() {
         let pos = emitter.pos();
         let index = (pos / BLOCK_SIZE) as u64;
         let start = (pos % BLOCK_SIZE) as usize;
-        let stopped = for_each_entry(dir, index, |entry| {
-            if entry.offset < start {
-                return true;
+        let full = find_in_block(dir, index, |e| {
+            if e.ino == 0 || e.offset < start {
+                return None;
             }
-            emitter.set_pos(index as i64 * BLOCK_SIZE + entry.offset as i64);
-            emitter.emit(entry.name, entry.ino, entry.file_type)
+            emitter.set_pos(index as i64 * BLOCK_SIZE + e.offset as i64);
+            (!emitter.emit(e.name, e.ino, e.file_type)).then_some(())
         })?;
-        if stopped {
+        if full.is_some() {
             return Ok(());
         }
-        emitter.set_pos((index as i64 + 1) * BLOCK_SIZE + format::HEADER_SIZE as i64);
+        emitter.set_pos((index as i64 + 1) * BLOCK_SIZE + HEADER_SIZE as i64);
+    }
+    Ok(())
+}
+
+/// Creates `name` in `dir`.
+pub(super) fn create(
+    dir: &RexInode,
+    name: &[u8],
+    kind: NewInodeKind<'_>,
+    mode: u16,
+    idmap: Idmap<'_>,
+) -> Result<ARef<RexInode>> {
+    check_name(name)?;
+    let inode = inode::create(dir, kind, mode, idmap)?;
+    if let Err(e) = add_entry(dir, name, inode.ino(), dirent_type(&inode)) {
+        // Unlinked, the new inode is freed when the last reference goes.
+        inode.clear_nlink();
+        return Err(e);
+    }
+    if let NewInodeKind::Dir = kind {
+        dir.inc_nlink();
+    }
+    dir.touch(true);
+    inode::save(dir)?;
+    Ok(inode)
+}
+
+/// Adds hard link `name` in `dir` to `inode`.
+pub(super) fn link(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result {
+    check_name(name)?;
+    add_entry(dir, name, inode.ino(), dirent_type(inode))?;
+    inode.inc_nlink();
+    inode.touch(false);
+    inode::save(inode)?;
+    dir.touch(true);
+    inode::save(dir)?;
+    Ok(())
+}
+
+/// Removes `name` (which refers to `inode`) from `dir`; `rmdir` too.
+pub(super) fn unlink(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result {
+    let slot = find_existing(dir, name, inode)?;
+    let is_dir = inode.data().is_dir();
+    if is_dir && !is_empty(inode)? {
+        return Err(ENOTEMPTY);
+    }
+    remove_entry(dir, slot)?;
+    if is_dir {
+        inode.clear_nlink();
+        dir.drop_nlink();
+    } else {
+        inode.drop_nlink();
+    }
+    inode.touch(false);
+    inode::save(inode)?;
+    dir.touch(true);
+    inode::save(dir)?;
+    Ok(())
+}
+
+/// Renames `old_dir/old_name` (`old`) to `new_dir/new_name` (`new`, if it
+/// exists), or exchanges the two with `RENAME_EXCHANGE`.
+pub(super) fn rename(
+    old_dir: &RexInode,
+    old_name: &[u8],
+    old: &RexInode,
+    new_dir: &RexInode,
+    new_name: &[u8],
+    new: Option<&RexInode>,
+    flags: u32,
+) -> Result {
+    if flags & !(bindings::RENAME_NOREPLACE | bindings::RENAME_EXCHANGE) != 0 {
+        return Err(EINVAL);
+    }
+    check_name(new_name)?;
+    let same_dir = old_dir.ino() == new_dir.ino();
+    let old_is_dir = old.data().is_dir();
+    let old_slot = find_existing(old_dir, old_name, old)?;
+
+    if flags & bindings::RENAME_EXCHANGE != 0 {
+        let new = new.ok_or(ENOENT)?;
+        let new_slot = find_existing(new_dir, new_name, new)?;
+        let new_is_dir = new.data().is_dir();
+        set_entry(old_dir, old_slot, new.ino(), dirent_type(new))?;
+        set_entry(new_dir, new_slot, old.ino(), dirent_type(old))?;
+        if !same_dir {
+            if old_is_dir {
+                old.data().set_parent(new_dir.ino());
+            }
+            if new_is_dir {
+                new.data().set_parent(old_dir.ino());
+            }
+            if old_is_dir && !new_is_dir {
+                old_dir.drop_nlink();
+                new_dir.inc_nlink();
+            } else if new_is_dir && !old_is_dir {
+                new_dir.drop_nlink();
+                old_dir.inc_nlink();
+            }
+        }
+        for inode in [old, new] {
+            inode.touch(false);
+            inode::save(inode)?;
+        }
+    } else {
+        match new {
+            Some(new) => {
+                let new_is_dir = new.data().is_dir();
+                if new_is_dir && !is_empty(new)? {
+                    return Err(ENOTEMPTY);
+                }
+                let new_slot = find_existing(new_dir, new_name, new)?;
+                set_entry(new_dir, new_slot, old.ino(), dirent_type(old))?;
+                if new_is_dir {
+                    new.clear_nlink();
+                    new_dir.drop_nlink();
+                } else {
+                    new.drop_nlink();
+                }
+                new.touch(false);
+                inode::save(new)?;
+            }
+            None => add_entry(new_dir, new_name, old.ino(), dirent_type(old))?,
+        }
+        // Adding may have split the old entry's predecessor: look it up again.
+        remove_entry(old_dir, find_existing(old_dir, old_name, old)?)?;
+        if old_is_dir && !same_dir {
+            old.data().set_parent(new_dir.ino());
+            old_dir.drop_nlink();
+            new_dir.inc_nlink();
+        }
+        old.touch(false);
+        inode::save(old)?;
+    }
+    for dir in [old_dir, new_dir] {
+        dir.touch(true);
+        inode::save(dir)?;
     }
     Ok(())
 }

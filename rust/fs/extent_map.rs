@@ -1,31 +1,46 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The in-memory extent map of an inode: which disk blocks hold which file
-//! blocks.
+//! blocks, and the extent blocks that store the extents beyond the inode.
+//!
+//! The map lives behind `InodeInfo::map`; its generation number is bumped
+//! before every change (see [`super::inode::InodeInfo::change_map`]).
 
-use super::{corrupted, Rexfs};
+use super::{corrupted, RexSb};
 use crate::format::{self, DiskInode, Extent, ExtentBlock, Geometry};
-use crate::vfs::SuperBlock;
 use kernel::prelude::*;
 
 /// The extents of one inode, sorted by file block and non-overlapping.
 pub(crate) struct ExtentMap {
     extents: KVec<Extent>,
+    /// The extent blocks storing `extents[INODE_EXTENTS..]`, in chain order.
+    pub(super) chain: KVec<u64>,
+    /// The extents changed since they were last written to disk.
+    pub(super) dirty: bool,
 }
 
+/// Block runs an operation freed, to be returned to the allocator.
+pub(crate) type FreedRuns = KVec<(u64, u64)>;
+
 impl ExtentMap {
+    /// An empty map.
+    pub(super) fn new() -> Self {
+        ExtentMap { extents: KVec::new(), chain: KVec::new(), dirty: false }
+    }
+
     /// Loads and checks the extents of inode `ino`: those in the inode, then
     /// those in its chain of extent blocks.
-    pub(super) fn load(sb: &SuperBlock<Rexfs>, ino: u64, disk: &DiskInode) -> Result<Self> {
+    pub(super) fn load(sb: &RexSb, ino: u64, disk: &DiskInode) -> Result<Self> {
         let geometry = sb.data().geometry();
         let count = disk.extent_count as usize;
-        let mut extents = KVec::with_capacity(count, GFP_KERNEL)?;
+        let mut map = ExtentMap::new();
+        map.extents.reserve(count, GFP_KERNEL)?;
         for extent in disk.inode_extents() {
-            extents.push(extent, GFP_KERNEL)?;
+            map.extents.push(extent, GFP_KERNEL)?;
         }
         let mut next = disk.extent_block;
         while next != 0 {
-            if extents.len() >= count || !geometry.is_data_range(next, 1) {
+            if map.extents.len() >= count || !geometry.is_data_range(next, 1) {
                 return Err(corrupted(sb, format_args!("inode {ino}: bad extent block {next}")));
             }
             let buf = sb.bread(next)?;
@@ -33,16 +48,22 @@ impl ExtentMap {
                 corrupted(sb, format_args!("inode {ino}: extent block {next}: {}", e.reason()))
             })?;
             for i in 0..block.count {
-                extents.push(block.extent(i), GFP_KERNEL)?;
+                map.extents.push(block.extent(i), GFP_KERNEL)?;
             }
+            map.chain.push(next, GFP_KERNEL)?;
             next = block.next;
         }
-        if extents.len() != count {
+        if map.extents.len() != count {
             return Err(corrupted(sb, format_args!("inode {ino}: extent count mismatch")));
         }
-        check_extents(&extents, geometry)
+        check_extents(&map.extents, geometry)
             .map_err(|why| corrupted(sb, format_args!("inode {ino}: {why}")))?;
-        Ok(ExtentMap { extents })
+        Ok(map)
+    }
+
+    /// All extents, sorted.
+    pub(super) fn extents(&self) -> &[Extent] {
+        &self.extents
     }
 
     /// The extent that maps file block `logical`, if any.
@@ -50,6 +71,112 @@ impl ExtentMap {
         let i = self.extents.partition_point(|e| e.logical_end() <= logical);
         self.extents.get(i).filter(|e| e.logical <= logical)
     }
+
+    /// The first file block at or after `logical` that an extent maps
+    /// (`u64::MAX`: none).
+    pub(super) fn next_mapped(&self, logical: u64) -> u64 {
+        let i = self.extents.partition_point(|e| e.logical_end() <= logical);
+        self.extents.get(i).map_or(u64::MAX, |e| e.logical.max(logical))
+    }
+
+    /// The disk block just past the extent that ends at or before `logical`:
+    /// where an allocation for `logical` continues the file contiguously.
+    pub(super) fn goal_for(&self, logical: u64) -> Option<u64> {
+        let i = self.extents.partition_point(|e| e.logical_end() <= logical);
+        let prev = self.extents.get(i.checked_sub(1)?)?;
+        Some(prev.physical + prev.len as u64 + (logical - prev.logical_end()))
+    }
+
+    /// Number of data blocks the extents map.
+    pub(super) fn data_blocks(&self) -> u64 {
+        self.extents.iter().map(|e| e.len as u64).sum()
+    }
+
+    /// Adds `new`, which must not overlap any extent, merging it with its
+    /// neighbours when they are contiguous on disk.
+    pub(super) fn insert(&mut self, new: Extent) -> Result {
+        let i = self.extents.partition_point(|e| e.logical < new.logical);
+        let joins = |a: &Extent, b: &Extent| {
+            a.logical_end() == b.logical
+                && a.physical + a.len as u64 == b.physical
+                && a.flags == b.flags
+                && a.len as u64 + b.len as u64 <= u32::MAX as u64
+        };
+        self.dirty = true;
+        if let Some(prev) = i.checked_sub(1).and_then(|p| self.extents.get_mut(p)) {
+            if joins(prev, &new) {
+                prev.len += new.len;
+                let merged = *prev;
+                if self.extents.get(i).is_some_and(|next| joins(&merged, next)) {
+                    let next = self.extents.remove(i).map_err(|_| EINVAL)?;
+                    self.extents[i - 1].len += next.len;
+                }
+                return Ok(());
+            }
+        }
+        if let Some(next) = self.extents.get_mut(i) {
+            if joins(&new, next) {
+                next.logical = new.logical;
+                next.physical = new.physical;
+                next.len += new.len;
+                return Ok(());
+            }
+        }
+        insert_at(&mut self.extents, i, new)
+    }
+
+    /// Unmaps file blocks `start..end`; the freed disk runs are appended to
+    /// `freed`.
+    pub(super) fn remove(&mut self, start: u64, end: u64, freed: &mut FreedRuns) -> Result {
+        let mut i = self.extents.partition_point(|e| e.logical_end() <= start);
+        while i < self.extents.len() && self.extents[i].logical < end {
+            let e = self.extents[i];
+            let cut_start = e.logical.max(start);
+            let cut_end = e.logical_end().min(end);
+            freed.push((e.physical + (cut_start - e.logical), cut_end - cut_start), GFP_KERNEL)?;
+            self.dirty = true;
+            let head = cut_start - e.logical;
+            let tail = e.logical_end() - cut_end;
+            match (head, tail) {
+                (0, 0) => {
+                    self.extents.remove(i).map_err(|_| EINVAL)?;
+                    continue;
+                }
+                (0, _) => {
+                    let ext = &mut self.extents[i];
+                    ext.physical += cut_end - e.logical;
+                    ext.logical = cut_end;
+                    ext.len = tail as u32;
+                }
+                (_, 0) => self.extents[i].len = head as u32,
+                (_, _) => {
+                    self.extents[i].len = head as u32;
+                    let rest = Extent {
+                        logical: cut_end,
+                        physical: e.physical + (cut_end - e.logical),
+                        len: tail as u32,
+                        flags: e.flags,
+                    };
+                    insert_at(&mut self.extents, i + 1, rest)?;
+                }
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// Extent blocks needed to store the extents beyond the inode.
+    pub(super) fn chain_blocks_needed(&self) -> usize {
+        self.extents
+            .len()
+            .saturating_sub(format::INODE_EXTENTS)
+            .div_ceil(format::EXTENTS_PER_BLOCK)
+    }
+}
+
+fn insert_at(extents: &mut KVec<Extent>, i: usize, e: Extent) -> Result {
+    extents.reserve(1, GFP_KERNEL)?;
+    extents.insert_within_capacity(i, e).map_err(|_| EINVAL)
 }
 
 /// Checks that `extents` are each valid, sorted and non-overlapping.

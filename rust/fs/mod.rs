@@ -1,14 +1,45 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The rexfs filesystem, in safe Rust over [`crate::vfs`].
+//!
+//! # Lock order
+//!
+//! This is the one place the order is written down; keep it true.
+//!
+//! ```text
+//! i_rwsem (VFS inode lock: write, truncate, namespace operations)
+//!   -> mapping->invalidate_lock (truncate: exclusive; write faults: shared)
+//!     -> folio lock (iomap write, page_mkwrite, writeback)
+//!       -> InodeInfo::map (the extent map and its generation)
+//!         -> SbInfo::alloc (bitmap, inode-table slots, free counts)
+//!           -> buffer lock (Buffer::modify of one metadata block)
+//!
+//! mmap_lock -> sb_start_pagefault -> invalidate_lock (shared) -> folio lock -> ...
+//! ```
+//!
+//! - Never take `i_rwsem` inside a fault, never hold `invalidate_lock`
+//!   across a copy from or to user memory.
+//! - `iomap_begin` runs under the folio lock (write, page_mkwrite,
+//!   writeback) and under `invalidate_lock` shared (readahead), so it takes
+//!   only the extent-map lock and what ranks below it.
+//! - Directory blocks change only under the directory's `i_rwsem`, which the
+//!   VFS holds for every namespace operation.
+//! - The extent-map generation is bumped under the extent-map lock before
+//!   every change of the map, and sampled under it into each mapping's
+//!   cookie; `iomap_valid` and writeback compare it without the lock.
 
+mod alloc;
+mod data;
 mod dir;
 mod extent_map;
 mod inode;
 mod super_block;
 
 use crate::format;
-use crate::vfs::{self, DirEmitter, FileSystem, Fresh, Inode, StatFs, SuperBlock};
+use crate::vfs::{
+    self, DirEmitter, Fault, FileSystem, Fresh, Idmap, Kiocb, Mapping, NewInodeKind,
+    StatFs, SuperBlock, VmFaultResult, WritebackCache, WriteIter,
+};
 use kernel::{prelude::*, sync::aref::ARef};
 
 pub(crate) use inode::InodeInfo;
@@ -16,6 +47,9 @@ pub(crate) use super_block::SbInfo;
 
 /// The rexfs filesystem type.
 pub(crate) struct Rexfs;
+
+type RexInode = vfs::Inode<Rexfs>;
+type RexSb = SuperBlock<Rexfs>;
 
 impl FileSystem for Rexfs {
     const NAME: &'static CStr = c"rexfs";
@@ -26,28 +60,118 @@ impl FileSystem for Rexfs {
     type Data = SbInfo;
     type InodeData = InodeInfo;
 
-    fn fill_super(sb: &SuperBlock<Self, Fresh>) -> Result<SbInfo> {
+    fn fill_super(sb: &SuperBlock<Self, Fresh>) -> Result<impl PinInit<SbInfo, Error>> {
         SbInfo::read(sb)
     }
 
-    fn root(sb: &SuperBlock<Self>) -> Result<ARef<Inode<Self>>> {
+    fn root(sb: &RexSb) -> Result<ARef<RexInode>> {
         let root = inode::iget(sb, sb.data().root_ino())?;
         if !root.data().is_dir() {
             return Err(corrupted(sb, format_args!("root inode is not a directory")));
         }
+        sb.data().mounted(sb)?;
         Ok(root)
     }
 
-    fn statfs(sb: &SuperBlock<Self>) -> Result<StatFs> {
+    fn put_super(sb: &RexSb) {
+        sb.data().unmount(sb);
+    }
+
+    fn statfs(sb: &RexSb) -> Result<StatFs> {
         Ok(sb.data().statfs())
     }
 
-    fn lookup(dir: &Inode<Self>, name: &[u8]) -> Result<Option<ARef<Inode<Self>>>> {
+    fn sync_fs(sb: &RexSb, wait: bool) -> Result {
+        sb.data().write_super(sb, wait)
+    }
+
+    fn remount(sb: &RexSb, read_only: bool) -> Result {
+        sb.data().remount(sb, read_only)
+    }
+
+    fn write_inode(inode: &RexInode, sync: bool) -> Result {
+        inode::write_inode(inode, sync)
+    }
+
+    fn evict_inode(inode: &RexInode) {
+        inode::evict(inode)
+    }
+
+    fn lookup(dir: &RexInode, name: &[u8]) -> Result<Option<ARef<RexInode>>> {
         dir::lookup(dir, name)
     }
 
-    fn read_dir(dir: &Inode<Self>, emitter: &mut DirEmitter<'_>) -> Result {
+    fn read_dir(dir: &RexInode, emitter: &mut DirEmitter<'_>) -> Result {
         dir::read_dir(dir, emitter)
+    }
+
+    fn create(
+        dir: &RexInode,
+        name: &[u8],
+        kind: NewInodeKind<'_>,
+        mode: u16,
+        idmap: Idmap<'_>,
+    ) -> Result<ARef<RexInode>> {
+        dir::create(dir, name, kind, mode, idmap)
+    }
+
+    fn link(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result {
+        dir::link(dir, name, inode)
+    }
+
+    fn unlink(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result {
+        dir::unlink(dir, name, inode)
+    }
+
+    fn rename(
+        old_dir: &RexInode,
+        old_name: &[u8],
+        old: &RexInode,
+        new_dir: &RexInode,
+        new_name: &[u8],
+        new: Option<&RexInode>,
+        flags: u32,
+    ) -> Result {
+        dir::rename(old_dir, old_name, old, new_dir, new_name, new, flags)
+    }
+
+    fn truncate(inode: &RexInode, size: i64) -> Result {
+        data::truncate(inode, size)
+    }
+
+    fn write_iter(iocb: &mut Kiocb<'_, Self>, from: &mut WriteIter<'_>) -> Result<isize> {
+        data::write_iter(iocb, from)
+    }
+
+    fn page_mkwrite(fault: &Fault<'_, Self>) -> VmFaultResult {
+        data::page_mkwrite(fault)
+    }
+
+    fn fsync(inode: &RexInode, start: i64, end: i64, _datasync: bool) -> Result {
+        data::fsync(inode, start, end)
+    }
+
+    fn iomap_begin(inode: &RexInode, pos: i64, len: i64, flags: u32) -> Result<Mapping> {
+        data::iomap_begin(inode, pos, len, flags)
+    }
+
+    fn iomap_end(
+        inode: &RexInode,
+        pos: i64,
+        len: i64,
+        written: i64,
+        flags: u32,
+        mapping: &Mapping,
+    ) -> Result {
+        data::iomap_end(inode, pos, len, written, flags, mapping)
+    }
+
+    fn iomap_valid(inode: &RexInode, mapping: &Mapping) -> bool {
+        data::iomap_valid(inode, mapping)
+    }
+
+    fn writeback_map(inode: &RexInode, cache: &mut WritebackCache, pos: i64) -> Result {
+        data::writeback_map(inode, cache, pos)
     }
 }
 
@@ -56,6 +180,3 @@ fn corrupted<S>(sb: &SuperBlock<Rexfs, S>, why: core::fmt::Arguments<'_>) -> Err
     pr_err!("{}: corrupted: {}\n", sb.id(), why);
     EUCLEAN
 }
-
-/// Shorthand for the crate's filesystem types.
-type RexInode = vfs::Inode<Rexfs>;

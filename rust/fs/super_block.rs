@@ -1,15 +1,40 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Mounting: reading and checking the on-disk superblock.
+//! Mounting, the per-mount state, and writing the superblock.
 
-use super::{corrupted, Rexfs};
-use crate::format::{self, FormatError, Geometry, Superblock};
-use crate::vfs::{Fresh, StatFs, SuperBlock};
-use kernel::prelude::*;
+use super::alloc::Allocator;
+use super::{corrupted, RexSb, Rexfs};
+use crate::format::{self, FormatError, Geometry, Superblock, STATE_CLEAN};
+use crate::vfs::{self, Counter, DebugfsDir, Fresh, StatFs, SuperBlock};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{Mutex, SetOnce},
+};
+
+/// Event counters of one mount, shown in `/sys/kernel/debug/rexfs/<dev>/`.
+#[derive(Default)]
+pub(crate) struct Counters {
+    /// `iomap_begin` calls.
+    pub(super) iomap_begin: Counter,
+    /// Mappings `iomap_valid` found stale.
+    pub(super) iomap_stale: Counter,
+    /// Writeback reused its cached mapping.
+    pub(super) wb_map_reused: Counter,
+    /// Writeback found its cached mapping stale and looked it up again.
+    pub(super) wb_map_refetched: Counter,
+}
 
 /// Per-mount state of rexfs.
+#[pin_data]
 pub(crate) struct SbInfo {
-    disk: Superblock,
+    geometry: Geometry,
+    root_ino: u64,
+    /// The allocator and the in-memory superblock it keeps the counts in.
+    #[pin]
+    pub(super) alloc: Mutex<Allocator>,
+    pub(super) counters: Counters,
+    debugfs: SetOnce<DebugfsDir>,
 }
 
 impl SbInfo {
@@ -17,7 +42,7 @@ impl SbInfo {
     ///
     /// A device that is not rexfs fails with `-EINVAL`, a damaged rexfs with
     /// `-EFSCORRUPTED`; either way with one line in the kernel log.
-    pub(super) fn read(sb: &SuperBlock<Rexfs, Fresh>) -> Result<Self> {
+    pub(super) fn read(sb: &SuperBlock<Rexfs, Fresh>) -> Result<impl PinInit<Self, Error>> {
         let block = sb.bread(0)?;
         let disk = Superblock::decode(block.data()).map_err(|e| match e {
             FormatError::BadMagic => {
@@ -44,25 +69,110 @@ impl SbInfo {
             pr_err!("{}: unsupported read-only features, mount read-only\n", sb.id());
             return Err(EROFS);
         }
-        Ok(SbInfo { disk })
+        Ok(try_pin_init!(SbInfo {
+            geometry: disk.geometry,
+            root_ino: disk.root_ino,
+            alloc <- new_mutex!(Allocator::new(disk)),
+            counters: Counters::default(),
+            debugfs: SetOnce::new(),
+        }? Error))
     }
 
     /// The layout of the filesystem.
     pub(super) fn geometry(&self) -> &Geometry {
-        &self.disk.geometry
+        &self.geometry
     }
 
     /// The root directory's inode number.
     pub(super) fn root_ino(&self) -> u64 {
-        self.disk.root_ino
+        self.root_ino
+    }
+
+    /// Finishes mounting once the root inode is read: marks the filesystem
+    /// in use on disk (when writable) and publishes the counters.
+    pub(super) fn mounted(&self, sb: &RexSb) -> Result {
+        {
+            let mut alloc = self.alloc.lock();
+            if alloc.disk().state != STATE_CLEAN {
+                pr_info!("{}: not cleanly unmounted, recounting free space\n", sb.id());
+                alloc.recount(sb)?;
+            }
+        }
+        if !sb.is_read_only() {
+            self.set_clean(sb, false)?;
+        }
+        let dir = DebugfsDir::new(sb.id());
+        // SAFETY: the counters live in `self`, which owns (and so outlives)
+        // the directory.
+        unsafe {
+            dir.add_counter(c"iomap_begin", &self.counters.iomap_begin);
+            dir.add_counter(c"iomap_stale", &self.counters.iomap_stale);
+            dir.add_counter(c"wb_map_reused", &self.counters.wb_map_reused);
+            dir.add_counter(c"wb_map_refetched", &self.counters.wb_map_refetched);
+        }
+        self.debugfs.populate(dir);
+        Ok(())
+    }
+
+    /// Unmounting: everything is written back; mark the filesystem clean.
+    pub(super) fn unmount(&self, sb: &RexSb) {
+        if !sb.is_read_only() {
+            if let Err(e) = self.set_clean(sb, true) {
+                pr_err!("{}: writing the superblock at unmount failed: {:?}\n", sb.id(), e);
+            }
+        }
+    }
+
+    /// Remounting read-only writes everything and marks the filesystem
+    /// clean; remounting read-write marks it in use.
+    pub(super) fn remount(&self, sb: &RexSb, read_only: bool) -> Result {
+        if read_only {
+            sb.sync_filesystem()?;
+        }
+        self.set_clean(sb, read_only)
+    }
+
+    fn set_clean(&self, sb: &RexSb, clean: bool) -> Result {
+        {
+            let mut alloc = self.alloc.lock();
+            let disk = alloc.disk_mut();
+            if clean {
+                disk.state = STATE_CLEAN;
+            } else {
+                disk.state = 0;
+                disk.mount_count = disk.mount_count.wrapping_add(1);
+                disk.mount_time = vfs::now().0;
+            }
+        }
+        self.write_super(sb, true)
+    }
+
+    /// Writes the in-memory superblock (free counts, state) to block 0.
+    ///
+    /// Callers make sure the filesystem is writable (or is being remounted
+    /// writable).
+    pub(super) fn write_super(&self, sb: &RexSb, sync: bool) -> Result {
+        let block = sb.bread(0)?;
+        {
+            let mut alloc = self.alloc.lock();
+            let disk = alloc.disk_mut();
+            disk.write_time = vfs::now().0;
+            let disk = *disk;
+            block.modify(|b| disk.encode(b));
+        }
+        if sync {
+            block.sync()?;
+        }
+        Ok(())
     }
 
     pub(super) fn statfs(&self) -> StatFs {
+        let alloc = self.alloc.lock();
         StatFs {
-            blocks: self.disk.geometry.data_blocks(),
-            free_blocks: self.disk.free_blocks,
-            files: self.disk.geometry.inode_count,
-            free_files: self.disk.free_inodes,
+            blocks: self.geometry.data_blocks(),
+            free_blocks: alloc.disk().free_blocks,
+            files: self.geometry.inode_count,
+            free_files: alloc.disk().free_inodes,
             name_len: format::MAX_NAME_LEN as u64,
         }
     }

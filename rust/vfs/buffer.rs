@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Metadata blocks read through the block device's buffer cache.
+//! Metadata blocks read and written through the block device's buffer cache.
 //!
 //! C header: [`include/linux/buffer_head.h`](srctree/include/linux/buffer_head.h).
 
 use super::bindings as rexfs_bindings;
 use core::ptr::NonNull;
+use kernel::{error::to_result, prelude::*};
 
 /// A referenced, up-to-date buffer head; released on drop.
 ///
@@ -25,14 +26,43 @@ impl Buffer {
         NonNull::new(bh).map(Self)
     }
 
+    fn raw_data(&self) -> (*mut u8, usize) {
+        let bh = self.0.as_ptr();
+        // SAFETY: reading the fields of a referenced buffer head.
+        unsafe { ((*bh).b_data.cast::<u8>(), (*bh).b_size) }
+    }
+
     /// The block's contents.
+    ///
+    /// Metadata writers change a block only with the buffer locked (see
+    /// [`Buffer::modify`]); a reader that needs a stable view of a block
+    /// that may change concurrently must hold the filesystem lock that
+    /// serialises its writers.
     pub(crate) fn data(&self) -> &[u8] {
+        let (ptr, len) = self.raw_data();
         // SAFETY: per the type invariants `b_data` maps `b_size` bytes for as
         // long as we hold the reference.
+        unsafe { core::slice::from_raw_parts(ptr, len) }
+    }
+
+    /// Changes the block under the buffer lock and marks it dirty.
+    pub(crate) fn modify<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        let bh = self.0.as_ptr();
+        let (ptr, len) = self.raw_data();
+        // SAFETY: the buffer lock excludes other writers of the block and
+        // the I/O that writes it out; the data is mapped for `len` bytes.
         unsafe {
-            let bh = self.0.as_ptr();
-            core::slice::from_raw_parts((*bh).b_data.cast::<u8>(), (*bh).b_size)
+            rexfs_bindings::rexfs_buffer_lock(bh);
+            let ret = f(core::slice::from_raw_parts_mut(ptr, len));
+            rexfs_bindings::rexfs_buffer_unlock_dirty(bh);
+            ret
         }
+    }
+
+    /// Writes the block if it is dirty and waits for it.
+    pub(crate) fn sync(&self) -> Result {
+        // SAFETY: a referenced buffer head.
+        to_result(unsafe { rexfs_bindings::sync_dirty_buffer(self.0.as_ptr()) })
     }
 }
 

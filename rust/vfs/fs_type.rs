@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Filesystem type registration, mounting through `fs_context`, and the
-//! super block and directory operation tables.
+//! The [`FileSystem`] trait, filesystem type registration, mounting through
+//! `fs_context`, and the super block and directory operation tables.
 //!
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h),
 //! [`include/linux/fs_context.h`](srctree/include/linux/fs_context.h).
 
 use super::bindings as rexfs_bindings;
+use super::debugfs::DebugfsDir;
 use super::dir::DirEmitter;
-use super::inode::{self, Inode};
+use super::file::{self, Kiocb, WriteIter};
+use super::inode::{self, Idmap, Inode, NewInodeKind};
+use super::iomap::{Mapping, WritebackCache};
 use super::super_block::{Fresh, SuperBlock};
 use core::marker::PhantomData;
 use core::ptr;
@@ -40,20 +43,82 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     /// Per-inode data, owned by the inode.
     type InodeData: Send + Sync;
 
-    /// Reads and checks the on-disk super block of a device being mounted.
-    fn fill_super(sb: &SuperBlock<Self, Fresh>) -> Result<Self::Data>;
+    // Super block.
 
+    /// Reads and checks the on-disk super block of a device being mounted;
+    /// returns the initialiser of the per-mount data.
+    fn fill_super(sb: &SuperBlock<Self, Fresh>) -> Result<impl PinInit<Self::Data, Error>>;
     /// Returns the root directory inode of a mounted filesystem.
     fn root(sb: &SuperBlock<Self>) -> Result<ARef<Inode<Self>>>;
-
+    /// Called on unmount, after all inodes are written back and evicted.
+    fn put_super(sb: &SuperBlock<Self>);
     /// Reports filesystem statistics.
     fn statfs(sb: &SuperBlock<Self>) -> Result<StatFs>;
+    /// Writes the filesystem's own dirty state (`wait`: synchronously).
+    fn sync_fs(sb: &SuperBlock<Self>, wait: bool) -> Result;
+    /// Called on remount before the read-only flag changes to `read_only`.
+    fn remount(sb: &SuperBlock<Self>, read_only: bool) -> Result;
+    /// Writes the inode to disk (`sync`: and waits for it).
+    fn write_inode(inode: &Inode<Self>, sync: bool) -> Result;
+    /// The last reference to the inode is gone and its page cache is
+    /// truncated; frees it on disk if it has no links left.
+    fn evict_inode(inode: &Inode<Self>);
+
+    // Directories. The VFS holds the directories' `i_rwsem`.
 
     /// Looks `name` up in directory `dir`; `None` if it does not exist.
     fn lookup(dir: &Inode<Self>, name: &[u8]) -> Result<Option<ARef<Inode<Self>>>>;
-
     /// Emits the entries of directory `dir` from the emitter's position on.
     fn read_dir(dir: &Inode<Self>, emitter: &mut DirEmitter<'_>) -> Result;
+    /// Creates an inode of `kind` named `name` in `dir`.
+    fn create(
+        dir: &Inode<Self>,
+        name: &[u8],
+        kind: NewInodeKind<'_>,
+        mode: u16,
+        idmap: Idmap<'_>,
+    ) -> Result<ARef<Inode<Self>>>;
+    /// Adds a hard link `name` in `dir` to `inode`.
+    fn link(dir: &Inode<Self>, name: &[u8], inode: &Inode<Self>) -> Result;
+    /// Removes the entry `name` of `inode` from `dir` (`rmdir` for directories).
+    fn unlink(dir: &Inode<Self>, name: &[u8], inode: &Inode<Self>) -> Result;
+    /// Renames; `flags` are `RENAME_*` (NOREPLACE is checked by the VFS).
+    fn rename(
+        old_dir: &Inode<Self>,
+        old_name: &[u8],
+        old: &Inode<Self>,
+        new_dir: &Inode<Self>,
+        new_name: &[u8],
+        new: Option<&Inode<Self>>,
+        flags: u32,
+    ) -> Result;
+
+    // Regular files.
+
+    /// Changes the size of a regular file; `i_rwsem` is held.
+    fn truncate(inode: &Inode<Self>, size: i64) -> Result;
+    /// `write(2)` on a regular file.
+    fn write_iter(iocb: &mut Kiocb<'_, Self>, from: &mut WriteIter<'_>) -> Result<isize>;
+    /// A write fault on a shared mapping of a regular file.
+    fn page_mkwrite(fault: &file::Fault<'_, Self>) -> file::VmFaultResult;
+    /// `fsync(2)` for `start..=end` of the file.
+    fn fsync(inode: &Inode<Self>, start: i64, end: i64, datasync: bool) -> Result;
+    /// Maps `pos..pos + len` for iomap; `flags` are `IOMAP_*`.
+    fn iomap_begin(inode: &Inode<Self>, pos: i64, len: i64, flags: u32) -> Result<Mapping>;
+    /// Ends the use of `mapping` after `written` bytes of `pos..pos + len`.
+    fn iomap_end(
+        inode: &Inode<Self>,
+        pos: i64,
+        len: i64,
+        written: i64,
+        flags: u32,
+        mapping: &Mapping,
+    ) -> Result;
+    /// Whether `mapping` (from `iomap_begin`) still describes the extent map.
+    fn iomap_valid(inode: &Inode<Self>, mapping: &Mapping) -> bool;
+    /// Maps `pos` for writeback, reusing the mapping cached in `cache` if
+    /// it is still valid.
+    fn writeback_map(inode: &Inode<Self>, cache: &mut WritebackCache, pos: i64) -> Result;
 }
 
 /// Filesystem statistics, as returned by `statfs(2)`.
@@ -76,8 +141,11 @@ pub(crate) struct StatFs {
 ///
 /// `fs_type` is registered with the VFS for as long as this object lives, and
 /// the inode cache (see [`inode::InodeCache`]) exists for as long as it is.
+/// `debugfs` is the module's debugfs directory, which the mounts' directories
+/// live in (they are gone when the filesystem is unregistered).
 #[pin_data(PinnedDrop)]
 pub(crate) struct Registration<T: FileSystem> {
+    debugfs: DebugfsDir,
     #[pin]
     fs_type: Opaque<bindings::file_system_type>,
     _p: PhantomData<T>,
@@ -93,6 +161,7 @@ impl<T: FileSystem> Registration<T> {
     /// Creates the inode cache and registers filesystem type `T` with the VFS.
     pub(crate) fn new(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            debugfs: DebugfsDir::new_module_dir(T::NAME),
             fs_type <- Opaque::try_ffi_init(|fs_type: *mut bindings::file_system_type| {
                 inode::InodeCache::create::<T>()?;
                 // SAFETY: `fs_type` is valid for writes; an all-zero
@@ -120,6 +189,7 @@ impl<T: FileSystem> Registration<T> {
     const CONTEXT_OPS: rexfs_bindings::fs_context_operations =
         rexfs_bindings::fs_context_operations {
             get_tree: Some(Self::get_tree),
+            reconfigure: Some(Self::reconfigure),
             // SAFETY: all-zero is valid for the remaining (optional) callbacks.
             ..unsafe { core::mem::zeroed() }
         };
@@ -127,6 +197,10 @@ impl<T: FileSystem> Registration<T> {
     pub(super) const SUPER_OPS: bindings::super_operations = bindings::super_operations {
         alloc_inode: Some(inode::alloc_inode::<T>),
         free_inode: Some(inode::free_inode::<T>),
+        write_inode: Some(Self::write_inode),
+        evict_inode: Some(Self::evict_inode),
+        put_super: Some(Self::put_super),
+        sync_fs: Some(Self::sync_fs),
         statfs: Some(Self::statfs),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
@@ -134,6 +208,15 @@ impl<T: FileSystem> Registration<T> {
 
     pub(super) const DIR_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
         lookup: Some(Self::lookup),
+        create: Some(Self::create),
+        link: Some(Self::link),
+        unlink: Some(Self::unlink),
+        symlink: Some(Self::symlink),
+        mkdir: Some(Self::mkdir),
+        rmdir: Some(Self::unlink),
+        mknod: Some(Self::mknod),
+        rename: Some(Self::rename),
+        setattr: Some(Self::setattr),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
@@ -142,6 +225,26 @@ impl<T: FileSystem> Registration<T> {
         llseek: Some(bindings::generic_file_llseek),
         read: Some(bindings::generic_read_dir),
         iterate_shared: Some(Self::iterate_shared),
+        fsync: Some(file::fsync::<T>),
+        // SAFETY: all-zero is valid for the remaining (optional) callbacks.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    pub(super) const SPECIAL_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
+        setattr: Some(Self::setattr),
+        // SAFETY: all-zero is valid for the remaining (optional) callbacks.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    pub(super) const SYMLINK_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
+        get_link: Some(bindings::simple_get_link),
+        setattr: Some(Self::setattr),
+        // SAFETY: all-zero is valid for the remaining (optional) callbacks.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    pub(super) const FILE_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
+        setattr: Some(Self::setattr),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
@@ -157,6 +260,21 @@ impl<T: FileSystem> Registration<T> {
     unsafe extern "C" fn get_tree(fc: *mut rexfs_bindings::fs_context) -> c_int {
         // SAFETY: `fc` is the valid context the VFS passes to `get_tree`.
         unsafe { rexfs_bindings::get_tree_bdev(fc, Some(Self::fill_super)) }
+    }
+
+    unsafe extern "C" fn reconfigure(fc: *mut rexfs_bindings::fs_context) -> c_int {
+        from_result(|| {
+            // SAFETY: reconfiguration passes the context of a mounted super
+            // block of this type (`fc->root`).
+            let (sb, read_only) = unsafe {
+                let sb = SuperBlock::<T>::from_raw((*(*fc).root).d_sb);
+                (sb, (*fc).sb_flags & rexfs_bindings::SB_RDONLY as u32 != 0)
+            };
+            if read_only != sb.is_read_only() {
+                T::remount(sb, read_only)?;
+            }
+            Ok(0)
+        })
     }
 
     unsafe extern "C" fn fill_super(
@@ -176,10 +294,12 @@ impl<T: FileSystem> Registration<T> {
             // the `Fresh` state promises.
             let fresh = unsafe { SuperBlock::<T, Fresh>::from_raw(sb_ptr) };
             fresh.set_block_size(T::BLOCK_SIZE)?;
-            let data = KBox::new(T::fill_super(fresh)?, GFP_KERNEL)?;
+            let data = KBox::pin_init(T::fill_super(fresh)?, GFP_KERNEL)?;
             // SAFETY: as above. From here on `s_fs_info` owns `data`, which
-            // `kill_sb` frees.
-            unsafe { (*sb_ptr).s_fs_info = KBox::into_raw(data).cast() };
+            // `kill_sb` frees; it is never moved out of its allocation.
+            unsafe {
+                (*sb_ptr).s_fs_info = KBox::into_raw(Pin::into_inner_unchecked(data)).cast();
+            }
 
             // SAFETY: `s_fs_info` now holds `T::Data`.
             let sb = unsafe { SuperBlock::<T>::from_raw(sb_ptr) };
@@ -197,15 +317,57 @@ impl<T: FileSystem> Registration<T> {
     }
 
     unsafe extern "C" fn kill_sb(sb_ptr: *mut bindings::super_block) {
-        // SAFETY: the VFS passes a super block being torn down; after
-        // `kill_block_super` no inode or callback uses `s_fs_info` any more.
+        // SAFETY: the VFS passes a super block being torn down.
+        let data = unsafe { (*sb_ptr).s_fs_info.cast::<T::Data>() };
+        // SAFETY: as above; `generic_shutdown_super` (inside
+        // `kill_block_super`) writes back and evicts every inode, and only
+        // then calls `put_super`; after it nothing uses `s_fs_info`.
         unsafe {
             bindings::kill_block_super(sb_ptr);
-            let data = (*sb_ptr).s_fs_info.cast::<T::Data>();
             if !data.is_null() {
                 drop(KBox::from_raw(data));
             }
         }
+    }
+
+    unsafe extern "C" fn write_inode(
+        inode: *mut bindings::inode,
+        wbc: *mut bindings::writeback_control,
+    ) -> c_int {
+        let wbc = wbc.cast::<rexfs_bindings::writeback_control>();
+        // SAFETY: writeback passes a referenced inode of this filesystem
+        // and a valid `writeback_control`.
+        let (inode, sync) = unsafe {
+            (
+                Inode::<T>::from_raw(inode),
+                (*wbc).sync_mode == bindings::writeback_sync_modes_WB_SYNC_ALL,
+            )
+        };
+        from_result(|| T::write_inode(inode, sync).map(|()| 0))
+    }
+
+    unsafe extern "C" fn evict_inode(inode_ptr: *mut bindings::inode) {
+        // SAFETY: the VFS passes an inode being evicted: no other user is
+        // left, so its page cache can be truncated and the inode cleared.
+        unsafe {
+            bindings::truncate_inode_pages_final(&raw mut (*inode_ptr).i_data);
+            if inode::is_initialised::<T>(inode_ptr) && !bindings::is_bad_inode(inode_ptr) {
+                T::evict_inode(Inode::<T>::from_raw(inode_ptr));
+            }
+            bindings::clear_inode(inode_ptr);
+        }
+    }
+
+    unsafe extern "C" fn put_super(sb: *mut bindings::super_block) {
+        // SAFETY: unmount calls `put_super` on a super block whose data is
+        // still set up (it is freed later, in `kill_sb`).
+        T::put_super(unsafe { SuperBlock::<T>::from_raw(sb) });
+    }
+
+    unsafe extern "C" fn sync_fs(sb: *mut bindings::super_block, wait: c_int) -> c_int {
+        // SAFETY: the VFS passes a mounted super block of this type.
+        let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
+        from_result(|| T::sync_fs(sb, wait != 0).map(|()| 0))
     }
 
     unsafe extern "C" fn statfs(
@@ -234,20 +396,42 @@ impl<T: FileSystem> Registration<T> {
         })
     }
 
+    /// The name of `dentry`.
+    ///
+    /// # Safety
+    ///
+    /// The dentry's name must be stable for `'a`, as it is while the VFS
+    /// holds its parent directory locked.
+    unsafe fn name<'a>(dentry: *mut bindings::dentry) -> &'a [u8] {
+        let mut len = 0u32;
+        // SAFETY: the caller guarantees the name is stable; the returned
+        // pointer is valid for `len` bytes.
+        unsafe {
+            let ptr = rexfs_bindings::rexfs_dentry_name(dentry, &mut len);
+            core::slice::from_raw_parts(ptr, len as usize)
+        }
+    }
+
+    /// The inode of a positive `dentry`, or `None`.
+    ///
+    /// # Safety
+    ///
+    /// `dentry` must belong to this filesystem and stay positive for `'a`.
+    unsafe fn dentry_inode<'a>(dentry: *mut bindings::dentry) -> Option<&'a Inode<T>> {
+        // SAFETY: guaranteed by the caller.
+        let inode = unsafe { rexfs_bindings::rexfs_dentry_inode(dentry) };
+        // SAFETY: a positive dentry holds a reference to its initialised inode.
+        (!inode.is_null()).then(|| unsafe { Inode::from_raw(inode) })
+    }
+
     unsafe extern "C" fn lookup(
         dir: *mut bindings::inode,
         dentry: *mut bindings::dentry,
         _flags: c_uint,
     ) -> *mut bindings::dentry {
-        // SAFETY: `dir` is a referenced directory inode of this filesystem.
-        let dir = unsafe { Inode::<T>::from_raw(dir) };
-        let mut len = 0u32;
-        // SAFETY: the dentry's name is stable while the VFS holds the parent
-        // locked for lookup; the returned pointer is valid for `len` bytes.
-        let name = unsafe {
-            let ptr = rexfs_bindings::rexfs_dentry_name(dentry, &mut len);
-            core::slice::from_raw_parts(ptr, len as usize)
-        };
+        // SAFETY: `dir` is a referenced directory inode of this filesystem,
+        // locked for lookup, which keeps the dentry's name stable.
+        let (dir, name) = unsafe { (Inode::<T>::from_raw(dir), Self::name(dentry)) };
         let inode = match T::lookup(dir, name) {
             Ok(Some(inode)) => ARef::into_raw(inode).as_ptr().cast(),
             Ok(None) => ptr::null_mut(),
@@ -256,6 +440,169 @@ impl<T: FileSystem> Registration<T> {
         // SAFETY: `dentry` is the valid, unhashed dentry being looked up;
         // `d_splice_alias` consumes the inode reference (or NULL).
         unsafe { bindings::d_splice_alias(inode, dentry) }
+    }
+
+    /// Creates an inode of `kind` for the negative `dentry` in `dir`.
+    ///
+    /// # Safety
+    ///
+    /// The pointers are what the VFS passes to a creating inode operation.
+    unsafe fn create_common(
+        idmap: *mut bindings::mnt_idmap,
+        dir: *mut bindings::inode,
+        dentry: *mut bindings::dentry,
+        mode: bindings::umode_t,
+        kind: NewInodeKind<'_>,
+    ) -> Result {
+        // SAFETY: the VFS holds `dir` locked, so the name is stable.
+        let (dir, name) = unsafe { (Inode::<T>::from_raw(dir), Self::name(dentry)) };
+        // SAFETY: `idmap` is the mount's idmapping, valid during the call.
+        let idmap = unsafe { Idmap::from_raw(idmap) };
+        let inode = T::create(dir, name, kind, mode, idmap)?;
+        // SAFETY: `dentry` is negative and hashed; `d_instantiate` takes over
+        // our reference to the new inode.
+        unsafe { bindings::d_instantiate(dentry, ARef::into_raw(inode).as_ptr().cast()) };
+        Ok(())
+    }
+
+    unsafe extern "C" fn create(
+        idmap: *mut bindings::mnt_idmap,
+        dir: *mut bindings::inode,
+        dentry: *mut bindings::dentry,
+        mode: bindings::umode_t,
+    ) -> c_int {
+        // SAFETY: forwarding the VFS's arguments.
+        from_result(|| unsafe {
+            Self::create_common(idmap, dir, dentry, mode, NewInodeKind::File).map(|()| 0)
+        })
+    }
+
+    unsafe extern "C" fn mkdir(
+        idmap: *mut bindings::mnt_idmap,
+        dir: *mut bindings::inode,
+        dentry: *mut bindings::dentry,
+        mode: bindings::umode_t,
+    ) -> *mut bindings::dentry {
+        // SAFETY: forwarding the VFS's arguments.
+        match unsafe { Self::create_common(idmap, dir, dentry, mode, NewInodeKind::Dir) } {
+            Ok(()) => ptr::null_mut(),
+            Err(e) => e.to_ptr(),
+        }
+    }
+
+    unsafe extern "C" fn symlink(
+        idmap: *mut bindings::mnt_idmap,
+        dir: *mut bindings::inode,
+        dentry: *mut bindings::dentry,
+        target: *const c_char,
+    ) -> c_int {
+        // SAFETY: `target` is a NUL-terminated string valid during the call.
+        let target = unsafe { CStr::from_char_ptr(target) }.to_bytes();
+        // SAFETY: forwarding the VFS's arguments.
+        from_result(|| unsafe {
+            let kind = NewInodeKind::Symlink(target);
+            Self::create_common(idmap, dir, dentry, bindings::S_IFLNK as u16 | 0o777, kind)
+                .map(|()| 0)
+        })
+    }
+
+    unsafe extern "C" fn mknod(
+        idmap: *mut bindings::mnt_idmap,
+        dir: *mut bindings::inode,
+        dentry: *mut bindings::dentry,
+        mode: bindings::umode_t,
+        rdev: bindings::dev_t,
+    ) -> c_int {
+        // SAFETY: forwarding the VFS's arguments.
+        from_result(|| unsafe {
+            Self::create_common(idmap, dir, dentry, mode, NewInodeKind::Special(rdev)).map(|()| 0)
+        })
+    }
+
+    unsafe extern "C" fn link(
+        old_dentry: *mut bindings::dentry,
+        dir: *mut bindings::inode,
+        dentry: *mut bindings::dentry,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: the VFS holds `dir` and the source inode locked; the
+            // source dentry is positive.
+            let (dir, name, inode) = unsafe {
+                (
+                    Inode::<T>::from_raw(dir),
+                    Self::name(dentry),
+                    Self::dentry_inode(old_dentry).ok_or(ENOENT)?,
+                )
+            };
+            T::link(dir, name, inode)?;
+            let inode: ARef<Inode<T>> = inode.into();
+            // SAFETY: `dentry` is negative; `d_instantiate` takes over the
+            // reference.
+            unsafe { bindings::d_instantiate(dentry, ARef::into_raw(inode).as_ptr().cast()) };
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn unlink(dir: *mut bindings::inode, dentry: *mut bindings::dentry) -> c_int {
+        from_result(|| {
+            // SAFETY: the VFS holds `dir` and the victim locked; the dentry
+            // is positive.
+            let (dir, name, inode) = unsafe {
+                (
+                    Inode::<T>::from_raw(dir),
+                    Self::name(dentry),
+                    Self::dentry_inode(dentry).ok_or(ENOENT)?,
+                )
+            };
+            T::unlink(dir, name, inode).map(|()| 0)
+        })
+    }
+
+    unsafe extern "C" fn rename(
+        _idmap: *mut bindings::mnt_idmap,
+        old_dir: *mut bindings::inode,
+        old_dentry: *mut bindings::dentry,
+        new_dir: *mut bindings::inode,
+        new_dentry: *mut bindings::dentry,
+        flags: c_uint,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: the VFS holds both directories and both inodes locked,
+            // so names and inodes are stable.
+            unsafe {
+                T::rename(
+                    Inode::from_raw(old_dir),
+                    Self::name(old_dentry),
+                    Self::dentry_inode(old_dentry).ok_or(ENOENT)?,
+                    Inode::from_raw(new_dir),
+                    Self::name(new_dentry),
+                    Self::dentry_inode(new_dentry),
+                    flags,
+                )
+            }
+            .map(|()| 0)
+        })
+    }
+
+    unsafe extern "C" fn setattr(
+        idmap: *mut bindings::mnt_idmap,
+        dentry: *mut bindings::dentry,
+        attr: *mut bindings::iattr,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: the VFS holds the inode locked and passes valid
+            // arguments; `setattr_prepare` checks permissions and the size.
+            unsafe {
+                to_result(bindings::setattr_prepare(idmap, dentry, attr))?;
+                let inode = Self::dentry_inode(dentry).ok_or(ENOENT)?;
+                if (*attr).ia_valid & bindings::ATTR_SIZE != 0 && (*attr).ia_size != inode.size() {
+                    T::truncate(inode, (*attr).ia_size)?;
+                }
+                bindings::setattr_copy(idmap, inode.as_raw(), attr);
+                inode.mark_dirty();
+            }
+            Ok(0)
+        })
     }
 
     unsafe extern "C" fn iterate_shared(

@@ -7,6 +7,7 @@
 
 use super::bindings as rexfs_bindings;
 use super::fs_type::{FileSystem, Registration};
+use super::iomap;
 use super::super_block::SuperBlock;
 use core::{
     marker::PhantomData,
@@ -16,21 +17,26 @@ use core::{
 };
 use kernel::{
     bindings, c_str,
+    error::to_result,
     prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
     types::Opaque,
 };
+
+pub(crate) use rexfs_bindings::rexfs_attrs as Attrs;
 
 /// The kernel's inode together with the filesystem's data for it: the
 /// object the inode slab cache holds.
 ///
 /// # Invariants
 ///
-/// `data` is initialised if and only if `initialized` is true.
+/// `data` is initialised if and only if `initialized` is true. `link`, when
+/// set, is NUL-terminated and is what the inode's `i_link` points to.
 #[repr(C)]
 struct InodeWithData<D> {
     inode: Opaque<bindings::inode>,
     initialized: bool,
+    link: Option<KVec<u8>>,
     data: MaybeUninit<D>,
 }
 
@@ -102,18 +108,24 @@ pub(super) unsafe extern "C" fn alloc_inode<T: FileSystem>(
     }
     // SAFETY: the cache holds `InodeWithData`; whatever the object held
     // before was dropped by `free_inode`.
-    unsafe { (*container_of::<T>(inode)).initialized = false };
+    unsafe {
+        let container = container_of::<T>(inode);
+        ptr::addr_of_mut!((*container).initialized).write(false);
+        ptr::addr_of_mut!((*container).link).write(None);
+    }
     inode
 }
 
 /// `super_operations::free_inode`, called after an RCU grace period.
 pub(super) unsafe extern "C" fn free_inode<T: FileSystem>(inode: *mut bindings::inode) {
     let container = container_of::<T>(inode);
-    // SAFETY: the inode is unused; `data` is initialised iff `initialized`.
+    // SAFETY: the inode is unused; `data` is initialised iff `initialized`;
+    // `link` was initialised by `alloc_inode`.
     unsafe {
         if (*container).initialized {
             (*container).data.assume_init_drop();
         }
+        ptr::drop_in_place(ptr::addr_of_mut!((*container).link));
         bindings::kmem_cache_free(InodeCache::get(), container.cast());
     }
 }
@@ -123,6 +135,63 @@ fn container_of<T: FileSystem>(inode: *mut bindings::inode) -> *mut InodeWithDat
         .cast::<u8>()
         .wrapping_sub(offset_of!(InodeWithData<T::InodeData>, inode))
         .cast()
+}
+
+/// Whether `inode`'s filesystem data is initialised.
+///
+/// # Safety
+///
+/// `inode` must be a live inode of filesystem type `T`.
+pub(super) unsafe fn is_initialised<T: FileSystem>(inode: *mut bindings::inode) -> bool {
+    // SAFETY: the caller guarantees the inode lives in an `InodeWithData`.
+    unsafe { (*container_of::<T>(inode)).initialized }
+}
+
+/// An idmapping of a mount, for setting the owner of new inodes.
+#[derive(Clone, Copy)]
+pub(crate) struct Idmap<'a>(*mut bindings::mnt_idmap, PhantomData<&'a ()>);
+
+impl Idmap<'_> {
+    /// # Safety
+    ///
+    /// `ptr` must be valid for the returned lifetime.
+    pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::mnt_idmap) -> Idmap<'a> {
+        Idmap(ptr, PhantomData)
+    }
+}
+
+/// What kind of inode a namespace operation creates.
+#[derive(Clone, Copy)]
+pub(crate) enum NewInodeKind<'a> {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link to the target.
+    Symlink(&'a [u8]),
+    /// A device node, FIFO or socket, with its device number.
+    Special(u32),
+}
+
+/// The file type of an inode; determines its operations.
+pub(crate) enum InodeType {
+    /// A regular file, whose data goes through the page cache and iomap.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link with its target.
+    Symlink(KVec<u8>),
+    /// A device node, FIFO or socket, with its device number.
+    Special(u32),
+}
+
+/// How the owner of an inode being initialised is set.
+pub(crate) enum Owner<'a, T: FileSystem> {
+    /// From the attributes (an inode read from disk).
+    FromAttrs,
+    /// From the creating task and directory (`inode_init_owner`), with all
+    /// times set to now.
+    Inherit(Idmap<'a>, &'a Inode<T>),
 }
 
 /// An inode of filesystem type `T` whose filesystem data is initialised.
@@ -166,7 +235,7 @@ impl<T: FileSystem> Inode<T> {
         unsafe { &*ptr.cast() }
     }
 
-    fn as_raw(&self) -> *mut bindings::inode {
+    pub(super) fn as_raw(&self) -> *mut bindings::inode {
         self.0.get()
     }
 
@@ -190,55 +259,146 @@ impl<T: FileSystem> Inode<T> {
         unsafe { (*container_of::<T>(self.as_raw())).data.assume_init_ref() }
     }
 
-    /// The file size in bytes.
+    /// The file size in bytes (`i_size_read`).
     pub(crate) fn size(&self) -> i64 {
-        // SAFETY: reading `i_size`; on 64-bit it is a single load
-        // (`i_size_read`).
+        // SAFETY: on 64-bit, `i_size_read` is a plain load of `i_size`.
         unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).i_size)) }
+    }
+
+    /// Sets the file size in memory (`i_size_write`).
+    pub(crate) fn set_size(&self, size: i64) {
+        // SAFETY: the callers hold `i_rwsem` or are the iomap write path,
+        // the two writers of `i_size`.
+        unsafe { rexfs_bindings::rexfs_inode_set_size(self.as_raw(), size) };
+    }
+
+    /// The link count.
+    pub(crate) fn nlink(&self) -> u32 {
+        // SAFETY: reading `i_nlink` of a live inode.
+        unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).__bindgen_anon_1.i_nlink)) }
+    }
+
+    /// Increments the link count.
+    pub(crate) fn inc_nlink(&self) {
+        // SAFETY: the VFS holds the inode locked for namespace operations.
+        unsafe { bindings::inc_nlink(self.as_raw()) };
+    }
+
+    /// Decrements the link count.
+    pub(crate) fn drop_nlink(&self) {
+        // SAFETY: as for `inc_nlink`.
+        unsafe { bindings::drop_nlink(self.as_raw()) };
+    }
+
+    /// Sets the link count to zero.
+    pub(crate) fn clear_nlink(&self) {
+        // SAFETY: as for `inc_nlink`.
+        unsafe { bindings::clear_nlink(self.as_raw()) };
+    }
+
+    /// Sets the space used, in bytes (`i_blocks`).
+    pub(crate) fn set_bytes(&self, bytes: u64) {
+        // SAFETY: `inode_set_bytes` takes `i_lock` itself.
+        unsafe { bindings::inode_set_bytes(self.as_raw(), bytes as i64) };
+    }
+
+    /// The attributes the on-disk inode stores.
+    pub(crate) fn attrs(&self) -> Attrs {
+        let mut attrs = Attrs::default();
+        // SAFETY: reading the attributes of a live inode.
+        unsafe { rexfs_bindings::rexfs_inode_get_attrs(self.as_raw(), &mut attrs) };
+        attrs
+    }
+
+    /// Sets the change time, and the modification time if `mtime`, to now.
+    pub(crate) fn touch(&self, mtime: bool) {
+        // SAFETY: time updates of a live inode.
+        unsafe { rexfs_bindings::rexfs_inode_touch(self.as_raw(), mtime) };
+    }
+
+    /// Marks the inode dirty, so that writeback calls `write_inode`.
+    pub(crate) fn mark_dirty(&self) {
+        // SAFETY: marking a live inode dirty.
+        unsafe { rexfs_bindings::rexfs_mark_inode_dirty(self.as_raw()) };
+    }
+
+    /// Takes `mapping->invalidate_lock` exclusively: no page cache is
+    /// instantiated (faults, reads) while the guard lives.
+    pub(crate) fn invalidate_lock(&self) -> InvalidateGuard<'_, T> {
+        // SAFETY: the mapping of a live inode.
+        unsafe { rexfs_bindings::rexfs_invalidate_lock(self.as_raw()) };
+        InvalidateGuard { inode: self, shared: false }
+    }
+
+    /// Takes `mapping->invalidate_lock` shared.
+    pub(crate) fn invalidate_lock_shared(&self) -> InvalidateGuard<'_, T> {
+        // SAFETY: the mapping of a live inode.
+        unsafe { rexfs_bindings::rexfs_invalidate_lock_shared(self.as_raw()) };
+        InvalidateGuard { inode: self, shared: true }
+    }
+
+    /// Sets the size to `size` and drops the page cache past it
+    /// (`truncate_setsize`).
+    pub(crate) fn truncate_setsize(&self, size: i64) {
+        // SAFETY: the caller holds `i_rwsem` (setattr).
+        unsafe { bindings::truncate_setsize(self.as_raw(), size) };
+    }
+
+    /// Zeroes the page cache from `size` to the end of its block
+    /// (`iomap_truncate_page`).
+    pub(crate) fn truncate_page(&self, size: i64) -> Result {
+        iomap::truncate_page(self, size)
+    }
+
+    /// Zeroes the page cache over `pos..pos + len` where blocks are mapped
+    /// (`iomap_zero_range`).
+    pub(crate) fn zero_range(&self, pos: i64, len: i64) -> Result {
+        iomap::zero_range(self, pos, len)
+    }
+
+    /// Writes the inode's dirty metadata (`sync_inode_metadata`).
+    pub(crate) fn sync_metadata(&self) -> Result {
+        // SAFETY: syncing a live inode.
+        to_result(unsafe { bindings::sync_inode_metadata(self.as_raw(), 1) })
+    }
+
+    /// Writes back and waits for the dirty page cache in `start..=end`.
+    pub(crate) fn write_and_wait_range(&self, start: i64, end: i64) -> Result {
+        // SAFETY: the mapping of a live inode.
+        to_result(unsafe {
+            bindings::filemap_write_and_wait_range((*self.as_raw()).i_mapping, start, end)
+        })
     }
 }
 
-/// A time stamp, seconds and nanoseconds since the epoch.
-#[derive(Clone, Copy)]
-pub(crate) struct Timespec {
-    /// Seconds.
-    pub(crate) sec: i64,
-    /// Nanoseconds.
-    pub(crate) nsec: u32,
+/// Holds `mapping->invalidate_lock`; releases it on drop.
+pub(crate) struct InvalidateGuard<'a, T: FileSystem> {
+    inode: &'a Inode<T>,
+    shared: bool,
 }
 
-/// What kind of inode is being initialised; determines its operations.
-pub(crate) enum InodeType {
-    /// A directory.
-    Dir,
+impl<T: FileSystem> Drop for InvalidateGuard<'_, T> {
+    fn drop(&mut self) {
+        let inode = self.inode.as_raw();
+        // SAFETY: the guard holds the lock in the recorded mode.
+        unsafe {
+            if self.shared {
+                rexfs_bindings::rexfs_invalidate_unlock_shared(inode);
+            } else {
+                rexfs_bindings::rexfs_invalidate_unlock(inode);
+            }
+        }
+    }
 }
 
-/// The attributes of an inode read from disk.
-pub(crate) struct InodeParams<D> {
-    /// File type.
+/// The attributes of an inode being initialised.
+pub(crate) struct InodeParams<'a, T: FileSystem> {
+    /// File type, with what it needs.
     pub(crate) typ: InodeType,
-    /// Permission bits (the type bits are taken from `typ`).
-    pub(crate) mode: u16,
-    /// Hard links.
-    pub(crate) nlink: u32,
-    /// Owner.
-    pub(crate) uid: u32,
-    /// Group.
-    pub(crate) gid: u32,
-    /// Size in bytes.
-    pub(crate) size: i64,
-    /// Allocated 512-byte sectors.
-    pub(crate) sectors: u64,
-    /// Last access.
-    pub(crate) atime: Timespec,
-    /// Last data modification.
-    pub(crate) mtime: Timespec,
-    /// Last status change.
-    pub(crate) ctime: Timespec,
-    /// Generation number (for file handles).
-    pub(crate) generation: u32,
-    /// The filesystem's data for the inode.
-    pub(crate) data: D,
+    /// Mode, nlink, owner, size, sectors, times and generation.
+    pub(crate) attrs: Attrs,
+    /// Where the owner comes from.
+    pub(crate) owner: Owner<'a, T>,
 }
 
 /// A new, locked inode from [`SuperBlock::get_or_create_inode`], to be
@@ -258,44 +418,61 @@ impl<T: FileSystem> NewInode<T> {
         Self(ptr, PhantomData)
     }
 
-    /// The inode number being initialised.
-    pub(crate) fn ino(&self) -> u64 {
-        // SAFETY: `i_ino` was set by `iget_locked`.
-        unsafe { (*self.0.as_ptr()).i_ino }
-    }
-
-    /// Fills in the inode from `params` and makes it visible.
-    pub(crate) fn init(self, params: InodeParams<T::InodeData>) -> ARef<Inode<T>> {
+    /// Fills in the inode and its filesystem data and makes it visible.
+    pub(crate) fn init(
+        self,
+        params: InodeParams<'_, T>,
+        data: impl PinInit<T::InodeData, Error>,
+    ) -> Result<ARef<Inode<T>>> {
         let inode = self.0.as_ptr();
-        let (type_bits, iops, fops) = match params.typ {
-            InodeType::Dir => (
-                bindings::S_IFDIR,
-                &Registration::<T>::DIR_INODE_OPS,
-                &Registration::<T>::DIR_FILE_OPS,
-            ),
-        };
+        let container = container_of::<T>(inode);
         // SAFETY: the inode is locked (I_NEW) and exclusively ours until
-        // `unlock_new_inode`; the operation tables are `'static`.
+        // `unlock_new_inode`; `data` is not initialised yet and is pinned in
+        // the slab object. On failure `self` is dropped, which releases the
+        // inode with `iget_failed`.
         unsafe {
-            let container = container_of::<T>(inode);
-            (*container).data.write(params.data);
+            data.__init((*container).data.as_mut_ptr())?;
             (*container).initialized = true;
-
-            (*inode).i_mode = type_bits as u16 | (params.mode & 0o7777);
-            bindings::set_nlink(inode, params.nlink);
-            rexfs_bindings::rexfs_inode_set_owner(inode, params.uid, params.gid);
-            rexfs_bindings::rexfs_inode_set_size(inode, params.size);
-            (*inode).i_blocks = params.sectors;
-            rexfs_bindings::rexfs_inode_set_times(
-                inode,
-                params.atime.sec,
-                params.atime.nsec,
-                params.mtime.sec,
-                params.mtime.nsec,
-                params.ctime.sec,
-                params.ctime.nsec,
-            );
-            (*inode).i_generation = params.generation;
+            rexfs_bindings::rexfs_inode_set_attrs(inode, &params.attrs);
+            if let Owner::Inherit(idmap, dir) = params.owner {
+                bindings::inode_init_owner(idmap.0, inode, dir.as_raw(), params.attrs.mode);
+                bindings::simple_inode_init_ts(inode);
+            }
+        }
+        let ops = |iops, fops| (iops as *const _, fops as *const _);
+        let (iops, fops) = match params.typ {
+            InodeType::Dir => {
+                ops(&Registration::<T>::DIR_INODE_OPS, &Registration::<T>::DIR_FILE_OPS)
+            }
+            InodeType::File => {
+                // SAFETY: as above; no page cache exists yet.
+                unsafe {
+                    (*(*inode).i_mapping).a_ops = &iomap::Tables::<T>::AOPS;
+                    rexfs_bindings::rexfs_mapping_set_large_folios(inode);
+                }
+                ops(&Registration::<T>::FILE_INODE_OPS, &iomap::Tables::<T>::FILE_OPS)
+            }
+            InodeType::Symlink(mut target) => {
+                target.push(0, GFP_KERNEL)?;
+                // SAFETY: as above. The target lives in the container, so
+                // `i_link` stays valid as long as the inode.
+                unsafe {
+                    let link = (*container).link.insert(target);
+                    (*inode).__bindgen_anon_5.i_link = link.as_mut_ptr().cast();
+                }
+                (&Registration::<T>::SYMLINK_INODE_OPS as *const _, ptr::null())
+            }
+            InodeType::Special(rdev) => {
+                // SAFETY: as above; `init_special_inode` sets the device
+                // file operations for the mode.
+                unsafe {
+                    bindings::init_special_inode(inode, (*inode).i_mode, rdev);
+                    (&Registration::<T>::SPECIAL_INODE_OPS as *const _, (*inode).__bindgen_anon_3.i_fop)
+                }
+            }
+        };
+        // SAFETY: as above; the operation tables are `'static`.
+        unsafe {
             (*inode).i_op = iops;
             (*inode).__bindgen_anon_3.i_fop = fops;
             bindings::unlock_new_inode(inode);
@@ -303,14 +480,15 @@ impl<T: FileSystem> NewInode<T> {
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: the inode is initialised; the reference moves from `this`
         // (which is not dropped) to the `ARef`.
-        unsafe { ARef::from_raw(this.0.cast()) }
+        Ok(unsafe { ARef::from_raw(this.0.cast()) })
     }
 }
 
 impl<T: FileSystem> Drop for NewInode<T> {
     fn drop(&mut self) {
         // SAFETY: the inode is in I_NEW state and we own a reference, which
-        // `iget_failed` consumes.
+        // `iget_failed` consumes. If its data was initialised, `free_inode`
+        // drops it.
         unsafe { bindings::iget_failed(self.0.as_ptr()) };
     }
 }

@@ -1,19 +1,63 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Safe abstractions over the kernel's VFS and block-buffer C APIs.
+//! Safe abstractions over the kernel's VFS, block-buffer and iomap C APIs.
 //!
 //! Everything that touches a raw kernel pointer lives here; the filesystem
 //! in [`crate::fs`] implements [`FileSystem`] and works with typed handles
-//! ([`SuperBlock`], [`Inode`], [`Buffer`], [`DirEmitter`]).
+//! ([`SuperBlock`], [`Inode`], [`Buffer`], [`Kiocb`], [`Fault`], ...).
 
 mod bindings;
 mod buffer;
+mod debugfs;
 mod dir;
+mod file;
 mod fs_type;
 mod inode;
+mod iomap;
 mod super_block;
+mod trace;
 
+pub(crate) use buffer::Buffer;
+pub(crate) use debugfs::{Counter, DebugfsDir};
 pub(crate) use dir::DirEmitter;
+pub(crate) use file::{Fault, Kiocb, VmFaultResult, WriteIter};
 pub(crate) use fs_type::{FileSystem, Registration, StatFs};
-pub(crate) use inode::{Inode, InodeParams, InodeType, Timespec};
+pub(crate) use inode::{Attrs, Idmap, Inode, InodeParams, InodeType, NewInodeKind, Owner};
+pub(crate) use iomap::{MapKind, Mapping, WritebackCache};
 pub(crate) use super_block::{Fresh, SuperBlock};
+pub(crate) use trace::{trace_iomap_stale, trace_wb_refetch};
+
+/// `IOMAP_*` flags of [`FileSystem::iomap_begin`].
+pub(crate) mod iomap_flags {
+    pub(crate) use super::bindings::IOMAP_WRITE as WRITE;
+}
+
+/// The current wall-clock time: seconds since the epoch and nanoseconds.
+pub(crate) fn now() -> (i64, u32) {
+    let mut ts = kernel::bindings::timespec64::default();
+    // SAFETY: `ts` is valid for writes.
+    unsafe { kernel::bindings::ktime_get_real_ts64(&mut ts) };
+    (ts.tv_sec, ts.tv_nsec as u32)
+}
+
+/// A scope in which memory allocations do not recurse into filesystem
+/// reclaim (`memalloc_nofs_save`): Rust's allocation flags have no
+/// `GFP_NOFS`, so paths that hold filesystem locks reclaim could need
+/// (extent map, allocator) allocate inside one of these.
+pub(crate) struct NoFsScope(u32);
+
+impl NoFsScope {
+    /// Enters the scope until the returned value is dropped.
+    pub(crate) fn enter() -> Self {
+        // SAFETY: saving the task's allocation scope has no preconditions.
+        NoFsScope(unsafe { bindings::rexfs_nofs_save() })
+    }
+}
+
+impl Drop for NoFsScope {
+    fn drop(&mut self) {
+        // SAFETY: restoring the flags saved by `enter`, in LIFO order (the
+        // value is not `Clone` and scopes nest lexically).
+        unsafe { bindings::rexfs_nofs_restore(self.0) };
+    }
+}

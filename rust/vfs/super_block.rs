@@ -9,7 +9,7 @@ use super::buffer::Buffer;
 use super::fs_type::FileSystem;
 use super::inode::{Inode, NewInode};
 use core::marker::PhantomData;
-use kernel::{bindings, prelude::*, sync::aref::ARef, types::Opaque};
+use kernel::{bindings, error::to_result, prelude::*, sync::aref::ARef, types::Opaque};
 
 /// State of a super block whose filesystem data is set up: the default.
 pub(crate) struct Ready;
@@ -66,14 +66,46 @@ impl<T: FileSystem, S> SuperBlock<T, S> {
         unsafe { (*self.as_raw()).s_flags as u64 & rexfs_bindings::SB_RDONLY as u64 != 0 }
     }
 
+    /// The block device.
+    pub(super) fn bdev(&self) -> *mut bindings::block_device {
+        // SAFETY: `s_bdev` is set for the life of a block-device super block.
+        unsafe { (*self.as_raw()).s_bdev }
+    }
+
+    /// A buffer for block `block` that is about to be overwritten whole:
+    /// zeroed, without reading the disk.
+    pub(crate) fn new_block(&self, block: u64) -> Result<Buffer> {
+        // SAFETY: the device is open and the block size set.
+        let bh = unsafe { rexfs_bindings::rexfs_getblk_zeroed(self.as_raw(), block) };
+        // SAFETY: `rexfs_getblk_zeroed` returns a referenced, up-to-date
+        // buffer head, or NULL.
+        unsafe { Buffer::from_raw(bh) }.ok_or(ENOMEM)
+    }
+
+    /// Writes every dirty metadata block of the device and waits for them.
+    pub(crate) fn sync_device(&self) -> Result {
+        // SAFETY: the device is open.
+        to_result(unsafe { bindings::sync_blockdev(self.bdev()) })
+    }
+
+    /// Flushes the device's volatile write cache.
+    pub(crate) fn flush_device(&self) -> Result {
+        // SAFETY: the device is open.
+        to_result(unsafe { bindings::blkdev_issue_flush(self.bdev()) })
+    }
+
+    /// Writes all dirty data and metadata of the filesystem (`sync_filesystem`).
+    pub(crate) fn sync_filesystem(&self) -> Result {
+        // SAFETY: a mounted super block; the callers (remount) hold
+        // `s_umount` as the helper requires.
+        to_result(unsafe { bindings::sync_filesystem(self.as_raw()) })
+    }
+
     /// Reads block `block` through the buffer cache.
     pub(crate) fn bread(&self, block: u64) -> Result<Buffer> {
         // SAFETY: the device is open and `s_blocksize` is set (the block size
         // is set first thing in `fill_super`).
-        let bh = unsafe {
-            let sb = self.as_raw();
-            rexfs_bindings::__bread_gfp((*sb).s_bdev, block, (*sb).s_blocksize as _, 0)
-        };
+        let bh = unsafe { rexfs_bindings::rexfs_sb_bread(self.as_raw(), block) };
         // SAFETY: `__bread_gfp` returns a referenced, up-to-date buffer head,
         // or NULL on I/O error.
         unsafe { Buffer::from_raw(bh) }.ok_or(EIO)

@@ -3,12 +3,16 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+VMDIR=$REPO/tests/vm
 export PATH=$REPO/tools/bin:$PATH
 MODULE=$REPO/rexfs.ko
-DEV=/dev/vda
-DEV2=/dev/vdb
+DEV=/dev/vda    # 2 GiB
+DEV2=/dev/vdb   # 64 MiB
 MNT=/tmp/rexfs-mnt
 mkdir -p "$MNT"
+# Files that must outlive a guest reboot (the host exports REXFS_OUT, a
+# read-write share); /tmp is a tmpfs of the guest.
+OUT_DIR=${REXFS_OUT:-/tmp}
 
 die() { echo "FAILED: $*" >&2; exit 1; }
 
@@ -37,5 +41,61 @@ PY
 mark_dmesg() { echo "rexfs-test-mark $1" >/dev/kmsg; }
 dmesg_since() { dmesg | sed -n "/rexfs-test-mark $1/,\$p" | tail -n +2; }
 
-# expect CMD...: run CMD, fail the test with its output if it fails.
+# expect_eq VALUE EXPECTED [WHAT]: fail the test unless VALUE = EXPECTED.
 expect_eq() { [ "$1" = "$2" ] || die "${3:-value}: expected '$2', got '$1'"; }
+
+# py ARGS...: python3 that can `import helpers` (tests/vm/helpers.py);
+# `py - ARGS... <<'PY'` runs a heredoc.
+py() { PYTHONPATH=$VMDIR PYTHONDONTWRITEBYTECODE=1 python3 "$@"; }
+# helper CMD ARGS...: one of the commands of tests/vm/helpers.py.
+helper() { py "$VMDIR/helpers.py" "$@"; }
+
+# expect_errno ERRNO OP ARGS...: the system call OP (see OPS in helpers.py)
+# fails with ERRNO (a name such as EEXIST), or succeeds if ERRNO is OK.
+expect_errno() {
+	local want=$1
+	shift
+	expect_eq "$(helper errno "$@")" "$want" "$1 ${*:2}"
+}
+
+# mount_rexfs [DEV]: mount DEV (default $DEV) on $MNT.
+mount_rexfs() { mount -t rexfs "${1:-$DEV}" "$MNT"; }
+# remount [DEV]: umount $MNT and mount DEV again: a cold start from disk.
+remount() { umount "$MNT"; mount_rexfs "$@"; }
+# drop_caches: write back everything, then drop the clean page cache.
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+# statfs free blocks and free inodes of $MNT.
+free_blocks() { stat -f -c %f "$MNT"; }
+free_inodes() { stat -f -c %d "$MNT"; }
+# blocks_of PATH: 4 KiB blocks allocated to PATH (st_blocks / 8).
+blocks_of() { echo $(($(stat -c %b "$1") / 8)); }
+
+# check_fsck [DEV]: umount DEV (default $DEV) if it is mounted, then
+# `fsck.rexfs -f`; fail the test with fsck's output unless it exits 0.
+check_fsck() {
+	local dev=${1:-$DEV} out rc=0
+	if grep -qs "^$dev " /proc/mounts; then umount "$dev"; fi
+	out=$(fsck.rexfs -f "$dev" 2>&1) || rc=$?
+	if [ "$rc" != 0 ]; then
+		echo "$out" >&2
+		die "fsck.rexfs -f $dev: exit $rc"
+	fi
+	echo "fsck.rexfs -f $dev: clean"
+}
+
+# manifest DIR: one line per entry under DIR (helpers.py manifest()).
+manifest() { helper manifest "$1"; }
+# check_manifest DIR FILE: DIR's manifest equals the one saved in FILE.
+check_manifest() {
+	local current
+	current=$(manifest "$1")
+	if [ "$current" != "$(cat "$2")" ]; then
+		diff -u "$2" <(echo "$current") | head -40 >&2 || true
+		die "$1 differs from the manifest $2"
+	fi
+	echo "$1 matches the manifest $2 ($(wc -l <"$2") entries)"
+}
+
+# Wall-clock timing: t=$(now); ...; echo "took $(since "$t")s".
+now() { echo "$EPOCHREALTIME"; }
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }

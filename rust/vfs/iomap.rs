@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The iomap data path of regular files: mappings, the iomap, write and
+//! writeback operation tables, and the address space and file operation
+//! tables built on them.
+//!
+//! C header: [`include/linux/iomap.h`](srctree/include/linux/iomap.h).
+
+use super::bindings as rexfs_bindings;
+use super::file;
+use super::fs_type::FileSystem;
+use super::inode::Inode;
+use core::marker::PhantomData;
+use kernel::{bindings, error::to_result, prelude::*};
+
+/// What a [`Mapping`] maps to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MapKind {
+    /// No blocks: reads return zeroes.
+    Hole,
+    /// Blocks with data.
+    Mapped,
+    /// Allocated blocks that read as zeroes until written.
+    Unwritten,
+}
+
+/// A mapping of a file range to disk blocks, the filesystem's view of a
+/// `struct iomap`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Mapping {
+    /// File offset of the mapping, in bytes.
+    pub(crate) offset: i64,
+    /// Length of the mapping, in bytes.
+    pub(crate) length: u64,
+    /// What the range maps to.
+    pub(crate) kind: MapKind,
+    /// Disk address of `offset`, in bytes (unused for holes).
+    pub(crate) addr: u64,
+    /// The blocks were allocated by this mapping call (`IOMAP_F_NEW`).
+    pub(crate) new: bool,
+    /// The extent-map generation the mapping was made under
+    /// (`validity_cookie`).
+    pub(crate) cookie: u64,
+}
+
+impl Mapping {
+    /// Whether the mapping covers file offset `pos`.
+    pub(crate) fn covers(&self, pos: i64) -> bool {
+        pos >= self.offset && ((pos - self.offset) as u64) < self.length
+    }
+
+    fn write_to(&self, iomap: &mut rexfs_bindings::iomap, bdev: *mut bindings::block_device) {
+        let (type_, addr) = match self.kind {
+            MapKind::Hole => (rexfs_bindings::IOMAP_HOLE, rexfs_bindings::IOMAP_NULL_ADDR as u64),
+            MapKind::Mapped => (rexfs_bindings::IOMAP_MAPPED, self.addr),
+            MapKind::Unwritten => (rexfs_bindings::IOMAP_UNWRITTEN, self.addr),
+        };
+        iomap.addr = addr;
+        iomap.offset = self.offset;
+        iomap.length = self.length;
+        iomap.type_ = type_ as u16;
+        iomap.flags = if self.new { rexfs_bindings::IOMAP_F_NEW as u16 } else { 0 };
+        iomap.bdev = bdev;
+        iomap.validity_cookie = self.cookie;
+    }
+
+    fn read_from(iomap: &rexfs_bindings::iomap) -> Self {
+        let kind = match iomap.type_ as u32 {
+            rexfs_bindings::IOMAP_MAPPED => MapKind::Mapped,
+            rexfs_bindings::IOMAP_UNWRITTEN => MapKind::Unwritten,
+            _ => MapKind::Hole,
+        };
+        Mapping {
+            offset: iomap.offset,
+            length: iomap.length,
+            kind,
+            addr: iomap.addr,
+            new: iomap.flags & rexfs_bindings::IOMAP_F_NEW as u16 != 0,
+            cookie: iomap.validity_cookie,
+        }
+    }
+}
+
+/// The mapping a writeback pass caches between folios; the filesystem
+/// decides in [`FileSystem::writeback_map`] whether it can be reused.
+#[derive(Default)]
+pub(crate) struct WritebackCache {
+    /// The current mapping, if any.
+    pub(crate) mapping: Option<Mapping>,
+}
+
+/// `struct iomap_writepage_ctx` with the cached mapping.
+#[repr(C)]
+struct WritebackCtx {
+    ctx: rexfs_bindings::iomap_writepage_ctx,
+    cache: WritebackCache,
+}
+
+/// The operation tables of regular files of filesystem `T`.
+pub(crate) struct Tables<T>(PhantomData<T>);
+
+impl<T: FileSystem> Tables<T> {
+    const IOMAP_OPS: rexfs_bindings::iomap_ops = rexfs_bindings::iomap_ops {
+        iomap_begin: Some(Self::iomap_begin),
+        iomap_end: Some(Self::iomap_end),
+        iomap_next: None,
+    };
+
+    pub(super) const WRITE_OPS: rexfs_bindings::iomap_write_ops = rexfs_bindings::iomap_write_ops {
+        iomap_valid: Some(Self::iomap_valid),
+        // SAFETY: all-zero is valid for the remaining (optional) callbacks.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    const WRITEBACK_OPS: rexfs_bindings::iomap_writeback_ops = rexfs_bindings::iomap_writeback_ops {
+        writeback_range: Some(Self::writeback_range),
+        writeback_submit: Some(rexfs_bindings::iomap_ioend_writeback_submit),
+    };
+
+    pub(super) const AOPS: bindings::address_space_operations = bindings::address_space_operations {
+        read_folio: Some(Self::read_folio),
+        readahead: Some(Self::readahead),
+        writepages: Some(Self::writepages),
+        dirty_folio: Some(rexfs_bindings::iomap_dirty_folio),
+        release_folio: Some(rexfs_bindings::iomap_release_folio),
+        invalidate_folio: Some(rexfs_bindings::iomap_invalidate_folio),
+        migrate_folio: Some(bindings::filemap_migrate_folio),
+        is_partially_uptodate: Some(rexfs_bindings::iomap_is_partially_uptodate),
+        error_remove_folio: Some(bindings::generic_error_remove_folio),
+        // SAFETY: all-zero is valid for the remaining (optional) callbacks.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    pub(super) const FILE_OPS: bindings::file_operations = bindings::file_operations {
+        llseek: Some(bindings::generic_file_llseek),
+        read_iter: Some(bindings::generic_file_read_iter),
+        write_iter: Some(file::write_iter::<T>),
+        mmap_prepare: Some(file::mmap_prepare::<T>),
+        open: Some(bindings::generic_file_open),
+        fsync: Some(file::fsync::<T>),
+        splice_read: Some(bindings::filemap_splice_read),
+        splice_write: Some(bindings::iter_file_splice_write),
+        // SAFETY: all-zero is valid for the remaining (optional) callbacks.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    pub(super) fn ops() -> *const rexfs_bindings::iomap_ops {
+        &Self::IOMAP_OPS
+    }
+
+    unsafe extern "C" fn iomap_begin(
+        inode: *mut bindings::inode,
+        pos: bindings::loff_t,
+        length: bindings::loff_t,
+        flags: c_uint,
+        iomap: *mut rexfs_bindings::iomap,
+        _srcmap: *mut rexfs_bindings::iomap,
+    ) -> c_int {
+        // SAFETY: iomap calls us on a referenced regular file of this
+        // filesystem, with `iomap` valid for writes.
+        let (inode, iomap) = unsafe { (Inode::<T>::from_raw(inode), &mut *iomap) };
+        match T::iomap_begin(inode, pos, length, flags) {
+            Ok(mapping) => {
+                mapping.write_to(iomap, inode.super_block().bdev());
+                0
+            }
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    unsafe extern "C" fn iomap_end(
+        inode: *mut bindings::inode,
+        pos: bindings::loff_t,
+        length: bindings::loff_t,
+        written: isize,
+        flags: c_uint,
+        iomap: *mut rexfs_bindings::iomap,
+    ) -> c_int {
+        // SAFETY: as in `iomap_begin`; `iomap` is what `iomap_begin` filled.
+        let (inode, mapping) = unsafe { (Inode::<T>::from_raw(inode), Mapping::read_from(&*iomap)) };
+        match T::iomap_end(inode, pos, length, written as i64, flags, &mapping) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    unsafe extern "C" fn iomap_valid(
+        inode: *mut bindings::inode,
+        iomap: *const rexfs_bindings::iomap,
+    ) -> bool {
+        // SAFETY: called with the folio locked, on a referenced inode, with
+        // the iomap `iomap_begin` filled.
+        let (inode, mapping) = unsafe { (Inode::<T>::from_raw(inode), Mapping::read_from(&*iomap)) };
+        T::iomap_valid(inode, &mapping)
+    }
+
+    unsafe extern "C" fn read_folio(
+        _file: *mut bindings::file,
+        folio: *mut bindings::folio,
+    ) -> c_int {
+        // SAFETY: the VFS passes a locked folio of a regular file.
+        unsafe { rexfs_bindings::rexfs_iomap_bio_read_folio(folio, Self::ops()) };
+        0
+    }
+
+    unsafe extern "C" fn readahead(rac: *mut bindings::readahead_control) {
+        // SAFETY: the VFS passes a valid readahead request.
+        unsafe { rexfs_bindings::rexfs_iomap_bio_readahead(rac.cast(), Self::ops()) };
+    }
+
+    unsafe extern "C" fn writepages(
+        mapping: *mut bindings::address_space,
+        wbc: *mut bindings::writeback_control,
+    ) -> c_int {
+        let mut wpc = WritebackCtx {
+            // SAFETY: all-zero is a valid, empty writepage context.
+            ctx: unsafe { core::mem::zeroed() },
+            cache: WritebackCache::default(),
+        };
+        // SAFETY: the VFS passes the mapping of a live regular file.
+        wpc.ctx.inode = unsafe { (*mapping).host };
+        wpc.ctx.wbc = wbc.cast();
+        wpc.ctx.ops = &Self::WRITEBACK_OPS;
+        // SAFETY: `wpc` is set up as `iomap_writepages` requires and lives
+        // until it returns.
+        unsafe { rexfs_bindings::iomap_writepages(&mut wpc.ctx) }
+    }
+
+    unsafe extern "C" fn writeback_range(
+        wpc: *mut rexfs_bindings::iomap_writepage_ctx,
+        folio: *mut bindings::folio,
+        pos: u64,
+        len: c_uint,
+        end_pos: u64,
+    ) -> isize {
+        // SAFETY: `wpc` is the `ctx` field of the `WritebackCtx` that
+        // `writepages` passed to `iomap_writepages`; its inode is referenced.
+        let (ctx, inode) = unsafe {
+            let ctx = &mut *wpc.cast::<WritebackCtx>();
+            let inode = Inode::<T>::from_raw(ctx.ctx.inode);
+            (ctx, inode)
+        };
+        if let Err(e) = T::writeback_map(inode, &mut ctx.cache, pos as i64) {
+            return e.to_errno() as isize;
+        }
+        let Some(mapping) = ctx.cache.mapping.filter(|m| m.covers(pos as i64)) else {
+            return EIO.to_errno() as isize;
+        };
+        mapping.write_to(&mut ctx.ctx.iomap, inode.super_block().bdev());
+        // SAFETY: the folio is locked and under writeback; `wpc.iomap`
+        // covers `pos`.
+        unsafe { rexfs_bindings::iomap_add_to_ioend(wpc, folio, pos as i64, end_pos as i64, len) }
+    }
+}
+
+/// Zeroes the page cache from `size` to the end of its block.
+pub(super) fn truncate_page<T: FileSystem>(inode: &Inode<T>, size: i64) -> Result {
+    // SAFETY: the caller holds `i_rwsem` and `invalidate_lock`, as
+    // `iomap_truncate_page` requires.
+    to_result(unsafe {
+        rexfs_bindings::iomap_truncate_page(
+            inode.as_raw(),
+            size,
+            core::ptr::null_mut(),
+            Tables::<T>::ops(),
+            &Tables::<T>::WRITE_OPS,
+            core::ptr::null_mut(),
+        )
+    })
+}
+
+/// Zeroes the page cache over `pos..pos + len` where blocks are mapped.
+pub(super) fn zero_range<T: FileSystem>(inode: &Inode<T>, pos: i64, len: i64) -> Result {
+    // SAFETY: as for `truncate_page`.
+    to_result(unsafe {
+        rexfs_bindings::iomap_zero_range(
+            inode.as_raw(),
+            pos,
+            len,
+            core::ptr::null_mut(),
+            Tables::<T>::ops(),
+            &Tables::<T>::WRITE_OPS,
+            core::ptr::null_mut(),
+        )
+    })
+}

@@ -1,0 +1,56 @@
+#!/bin/bash
+# First half of a test across a guest reboot (tests/vm/persist-verify.sh is
+# the second, run by the host in a second boot on the same disks): make a
+# tree on $DEV (directories, 50 files of 0..300 KiB of seeded random data, a
+# symlink, a hard link, modes and owners), fsync every file and directory,
+# save its manifest to $OUT_DIR, and leave the filesystem mounted: the guest
+# goes down without unmounting it. Run it last.
+. "$(dirname "$0")/lib.sh"
+SAVED=$OUT_DIR/rexfs-persist.manifest
+rm -f "$SAVED"
+mkfs.rexfs -q "$DEV"
+load
+mount_rexfs
+py - "$MNT" <<'PY'
+import os, random, sys
+m = sys.argv[1]
+rnd = random.Random(20240601)
+dirs = ["d1", "d1/d2", "d1/d2/d3", "e"]
+for d in dirs:
+    os.mkdir(os.path.join(m, d))
+# Sizes around the interesting boundaries (inline data, one block, extents),
+# then random ones.
+sizes = [0, 1, 136, 137, 4095, 4096, 4097, 65536, 300 << 10]
+sizes += [rnd.randrange((300 << 10) + 1) for _ in range(50 - len(sizes))]
+files = []
+for i, size in enumerate(sizes):
+    p = os.path.join(m, ["", *dirs][i % 5], f"file-{i:02d}")
+    fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    data = rnd.randbytes(size)
+    # Two writes, the second one not at the end, so the file is not written
+    # in one piece.
+    half = size // 2
+    os.pwrite(fd, data[half:], half)
+    os.pwrite(fd, data[:half], 0)
+    os.close(fd)
+    files.append(p)
+os.chmod(files[3], 0o600)
+os.chmod(files[4], 0o4755)
+os.chown(files[5], 1000, 2000)
+os.symlink("d1/file-01", os.path.join(m, "link"))
+os.link(files[6], os.path.join(m, "e/hard"))
+os.utime(files[7], ns=(1_000_000_001, 981_173_106_123_456_789))
+for p in files:
+    fd = os.open(p, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+for d in sorted(dirs, key=len, reverse=True) + ["."]:
+    fd = os.open(os.path.join(m, d), os.O_RDONLY | os.O_DIRECTORY)
+    os.fsync(fd)
+    os.close(fd)
+print(f"{len(files)} files, {len(dirs)} directories, a symlink and a hard link, all fsynced")
+PY
+manifest "$MNT" >"$SAVED.tmp"
+mv "$SAVED.tmp" "$SAVED"
+expect_eq "$(wc -l <"$SAVED")" 57 "manifest entries (root, 4 dirs, 50 files, symlink, hard link)"
+echo "manifest saved to $SAVED; leaving $DEV mounted"
