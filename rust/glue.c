@@ -197,6 +197,11 @@ void rexfs_file_accessed(struct file *file)
 	file_accessed(file);
 }
 
+void rexfs_buffer_unlock(struct buffer_head *bh)
+{
+	unlock_buffer(bh);
+}
+
 ssize_t rexfs_generic_write_sync(struct kiocb *iocb, ssize_t count)
 {
 	return generic_write_sync(iocb, count);

@@ -158,11 +158,19 @@ impl Allocator {
             let ino = (self.ino_hint - 1 + n) % g.inode_count + 1;
             let (blkno, offset) = g.inode_location(ino).map_err(|e| corrupted(sb, format_args!("{}", e.reason())))?;
             let buf = sb.bread(blkno)?;
-            let slot = &buf.data()[offset..offset + format::INODE_SIZE];
-            let existing = DiskInode::decode(slot)
-                .map_err(|e| corrupted(sb, format_args!("inode {ino}: {}", e.reason())))?;
-            if existing.is_free() {
-                buf.modify(|b| inode.encode(&mut b[offset..offset + format::INODE_SIZE]));
+            // Under the buffer lock: writeback may be rewriting the slot.
+            let claimed = buf.modify_if(|b| {
+                let slot = &mut b[offset..offset + format::INODE_SIZE];
+                match DiskInode::decode(slot) {
+                    Ok(existing) if existing.is_free() => {
+                        inode.encode(slot);
+                        (true, Ok(true))
+                    }
+                    Ok(_) => (false, Ok(false)),
+                    Err(e) => (false, Err(e)),
+                }
+            });
+            if claimed.map_err(|e| corrupted(sb, format_args!("inode {ino}: {}", e.reason())))? {
                 self.disk.free_inodes -= 1;
                 self.ino_hint = ino + 1;
                 return Ok(ino);
@@ -200,4 +208,23 @@ fn find_free_run(bits: &[u8], from: usize, limit: usize, max: u64) -> Option<(us
         return Some((bit, end - bit));
     }
     None
+}
+
+#[kunit_tests(rexfs_alloc)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_runs_in_a_bitmap() {
+        let mut bits = [0u8; 8];
+        for bit in [0, 1, 2, 5, 9] {
+            assign_bit(&mut bits, bit, true);
+        }
+        assert_eq!(find_free_run(&bits, 0, 64, 100), Some((3, 2)));
+        assert_eq!(find_free_run(&bits, 5, 64, 3), Some((6, 3)));
+        assert_eq!(find_free_run(&bits, 10, 64, 100), Some((10, 54)));
+        assert_eq!(find_free_run(&bits, 10, 12, 100), Some((10, 2)));
+        bits = [0xff; 8];
+        assert_eq!(find_free_run(&bits, 0, 64, 1), None);
+    }
 }

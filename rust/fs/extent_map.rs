@@ -199,3 +199,78 @@ pub(super) fn written_block(map: &ExtentMap, logical: u64) -> Option<u64> {
         .filter(|e| e.flags & format::EXTENT_UNWRITTEN == 0)
         .map(|e| e.physical + (logical - e.logical))
 }
+
+#[kunit_tests(rexfs_extent_map)]
+mod tests {
+    use super::*;
+
+    fn extent(logical: u64, physical: u64, len: u32) -> Extent {
+        Extent { logical, physical, len, flags: 0 }
+    }
+
+    fn map_of(extents: &[Extent]) -> Result<ExtentMap> {
+        let mut map = ExtentMap::new();
+        for e in extents {
+            map.insert(*e)?;
+        }
+        Ok(map)
+    }
+
+    #[test]
+    fn insert_merges_contiguous_neighbours() -> Result {
+        // Out of order; the middle one joins both neighbours on disk.
+        let map = map_of(&[extent(0, 100, 4), extent(8, 108, 2), extent(4, 104, 4)])?;
+        assert_eq!(map.extents(), &[extent(0, 100, 10)]);
+        // Contiguous in the file but not on disk: no merge.
+        let map = map_of(&[extent(0, 100, 4), extent(4, 200, 4)])?;
+        assert_eq!(map.extents().len(), 2);
+        // Unwritten and written blocks stay apart.
+        let unwritten = Extent { flags: format::EXTENT_UNWRITTEN, ..extent(4, 104, 4) };
+        let map = map_of(&[extent(0, 100, 4), unwritten])?;
+        assert_eq!(map.extents().len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn lookup_holes_and_goal() -> Result {
+        let map = map_of(&[extent(2, 100, 2), extent(10, 300, 1)])?;
+        assert!(map.lookup(1).is_none());
+        assert_eq!(map.lookup(3).map(|e| e.physical), Some(100));
+        assert_eq!(map.next_mapped(4), 10);
+        assert_eq!(map.next_mapped(11), u64::MAX);
+        assert_eq!(map.goal_for(4), Some(102));
+        assert_eq!(map.goal_for(6), Some(104));
+        assert_eq!(map.goal_for(0), None);
+        assert_eq!(written_block(&map, 10), Some(300));
+        assert_eq!(map.data_blocks(), 3);
+        Ok(())
+    }
+
+    #[test]
+    fn remove_trims_and_splits() -> Result {
+        let mut map = map_of(&[extent(0, 100, 10), extent(20, 200, 5)])?;
+        let mut freed = FreedRuns::new();
+        // Split the first extent, trim the head of the second.
+        map.remove(4, 6, &mut freed)?;
+        map.remove(18, 22, &mut freed)?;
+        assert_eq!(map.extents(), &[extent(0, 100, 4), extent(6, 106, 4), extent(22, 202, 3)]);
+        assert_eq!(&freed[..], &[(104, 2), (200, 2)]);
+        // Truncate to block 7: trims the tail of one, drops the last.
+        freed.clear();
+        map.remove(7, u64::MAX, &mut freed)?;
+        assert_eq!(map.extents(), &[extent(0, 100, 4), extent(6, 106, 1)]);
+        assert_eq!(&freed[..], &[(107, 3), (202, 3)]);
+        Ok(())
+    }
+
+    #[test]
+    fn chain_blocks_for_extent_count() -> Result {
+        let mut map = ExtentMap::new();
+        for i in 0..(format::INODE_EXTENTS + format::EXTENTS_PER_BLOCK + 1) as u64 {
+            // Every other block, so that nothing merges.
+            map.insert(extent(2 * i, 1000 + 2 * i, 1))?;
+        }
+        assert_eq!(map.chain_blocks_needed(), 2);
+        Ok(())
+    }
+}

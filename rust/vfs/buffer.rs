@@ -47,14 +47,25 @@ impl Buffer {
 
     /// Changes the block under the buffer lock and marks it dirty.
     pub(crate) fn modify<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        self.modify_if(|b| (true, f(b)))
+    }
+
+    /// Runs `f` on the block under the buffer lock, so that it sees no
+    /// half-made change of another writer; marks the block dirty if `f`
+    /// says it changed it.
+    pub(crate) fn modify_if<R>(&self, f: impl FnOnce(&mut [u8]) -> (bool, R)) -> R {
         let bh = self.0.as_ptr();
         let (ptr, len) = self.raw_data();
         // SAFETY: the buffer lock excludes other writers of the block and
         // the I/O that writes it out; the data is mapped for `len` bytes.
         unsafe {
             rexfs_bindings::rexfs_buffer_lock(bh);
-            let ret = f(core::slice::from_raw_parts_mut(ptr, len));
-            rexfs_bindings::rexfs_buffer_unlock_dirty(bh);
+            let (changed, ret) = f(core::slice::from_raw_parts_mut(ptr, len));
+            if changed {
+                rexfs_bindings::rexfs_buffer_unlock_dirty(bh);
+            } else {
+                rexfs_bindings::rexfs_buffer_unlock(bh);
+            }
             ret
         }
     }

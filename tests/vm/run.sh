@@ -10,7 +10,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 results=$1; shift
 tests=("$@")
-((${#tests[@]})) || tests=(load-unload mount-empty bad-input namespace bigdir bigfile enospc
+((${#tests[@]})) || tests=(load-unload kunit mount-empty bad-input namespace bigdir bigfile enospc
 	large-folios race-truncate persist-write)
 
 passed=0 failed=0
