@@ -40,10 +40,10 @@ impl Allocator {
         &mut self.disk
     }
 
-    /// Recounts the free blocks and inodes from the bitmap and the inode
-    /// table: after an unclean shutdown the superblock's counts are stale
-    /// (they are written at sync and unmount, not with every allocation).
-    pub(super) fn recount(&mut self, sb: &RexSb) -> Result {
+    /// Verifies every bitmap block and counts the free data blocks. Done
+    /// once at mount, so that allocation does not checksum a block it only
+    /// reads.
+    pub(super) fn check_bitmap(&self, sb: &RexSb) -> Result<u64> {
         let g = self.disk.geometry;
         let mut free_blocks = 0;
         for index in 0..g.bitmap_blocks {
@@ -58,6 +58,15 @@ impl Allocator {
             let last = g.block_count.saturating_sub(base).min(BITS_PER_BITMAP_BLOCK);
             free_blocks += (first..last).filter(|&bit| !test_bit(bits, bit as usize)).count() as u64;
         }
+        Ok(free_blocks)
+    }
+
+    /// Recounts the free blocks and inodes from the bitmap and the inode
+    /// table: after an unclean shutdown the superblock's counts are stale
+    /// (they are written at sync and unmount, not with every allocation).
+    pub(super) fn recount(&mut self, sb: &RexSb) -> Result {
+        let g = self.disk.geometry;
+        let free_blocks = self.check_bitmap(sb)?;
         let mut free_inodes = 0;
         for index in 0..g.inode_table_blocks {
             let blkno = g.inode_table_start + index;
@@ -94,9 +103,6 @@ impl Allocator {
                 let block_base = index * BITS_PER_BITMAP_BLOCK;
                 let limit = (to - block_base).min(BITS_PER_BITMAP_BLOCK) as usize;
                 let buf = sb.bread(bitmap_blkno)?;
-                BlockHeader::verify(buf.data(), BlockKind::Bitmap, bitmap_blkno).map_err(|e| {
-                    corrupted(sb, format_args!("bitmap block {bitmap_blkno}: {}", e.reason()))
-                })?;
                 let found = find_free_run(bitmap_payload(buf.data()), first_bit, limit, max);
                 if let Some((bit, len)) = found {
                     buf.modify(|b| {

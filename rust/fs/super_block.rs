@@ -96,6 +96,8 @@ impl SbInfo {
             if alloc.disk().state != STATE_CLEAN {
                 pr_info!("{}: not cleanly unmounted, recounting free space\n", sb.id());
                 alloc.recount(sb)?;
+            } else {
+                alloc.check_bitmap(sb)?;
             }
         }
         if !sb.is_read_only() {

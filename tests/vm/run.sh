@@ -11,7 +11,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 results=$1; shift
 tests=("$@")
 ((${#tests[@]})) || tests=(load-unload kunit mount-empty bad-input namespace bigdir bigfile enospc
-	large-folios race-truncate persist-write)
+	large-folios race-truncate exercise persist-write)
 
 passed=0 failed=0
 for t in "${tests[@]}"; do
@@ -19,6 +19,7 @@ for t in "${tests[@]}"; do
 	log=/tmp/test-$t.log
 	case $t in
 	bigdir | bigfile) limit=600 ;;
+	exercise) limit=900 ;;
 	*) limit=300 ;;
 	esac
 	if timeout "$limit" "$HERE/$t.sh" >"$log" 2>&1; then
