@@ -5,6 +5,7 @@
  * are not regenerated; the output refers to kernel::bindings for them.
  */
 #include <linux/buffer_head.h>
+#include <linux/falloc.h>
 #include <linux/fs_context.h>
 #include <linux/iomap.h>
 #include <linux/pagemap.h>
@@ -17,3 +18,6 @@
 
 /* Macros bindgen cannot evaluate, exported as constants. */
 const unsigned long RUST_CONST_HELPER_SB_RDONLY = SB_RDONLY;
+const int RUST_CONST_HELPER_FALLOC_FL_KEEP_SIZE = FALLOC_FL_KEEP_SIZE;
+const int RUST_CONST_HELPER_FALLOC_FL_PUNCH_HOLE = FALLOC_FL_PUNCH_HOLE;
+const int RUST_CONST_HELPER_FALLOC_FL_ZERO_RANGE = FALLOC_FL_ZERO_RANGE;

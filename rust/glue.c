@@ -2,6 +2,7 @@
 /*
  * C glue of rexfs. See glue.h.
  */
+#include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/buffer_head.h>
 #include <linux/dcache.h>
@@ -205,6 +206,27 @@ void rexfs_buffer_unlock(struct buffer_head *bh)
 ssize_t rexfs_generic_write_sync(struct kiocb *iocb, ssize_t count)
 {
 	return generic_write_sync(iocb, count);
+}
+
+typedef int (*rexfs_convert_fn)(struct inode *inode, loff_t offset, size_t size);
+
+static void rexfs_unwritten_end_bio(struct bio *bio)
+{
+	struct iomap_ioend *ioend = iomap_ioend_from_bio(bio);
+	rexfs_convert_fn convert = ioend->io_private;
+	int error = blk_status_to_errno(bio->bi_status);
+
+	if (!error)
+		error = convert(ioend->io_inode, ioend->io_offset, ioend->io_size);
+	iomap_finish_ioends(ioend, error);
+}
+
+void rexfs_ioend_convert_on_completion(struct iomap_ioend *ioend, rexfs_convert_fn convert)
+{
+	ioend->io_private = convert;
+	ioend->io_bio.bi_end_io = rexfs_unwritten_end_bio;
+	/* The conversion sleeps: complete in task context (bio_complete_wq). */
+	bio_set_flag(&ioend->io_bio, BIO_COMPLETE_IN_TASK);
 }
 
 void rexfs_iomap_bio_read_folio(struct folio *folio, const struct iomap_ops *ops)

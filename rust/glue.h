@@ -80,4 +80,14 @@ ssize_t rexfs_generic_write_sync(struct kiocb *iocb, ssize_t count);
 void rexfs_iomap_bio_read_folio(struct folio *folio, const struct iomap_ops *ops);
 void rexfs_iomap_bio_readahead(struct readahead_control *rac, const struct iomap_ops *ops);
 
+struct iomap_ioend;
+/*
+ * Completes @ioend, a writeback of unwritten extents, in task context:
+ * @convert turns the written range into written extents, then the folios'
+ * writeback ends.
+ */
+void rexfs_ioend_convert_on_completion(struct iomap_ioend *ioend,
+				       int (*convert)(struct inode *inode, loff_t offset,
+						      size_t size));
+
 #endif /* REXFS_GLUE_H */

@@ -34,7 +34,7 @@ bzimage=$KDIR/arch/x86/boot/bzImage
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-rm -f "$out/status" "$out/dmesg" "$out/console.log"
+rm -f "$out/status" "$out/dmesg" "$out/console.log" "$out"/console-failed-boot-*.log
 
 # The guest's init: a minimal userspace around COMMAND.
 cat >"$out/init" <<EOF
@@ -57,6 +57,7 @@ done
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mkdir -p "$out" && mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 out "$out"
+touch "$out/booted"
 cd "$HERE"
 bash -c $(printf '%q' "$*") </dev/null
 echo \$? >"$out/status"
@@ -79,10 +80,21 @@ for d in "${disks[@]}"; do
 	qemu+=(-drive "file=$d,format=raw,if=virtio,cache=unsafe")
 done
 
-set +e
-timeout --foreground "$timeout" "${qemu[@]}" </dev/null 2>&1 | tee "$out/console.log"
-qemu_status=${PIPESTATUS[0]}
-set -e
+# A guest that dies before its init runs is retried: under TCG with several
+# vCPUs, boot-time code patching rarely races (an int3 oops in early boot).
+for attempt in 1 2 3; do
+	rm -f "$out/booted"
+	set +e
+	timeout --foreground "$timeout" "${qemu[@]}" </dev/null 2>&1 | tee "$out/console.log"
+	qemu_status=${PIPESTATUS[0]}
+	set -e
+	[ -f "$out/booted" ] || [ "$qemu_status" = 124 ] || [ $attempt = 3 ] || {
+		cp "$out/console.log" "$out/console-failed-boot-$attempt.log"
+		echo "vm.sh: the guest died while booting (attempt $attempt); booting again" >&2
+		continue
+	}
+	break
+done
 
 if [ "$qemu_status" = 124 ]; then
 	echo "vm.sh: guest timed out after ${timeout}s" >&2

@@ -9,11 +9,11 @@
 //! mapping whose cookie is not the current generation.
 
 use super::extent_map::FreedRuns;
-use super::inode::free_runs;
+use super::inode::{account_blocks, free_runs};
 use super::{RexInode, Rexfs};
 use crate::format::{self, Extent, EXTENT_UNWRITTEN};
 use crate::vfs::{
-    self, iomap_flags, Fault, Kiocb, MapKind, Mapping, NoFsScope, VmFaultResult,
+    self, falloc, iomap_flags, Fault, Kiocb, MapKind, Mapping, NoFsScope, VmFaultResult,
     WritebackCache, WriteIter,
 };
 use kernel::prelude::*;
@@ -92,6 +92,7 @@ pub(super) fn iomap_begin(inode: &RexInode, pos: i64, len: i64, flags: u32) -> R
             cookie: generation,
         })
     })?;
+    account_blocks(inode);
     inode.mark_dirty();
     Ok(allocated)
 }
@@ -117,6 +118,7 @@ pub(super) fn iomap_end(
     let mut freed = FreedRuns::new();
     inode.data().change_map(|map, _| map.remove(start, end, &mut freed))?;
     free_runs(inode.super_block(), &freed)?;
+    account_blocks(inode);
     inode.mark_dirty();
     Ok(())
 }
@@ -203,8 +205,93 @@ pub(super) fn truncate(inode: &RexInode, size: i64) -> Result {
         let _nofs = NoFsScope::enter();
         inode.data().change_map(|map, _| map.remove(first, u64::MAX, &mut freed))?;
         free_runs(inode.super_block(), &freed)?;
+        account_blocks(inode);
     }
     inode.touch(true);
+    inode.mark_dirty();
+    Ok(())
+}
+
+/// Writeback of unwritten blocks completed: they hold data now.
+pub(super) fn convert_unwritten(inode: &RexInode, offset: i64, size: u64) -> Result {
+    let start = block_of(offset);
+    let end = block_of(offset + size as i64 + (1 << BLOCK_SHIFT) - 1);
+    inode.data().change_map(|map, _| map.mark_written(start, end))?;
+    inode.mark_dirty();
+    Ok(())
+}
+
+/// Allocates unwritten extents for the holes in file blocks `start..end`.
+fn allocate_unwritten(inode: &RexInode, start: u64, end: u64) -> Result {
+    let sb = inode.super_block();
+    inode.data().change_map(|map, _| -> Result {
+        let mut block = start;
+        while block < end {
+            if let Some(e) = map.lookup(block) {
+                block = e.logical_end();
+                continue;
+            }
+            let hole_end = map.next_mapped(block).min(end);
+            let (physical, count) =
+                sb.data().alloc.lock().alloc_blocks(sb, map.goal_for(block), hole_end - block)?;
+            let extent = Extent { logical: block, physical, len: count as u32, flags: EXTENT_UNWRITTEN };
+            if let Err(e) = map.insert(extent) {
+                sb.data().alloc.lock().free_blocks(sb, physical, count)?;
+                return Err(e);
+            }
+            block += count;
+        }
+        Ok(())
+    })
+}
+
+/// `fallocate(2)`: preallocation (unwritten extents), hole punching and
+/// range zeroing. Takes `i_rwsem` and `invalidate_lock` exclusively, waits
+/// for direct I/O, and writes back and drops the page cache of a range
+/// before changing its extents.
+pub(super) fn fallocate(inode: &RexInode, mode: i32, offset: i64, len: i64) -> Result {
+    let (keep_size, punch, zero) = (falloc::KEEP_SIZE, falloc::PUNCH_HOLE, falloc::ZERO_RANGE);
+    if mode & !(keep_size | punch | zero) != 0 || (mode & punch != 0 && mode & zero != 0) {
+        return Err(EOPNOTSUPP);
+    }
+    let _lock = inode.lock();
+    let _invalidate = inode.invalidate_lock();
+    inode.dio_wait();
+    let end = offset + len;
+    let block_size = 1i64 << BLOCK_SHIFT;
+    // Whole blocks inside the range, and the whole range rounded out.
+    let (inner_start, inner_end) = (block_of(offset + block_size - 1), block_of(end));
+    let (outer_start, outer_end) = (block_of(offset), block_of(end + block_size - 1));
+
+    if mode & (punch | zero) != 0 {
+        inode.flush_and_drop_range(offset, end - 1)?;
+        if inner_start < inner_end {
+            let mut freed = FreedRuns::new();
+            inode.data().change_map(|map, _| map.remove(inner_start, inner_end, &mut freed))?;
+            free_runs(inode.super_block(), &freed)?;
+        }
+        // Partial blocks at the edges: zero them through the page cache.
+        let inner = (bytes(inner_start) as i64, bytes(inner_end) as i64);
+        if inner.0 >= inner.1 {
+            inode.zero_range(offset, len)?;
+        } else {
+            if offset < inner.0 {
+                inode.zero_range(offset, inner.0 - offset)?;
+            }
+            if end > inner.1 {
+                inode.zero_range(inner.1, end - inner.1)?;
+            }
+        }
+    }
+    if mode & punch == 0 {
+        let (start, stop) = if mode & zero != 0 { (inner_start, inner_end) } else { (outer_start, outer_end) };
+        allocate_unwritten(inode, start, stop)?;
+        if mode & keep_size == 0 && end > inode.size() {
+            inode.truncate_setsize(end);
+        }
+    }
+    account_blocks(inode);
+    inode.touch(mode & (punch | zero) != 0);
     inode.mark_dirty();
     Ok(())
 }

@@ -164,6 +164,7 @@ fn add_entry(dir: &RexInode, name: &[u8], ino: u64, ftype: u8) -> Result {
         header.seal(b);
     });
     dir.set_size((index as i64 + 1) * BLOCK_SIZE);
+    inode::account_blocks(dir);
     Ok(())
 }
 

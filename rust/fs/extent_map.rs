@@ -165,6 +165,29 @@ impl ExtentMap {
         Ok(())
     }
 
+    /// Marks the unwritten blocks in `start..end` written (their data
+    /// reached the disk); holes and written blocks stay as they are.
+    pub(super) fn mark_written(&mut self, start: u64, end: u64) -> Result {
+        let mut i = self.extents.partition_point(|e| e.logical_end() <= start);
+        while i < self.extents.len() && self.extents[i].logical < end {
+            let e = self.extents[i];
+            if e.flags & format::EXTENT_UNWRITTEN == 0 {
+                i += 1;
+                continue;
+            }
+            // Cut out the part in range and put it back written; `insert`
+            // merges it with written neighbours.
+            let cut_start = e.logical.max(start);
+            let cut_end = e.logical_end().min(end);
+            let mut freed = FreedRuns::new();
+            self.remove(cut_start, cut_end, &mut freed)?;
+            let physical = e.physical + (cut_start - e.logical);
+            self.insert(Extent { logical: cut_start, physical, len: (cut_end - cut_start) as u32, flags: 0 })?;
+            i = self.extents.partition_point(|x| x.logical_end() <= cut_end);
+        }
+        Ok(())
+    }
+
     /// Extent blocks needed to store the extents beyond the inode.
     pub(super) fn chain_blocks_needed(&self) -> usize {
         self.extents
@@ -260,6 +283,22 @@ mod tests {
         map.remove(7, u64::MAX, &mut freed)?;
         assert_eq!(map.extents(), &[extent(0, 100, 4), extent(6, 106, 1)]);
         assert_eq!(&freed[..], &[(107, 3), (202, 3)]);
+        Ok(())
+    }
+
+    #[test]
+    fn mark_written_splits_unwritten() -> Result {
+        let unwritten = |l, p, n| Extent { flags: format::EXTENT_UNWRITTEN, ..extent(l, p, n) };
+        let mut map = map_of(&[extent(0, 100, 2), unwritten(2, 102, 6)])?;
+        map.mark_written(2, 4)?;
+        // The written head merges with the written extent before it.
+        assert_eq!(map.extents(), &[extent(0, 100, 4), unwritten(4, 104, 4)]);
+        map.mark_written(5, 6)?;
+        assert_eq!(map.extents(), &[extent(0, 100, 4), unwritten(4, 104, 1), extent(5, 105, 1), unwritten(6, 106, 2)]);
+        // Holes in the range are left alone.
+        map.mark_written(6, 100)?;
+        assert_eq!(map.extents().len(), 3);
+        assert_eq!(map.extents()[2], extent(5, 105, 3));
         Ok(())
     }
 

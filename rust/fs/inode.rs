@@ -250,7 +250,7 @@ pub(super) fn create(
             generation: AtomicU64::new(0),
         }? Error),
     )?;
-    inode.set_bytes(inode.data().read_map(|m, _| m.data_blocks()) << format::BLOCK_SHIFT);
+    account_blocks(&inode);
     if let Err(e) = save(&inode) {
         inode.clear_nlink();
         return Err(e);
@@ -309,6 +309,13 @@ pub(super) fn write_inode(inode: &RexInode, sync: bool) -> Result {
         buf.sync()?;
     }
     Ok(())
+}
+
+/// Updates the space the inode reports (`i_blocks`) after its extent map
+/// changed: data blocks plus extent blocks.
+pub(super) fn account_blocks(inode: &RexInode) {
+    let blocks = inode.data().read_map(|map, _| map.data_blocks() + map.chain.len() as u64);
+    inode.set_bytes(blocks << format::BLOCK_SHIFT);
 }
 
 /// Writes the inode into its inode-table buffer now (without waiting for

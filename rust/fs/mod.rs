@@ -147,6 +147,14 @@ impl FileSystem for Rexfs {
         data::page_mkwrite(fault)
     }
 
+    fn fallocate(inode: &RexInode, mode: i32, offset: i64, len: i64) -> Result {
+        data::fallocate(inode, mode, offset, len)
+    }
+
+    fn convert_unwritten(inode: &RexInode, offset: i64, size: u64) -> Result {
+        data::convert_unwritten(inode, offset, size)
+    }
+
     fn fsync(inode: &RexInode, start: i64, end: i64, _datasync: bool) -> Result {
         data::fsync(inode, start, end)
     }

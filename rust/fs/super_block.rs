@@ -5,11 +5,11 @@
 use super::alloc::Allocator;
 use super::{corrupted, RexSb, Rexfs};
 use crate::format::{self, FormatError, Geometry, Superblock, STATE_CLEAN};
-use crate::vfs::{self, Counter, DebugfsDir, Fresh, StatFs, SuperBlock};
+use crate::vfs::{self, Counter, CounterDir, Fresh, StatFs, SuperBlock};
 use kernel::{
     new_mutex,
     prelude::*,
-    sync::{Mutex, SetOnce},
+    sync::{Arc, Mutex, SetOnce},
 };
 
 /// Event counters of one mount, shown in `/sys/kernel/debug/rexfs/<dev>/`.
@@ -33,8 +33,8 @@ pub(crate) struct SbInfo {
     /// The allocator and the in-memory superblock it keeps the counts in.
     #[pin]
     pub(super) alloc: Mutex<Allocator>,
-    pub(super) counters: Counters,
-    debugfs: SetOnce<DebugfsDir>,
+    pub(super) counters: Arc<Counters>,
+    debugfs: SetOnce<CounterDir<Counters>>,
 }
 
 impl SbInfo {
@@ -73,7 +73,7 @@ impl SbInfo {
             geometry: disk.geometry,
             root_ino: disk.root_ino,
             alloc <- new_mutex!(Allocator::new(disk)),
-            counters: Counters::default(),
+            counters: Arc::new(Counters::default(), GFP_KERNEL)?,
             debugfs: SetOnce::new(),
         }? Error))
     }
@@ -103,15 +103,16 @@ impl SbInfo {
         if !sb.is_read_only() {
             self.set_clean(sb, false)?;
         }
-        let dir = DebugfsDir::new(sb.id());
-        // SAFETY: the counters live in `self`, which owns (and so outlives)
-        // the directory.
-        unsafe {
-            dir.add_counter(c"iomap_begin", &self.counters.iomap_begin);
-            dir.add_counter(c"iomap_stale", &self.counters.iomap_stale);
-            dir.add_counter(c"wb_map_reused", &self.counters.wb_map_reused);
-            dir.add_counter(c"wb_map_refetched", &self.counters.wb_map_refetched);
-        }
+        let dir = CounterDir::new(
+            sb.id(),
+            self.counters.clone(),
+            &[
+                (c"iomap_begin", |c| &c.iomap_begin),
+                (c"iomap_stale", |c| &c.iomap_stale),
+                (c"wb_map_reused", |c| &c.wb_map_reused),
+                (c"wb_map_refetched", |c| &c.wb_map_refetched),
+            ],
+        );
         self.debugfs.populate(dir);
         Ok(())
     }

@@ -6,7 +6,7 @@
 
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use kernel::{bindings, prelude::*};
+use kernel::{bindings, prelude::*, sync::Arc};
 
 /// An event counter that debugfs can show.
 #[derive(Default)]
@@ -63,10 +63,36 @@ impl DebugfsDir {
     /// # Safety
     ///
     /// `counter` must outlive this directory.
-    pub(crate) unsafe fn add_counter(&self, name: &CStr, counter: &Counter) {
+    unsafe fn add_counter(&self, name: &CStr, counter: &Counter) {
         // SAFETY: the caller keeps `counter` alive until the directory (and
         // the file with it) is removed; debugfs reads it as a plain `u64`.
         unsafe { bindings::debugfs_create_u64(name.as_char_ptr(), 0o444, self.dentry, counter.0.as_ptr()) };
+    }
+}
+
+/// A directory in the module's debugfs directory showing a set of counters
+/// `T`, which it keeps alive.
+///
+/// # Invariants
+///
+/// The files of `_dir` point into `*_counters`; `_dir` is declared first, so
+/// it is removed before the reference to the counters goes. Neither is read:
+/// they are held for their lifetimes.
+pub(crate) struct CounterDir<T: Send + Sync + 'static> {
+    _dir: DebugfsDir,
+    _counters: Arc<T>,
+}
+
+impl<T: Send + Sync + 'static> CounterDir<T> {
+    /// Creates directory `name` with one file per `(file name, counter)`.
+    pub(crate) fn new(name: &CStr, counters: Arc<T>, files: &[(&CStr, fn(&T) -> &Counter)]) -> Self {
+        let dir = DebugfsDir::new(name);
+        for (file, counter) in files {
+            // SAFETY: `counters` is kept in the result, which removes `dir`
+            // before dropping it (type invariant).
+            unsafe { dir.add_counter(file, counter(&counters)) };
+        }
+        CounterDir { _dir: dir, _counters: counters }
     }
 }
 

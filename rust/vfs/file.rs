@@ -31,7 +31,7 @@ pub(crate) struct Kiocb<'a, T: FileSystem>(&'a mut bindings::kiocb, PhantomData<
 pub(crate) struct WriteIter<'a>(&'a mut bindings::iov_iter);
 
 /// Holds the inode's `i_rwsem`; releases it on drop.
-pub(crate) struct InodeLockGuard<'a, T: FileSystem>(&'a Inode<T>);
+pub(crate) struct InodeLockGuard<'a, T: FileSystem>(pub(super) &'a Inode<T>);
 
 impl<T: FileSystem> Drop for InodeLockGuard<'_, T> {
     fn drop(&mut self) {
@@ -55,10 +55,7 @@ impl<'a, T: FileSystem> Kiocb<'a, T> {
 
     /// Takes the inode's `i_rwsem` exclusively.
     pub(crate) fn lock_inode(&self) -> InodeLockGuard<'a, T> {
-        let inode = self.inode();
-        // SAFETY: locking a live inode.
-        unsafe { rexfs_bindings::rexfs_inode_lock(inode.as_raw()) };
-        InodeLockGuard(inode)
+        self.inode().lock()
     }
 
     /// `generic_write_checks`: limits, `O_APPEND`; returns the bytes to write
@@ -187,6 +184,20 @@ pub(super) unsafe extern "C" fn mmap_prepare<T: FileSystem>(
         (*desc).vm_ops = &Tables::<T>::VM_OPS;
     }
     0
+}
+
+pub(super) unsafe extern "C" fn fallocate<T: FileSystem>(
+    file: *mut bindings::file,
+    mode: c_int,
+    offset: bindings::loff_t,
+    len: bindings::loff_t,
+) -> c_long {
+    // SAFETY: the VFS passes an open regular file of this filesystem.
+    let inode = unsafe { Inode::<T>::from_raw((*file).f_inode) };
+    match T::fallocate(inode, mode, offset, len) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno() as c_long,
+    }
 }
 
 pub(super) unsafe extern "C" fn fsync<T: FileSystem>(

@@ -337,6 +337,28 @@ impl<T: FileSystem> Inode<T> {
         InvalidateGuard { inode: self, shared: true }
     }
 
+    /// Takes the inode's `i_rwsem` exclusively.
+    pub(crate) fn lock(&self) -> super::file::InodeLockGuard<'_, T> {
+        // SAFETY: locking a live inode.
+        unsafe { rexfs_bindings::rexfs_inode_lock(self.as_raw()) };
+        super::file::InodeLockGuard(self)
+    }
+
+    /// Waits for direct I/O in flight (`inode_dio_wait`).
+    pub(crate) fn dio_wait(&self) {
+        // SAFETY: a live inode.
+        unsafe { bindings::inode_dio_wait(self.as_raw()) };
+    }
+
+    /// Writes back, waits for and drops the page cache of `start..=end`.
+    pub(crate) fn flush_and_drop_range(&self, start: i64, end: i64) -> Result {
+        self.write_and_wait_range(start, end)?;
+        // SAFETY: the caller holds `i_rwsem` and `invalidate_lock`, so no
+        // new page cache appears in the range.
+        unsafe { bindings::truncate_pagecache_range(self.as_raw(), start, end) };
+        Ok(())
+    }
+
     /// Sets the size to `size` and drops the page cache past it
     /// (`truncate_setsize`).
     pub(crate) fn truncate_setsize(&self, size: i64) {

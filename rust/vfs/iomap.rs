@@ -114,7 +114,7 @@ impl<T: FileSystem> Tables<T> {
 
     const WRITEBACK_OPS: rexfs_bindings::iomap_writeback_ops = rexfs_bindings::iomap_writeback_ops {
         writeback_range: Some(Self::writeback_range),
-        writeback_submit: Some(rexfs_bindings::iomap_ioend_writeback_submit),
+        writeback_submit: Some(Self::writeback_submit),
     };
 
     pub(super) const AOPS: bindings::address_space_operations = bindings::address_space_operations {
@@ -138,6 +138,7 @@ impl<T: FileSystem> Tables<T> {
         mmap_prepare: Some(file::mmap_prepare::<T>),
         open: Some(bindings::generic_file_open),
         fsync: Some(file::fsync::<T>),
+        fallocate: Some(file::fallocate::<T>),
         splice_read: Some(bindings::filemap_splice_read),
         splice_write: Some(bindings::iter_file_splice_write),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
@@ -250,6 +251,37 @@ impl<T: FileSystem> Tables<T> {
         // SAFETY: the folio is locked and under writeback; `wpc.iomap`
         // covers `pos`.
         unsafe { rexfs_bindings::iomap_add_to_ioend(wpc, folio, pos as i64, end_pos as i64, len) }
+    }
+}
+
+impl<T: FileSystem> Tables<T> {
+    unsafe extern "C" fn writeback_submit(
+        wpc: *mut rexfs_bindings::iomap_writepage_ctx,
+        error: c_int,
+    ) -> c_int {
+        // SAFETY: iomap calls `writeback_submit` with the pending ioend in
+        // `wb_ctx`, not yet submitted, so its completion is ours to set.
+        unsafe {
+            let ioend = (*wpc).wb_ctx.cast::<rexfs_bindings::iomap_ioend>();
+            if error == 0 && u32::from((*ioend).io_flags) & rexfs_bindings::IOMAP_IOEND_UNWRITTEN != 0 {
+                rexfs_bindings::rexfs_ioend_convert_on_completion(ioend, Some(Self::convert_unwritten));
+            }
+            rexfs_bindings::iomap_ioend_writeback_submit(wpc, error)
+        }
+    }
+
+    unsafe extern "C" fn convert_unwritten(
+        inode: *mut bindings::inode,
+        offset: bindings::loff_t,
+        size: usize,
+    ) -> c_int {
+        // SAFETY: the ioend holds its inode until `iomap_finish_ioends`,
+        // which runs after this.
+        let inode = unsafe { Inode::<T>::from_raw(inode) };
+        match T::convert_unwritten(inode, offset, size as u64) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
     }
 }
 

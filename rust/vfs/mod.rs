@@ -18,7 +18,7 @@ mod super_block;
 mod trace;
 
 pub(crate) use buffer::Buffer;
-pub(crate) use debugfs::{Counter, DebugfsDir};
+pub(crate) use debugfs::{Counter, CounterDir};
 pub(crate) use dir::DirEmitter;
 pub(crate) use file::{Fault, Kiocb, VmFaultResult, WriteIter};
 pub(crate) use fs_type::{FileSystem, Registration, StatFs};
@@ -26,6 +26,14 @@ pub(crate) use inode::{Attrs, Idmap, Inode, InodeParams, InodeType, NewInodeKind
 pub(crate) use iomap::{MapKind, Mapping, WritebackCache};
 pub(crate) use super_block::{Fresh, SuperBlock};
 pub(crate) use trace::{trace_iomap_stale, trace_wb_refetch};
+
+/// `FALLOC_FL_*` modes of [`FileSystem::fallocate`].
+pub(crate) mod falloc {
+    pub(crate) use super::bindings::{
+        FALLOC_FL_KEEP_SIZE as KEEP_SIZE, FALLOC_FL_PUNCH_HOLE as PUNCH_HOLE,
+        FALLOC_FL_ZERO_RANGE as ZERO_RANGE,
+    };
+}
 
 /// `IOMAP_*` flags of [`FileSystem::iomap_begin`].
 pub(crate) mod iomap_flags {
