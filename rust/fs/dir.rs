@@ -283,22 +283,34 @@ pub(super) fn link(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result {
     Ok(())
 }
 
+/// Fails with `ENOTEMPTY` if `victim` is a directory with entries: it is
+/// about to lose its name.
+fn check_removable(victim: &RexInode) -> Result {
+    if victim.data().is_dir() && !is_empty(victim)? {
+        return Err(ENOTEMPTY);
+    }
+    Ok(())
+}
+
+/// `victim` lost its entry in `dir`: drops its link (a directory loses both
+/// of its own, and `dir` the one of its `..`).
+fn drop_link(dir: &RexInode, victim: &RexInode) -> Result {
+    if victim.data().is_dir() {
+        victim.clear_nlink();
+        dir.drop_nlink();
+    } else {
+        victim.drop_nlink();
+    }
+    victim.touch(false);
+    inode::save(victim)
+}
+
 /// Removes `name` (which refers to `inode`) from `dir`; `rmdir` too.
 pub(super) fn unlink(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result {
     let slot = find_existing(dir, name, inode)?;
-    let is_dir = inode.data().is_dir();
-    if is_dir && !is_empty(inode)? {
-        return Err(ENOTEMPTY);
-    }
+    check_removable(inode)?;
     remove_entry(dir, slot)?;
-    if is_dir {
-        inode.clear_nlink();
-        dir.drop_nlink();
-    } else {
-        inode.drop_nlink();
-    }
-    inode.touch(false);
-    inode::save(inode)?;
+    drop_link(dir, inode)?;
     dir.touch(true);
     inode::save(dir)?;
     Ok(())
@@ -351,20 +363,10 @@ pub(super) fn rename(
     } else {
         match new {
             Some(new) => {
-                let new_is_dir = new.data().is_dir();
-                if new_is_dir && !is_empty(new)? {
-                    return Err(ENOTEMPTY);
-                }
+                check_removable(new)?;
                 let new_slot = find_existing(new_dir, new_name, new)?;
                 set_entry(new_dir, new_slot, old.ino(), dirent_type(old))?;
-                if new_is_dir {
-                    new.clear_nlink();
-                    new_dir.drop_nlink();
-                } else {
-                    new.drop_nlink();
-                }
-                new.touch(false);
-                inode::save(new)?;
+                drop_link(new_dir, new)?;
             }
             None => add_entry(new_dir, new_name, old.ino(), dirent_type(old))?,
         }

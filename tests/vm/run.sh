@@ -18,7 +18,7 @@ for t in "${tests[@]}"; do
 	start=$SECONDS
 	log=/tmp/test-$t.log
 	case $t in
-	bigdir | bigfile) limit=600 ;;
+	namespace | bigdir | bigfile) limit=600 ;;
 	exercise) limit=900 ;;
 	*) limit=300 ;;
 	esac
