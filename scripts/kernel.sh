@@ -83,7 +83,7 @@ build() {
 	"${MAKE_LLVM[@]}" -s -C "$src" O="$out" olddefconfig >/dev/null
 	check_config "$out/.config"
 
-	log "building bzImage and modules with $JOBS jobs (about 25 minutes on 2 cores); log: $out/build.log"
+	log "building bzImage and modules with $JOBS jobs (13 to 16 minutes on 2 cores); log: $out/build.log"
 	local start=$SECONDS
 	"${MAKE_LLVM[@]}" -C "$src" O="$out" -j"$JOBS" bzImage modules >"$out/build.log" 2>&1 &
 	local pid=$!
