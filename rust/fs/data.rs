@@ -13,7 +13,7 @@ use super::inode::{account_blocks, free_runs};
 use super::{RexInode, Rexfs};
 use crate::format::{self, Extent, EXTENT_UNWRITTEN};
 use crate::vfs::{
-    self, falloc, iomap_flags, Fault, Kiocb, MapKind, Mapping, NoFsScope, VmFaultResult,
+    self, falloc, iomap_flags, Fault, Kiocb, MapKind, Mapping, VmFaultResult,
     WritebackCache, WriteIter,
 };
 use kernel::prelude::*;
@@ -202,7 +202,6 @@ pub(super) fn truncate(inode: &RexInode, size: i64) -> Result {
     if size < old_size {
         let first = block_of(size + (1 << BLOCK_SHIFT) - 1);
         let mut freed = FreedRuns::new();
-        let _nofs = NoFsScope::enter();
         inode.data().change_map(|map, _| map.remove(first, u64::MAX, &mut freed))?;
         free_runs(inode.super_block(), &freed)?;
         account_blocks(inode);

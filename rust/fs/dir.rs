@@ -168,14 +168,18 @@ fn add_entry(dir: &RexInode, name: &[u8], ino: u64, ftype: u8) -> Result {
     Ok(())
 }
 
+/// A copy of the entry at `slot` of `dir`.
+fn entry_at(dir: &RexInode, slot: Slot) -> Result<EntryCopy> {
+    find_in_block(dir, slot.index, |e| (e.offset == slot.offset).then(|| EntryCopy::of(e)))?.ok_or(EINVAL)
+}
+
 /// Removes the entry at `slot` of `dir`: the entry before it in its block
 /// takes over its space, or it becomes a free slot if it is the first.
 fn remove_entry(dir: &RexInode, slot: Slot) -> Result {
     let prev = find_in_block(dir, slot.index, |e| {
         (e.offset + e.rec_len == slot.offset).then(|| (e.offset, EntryCopy::of(e)))
     })?;
-    let this = find_in_block(dir, slot.index, |e| (e.offset == slot.offset).then(|| EntryCopy::of(e)))?
-        .ok_or(EINVAL)?;
+    let this = entry_at(dir, slot)?;
     modify_block(dir, slot.index, |b| match prev {
         Some((offset, p)) => {
             write_dirent(b, offset, p.ino, p.rec_len + this.rec_len, p.file_type, p.name())
@@ -186,8 +190,7 @@ fn remove_entry(dir: &RexInode, slot: Slot) -> Result {
 
 /// Points the entry at `slot` of `dir` to `ino`.
 fn set_entry(dir: &RexInode, slot: Slot, ino: u64, ftype: u8) -> Result {
-    let this = find_in_block(dir, slot.index, |e| (e.offset == slot.offset).then(|| EntryCopy::of(e)))?
-        .ok_or(EINVAL)?;
+    let this = entry_at(dir, slot)?;
     modify_block(dir, slot.index, |b| write_dirent(b, slot.offset, ino, this.rec_len, ftype, this.name()))
 }
 

@@ -235,7 +235,9 @@ impl<T: FileSystem> Registration<T> {
         ..unsafe { core::mem::zeroed() }
     };
 
-    pub(super) const SPECIAL_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
+    /// Regular files and device nodes: attributes only (their data goes
+    /// through their file operations).
+    pub(super) const SETATTR_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
         setattr: Some(Self::setattr),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
@@ -243,12 +245,6 @@ impl<T: FileSystem> Registration<T> {
 
     pub(super) const SYMLINK_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
         get_link: Some(bindings::simple_get_link),
-        setattr: Some(Self::setattr),
-        // SAFETY: all-zero is valid for the remaining (optional) callbacks.
-        ..unsafe { core::mem::zeroed() }
-    };
-
-    pub(super) const FILE_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
         setattr: Some(Self::setattr),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }

@@ -472,7 +472,7 @@ impl<T: FileSystem> NewInode<T> {
                     (*(*inode).i_mapping).a_ops = &iomap::Tables::<T>::AOPS;
                     rexfs_bindings::rexfs_mapping_set_large_folios(inode);
                 }
-                ops(&Registration::<T>::FILE_INODE_OPS, &iomap::Tables::<T>::FILE_OPS)
+                ops(&Registration::<T>::SETATTR_INODE_OPS, &iomap::Tables::<T>::FILE_OPS)
             }
             InodeType::Symlink(mut target) => {
                 target.push(0, GFP_KERNEL)?;
@@ -489,7 +489,7 @@ impl<T: FileSystem> NewInode<T> {
                 // file operations for the mode.
                 unsafe {
                     bindings::init_special_inode(inode, (*inode).i_mode, rdev);
-                    (&Registration::<T>::SPECIAL_INODE_OPS as *const _, (*inode).__bindgen_anon_3.i_fop)
+                    (&Registration::<T>::SETATTR_INODE_OPS as *const _, (*inode).__bindgen_anon_3.i_fop)
                 }
             }
         };
