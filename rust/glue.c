@@ -12,6 +12,8 @@
 #include <linux/pagemap.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
 
 #include "glue.h"
 
@@ -94,6 +96,16 @@ void rexfs_inode_lock(struct inode *inode)
 void rexfs_inode_unlock(struct inode *inode)
 {
 	inode_unlock(inode);
+}
+
+void rexfs_inode_lock_shared(struct inode *inode)
+{
+	inode_lock_shared(inode);
+}
+
+void rexfs_inode_unlock_shared(struct inode *inode)
+{
+	inode_unlock_shared(inode);
 }
 
 void rexfs_mapping_set_large_folios(struct inode *inode)
@@ -237,4 +249,19 @@ void rexfs_iomap_bio_read_folio(struct folio *folio, const struct iomap_ops *ops
 void rexfs_iomap_bio_readahead(struct readahead_control *rac, const struct iomap_ops *ops)
 {
 	iomap_bio_readahead(rac, ops);
+}
+
+size_t rexfs_iov_iter_count(const struct iov_iter *iter)
+{
+	return iov_iter_count(iter);
+}
+
+void rexfs_pagefault_disable(void)
+{
+	pagefault_disable();
+}
+
+void rexfs_pagefault_enable(void)
+{
+	pagefault_enable();
 }

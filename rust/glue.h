@@ -14,6 +14,7 @@ struct buffer_head;
 struct dir_context;
 struct folio;
 struct iomap_ops;
+struct iov_iter;
 struct kiocb;
 struct kmem_cache;
 struct readahead_control;
@@ -48,6 +49,8 @@ void rexfs_inode_touch(struct inode *inode, bool mtime);
 void rexfs_mark_inode_dirty(struct inode *inode);
 void rexfs_inode_lock(struct inode *inode);
 void rexfs_inode_unlock(struct inode *inode);
+void rexfs_inode_lock_shared(struct inode *inode);
+void rexfs_inode_unlock_shared(struct inode *inode);
 void rexfs_mapping_set_large_folios(struct inode *inode);
 void rexfs_invalidate_lock(struct inode *inode);
 void rexfs_invalidate_unlock(struct inode *inode);
@@ -79,6 +82,9 @@ void rexfs_file_accessed(struct file *file);
 ssize_t rexfs_generic_write_sync(struct kiocb *iocb, ssize_t count);
 void rexfs_iomap_bio_read_folio(struct folio *folio, const struct iomap_ops *ops);
 void rexfs_iomap_bio_readahead(struct readahead_control *rac, const struct iomap_ops *ops);
+size_t rexfs_iov_iter_count(const struct iov_iter *iter);
+void rexfs_pagefault_disable(void);
+void rexfs_pagefault_enable(void);
 
 struct iomap_ioend;
 /*

@@ -1,20 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The data path of regular files on iomap: mapping and allocating blocks,
-//! the validity check of cached mappings, writeback mapping reuse, write,
-//! write faults, truncate and fsync.
+//! the validity check of cached mappings, writeback mapping reuse, buffered
+//! and direct read and write, write faults, truncate, fallocate and fsync.
 //!
 //! Every mapping handed to iomap carries the extent-map generation it was
 //! made under as its cookie; [`iomap_valid`] and [`writeback_map`] reject a
 //! mapping whose cookie is not the current generation.
 
-use super::extent_map::FreedRuns;
+use super::extent_map::{ExtentMap, FreedRuns};
 use super::inode::{account_blocks, free_runs};
 use super::{RexInode, Rexfs};
 use crate::format::{self, Extent, EXTENT_UNWRITTEN};
 use crate::vfs::{
-    self, falloc, iomap_flags, Fault, Kiocb, MapKind, Mapping, VmFaultResult,
-    WritebackCache, WriteIter,
+    self, falloc, iomap_flags, Fault, IoIter, Kiocb, MapKind, Mapping, VmFaultResult,
+    WritebackCache,
 };
 use kernel::prelude::*;
 
@@ -30,7 +30,7 @@ fn bytes(blocks: u64) -> u64 {
 
 /// The mapping of file block `first` in `map`: the extent that contains it,
 /// or the hole up to the next extent.
-fn map_block(map: &super::extent_map::ExtentMap, first: u64, cookie: u64) -> Mapping {
+fn map_block(map: &ExtentMap, first: u64, cookie: u64) -> Mapping {
     match map.lookup(first) {
         Some(e) => Mapping {
             offset: bytes(first) as i64,
@@ -54,47 +54,61 @@ fn map_block(map: &super::extent_map::ExtentMap, first: u64, cookie: u64) -> Map
     }
 }
 
-/// `iomap_begin`: maps `pos..pos + len`; for writes, allocates blocks for a
-/// hole at `pos` (as far as the hole and the request reach).
-pub(super) fn iomap_begin(inode: &RexInode, pos: i64, len: i64, flags: u32) -> Result<Mapping> {
+/// Allocates up to `want` blocks for the hole at file block `first` of
+/// `map` and inserts them as one extent with `flags`; returns its physical
+/// start and length.
+fn allocate_extent(inode: &RexInode, map: &mut ExtentMap, first: u64, want: u64, flags: u32) -> Result<(u64, u64)> {
     let sb = inode.super_block();
-    let sbi = sb.data();
-    sbi.counters.iomap_begin.inc();
+    let alloc = &sb.data().alloc;
+    let (physical, count) = alloc.lock().alloc_blocks(sb, map.goal_for(first), want)?;
+    let extent = Extent { logical: first, physical, len: count as u32, flags };
+    if let Err(e) = map.insert(extent) {
+        alloc.lock().free_blocks(sb, physical, count)?;
+        return Err(e);
+    }
+    Ok((physical, count))
+}
+
+/// `iomap_begin`: maps `pos..pos + len`; for writes, allocates blocks for a
+/// hole at `pos` (as far as the hole and the request reach): written blocks
+/// for the page cache, which zeroes what the write does not cover, and
+/// unwritten ones for direct I/O, converted when the write completes so that
+/// nobody reads the blocks' old contents meanwhile.
+pub(super) fn iomap_begin(inode: &RexInode, pos: i64, len: i64, flags: u32) -> Result<Mapping> {
+    let probes = &inode.super_block().data().probes;
+    probes.iomap_begin.inc();
     let first = block_of(pos);
     let end = block_of(pos + len - 1) + 1;
+    let direct = flags & iomap_flags::DIRECT != 0;
     let info = inode.data();
-    let mapping = info.read_map(|map, generation| map_block(map, first, generation));
-    if mapping.kind != MapKind::Hole || flags & iomap_flags::WRITE == 0 {
-        return Ok(mapping);
+    let mut mapping = info.read_map(|map, generation| map_block(map, first, generation));
+    if mapping.kind == MapKind::Hole && flags & iomap_flags::WRITE != 0 {
+        // The map may have changed since we looked, so look again under the
+        // lock that every change holds.
+        mapping = info.change_map(|map, generation| -> Result<Mapping> {
+            let current = map_block(map, first, generation);
+            if current.kind != MapKind::Hole {
+                return Ok(current);
+            }
+            let want = end.min(first + (current.length >> BLOCK_SHIFT)) - first;
+            let (kind, flags) = if direct { (MapKind::Unwritten, EXTENT_UNWRITTEN) } else { (MapKind::Mapped, 0) };
+            let (physical, count) = allocate_extent(inode, map, first, want, flags)?;
+            Ok(Mapping {
+                offset: bytes(first) as i64,
+                length: bytes(count),
+                kind,
+                addr: bytes(physical),
+                new: true,
+                cookie: generation,
+            })
+        })?;
+        account_blocks(inode);
+        inode.mark_dirty();
     }
-
-    // Allocate for the hole. The map may have changed since we looked, so
-    // look again under the lock that the change holds.
-    let allocated = info.change_map(|map, generation| -> Result<Mapping> {
-        let current = map_block(map, first, generation);
-        if current.kind != MapKind::Hole {
-            return Ok(current);
-        }
-        let want = end.min(first + (current.length >> BLOCK_SHIFT)) - first;
-        let goal = map.goal_for(first);
-        let (physical, count) = sbi.alloc.lock().alloc_blocks(sb, goal, want)?;
-        let extent = Extent { logical: first, physical, len: count as u32, flags: 0 };
-        if let Err(e) = map.insert(extent) {
-            sbi.alloc.lock().free_blocks(sb, physical, count)?;
-            return Err(e);
-        }
-        Ok(Mapping {
-            offset: bytes(first) as i64,
-            length: bytes(count),
-            kind: MapKind::Mapped,
-            addr: bytes(physical),
-            new: true,
-            cookie: generation,
-        })
-    })?;
-    account_blocks(inode);
-    inode.mark_dirty();
-    Ok(allocated)
+    if direct {
+        probes.delay(|p| &p.delay_dio_map);
+    }
+    Ok(mapping)
 }
 
 /// `iomap_end`: gives back the blocks a write allocated but did not use (a
@@ -126,11 +140,13 @@ pub(super) fn iomap_end(
 /// `iomap_valid`, called with the folio locked: a mapping is valid while the
 /// extent map has the generation it was made under.
 pub(super) fn iomap_valid(inode: &RexInode, mapping: &Mapping) -> bool {
+    let probes = &inode.super_block().data().probes;
+    probes.delay(|p| &p.delay_iomap_valid);
     let generation = inode.data().generation();
-    if mapping.cookie == generation {
+    if mapping.cookie == generation || probes.unsafe_skip_iomap_valid.is_on() {
         return true;
     }
-    inode.super_block().data().counters.iomap_stale.inc();
+    probes.iomap_stale.inc();
     vfs::trace_iomap_stale(inode.ino(), mapping.offset, mapping.length, mapping.cookie, generation);
     false
 }
@@ -140,23 +156,100 @@ pub(super) fn iomap_valid(inode: &RexInode, mapping: &Mapping) -> bool {
 /// lock writeback holds keeps buffered writes and truncation of this folio
 /// out, and every change of the map bumps the generation first.
 pub(super) fn writeback_map(inode: &RexInode, cache: &mut WritebackCache, pos: i64) -> Result {
-    let counters = &inode.super_block().data().counters;
+    let probes = &inode.super_block().data().probes;
     if let Some(cached) = cache.mapping.filter(|m| m.covers(pos)) {
         let generation = inode.data().generation();
-        if cached.cookie == generation {
-            counters.wb_map_reused.inc();
+        if cached.cookie == generation || probes.unsafe_skip_wb_revalidate.is_on() {
+            probes.wb_map_reused.inc();
             return Ok(());
         }
-        counters.wb_map_refetched.inc();
+        probes.wb_map_refetched.inc();
         vfs::trace_wb_refetch(inode.ino(), pos, cached.cookie, generation);
     }
     let mapping = inode.data().read_map(|map, generation| map_block(map, block_of(pos), generation));
     cache.mapping = Some(mapping);
+    probes.delay(|p| &p.delay_wb_map);
     Ok(())
 }
 
-/// `write(2)`: buffered, through iomap.
-pub(super) fn write_iter(iocb: &mut Kiocb<'_, Rexfs>, from: &mut WriteIter<'_>) -> Result<isize> {
+/// Direct I/O of the whole request, safe when the user buffer is a mapping
+/// of this very file: `iomap_dio_rw` runs without faulting on the buffer;
+/// where it stops at a page that is not present, the rest is faulted in
+/// (no filesystem lock the fault path takes is held: `i_rwsem` ranks above
+/// `mmap_lock`) and it goes on; when a pass makes no progress even so (a
+/// write's own page cache invalidation unmaps a buffer that maps the range
+/// it writes), the rest goes through the page cache. `i_rwsem` is held.
+fn direct_io(iocb: &mut Kiocb<'_, Rexfs>, iter: &mut IoIter<'_>, write: bool) -> Result<isize> {
+    let inode = iocb.inode();
+    let probes = &inode.super_block().data().probes;
+    let mut done = 0usize;
+    let mut left_before_fault_in = None;
+    let mut faulted;
+    loop {
+        faulted = false;
+        match iocb.direct_io_nofault(iter, done) {
+            // The result counts the bytes done before the pass too.
+            Ok(total) => done = total as usize,
+            Err(e) if e == EFAULT => faulted = true,
+            Err(e) if e == ENOTBLK && write => {
+                probes.dio_fallback.inc();
+                return Ok((done as isize) + iocb.buffered_write_through(iter)?);
+            }
+            Err(e) if done > 0 => {
+                pr_debug!("rexfs: direct I/O stopped after {done} bytes: {e:?}\n");
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+        let left = iter.count();
+        if left == 0 || (!write && iocb.pos() >= inode.size()) || probes.unsafe_skip_dio_fallback.is_on() {
+            break;
+        }
+        if left_before_fault_in == Some(left) {
+            probes.dio_fallback.inc();
+            let rest = if write { iocb.buffered_write_through(iter)? } else { iocb.buffered_read(iter, 0)? };
+            return Ok(done as isize + rest);
+        }
+        probes.dio_retry.inc();
+        iter.fault_in(left);
+        left_before_fault_in = Some(left);
+    }
+    if faulted && done == 0 {
+        return Err(EFAULT);
+    }
+    Ok(done as isize)
+}
+
+/// `read(2)`: buffered through the page cache, or direct under `i_rwsem`
+/// shared (which keeps truncate and fallocate away from its blocks).
+pub(super) fn read_iter(iocb: &mut Kiocb<'_, Rexfs>, to: &mut IoIter<'_>) -> Result<isize> {
+    if !iocb.is_direct() {
+        return iocb.buffered_read(to, 0);
+    }
+    if to.count() == 0 {
+        return Ok(0);
+    }
+    let _lock = iocb.lock_inode_shared();
+    direct_io(iocb, to, false)
+}
+
+/// A direct write completed: its unwritten blocks hold data now, and the
+/// file grows to its end.
+pub(super) fn dio_write_end(inode: &RexInode, offset: i64, size: u64, unwritten: bool) -> Result {
+    if unwritten {
+        convert_unwritten(inode, offset, size)?;
+    }
+    let end = offset + size as i64;
+    if end > inode.size() {
+        inode.set_size(end);
+        inode.mark_dirty();
+    }
+    Ok(())
+}
+
+/// `write(2)`: buffered through iomap, or direct; both under `i_rwsem`
+/// exclusively.
+pub(super) fn write_iter(iocb: &mut Kiocb<'_, Rexfs>, from: &mut IoIter<'_>) -> Result<isize> {
     let inode = iocb.inode();
     let written = {
         let _lock = iocb.lock_inode();
@@ -170,7 +263,7 @@ pub(super) fn write_iter(iocb: &mut Kiocb<'_, Rexfs>, from: &mut WriteIter<'_>) 
             let _invalidate = inode.invalidate_lock();
             inode.zero_range(old_size, iocb.pos() - old_size)?;
         }
-        let written = iocb.buffered_write(from)?;
+        let written = if iocb.is_direct() { direct_io(iocb, from, true)? } else { iocb.buffered_write(from)? };
         if inode.size() != old_size {
             inode.mark_dirty();
         }
@@ -187,13 +280,16 @@ pub(super) fn write_iter(iocb: &mut Kiocb<'_, Rexfs>, from: &mut WriteIter<'_>) 
 pub(super) fn page_mkwrite(fault: &Fault<'_, Rexfs>) -> VmFaultResult {
     let _freeze = fault.start_pagefault();
     fault.update_time();
-    let _invalidate = fault.inode().invalidate_lock_shared();
+    let inode = fault.inode();
+    let _invalidate = inode.invalidate_lock_shared();
+    inode.super_block().data().probes.delay(|p| &p.delay_write_fault);
     fault.iomap_mkwrite()
 }
 
 /// Changes the size of a regular file (`i_rwsem` held).
 pub(super) fn truncate(inode: &RexInode, size: i64) -> Result {
     let _invalidate = inode.invalidate_lock();
+    inode.dio_wait();
     let old_size = inode.size();
     if size < old_size {
         inode.truncate_page(size)?;
@@ -222,7 +318,6 @@ pub(super) fn convert_unwritten(inode: &RexInode, offset: i64, size: u64) -> Res
 
 /// Allocates unwritten extents for the holes in file blocks `start..end`.
 fn allocate_unwritten(inode: &RexInode, start: u64, end: u64) -> Result {
-    let sb = inode.super_block();
     inode.data().change_map(|map, _| -> Result {
         let mut block = start;
         while block < end {
@@ -231,14 +326,7 @@ fn allocate_unwritten(inode: &RexInode, start: u64, end: u64) -> Result {
                 continue;
             }
             let hole_end = map.next_mapped(block).min(end);
-            let (physical, count) =
-                sb.data().alloc.lock().alloc_blocks(sb, map.goal_for(block), hole_end - block)?;
-            let extent = Extent { logical: block, physical, len: count as u32, flags: EXTENT_UNWRITTEN };
-            if let Err(e) = map.insert(extent) {
-                sb.data().alloc.lock().free_blocks(sb, physical, count)?;
-                return Err(e);
-            }
-            block += count;
+            block += allocate_extent(inode, map, block, hole_end - block, EXTENT_UNWRITTEN)?.1;
         }
         Ok(())
     })
@@ -253,8 +341,9 @@ pub(super) fn fallocate(inode: &RexInode, mode: i32, offset: i64, len: i64) -> R
     if mode & !(keep_size | punch | zero) != 0 || (mode & punch != 0 && mode & zero != 0) {
         return Err(EOPNOTSUPP);
     }
+    let probes = &inode.super_block().data().probes;
     let _lock = inode.lock();
-    let _invalidate = inode.invalidate_lock();
+    let _invalidate = (!probes.unsafe_skip_fallocate_invalidate_lock.is_on()).then(|| inode.invalidate_lock());
     inode.dio_wait();
     let end = offset + len;
     let block_size = 1i64 << BLOCK_SHIFT;
@@ -264,6 +353,7 @@ pub(super) fn fallocate(inode: &RexInode, mode: i32, offset: i64, len: i64) -> R
 
     if mode & (punch | zero) != 0 {
         inode.flush_and_drop_range(offset, end - 1)?;
+        probes.delay(|p| &p.delay_fallocate);
         if inner_start < inner_end {
             let mut freed = FreedRuns::new();
             inode.data().change_map(|map, _| map.remove(inner_start, inner_end, &mut freed))?;

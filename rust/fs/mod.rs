@@ -22,6 +22,10 @@
 //! - `iomap_begin` runs under the folio lock (write, page_mkwrite,
 //!   writeback) and under `invalidate_lock` shared (readahead), so it takes
 //!   only the extent-map lock and what ranks below it.
+//! - Direct I/O holds `i_rwsem` (shared to read, exclusively to write) and
+//!   nothing below it while `iomap_dio_rw` pins the user buffer, which may
+//!   be a mapping of the same file: the fault it takes there needs
+//!   `invalidate_lock` and the folio lock.
 //! - Directory blocks change only under the directory's `i_rwsem`, which the
 //!   VFS holds for every namespace operation.
 //! - The extent-map generation is bumped under the extent-map lock before
@@ -38,7 +42,7 @@ mod super_block;
 use crate::format;
 use crate::vfs::{
     self, DirEmitter, Fault, FileSystem, Fresh, Idmap, Kiocb, Mapping, NewInodeKind,
-    StatFs, SuperBlock, VmFaultResult, WritebackCache, WriteIter,
+    StatFs, SuperBlock, VmFaultResult, WritebackCache, IoIter,
 };
 use kernel::{prelude::*, sync::aref::ARef};
 
@@ -139,8 +143,16 @@ impl FileSystem for Rexfs {
         data::truncate(inode, size)
     }
 
-    fn write_iter(iocb: &mut Kiocb<'_, Self>, from: &mut WriteIter<'_>) -> Result<isize> {
+    fn read_iter(iocb: &mut Kiocb<'_, Self>, to: &mut IoIter<'_>) -> Result<isize> {
+        data::read_iter(iocb, to)
+    }
+
+    fn write_iter(iocb: &mut Kiocb<'_, Self>, from: &mut IoIter<'_>) -> Result<isize> {
         data::write_iter(iocb, from)
+    }
+
+    fn dio_write_end(inode: &RexInode, offset: i64, size: u64, unwritten: bool) -> Result {
+        data::dio_write_end(inode, offset, size, unwritten)
     }
 
     fn page_mkwrite(fault: &Fault<'_, Self>) -> VmFaultResult {

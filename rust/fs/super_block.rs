@@ -5,16 +5,19 @@
 use super::alloc::Allocator;
 use super::{corrupted, RexSb, Rexfs};
 use crate::format::{self, FormatError, Geometry, Superblock, STATE_CLEAN};
-use crate::vfs::{self, Counter, CounterDir, Fresh, StatFs, SuperBlock};
+use crate::vfs::{
+    self, Counter, DebugDir, DebugFile, DelayKnob, Fresh, StatFs, SuperBlock, UnsafeSwitch,
+};
 use kernel::{
     new_mutex,
     prelude::*,
     sync::{Arc, Mutex, SetOnce},
 };
 
-/// Event counters of one mount, shown in `/sys/kernel/debug/rexfs/<dev>/`.
+/// What `/sys/kernel/debug/rexfs/<dev>/` shows of one mount: event counters
+/// that prove which path ran, and (debug builds) the race-injection knobs.
 #[derive(Default)]
-pub(crate) struct Counters {
+pub(crate) struct Probes {
     /// `iomap_begin` calls.
     pub(super) iomap_begin: Counter,
     /// Mappings `iomap_valid` found stale.
@@ -23,6 +26,68 @@ pub(crate) struct Counters {
     pub(super) wb_map_reused: Counter,
     /// Writeback found its cached mapping stale and looked it up again.
     pub(super) wb_map_refetched: Counter,
+    /// Direct I/O stopped at a user page it could not touch without
+    /// faulting, faulted the rest in and went on.
+    pub(super) dio_retry: Counter,
+    /// Direct I/O made no progress even after faulting in and finished the
+    /// request through the page cache.
+    pub(super) dio_fallback: Counter,
+    /// Delay knobs that fired.
+    pub(super) delays_injected: Counter,
+
+    /// Sleep in `iomap_valid` before it samples the generation.
+    pub(super) delay_iomap_valid: DelayKnob,
+    /// Sleep in writeback after looking up (and caching) a mapping.
+    pub(super) delay_wb_map: DelayKnob,
+    /// Sleep in a write fault before it maps (allocates) the folio's blocks.
+    pub(super) delay_write_fault: DelayKnob,
+    /// Sleep in `iomap_begin` of direct I/O, between mapping and submission.
+    pub(super) delay_dio_map: DelayKnob,
+    /// Sleep in fallocate between dropping the page cache of the range and
+    /// changing its extents.
+    pub(super) delay_fallocate: DelayKnob,
+
+    /// `iomap_valid` accepts every mapping.
+    pub(super) unsafe_skip_iomap_valid: UnsafeSwitch,
+    /// Writeback reuses its cached mapping whatever the generation.
+    pub(super) unsafe_skip_wb_revalidate: UnsafeSwitch,
+    /// fallocate does not take `invalidate_lock`, so faults run beside it.
+    pub(super) unsafe_skip_fallocate_invalidate_lock: UnsafeSwitch,
+    /// Direct I/O returns what the no-fault pass moved: no fault-in retry,
+    /// no buffered fallback.
+    pub(super) unsafe_skip_dio_fallback: UnsafeSwitch,
+}
+
+impl Probes {
+    /// Fires `knob` (sleeps if it is armed) and counts it.
+    pub(super) fn delay(&self, knob: fn(&Self) -> &DelayKnob) {
+        if knob(self).fire() {
+            self.delays_injected.inc();
+        }
+    }
+
+    /// The debugfs files.
+    const FILES: [(&'static CStr, DebugFile<Self>); 16] = [
+        (c"iomap_begin", DebugFile::Counter(|p| &p.iomap_begin)),
+        (c"iomap_stale", DebugFile::Counter(|p| &p.iomap_stale)),
+        (c"wb_map_reused", DebugFile::Counter(|p| &p.wb_map_reused)),
+        (c"wb_map_refetched", DebugFile::Counter(|p| &p.wb_map_refetched)),
+        (c"dio_retry", DebugFile::Counter(|p| &p.dio_retry)),
+        (c"dio_fallback", DebugFile::Counter(|p| &p.dio_fallback)),
+        (c"delays_injected", DebugFile::Counter(|p| &p.delays_injected)),
+        (c"delay_iomap_valid_ms", DebugFile::Delay(|p| &p.delay_iomap_valid)),
+        (c"delay_wb_map_ms", DebugFile::Delay(|p| &p.delay_wb_map)),
+        (c"delay_write_fault_ms", DebugFile::Delay(|p| &p.delay_write_fault)),
+        (c"delay_dio_map_ms", DebugFile::Delay(|p| &p.delay_dio_map)),
+        (c"delay_fallocate_ms", DebugFile::Delay(|p| &p.delay_fallocate)),
+        (c"unsafe_skip_iomap_valid", DebugFile::Switch(|p| &p.unsafe_skip_iomap_valid)),
+        (c"unsafe_skip_wb_revalidate", DebugFile::Switch(|p| &p.unsafe_skip_wb_revalidate)),
+        (
+            c"unsafe_skip_fallocate_invalidate_lock",
+            DebugFile::Switch(|p| &p.unsafe_skip_fallocate_invalidate_lock),
+        ),
+        (c"unsafe_skip_dio_fallback", DebugFile::Switch(|p| &p.unsafe_skip_dio_fallback)),
+    ];
 }
 
 /// Per-mount state of rexfs.
@@ -33,8 +98,8 @@ pub(crate) struct SbInfo {
     /// The allocator and the in-memory superblock it keeps the counts in.
     #[pin]
     pub(super) alloc: Mutex<Allocator>,
-    pub(super) counters: Arc<Counters>,
-    debugfs: SetOnce<CounterDir<Counters>>,
+    pub(super) probes: Arc<Probes>,
+    debugfs: SetOnce<DebugDir<Probes>>,
 }
 
 impl SbInfo {
@@ -73,7 +138,7 @@ impl SbInfo {
             geometry: disk.geometry,
             root_ino: disk.root_ino,
             alloc <- new_mutex!(Allocator::new(disk)),
-            counters: Arc::new(Counters::default(), GFP_KERNEL)?,
+            probes: Arc::new(Probes::default(), GFP_KERNEL)?,
             debugfs: SetOnce::new(),
         }? Error))
     }
@@ -89,7 +154,7 @@ impl SbInfo {
     }
 
     /// Finishes mounting once the root inode is read: marks the filesystem
-    /// in use on disk (when writable) and publishes the counters.
+    /// in use on disk (when writable) and publishes the probes.
     pub(super) fn mounted(&self, sb: &RexSb) -> Result {
         {
             let mut alloc = self.alloc.lock();
@@ -103,17 +168,7 @@ impl SbInfo {
         if !sb.is_read_only() {
             self.set_clean(sb, false)?;
         }
-        let dir = CounterDir::new(
-            sb.id(),
-            self.counters.clone(),
-            &[
-                (c"iomap_begin", |c| &c.iomap_begin),
-                (c"iomap_stale", |c| &c.iomap_stale),
-                (c"wb_map_reused", |c| &c.wb_map_reused),
-                (c"wb_map_refetched", |c| &c.wb_map_refetched),
-            ],
-        );
-        self.debugfs.populate(dir);
+        self.debugfs.populate(DebugDir::new(sb.id(), self.probes.clone(), &Probes::FILES));
         Ok(())
     }
 

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Per-mount debugfs directories of counters.
+//! Per-mount debugfs directories: event counters, and in debug builds
+//! (`--cfg rexfs_debug`, see Kbuild) the fault-injection knobs that race
+//! tests use: one-shot delays and switches that turn a protection off.
 //!
 //! C header: [`include/linux/debugfs.h`](srctree/include/linux/debugfs.h).
 
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use kernel::{bindings, prelude::*, sync::Arc};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use kernel::{bindings, prelude::*, sync::Arc, time::Delta};
 
 /// An event counter that debugfs can show.
 #[derive(Default)]
@@ -17,6 +19,51 @@ impl Counter {
     pub(crate) fn inc(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// A one-shot delay: debugfs takes a number of milliseconds; the next pass
+/// through the point the knob guards sleeps that long and disarms it.
+///
+/// In builds without `rexfs_debug` it is never armed and has no file.
+#[derive(Default)]
+pub(crate) struct DelayKnob(AtomicU32);
+
+impl DelayKnob {
+    /// Sleeps if the knob is armed, disarming it; returns whether it slept.
+    pub(crate) fn fire(&self) -> bool {
+        if !cfg!(rexfs_debug) {
+            return false;
+        }
+        match self.0.swap(0, Ordering::Relaxed) {
+            0 => false,
+            ms => {
+                kernel::time::delay::fsleep(Delta::from_millis(i64::from(ms)));
+                true
+            }
+        }
+    }
+}
+
+/// A switch that turns a protection off, for the negative controls of the
+/// race tests. Always off in builds without `rexfs_debug`.
+#[derive(Default)]
+pub(crate) struct UnsafeSwitch(AtomicBool);
+
+impl UnsafeSwitch {
+    /// Whether the protection is switched off.
+    pub(crate) fn is_on(&self) -> bool {
+        cfg!(rexfs_debug) && self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// What a file of a [`DebugDir`] shows, as a projection from the state `T`.
+pub(crate) enum DebugFile<T> {
+    /// A read-only counter.
+    Counter(fn(&T) -> &Counter),
+    /// A delay knob (debug builds only).
+    Delay(fn(&T) -> &DelayKnob),
+    /// A protection switch (debug builds only).
+    Switch(fn(&T) -> &UnsafeSwitch),
 }
 
 /// A debugfs directory, removed with its files on drop.
@@ -58,41 +105,55 @@ impl DebugfsDir {
         Self::create(name, MODULE_DIR.load(Ordering::Acquire))
     }
 
-    /// Shows `counter` as file `name`.
+    /// Adds file `name` showing `file` of `state`.
     ///
     /// # Safety
     ///
-    /// `counter` must outlive this directory.
-    unsafe fn add_counter(&self, name: &CStr, counter: &Counter) {
-        // SAFETY: the caller keeps `counter` alive until the directory (and
-        // the file with it) is removed; debugfs reads it as a plain `u64`.
-        unsafe { bindings::debugfs_create_u64(name.as_char_ptr(), 0o444, self.dentry, counter.0.as_ptr()) };
+    /// `state` must outlive this directory.
+    unsafe fn add<T>(&self, name: &CStr, file: &DebugFile<T>, state: &T) {
+        let (name, dir) = (name.as_char_ptr(), self.dentry);
+        // SAFETY: the caller keeps `state` alive until the directory (and
+        // the file with it) is removed. debugfs accesses the values with
+        // plain loads and stores of their size; the atomics have the layout
+        // of `u64`, `u32` and `bool`.
+        unsafe {
+            match file {
+                DebugFile::Counter(c) => bindings::debugfs_create_u64(name, 0o444, dir, c(state).0.as_ptr()),
+                DebugFile::Delay(d) if cfg!(rexfs_debug) => {
+                    bindings::debugfs_create_u32(name, 0o600, dir, d(state).0.as_ptr())
+                }
+                DebugFile::Switch(s) if cfg!(rexfs_debug) => {
+                    bindings::debugfs_create_bool(name, 0o600, dir, s(state).0.as_ptr());
+                }
+                DebugFile::Delay(_) | DebugFile::Switch(_) => {}
+            }
+        }
     }
 }
 
-/// A directory in the module's debugfs directory showing a set of counters
+/// A directory in the module's debugfs directory showing parts of a state
 /// `T`, which it keeps alive.
 ///
 /// # Invariants
 ///
-/// The files of `_dir` point into `*_counters`; `_dir` is declared first, so
-/// it is removed before the reference to the counters goes. Neither is read:
+/// The files of `_dir` point into `*_state`; `_dir` is declared first, so
+/// it is removed before the reference to the state goes. Neither is read:
 /// they are held for their lifetimes.
-pub(crate) struct CounterDir<T: Send + Sync + 'static> {
+pub(crate) struct DebugDir<T: Send + Sync + 'static> {
     _dir: DebugfsDir,
-    _counters: Arc<T>,
+    _state: Arc<T>,
 }
 
-impl<T: Send + Sync + 'static> CounterDir<T> {
-    /// Creates directory `name` with one file per `(file name, counter)`.
-    pub(crate) fn new(name: &CStr, counters: Arc<T>, files: &[(&CStr, fn(&T) -> &Counter)]) -> Self {
+impl<T: Send + Sync + 'static> DebugDir<T> {
+    /// Creates directory `name` with one file per `(file name, part)`.
+    pub(crate) fn new(name: &CStr, state: Arc<T>, files: &[(&CStr, DebugFile<T>)]) -> Self {
         let dir = DebugfsDir::new(name);
-        for (file, counter) in files {
-            // SAFETY: `counters` is kept in the result, which removes `dir`
+        for (name, file) in files {
+            // SAFETY: `state` is kept in the result, which removes `dir`
             // before dropping it (type invariant).
-            unsafe { dir.add_counter(file, counter(&counters)) };
+            unsafe { dir.add(name, file, &state) };
         }
-        CounterDir { _dir: dir, _counters: counters }
+        DebugDir { _dir: dir, _state: state }
     }
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Regular-file entry points: `write(2)`, `mmap(2)` write faults, `fsync(2)`.
+//! Regular-file entry points: `read(2)` and `write(2)` (buffered and
+//! direct), `mmap(2)` write faults, `fallocate(2)`, `fsync(2)`.
 //!
 //! The callbacks here translate the C arguments into typed handles and call
 //! the filesystem, which composes the steps (locks, checks, iomap) offered
@@ -23,20 +24,52 @@ use kernel::{bindings, error::to_result, prelude::*};
 /// `iocb` is valid for `'a` and its file is an open regular file of `T`.
 pub(crate) struct Kiocb<'a, T: FileSystem>(&'a mut bindings::kiocb, PhantomData<T>);
 
-/// The user data of a write.
+/// The user buffer of a read or write (`struct iov_iter`).
 ///
 /// # Invariants
 ///
 /// `iter` is valid for `'a`.
-pub(crate) struct WriteIter<'a>(&'a mut bindings::iov_iter);
+pub(crate) struct IoIter<'a>(&'a mut bindings::iov_iter);
 
-/// Holds the inode's `i_rwsem`; releases it on drop.
-pub(crate) struct InodeLockGuard<'a, T: FileSystem>(pub(super) &'a Inode<T>);
+impl IoIter<'_> {
+    /// The bytes left to transfer.
+    pub(crate) fn count(&self) -> usize {
+        // SAFETY: a valid iterator (type invariant).
+        unsafe { rexfs_bindings::rexfs_iov_iter_count(self.0) }
+    }
+
+    /// Faults in the user pages of the next `bytes` bytes (readable ones for
+    /// a write, writable ones for a read); returns how many bytes could not
+    /// be faulted in. Call it without locks the fault path takes.
+    pub(crate) fn fault_in(&self, bytes: usize) -> usize {
+        // SAFETY: a valid iterator; faulting in has no other precondition.
+        unsafe {
+            if self.0.data_source {
+                rexfs_bindings::fault_in_iov_iter_readable(self.0, bytes)
+            } else {
+                rexfs_bindings::fault_in_iov_iter_writeable(self.0, bytes)
+            }
+        }
+    }
+}
+
+/// Holds the inode's `i_rwsem`, exclusively or shared; releases it on drop.
+pub(crate) struct InodeLockGuard<'a, T: FileSystem> {
+    pub(super) inode: &'a Inode<T>,
+    pub(super) shared: bool,
+}
 
 impl<T: FileSystem> Drop for InodeLockGuard<'_, T> {
     fn drop(&mut self) {
-        // SAFETY: the guard holds the lock.
-        unsafe { rexfs_bindings::rexfs_inode_unlock(self.0.as_raw()) };
+        let inode = self.inode.as_raw();
+        // SAFETY: the guard holds the lock in the mode it records.
+        unsafe {
+            if self.shared {
+                rexfs_bindings::rexfs_inode_unlock_shared(inode)
+            } else {
+                rexfs_bindings::rexfs_inode_unlock(inode)
+            }
+        }
     }
 }
 
@@ -53,14 +86,95 @@ impl<'a, T: FileSystem> Kiocb<'a, T> {
         self.0.ki_pos
     }
 
+    /// Whether this is direct I/O (`O_DIRECT`).
+    pub(crate) fn is_direct(&self) -> bool {
+        self.0.ki_flags & rexfs_bindings::IOCB_DIRECT as c_int != 0
+    }
+
     /// Takes the inode's `i_rwsem` exclusively.
     pub(crate) fn lock_inode(&self) -> InodeLockGuard<'a, T> {
         self.inode().lock()
     }
 
+    /// Takes the inode's `i_rwsem` shared.
+    pub(crate) fn lock_inode_shared(&self) -> InodeLockGuard<'a, T> {
+        let inode = self.inode();
+        // SAFETY: locking a live inode.
+        unsafe { rexfs_bindings::rexfs_inode_lock_shared(inode.as_raw()) };
+        InodeLockGuard { inode, shared: true }
+    }
+
+    /// One pass of direct I/O with `iomap_dio_rw` that never faults on the
+    /// user buffer: the iterator is `nofault` (and page faults are disabled
+    /// for reads, whose hole zeroing copies without the iterator's check).
+    /// It stops at the first user page that is not present and returns the
+    /// bytes done so far, including `done_before` (`IOMAP_DIO_PARTIAL`), or
+    /// `EFAULT` when there are none. It waits for the I/O even for an
+    /// asynchronous request (`IOMAP_DIO_FORCE_WAIT`), so completion runs
+    /// under the caller's locks.
+    pub(crate) fn direct_io_nofault(&mut self, iter: &mut IoIter<'_>, done_before: usize) -> Result<isize> {
+        let read = !iter.0.data_source;
+        let dio_ops = if read { core::ptr::null() } else { &Tables::<T>::DIO_WRITE_OPS };
+        let flags = rexfs_bindings::IOMAP_DIO_PARTIAL | rexfs_bindings::IOMAP_DIO_FORCE_WAIT;
+        iter.0.nofault = true;
+        // SAFETY: the caller holds `i_rwsem` as direct I/O on this
+        // filesystem requires (shared to read, exclusively to write); the
+        // operation tables are `'static`; page faults are enabled again
+        // right after.
+        let ret = unsafe {
+            if read {
+                rexfs_bindings::rexfs_pagefault_disable();
+            }
+            let ret = rexfs_bindings::iomap_dio_rw(
+                core::ptr::from_mut(self.0).cast(),
+                core::ptr::from_mut(iter.0).cast(),
+                Tables::<T>::ops(),
+                dio_ops,
+                flags,
+                core::ptr::null_mut(),
+                done_before,
+            );
+            if read {
+                rexfs_bindings::rexfs_pagefault_enable();
+            }
+            ret
+        };
+        iter.0.nofault = false;
+        to_result(ret.min(0) as i32).map(|()| ret)
+    }
+
+    /// Reads through the page cache (`filemap_read`), also for a direct
+    /// I/O request; `already_read` bytes were done before and are added to
+    /// the result.
+    pub(crate) fn buffered_read(&mut self, to: &mut IoIter<'_>, already_read: isize) -> Result<isize> {
+        // SAFETY: a valid request and iterator; `filemap_read` takes the
+        // locks it needs.
+        let ret = unsafe { rexfs_bindings::filemap_read(core::ptr::from_mut(self.0).cast(), to.0, already_read) };
+        to_result(ret.min(0) as i32).map(|()| ret)
+    }
+
+    /// Writes the rest of a direct I/O request through the page cache, then
+    /// writes those folios back and drops them, so that the write reaches
+    /// the disk as direct I/O would. `i_rwsem` is held.
+    pub(crate) fn buffered_write_through(&mut self, from: &mut IoIter<'_>) -> Result<isize> {
+        let start = self.pos();
+        let direct = self.0.ki_flags & rexfs_bindings::IOCB_DIRECT as c_int;
+        self.0.ki_flags &= !direct;
+        let written = self.buffered_write(from);
+        self.0.ki_flags |= direct;
+        let written = written?;
+        if written > 0 {
+            let inode = self.inode();
+            let end = start + written as i64 - 1;
+            inode.write_and_wait_range(start, end)?;
+            inode.invalidate_pages(start, end);
+        }
+        Ok(written)
+    }
+
     /// `generic_write_checks`: limits, `O_APPEND`; returns the bytes to write
     /// (0: nothing to do).
-    pub(crate) fn write_checks(&mut self, from: &mut WriteIter<'_>) -> Result<isize> {
+    pub(crate) fn write_checks(&mut self, from: &mut IoIter<'_>) -> Result<isize> {
         // SAFETY: the caller holds `i_rwsem` (required by the helper).
         let ret = unsafe { bindings::generic_write_checks(self.0, from.0) };
         to_result(ret.min(0) as i32).map(|()| ret)
@@ -74,7 +188,7 @@ impl<'a, T: FileSystem> Kiocb<'a, T> {
 
     /// Writes through the page cache with iomap (`iomap_file_buffered_write`),
     /// validating mappings with [`FileSystem::iomap_valid`].
-    pub(crate) fn buffered_write(&mut self, from: &mut WriteIter<'_>) -> Result<isize> {
+    pub(crate) fn buffered_write(&mut self, from: &mut IoIter<'_>) -> Result<isize> {
         // SAFETY: the caller holds `i_rwsem`; the operation tables are
         // `'static`.
         let ret = unsafe {
@@ -98,16 +212,39 @@ impl<'a, T: FileSystem> Kiocb<'a, T> {
     }
 }
 
+pub(super) unsafe extern "C" fn read_iter<T: FileSystem>(
+    iocb: *mut bindings::kiocb,
+    to: *mut bindings::iov_iter,
+) -> isize {
+    // SAFETY: the VFS passes a valid request on an open regular file of `T`.
+    let (mut iocb, mut to) = unsafe { (Kiocb::<T>(&mut *iocb, PhantomData), IoIter(&mut *to)) };
+    match T::read_iter(&mut iocb, &mut to) {
+        Ok(n) => n,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
 pub(super) unsafe extern "C" fn write_iter<T: FileSystem>(
     iocb: *mut bindings::kiocb,
     from: *mut bindings::iov_iter,
 ) -> isize {
     // SAFETY: the VFS passes a valid request on an open regular file of `T`.
-    let (mut iocb, mut from) =
-        unsafe { (Kiocb::<T>(&mut *iocb, PhantomData), WriteIter(&mut *from)) };
+    let (mut iocb, mut from) = unsafe { (Kiocb::<T>(&mut *iocb, PhantomData), IoIter(&mut *from)) };
     match T::write_iter(&mut iocb, &mut from) {
         Ok(n) => n,
         Err(e) => e.to_errno() as isize,
+    }
+}
+
+pub(super) unsafe extern "C" fn open<T: FileSystem>(
+    inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
+    // SAFETY: the VFS passes the inode and the file being opened;
+    // `f_mode` is ours to extend until `open` returns.
+    unsafe {
+        (*file).f_mode |= rexfs_bindings::FMODE_CAN_ODIRECT;
+        bindings::generic_file_open(inode, file)
     }
 }
 

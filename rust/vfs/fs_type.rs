@@ -9,7 +9,7 @@
 use super::bindings as rexfs_bindings;
 use super::debugfs::DebugfsDir;
 use super::dir::DirEmitter;
-use super::file::{self, Kiocb, WriteIter};
+use super::file::{self, IoIter, Kiocb};
 use super::inode::{self, Idmap, Inode, NewInodeKind};
 use super::iomap::{Mapping, WritebackCache};
 use super::super_block::{Fresh, SuperBlock};
@@ -97,8 +97,13 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
 
     /// Changes the size of a regular file; `i_rwsem` is held.
     fn truncate(inode: &Inode<Self>, size: i64) -> Result;
+    /// `read(2)` of a regular file.
+    fn read_iter(iocb: &mut Kiocb<'_, Self>, to: &mut IoIter<'_>) -> Result<isize>;
     /// `write(2)` on a regular file.
-    fn write_iter(iocb: &mut Kiocb<'_, Self>, from: &mut WriteIter<'_>) -> Result<isize>;
+    fn write_iter(iocb: &mut Kiocb<'_, Self>, from: &mut IoIter<'_>) -> Result<isize>;
+    /// A direct write of `size` bytes at `offset` completed (in the
+    /// writer's task); `unwritten`: it wrote into unwritten extents.
+    fn dio_write_end(inode: &Inode<Self>, offset: i64, size: u64, unwritten: bool) -> Result;
     /// A write fault on a shared mapping of a regular file.
     fn page_mkwrite(fault: &file::Fault<'_, Self>) -> file::VmFaultResult;
     /// `fallocate(2)` on a regular file; `mode` is `FALLOC_FL_*`.
@@ -585,7 +590,7 @@ impl<T: FileSystem> Registration<T> {
         })
     }
 
-    unsafe extern "C" fn setattr(
+    pub(super) unsafe extern "C" fn setattr(
         idmap: *mut bindings::mnt_idmap,
         dentry: *mut bindings::dentry,
         attr: *mut bindings::iattr,

@@ -341,7 +341,7 @@ impl<T: FileSystem> Inode<T> {
     pub(crate) fn lock(&self) -> super::file::InodeLockGuard<'_, T> {
         // SAFETY: locking a live inode.
         unsafe { rexfs_bindings::rexfs_inode_lock(self.as_raw()) };
-        super::file::InodeLockGuard(self)
+        super::file::InodeLockGuard { inode: self, shared: false }
     }
 
     /// Waits for direct I/O in flight (`inode_dio_wait`).
@@ -357,6 +357,21 @@ impl<T: FileSystem> Inode<T> {
         // new page cache appears in the range.
         unsafe { bindings::truncate_pagecache_range(self.as_raw(), start, end) };
         Ok(())
+    }
+
+    /// Drops the clean, unmapped page cache of `start..=end` that nobody
+    /// uses (`invalidate_mapping_pages`); what it cannot drop stays.
+    pub(crate) fn invalidate_pages(&self, start: i64, end: i64) {
+        let shift = kernel::page::PAGE_SHIFT;
+        // SAFETY: the mapping of a live inode; the helper skips what is in
+        // use.
+        unsafe {
+            rexfs_bindings::invalidate_mapping_pages(
+                (*self.as_raw()).i_mapping,
+                (start >> shift) as _,
+                (end >> shift) as _,
+            )
+        };
     }
 
     /// Sets the size to `size` and drops the page cache past it
@@ -472,7 +487,7 @@ impl<T: FileSystem> NewInode<T> {
                     (*(*inode).i_mapping).a_ops = &iomap::Tables::<T>::AOPS;
                     rexfs_bindings::rexfs_mapping_set_large_folios(inode);
                 }
-                ops(&Registration::<T>::SETATTR_INODE_OPS, &iomap::Tables::<T>::FILE_OPS)
+                ops(&iomap::Tables::<T>::INODE_OPS, &iomap::Tables::<T>::FILE_OPS)
             }
             InodeType::Symlink(mut target) => {
                 target.push(0, GFP_KERNEL)?;

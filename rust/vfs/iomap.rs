@@ -112,6 +112,13 @@ impl<T: FileSystem> Tables<T> {
         ..unsafe { core::mem::zeroed() }
     };
 
+    /// Direct writes complete through [`FileSystem::dio_write_end`].
+    pub(super) const DIO_WRITE_OPS: rexfs_bindings::iomap_dio_ops = rexfs_bindings::iomap_dio_ops {
+        end_io: Some(Self::dio_write_end_io),
+        // SAFETY: all-zero is valid for the remaining (optional) fields.
+        ..unsafe { core::mem::zeroed() }
+    };
+
     const WRITEBACK_OPS: rexfs_bindings::iomap_writeback_ops = rexfs_bindings::iomap_writeback_ops {
         writeback_range: Some(Self::writeback_range),
         writeback_submit: Some(Self::writeback_submit),
@@ -127,20 +134,29 @@ impl<T: FileSystem> Tables<T> {
         migrate_folio: Some(bindings::filemap_migrate_folio),
         is_partially_uptodate: Some(rexfs_bindings::iomap_is_partially_uptodate),
         error_remove_folio: Some(bindings::generic_error_remove_folio),
+        bmap: Some(Self::bmap),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
 
     pub(super) const FILE_OPS: bindings::file_operations = bindings::file_operations {
-        llseek: Some(bindings::generic_file_llseek),
-        read_iter: Some(bindings::generic_file_read_iter),
+        llseek: Some(Self::llseek),
+        read_iter: Some(file::read_iter::<T>),
         write_iter: Some(file::write_iter::<T>),
         mmap_prepare: Some(file::mmap_prepare::<T>),
-        open: Some(bindings::generic_file_open),
+        open: Some(file::open::<T>),
         fsync: Some(file::fsync::<T>),
         fallocate: Some(file::fallocate::<T>),
         splice_read: Some(bindings::filemap_splice_read),
         splice_write: Some(bindings::iter_file_splice_write),
+        // SAFETY: all-zero is valid for the remaining (optional) callbacks.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    /// Inode operations of regular files.
+    pub(super) const INODE_OPS: bindings::inode_operations = bindings::inode_operations {
+        setattr: Some(super::fs_type::Registration::<T>::setattr),
+        fiemap: Some(Self::fiemap),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
@@ -193,6 +209,62 @@ impl<T: FileSystem> Tables<T> {
         // the iomap `iomap_begin` filled.
         let (inode, mapping) = unsafe { (Inode::<T>::from_raw(inode), Mapping::read_from(&*iomap)) };
         T::iomap_valid(inode, &mapping)
+    }
+
+    unsafe extern "C" fn dio_write_end_io(
+        iocb: *mut bindings::kiocb,
+        size: isize,
+        error: c_int,
+        flags: c_uint,
+    ) -> c_int {
+        if error != 0 || size <= 0 {
+            return error;
+        }
+        // SAFETY: iomap completes a direct write of a referenced regular
+        // file of `T`; `ki_pos` is still where the write started. Direct
+        // I/O here always waits (`IOMAP_DIO_FORCE_WAIT`), so this runs in
+        // the writer's task, which holds `i_rwsem`.
+        let (inode, offset) = unsafe { (Inode::<T>::from_raw((*(*iocb).ki_filp).f_inode), (*iocb).ki_pos) };
+        let unwritten = flags & rexfs_bindings::IOMAP_DIO_UNWRITTEN != 0;
+        match T::dio_write_end(inode, offset, size as u64, unwritten) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    unsafe extern "C" fn fiemap(
+        inode: *mut bindings::inode,
+        info: *mut bindings::fiemap_extent_info,
+        start: u64,
+        len: u64,
+    ) -> c_int {
+        // SAFETY: the VFS passes a referenced regular file of `T` and a
+        // valid request; the table is `'static`.
+        unsafe { rexfs_bindings::iomap_fiemap(inode, info.cast(), start, len, Self::ops()) }
+    }
+
+    unsafe extern "C" fn bmap(mapping: *mut bindings::address_space, block: bindings::sector_t) -> bindings::sector_t {
+        // SAFETY: the VFS passes the mapping of a live regular file of `T`.
+        unsafe { rexfs_bindings::iomap_bmap(mapping, block, Self::ops()) }
+    }
+
+    /// `lseek(2)`: `SEEK_HOLE` and `SEEK_DATA` from the extent map (and the
+    /// page cache over unwritten extents); the rest as any file.
+    unsafe extern "C" fn llseek(file: *mut bindings::file, offset: bindings::loff_t, whence: c_int) -> bindings::loff_t {
+        // SAFETY: the VFS passes an open regular file of `T`; the helpers
+        // take the locks they need (ours: the extent-map lock).
+        unsafe {
+            let inode = (*file).f_inode;
+            let found = match whence as u32 {
+                rexfs_bindings::SEEK_HOLE => rexfs_bindings::iomap_seek_hole(inode, offset, Self::ops()),
+                rexfs_bindings::SEEK_DATA => rexfs_bindings::iomap_seek_data(inode, offset, Self::ops()),
+                _ => return bindings::generic_file_llseek(file, offset, whence),
+            };
+            if found < 0 {
+                return found;
+            }
+            bindings::vfs_setpos(file, found, (*(*inode).i_sb).s_maxbytes)
+        }
     }
 
     unsafe extern "C" fn read_folio(

@@ -18,9 +18,9 @@ mod super_block;
 mod trace;
 
 pub(crate) use buffer::Buffer;
-pub(crate) use debugfs::{Counter, CounterDir};
+pub(crate) use debugfs::{Counter, DebugDir, DebugFile, DelayKnob, UnsafeSwitch};
 pub(crate) use dir::DirEmitter;
-pub(crate) use file::{Fault, Kiocb, VmFaultResult, WriteIter};
+pub(crate) use file::{Fault, IoIter, Kiocb, VmFaultResult};
 pub(crate) use fs_type::{FileSystem, Registration, StatFs};
 pub(crate) use inode::{Attrs, Idmap, Inode, InodeParams, InodeType, NewInodeKind, Owner};
 pub(crate) use iomap::{MapKind, Mapping, WritebackCache};
@@ -37,7 +37,7 @@ pub(crate) mod falloc {
 
 /// `IOMAP_*` flags of [`FileSystem::iomap_begin`].
 pub(crate) mod iomap_flags {
-    pub(crate) use super::bindings::IOMAP_WRITE as WRITE;
+    pub(crate) use super::bindings::{IOMAP_DIRECT as DIRECT, IOMAP_WRITE as WRITE};
 }
 
 /// The current wall-clock time: seconds since the epoch and nanoseconds.

@@ -1,12 +1,11 @@
 #!/bin/bash
 # rexfs-exercise (tools/exercise), the fsx-like exerciser: 100,000 random
-# operations with seed 42 on one file (buffered, mmap and, once rexfs has
-# them, O_DIRECT reads and writes; truncate; fsync, fdatasync, dropping the
-# cached pages; once rexfs has it, fallocate), each checked against an
-# in-memory model, the whole file every 1,000 operations. Operations rexfs
-# does not support yet are dropped on their first EOPNOTSUPP/EINVAL. Fails if
-# the exerciser finds a mismatch or an operation fails; fsck clean after.
-# The full operation log of a failed run is kept in $OUT_DIR/exercise-ops.log.
+# operations with seed 42 on one file (buffered, mmap and O_DIRECT reads and
+# writes; truncate; fallocate, punch and zero range; fsync, fdatasync,
+# dropping the cached pages), each checked against an in-memory model, the
+# whole file every 1,000 operations. Fails if the exerciser finds a mismatch
+# or an operation fails; fsck clean after. The full operation log of a failed
+# run is kept in $OUT_DIR/exercise-ops.log.
 . "$(dirname "$0")/lib.sh"
 EXERCISE=$REPO/tools/target/release/rexfs-exercise
 [ -x "$EXERCISE" ] || die "no $EXERCISE: run 'make tools'"

@@ -99,3 +99,10 @@ check_manifest() {
 # Wall-clock timing: t=$(now); ...; echo "took $(since "$t")s".
 now() { echo "$EPOCHREALTIME"; }
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+
+# debugfs_dir: the debugfs directory of the mounted $DEV (counters, knobs).
+debugfs_dir() {
+	local d=/sys/kernel/debug/rexfs/$(basename "$DEV")
+	[ -d "$d" ] || die "no debugfs directory $d"
+	echo "$d"
+}
