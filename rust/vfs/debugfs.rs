@@ -22,7 +22,8 @@ impl Counter {
 }
 
 /// A one-shot delay: debugfs takes a number of milliseconds; the next pass
-/// through the point the knob guards sleeps that long and disarms it.
+/// through the point the knob guards disarms it (the file reads 0 from
+/// then on, which tells a test the window is open) and sleeps that long.
 ///
 /// In builds without `rexfs_debug` it is never armed and has no file.
 #[derive(Default)]

@@ -106,3 +106,33 @@ debugfs_dir() {
 	[ -d "$d" ] || die "no debugfs directory $d"
 	echo "$d"
 }
+
+# race_test SCENARIO SWITCH: run the race SCENARIO of races.py on a fresh
+# filesystem on $DEV2 twice: with the protection on, where the data must be
+# intact and the protection seen acting (exit 0); then with the debugfs
+# SWITCH turning the protection off, the negative control, where the
+# scenario must report corruption (exit 1). A run whose window was not hit
+# (exit 2) fails the test, as does a negative control that finds nothing.
+race_test() {
+	local scenario=$1 switch=$2 mode rc d
+	for mode in protected unprotected; do
+		mkfs.rexfs -q "$DEV2"
+		load
+		mount_rexfs "$DEV2"
+		d=/sys/kernel/debug/rexfs/$(basename "$DEV2")
+		[ "$mode" = unprotected ] && echo 1 >"$d/$switch"
+		echo "== $scenario, $mode${switch:+ ($switch=$(cat "$d/$switch"))}"
+		rc=0
+		py "$VMDIR/races.py" "$scenario" "$MNT" "$d" || rc=$?
+		umount "$MNT"
+		case $mode:$rc in
+		protected:0) check_fsck "$DEV2" ;;
+		protected:1) die "$scenario: corruption with the protection on" ;;
+		protected:3) die "$scenario: intact, but the protection never acted: the window was not proven" ;;
+		unprotected:1) echo "negative control: corruption caught" ;;
+		unprotected:0 | unprotected:3) die "$scenario: the negative control found nothing: the test cannot fail" ;;
+		*:2) die "$scenario ($mode): the race window was not hit" ;;
+		*) die "$scenario ($mode): races.py exited $rc" ;;
+		esac
+	done
+}

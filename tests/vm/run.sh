@@ -11,7 +11,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 results=$1; shift
 tests=("$@")
 ((${#tests[@]})) || tests=(load-unload kunit mount-empty bad-input namespace bigdir bigfile enospc
-	large-folios race-truncate fallocate dio exercise persist-write)
+	large-folios race-truncate fallocate dio race-unwritten race-wb-punch
+	race-fault-punch race-dio-mmap exercise persist-write)
 
 passed=0 failed=0
 for t in "${tests[@]}"; do

@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""Deterministic race scenarios (run inside the test VM by race_test in
+lib.sh, once with the protection on and once with it switched off).
+
+    races.py SCENARIO MOUNTPOINT DEBUGFS_DIR
+
+Each scenario opens its race window with a one-shot debugfs delay knob (the
+knob reads 0 once the delay has begun), drives the racing operations into
+the window, checks that they ran inside it, and then checks every byte from
+the page cache and again from disk. Exit status: 0 the data is intact and
+the protection's own evidence shows (a counter moved, a fault waited);
+1 corruption (or an I/O that did not complete); 2 the window was not hit
+(inconclusive); 3 the data is intact but the protection never acted.
+"""
+import ctypes
+import fcntl
+import mmap
+import os
+import struct
+import sys
+import time
+
+KiB, MiB = 1 << 10, 1 << 20
+BLOCK = 4 * KiB
+# Long enough for the racing side to run under TCG.
+DELAY_MS = 3000
+
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
+SYNC_FILE_RANGE_WRITE = 2
+FS_IOC_FIEMAP = 0xC020660B
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+libc.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+
+
+class Corruption(Exception):
+    """The data is not what the operations wrote, or an I/O failed."""
+
+
+class Missed(Exception):
+    """The racing operations did not run inside the window."""
+
+
+def check(ret, what):
+    if ret < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"{what}: {os.strerror(e)}")
+    return ret
+
+
+def fallocate(fd, mode, off, length):
+    check(libc.fallocate(fd, mode, off, length), f"fallocate(mode {mode:#x}, {off:#x}, {length:#x})")
+
+
+def punch(fd, off, length):
+    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, length)
+
+
+def fiemap(fd):
+    """The extents of fd as (logical, physical, length, flags) tuples."""
+    count = 64
+    buf = bytearray(struct.pack("=QQIIII", 0, 2**64 - 1, 0, 0, count, 0) + bytes(56 * count))
+    fcntl.ioctl(fd, FS_IOC_FIEMAP, buf, True)
+    mapped = struct.unpack_from("=I", buf, 20)[0]
+    return [struct.unpack_from("=QQQ16xI", buf, 32 + 56 * i)[:4] for i in range(mapped)]
+
+
+def physical_blocks(fd, start, end):
+    """The disk blocks behind file bytes start..end."""
+    blocks = set()
+    for logical, physical, length, _ in fiemap(fd):
+        lo, hi = max(logical, start), min(logical + length, end)
+        blocks.update(range((physical + lo - logical) // BLOCK, (physical + hi - logical) // BLOCK))
+    return blocks
+
+
+def pattern(tag, off, length):
+    """Bytes of file range off..off + length written by `tag`: 16-byte units
+    of (tag, offset), so data at the wrong place or of the wrong writer shows."""
+    first = off - off % 16
+    units = b"".join(struct.pack("<QQ", tag, o) for o in range(first, off + length, 16))
+    return units[off - first:off - first + length]
+
+
+def aligned(data):
+    """data in page-aligned memory, as O_DIRECT needs."""
+    buf = mmap.mmap(-1, max(len(data), mmap.PAGESIZE))
+    buf[:len(data)] = data
+    return memoryview(buf)[:len(data)]
+
+
+def direct_write(path, data, off, flags=0):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_DIRECT | flags, 0o644)
+    try:
+        if os.pwrite(fd, aligned(data), off) != len(data):
+            raise Corruption(f"{path}: short direct write")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def drop_caches():
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3")
+
+
+def verify(expected, when):
+    """expected: {path: bytes}; every file must read back exactly so."""
+    for path, want in expected.items():
+        with open(path, "rb") as f:
+            got = f.read()
+        if got == want:
+            continue
+        if len(got) != len(want):
+            raise Corruption(f"{when}: {path}: size {len(got)}, expected {len(want)}")
+        i = next(i for i in range(len(want)) if got[i] != want[i])
+        end = next((j for j in range(i, len(want), 16) if got[j:j + 16] == want[j:j + 16]), len(want))
+        raise Corruption(f"{when}: {path}: bytes {i:#x}..{end:#x} differ: found "
+                         f"{got[i:i + 16].hex()}, expected {want[i:i + 16].hex()}")
+    print(f"{when}: {len(expected)} file(s) intact")
+
+
+def verify_twice(expected):
+    verify(expected, "from the page cache")
+    drop_caches()
+    verify(expected, "from disk")
+
+
+class Probes:
+    """The mount's debugfs counters and delay knobs."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __getitem__(self, name):
+        with open(f"{self.path}/{name}") as f:
+            return int(f.read())
+
+    def arm(self, knob, ms=DELAY_MS):
+        with open(f"{self.path}/{knob}", "w") as f:
+            f.write(str(ms))
+
+    def wait_fired(self, knob, timeout=30):
+        """Waits until the delay of `knob` has begun."""
+        deadline = time.monotonic() + timeout
+        while self[knob] != 0:
+            if time.monotonic() > deadline:
+                raise Missed(f"{knob} did not fire within {timeout} s")
+            time.sleep(0.001)
+
+
+class Racer:
+    """A child process running fn(); finished() tells whether it has
+    returned, join() whether it succeeded."""
+
+    def __init__(self, name, fn):
+        self.name = name
+        self.pid = os.fork()
+        if self.pid == 0:
+            code = 1
+            try:
+                fn()
+                code = 0
+            except BaseException as e:
+                print(f"{name}: {e!r}", flush=True)
+            os._exit(code)
+        self.status = None
+
+    def finished(self):
+        if self.status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = status
+        return self.status is not None
+
+    def join(self):
+        if self.status is None:
+            self.status = os.waitpid(self.pid, 0)[1]
+        if self.status != 0:
+            raise Corruption(f"{self.name} failed (wait status {self.status})")
+
+
+def unwritten(mnt, probes):
+    """Seed race 1. A buffered write maps a preallocated (unwritten) extent
+    and sleeps in iomap_valid on its first folio; meanwhile an mmap store
+    lands further into the same extent, writeback converts that block to
+    written and the folio is dropped. When the write reaches the block, the
+    cached mapping still says unwritten: used anyway, the write would zero
+    the rest of the block (as if nothing were on disk) and lose the store.
+    iomap_valid sees the generation moved and the write maps again."""
+    path = f"{mnt}/unwritten"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fallocate(fd, 0, 0, 2 * MiB)
+    written = pattern(1, 0, MiB + 100)
+    stored = pattern(2, MiB, BLOCK)
+    stale = probes["iomap_stale"]
+    probes.arm("delay_iomap_valid_ms")
+
+    def write():
+        if os.pwrite(fd, written, 0) != len(written):
+            raise Corruption("short write")
+
+    writer = Racer("write", write)
+    probes.wait_fired("delay_iomap_valid_ms")
+    with mmap.mmap(fd, 2 * MiB) as mm:
+        mm[MiB:MiB + BLOCK] = stored
+        mm.flush(MiB, BLOCK)
+    os.posix_fadvise(fd, MiB, MiB, os.POSIX_FADV_DONTNEED)
+    in_window = not writer.finished()
+    writer.join()
+    if not in_window:
+        raise Missed("the write finished before the store was written back and dropped")
+    os.fsync(fd)
+    os.close(fd)
+    print(f"iomap_stale: {probes['iomap_stale'] - stale} new")
+    verify_twice({path: written + stored[100:] + bytes(MiB - BLOCK)})
+    return probes["iomap_stale"] > stale
+
+
+def fill_filesystem(mnt):
+    """Preallocates every free block of the filesystem."""
+    st = os.statvfs(mnt)
+    fd = os.open(f"{mnt}/filler", os.O_RDWR | os.O_CREAT, 0o644)
+    fallocate(fd, 0, 0, max(st.f_bfree - 64, 0) * BLOCK)
+    try:
+        while True:
+            fallocate(fd, 0, os.fstat(fd).st_size, BLOCK)
+    except OSError as e:
+        if e.errno != 28:  # ENOSPC
+            raise
+    os.close(fd)
+
+
+def wb_punch(mnt, probes):
+    """Writeback maps 1 MiB of written blocks, caches the mapping and sleeps
+    on the first folio; meanwhile the second half is punched, another file
+    takes the freed blocks and the first file rewrites the punched range
+    into blocks of its own. When writeback goes on, the cached mapping still
+    points the rewritten folios at the freed blocks: reused, it would write
+    them over the other file (and leave the new blocks unwritten). The
+    generation moved, so writeback maps them again."""
+    path, other = f"{mnt}/wb-punch", f"{mnt}/other"
+    old = pattern(1, 0, MiB)
+    direct_write(path, old, 0)
+    fd = os.open(path, os.O_RDWR)
+    if len(fiemap(fd)) != 1:
+        raise Missed(f"{path} is not one extent: {fiemap(fd)}")
+    punched = physical_blocks(fd, MiB // 2, MiB)
+    # The other file must land on the punched blocks: fill all the rest,
+    # keeping 2 MiB aside for the rewrite.
+    direct_write(f"{mnt}/reserve", pattern(9, 0, 2 * MiB), 0)
+    fill_filesystem(mnt)
+    # Dirty every block as its own folio.
+    for off in range(0, MiB, BLOCK):
+        os.pwrite(fd, old[off:off + BLOCK], off)
+    refetched = probes["wb_map_refetched"]
+    probes.arm("delay_wb_map_ms")
+    flusher = Racer("sync_file_range", lambda: check(
+        libc.sync_file_range(fd, 0, MiB, SYNC_FILE_RANGE_WRITE), "sync_file_range"))
+    probes.wait_fired("delay_wb_map_ms")
+    punch(fd, MiB // 2, MiB // 2)
+    other_data = pattern(3, 0, MiB // 2)
+    direct_write(other, other_data, 0)
+    ofd = os.open(other, os.O_RDONLY)
+    taken = physical_blocks(ofd, 0, MiB // 2) & punched
+    os.close(ofd)
+    os.unlink(f"{mnt}/reserve")
+    new = pattern(2, MiB // 2, MiB // 2)
+    for off in range(0, MiB // 2, BLOCK):
+        os.pwrite(fd, new[off:off + BLOCK], MiB // 2 + off)
+    in_window = not flusher.finished()
+    flusher.join()
+    if not taken:
+        raise Missed("the other file did not get the punched blocks")
+    if not in_window:
+        raise Missed("writeback finished before the range was punched and rewritten")
+    os.fsync(fd)
+    os.close(fd)
+    print(f"the other file holds {len(taken)} of the punched blocks; "
+          f"wb_map_refetched: {probes['wb_map_refetched'] - refetched} new")
+    verify_twice({path: old[:MiB // 2] + new, other: other_data})
+    return probes["wb_map_refetched"] > refetched
+
+
+def fault_punch(mnt, probes):
+    """A hole is punched in 1 MiB of data; between dropping the range's page
+    cache and freeing its blocks, fallocate sleeps, and an mmap store into
+    the range faults. Without invalidate_lock the fault reads the old data
+    back into the cache and page_mkwrite maps the old block, which the punch
+    then frees: the punched range shows old data and the store is lost on
+    writeback (its folio maps a hole). With it, the fault waits for the
+    punch and maps the hole afresh. (generic/344 and generic/346)"""
+    path = f"{mnt}/fault-punch"
+    old = pattern(1, 0, MiB)
+    direct_write(path, old, 0)
+    fd = os.open(path, os.O_RDWR)
+    hole, store_at, stored = (256 * KiB, 512 * KiB), 77 * BLOCK, b"rexfs-mmap-store"
+    ends = os.pipe()
+
+    def punch_and_report():
+        punch(fd, hole[0], hole[1] - hole[0])
+        os.write(ends[1], struct.pack("d", time.monotonic()))
+
+    with mmap.mmap(fd, MiB) as mm:
+        probes.arm("delay_fallocate_ms")
+        puncher = Racer("punch", punch_and_report)
+        probes.wait_fired("delay_fallocate_ms")
+        store_start = time.monotonic()
+        mm[store_at:store_at + len(stored)] = stored
+        store_time = time.monotonic() - store_start
+    puncher.join()
+    punch_end = struct.unpack("d", os.read(ends[0], 8))[0]
+    if store_start >= punch_end:
+        raise Missed("the store came after the punch")
+    # The store began right after the delay did; a fault that waited for
+    # the punch took most of the delay.
+    waited = store_time >= DELAY_MS / 2000
+    print(f"the store began {punch_end - store_start:.2f} s before the punch returned "
+          f"and took {store_time:.2f} s")
+    os.fsync(fd)
+    os.close(fd)
+    want = bytearray(old)
+    want[hole[0]:hole[1]] = bytes(hole[1] - hole[0])
+    want[store_at:store_at + len(stored)] = stored
+    verify_twice({path: bytes(want)})
+    return waited
+
+
+def dio_mmap(mnt, probes):
+    """O_DIRECT writes and reads whose buffer is a shared mapping of the
+    very range they transfer, 4 KiB and 1 MiB (generic/647). The buffer is
+    not faulted in; the direct write's invalidation unmaps it again after a
+    fault-in, so only the buffered fallback finishes the write. Every
+    request must complete and the data stay."""
+    path = f"{mnt}/dio-mmap"
+    data = pattern(1, 0, 2 * MiB)
+    direct_write(path, data, 0)
+    fd = os.open(path, os.O_RDWR | os.O_DIRECT)
+    before = probes["dio_retry"], probes["dio_fallback"]
+    with mmap.mmap(fd, 2 * MiB) as mm, memoryview(mm) as buf:
+        for off, length in ((0, 4 * KiB), (MiB, MiB)):
+            for op in ("write", "read"):
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                try:
+                    if op == "write":
+                        done = os.pwrite(fd, buf[off:off + length], off)
+                    else:
+                        done = os.preadv(fd, [buf[off:off + length]], off)
+                except OSError as e:
+                    done = e
+                if done != length:
+                    raise Corruption(f"direct {op} of {length} bytes at {off:#x}: {done}")
+                if buf[off:off + length] != data[off:off + length]:
+                    raise Corruption(f"direct {op} at {off:#x}: the buffer changed")
+    retries, fallbacks = probes["dio_retry"] - before[0], probes["dio_fallback"] - before[1]
+    print(f"dio_retry: {retries} new, dio_fallback: {fallbacks} new")
+    os.fsync(fd)
+    os.close(fd)
+    verify_twice({path: data})
+    return retries > 0 and fallbacks > 0
+
+
+SCENARIOS = {"unwritten": unwritten, "wb-punch": wb_punch, "fault-punch": fault_punch, "dio-mmap": dio_mmap}
+
+
+def main(name, mnt, debugfs):
+    try:
+        protected = SCENARIOS[name](mnt, Probes(debugfs))
+    except Corruption as e:
+        print(f"CORRUPTION: {e}")
+        return 1
+    except Missed as e:
+        print(f"MISSED: {e}")
+        return 2
+    # Intact; with the protection on, its own evidence must show.
+    print("data intact" + ("; the protection acted" if protected else "; the protection did not act"))
+    return 0 if protected else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))
