@@ -9,6 +9,7 @@
 #include <linux/fs.h>
 #include <linux/fs/super.h>
 #include <linux/iomap.h>
+#include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
@@ -143,6 +144,16 @@ void rexfs_sb_end_pagefault(struct super_block *sb)
 	sb_end_pagefault(sb);
 }
 
+void rexfs_sb_start_write(struct super_block *sb)
+{
+	sb_start_write(sb);
+}
+
+void rexfs_sb_end_write(struct super_block *sb)
+{
+	sb_end_write(sb);
+}
+
 u64 rexfs_bdev_nr_bytes(struct super_block *sb)
 {
 	return bdev_nr_bytes(sb->s_bdev);
@@ -264,4 +275,42 @@ void rexfs_pagefault_disable(void)
 void rexfs_pagefault_enable(void)
 {
 	pagefault_enable();
+}
+
+bool rexfs_fault_vma_is_shared(const struct vm_fault *vmf)
+{
+	return vmf->vma->vm_flags & VM_SHARED;
+}
+
+/*
+ * Pins the faulting file, then drops the lock the fault holds (the mmap
+ * lock or the per-VMA lock); the caller must not touch the VMA afterwards.
+ * Returns the pinned file, for fput().
+ */
+struct file *rexfs_fault_release_lock(struct vm_fault *vmf)
+{
+	struct file *file = get_file(vmf->vma->vm_file);
+
+	release_fault_lock(vmf);
+	return file;
+}
+
+struct folio *rexfs_read_mapping_folio(struct address_space *mapping, pgoff_t index)
+{
+	return read_mapping_folio(mapping, index, NULL);
+}
+
+/*
+ * Locks @folio; returns whether it is still in @mapping and uptodate (it may
+ * have been truncated or reclaimed before the lock was taken).
+ */
+bool rexfs_folio_lock_in(struct folio *folio, struct address_space *mapping)
+{
+	folio_lock(folio);
+	return folio->mapping == mapping && folio_test_uptodate(folio);
+}
+
+void rexfs_folio_put(struct folio *folio)
+{
+	folio_put(folio);
 }

@@ -58,6 +58,8 @@ void rexfs_invalidate_lock_shared(struct inode *inode);
 void rexfs_invalidate_unlock_shared(struct inode *inode);
 void rexfs_sb_start_pagefault(struct super_block *sb);
 void rexfs_sb_end_pagefault(struct super_block *sb);
+void rexfs_sb_start_write(struct super_block *sb);
+void rexfs_sb_end_write(struct super_block *sb);
 
 /* Super block and dentries */
 u64 rexfs_bdev_nr_bytes(struct super_block *sb);
@@ -85,6 +87,14 @@ void rexfs_iomap_bio_readahead(struct readahead_control *rac, const struct iomap
 size_t rexfs_iov_iter_count(const struct iov_iter *iter);
 void rexfs_pagefault_disable(void);
 void rexfs_pagefault_enable(void);
+
+/* Page faults */
+struct vm_fault;
+bool rexfs_fault_vma_is_shared(const struct vm_fault *vmf);
+struct file *rexfs_fault_release_lock(struct vm_fault *vmf);
+struct folio *rexfs_read_mapping_folio(struct address_space *mapping, pgoff_t index);
+bool rexfs_folio_lock_in(struct folio *folio, struct address_space *mapping);
+void rexfs_folio_put(struct folio *folio);
 
 struct iomap_ioend;
 /*

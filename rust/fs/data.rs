@@ -7,14 +7,17 @@
 //! Every mapping handed to iomap carries the extent-map generation it was
 //! made under as its cookie; [`iomap_valid`] and [`writeback_map`] reject a
 //! mapping whose cookie is not the current generation.
+//!
+//! A new file keeps its data in the inode (`IOMAP_INLINE`) until something
+//! needs a block: see [`convert_inline`] and the lock order in [`super`].
 
 use super::extent_map::{ExtentMap, FreedRuns};
-use super::inode::{account_blocks, free_runs};
+use super::inode::{account_blocks, free_runs, InodeInfo};
 use super::{RexInode, Rexfs};
-use crate::format::{self, Extent, EXTENT_UNWRITTEN};
+use crate::format::{self, Extent, EXTENT_UNWRITTEN, INLINE_DATA_MAX};
 use crate::vfs::{
-    self, falloc, iomap_flags, Fault, IoIter, Kiocb, MapKind, Mapping, VmFaultResult,
-    WritebackCache,
+    self, falloc, iomap_flags, Fault, FaultRetry, InvalidateGuard, IoIter, Kiocb, MapKind, Mapping,
+    VmFaultResult, WritebackCache,
 };
 use kernel::prelude::*;
 
@@ -28,9 +31,17 @@ fn bytes(blocks: u64) -> u64 {
     blocks << BLOCK_SHIFT
 }
 
-/// The mapping of file block `first` in `map`: the extent that contains it,
-/// or the hole up to the next extent.
-fn map_block(map: &ExtentMap, first: u64, cookie: u64) -> Mapping {
+/// The mapping of file block `first` in `map` of `info`: the extent that
+/// contains it, or the hole up to the next extent; for an inline file, the
+/// inline data in block 0 and a hole after it.
+fn map_block(info: &InodeInfo, map: &ExtentMap, first: u64, cookie: u64) -> Mapping {
+    if map.inline {
+        let (kind, length) = match first {
+            0 => (MapKind::Inline(info.inline_data.ptr()), bytes(1)),
+            _ => (MapKind::Hole, bytes(format::MAX_FILE_BLOCKS - first)),
+        };
+        return Mapping { offset: bytes(first) as i64, length, kind, addr: 0, new: false, cookie };
+    }
     match map.lookup(first) {
         Some(e) => Mapping {
             offset: bytes(first) as i64,
@@ -81,14 +92,18 @@ pub(super) fn iomap_begin(inode: &RexInode, pos: i64, len: i64, flags: u32) -> R
     let end = block_of(pos + len - 1) + 1;
     let direct = flags & iomap_flags::DIRECT != 0;
     let info = inode.data();
-    let mut mapping = info.read_map(|map, generation| map_block(map, first, generation));
+    let mut mapping = info.read_map(|map, generation| map_block(info, map, first, generation));
     if mapping.kind == MapKind::Hole && flags & iomap_flags::WRITE != 0 {
         // The map may have changed since we looked, so look again under the
         // lock that every change holds.
         mapping = info.change_map(|map, generation| -> Result<Mapping> {
-            let current = map_block(map, first, generation);
+            let current = map_block(info, map, first, generation);
             if current.kind != MapKind::Hole {
                 return Ok(current);
+            }
+            if map.inline {
+                // Writes past the inline data convert the file first.
+                return Err(EIO);
             }
             let want = end.min(first + (current.length >> BLOCK_SHIFT)) - first;
             let (kind, flags) = if direct { (MapKind::Unwritten, EXTENT_UNWRITTEN) } else { (MapKind::Mapped, 0) };
@@ -166,7 +181,13 @@ pub(super) fn writeback_map(inode: &RexInode, cache: &mut WritebackCache, pos: i
         probes.wb_map_refetched.inc();
         vfs::trace_wb_refetch(inode.ino(), pos, cached.cookie, generation);
     }
-    let mapping = inode.data().read_map(|map, generation| map_block(map, block_of(pos), generation));
+    let info = inode.data();
+    let mapping = info.read_map(|map, generation| map_block(info, map, block_of(pos), generation));
+    if matches!(mapping.kind, MapKind::Inline(_)) {
+        // Inline data is written with the inode; its folio is never dirty
+        // unless a write fault made it writable without converting.
+        return Err(EIO);
+    }
     cache.mapping = Some(mapping);
     probes.delay(|p| &p.delay_wb_map);
     Ok(())
@@ -223,7 +244,8 @@ fn direct_io(iocb: &mut Kiocb<'_, Rexfs>, iter: &mut IoIter<'_>, write: bool) ->
 /// `read(2)`: buffered through the page cache, or direct under `i_rwsem`
 /// shared (which keeps truncate and fallocate away from its blocks).
 pub(super) fn read_iter(iocb: &mut Kiocb<'_, Rexfs>, to: &mut IoIter<'_>) -> Result<isize> {
-    if !iocb.is_direct() {
+    // Inline data is read through the page cache.
+    if !iocb.is_direct() || iocb.inode().data().is_inline() {
         return iocb.buffered_read(to, 0);
     }
     if to.count() == 0 {
@@ -257,6 +279,10 @@ pub(super) fn write_iter(iocb: &mut Kiocb<'_, Rexfs>, from: &mut IoIter<'_>) -> 
             return Ok(0);
         }
         iocb.file_modified()?;
+        let end = iocb.pos() + from.count() as i64;
+        if (iocb.is_direct() || end > INLINE_DATA_MAX as i64) && inode.data().is_inline() {
+            convert_inline(inode, &inode.invalidate_lock())?;
+        }
         // Data past the old EOF in its last block must read as zeroes.
         let old_size = inode.size();
         if iocb.pos() > old_size {
@@ -275,24 +301,122 @@ pub(super) fn write_iter(iocb: &mut Kiocb<'_, Rexfs>, from: &mut IoIter<'_>) -> 
     Ok(written)
 }
 
+/// `->fault`: a write through a shared mapping of an inline file must first
+/// move the data into a block, which takes `i_rwsem`, above the fault lock:
+/// drop the fault lock and ask for a retry when the fault may; return a
+/// retry at once when it may only do that (`RETRY_NOWAIT`); convert under
+/// the fault lock, without `i_rwsem`, when it may not retry at all
+/// (get_user_pages without a `locked` pointer: `/proc/PID/mem`, ptrace).
+pub(super) fn fault(fault: Fault<'_, Rexfs>) -> VmFaultResult {
+    let inode = fault.inode();
+    if !fault.is_shared_write() || !inode.data().is_inline() {
+        return fault.filemap_fault();
+    }
+    let probes = &inode.super_block().data().probes;
+    match fault.retry() {
+        FaultRetry::DropLock => {
+            probes.inline_fault_retry.inc();
+            let file = fault.release_lock();
+            let inode = file.inode();
+            inode.super_block().data().probes.delay(|p| &p.delay_write_fault);
+            let _freeze = file.start_write();
+            let _lock = inode.lock();
+            // A failure shows in the retried fault, which may not drop its
+            // lock and converts under it.
+            if let Err(e) = convert_inline(inode, &inode.invalidate_lock()) {
+                pr_debug!("rexfs: inode {}: converting inline data: {e:?}\n", inode.ino());
+            }
+            VmFaultResult::RETRY
+        }
+        FaultRetry::NoWait => {
+            probes.inline_fault_nowait.inc();
+            VmFaultResult::RETRY
+        }
+        FaultRetry::None => {
+            probes.inline_fault_no_retry.inc();
+            probes.delay(|p| &p.delay_write_fault);
+            let converted = {
+                let _freeze = fault.start_pagefault();
+                convert_inline(inode, &inode.invalidate_lock())
+            };
+            match converted {
+                Ok(()) => fault.filemap_fault(),
+                Err(e) => VmFaultResult::error(e),
+            }
+        }
+    }
+}
+
 /// `page_mkwrite`: allocates the folio's blocks and dirties it, serialised
 /// against truncation by `invalidate_lock`.
+///
+/// The page of an inline file can only have been mapped read-only (by a
+/// read fault); it is unmapped instead, so that the write faults again
+/// through [`fault`], which sees the fault's real flags (`page_mkwrite`
+/// does not) and converts the file.
 pub(super) fn page_mkwrite(fault: &Fault<'_, Rexfs>) -> VmFaultResult {
+    let inode = fault.inode();
+    let probes = &inode.super_block().data().probes;
+    if inode.data().is_inline() && !probes.unsafe_skip_inline_mkwrite_unmap.is_on() {
+        probes.inline_mkwrite_unmap.inc();
+        fault.unmap_page();
+        return VmFaultResult::NOPAGE;
+    }
     let _freeze = fault.start_pagefault();
     fault.update_time();
-    let inode = fault.inode();
     let _invalidate = inode.invalidate_lock_shared();
-    inode.super_block().data().probes.delay(|p| &p.delay_write_fault);
     fault.iomap_mkwrite()
+}
+
+/// Moves the data of an inline file into a block (an empty file needs
+/// none): folio 0, read in from the inode if it is not cached, gets an
+/// unwritten block and is dirtied;
+/// writeback writes it and converts the extent. The caller holds
+/// `invalidate_lock` exclusively (no fault, truncate or fallocate runs); a
+/// buffered write holding an inline mapping finds it stale, the generation
+/// having moved, and maps again.
+fn convert_inline(inode: &RexInode, invalidate: &InvalidateGuard<'_, Rexfs>) -> Result {
+    debug_assert!(invalidate.is_exclusive());
+    let info = inode.data();
+    if !info.is_inline() {
+        return Ok(());
+    }
+    if inode.size() == 0 {
+        info.change_map(|map, _| map.inline = false);
+        return Ok(());
+    }
+    let folio = inode.lock_first_folio()?;
+    info.change_map(|map, _| -> Result {
+        if map.inline {
+            allocate_extent(inode, map, 0, 1, EXTENT_UNWRITTEN)?;
+            map.inline = false;
+        }
+        Ok(())
+    })?;
+    folio.mark_dirty();
+    drop(folio);
+    account_blocks(inode);
+    inode.mark_dirty();
+    Ok(())
 }
 
 /// Changes the size of a regular file (`i_rwsem` held).
 pub(super) fn truncate(inode: &RexInode, size: i64) -> Result {
-    let _invalidate = inode.invalidate_lock();
+    let invalidate = inode.invalidate_lock();
     inode.dio_wait();
     let old_size = inode.size();
+    if size > INLINE_DATA_MAX as i64 {
+        convert_inline(inode, &invalidate)?;
+    }
     if size < old_size {
-        inode.truncate_page(size)?;
+        if inode.data().is_inline() {
+            // Zero the inline bytes past the new size, which a later
+            // extension would read back (not the whole block as
+            // `truncate_page` does: the inode holds less).
+            inode.zero_range(size, old_size - size)?;
+        } else {
+            inode.truncate_page(size)?;
+        }
     }
     inode.truncate_setsize(size);
     if size < old_size {
@@ -343,7 +467,9 @@ pub(super) fn fallocate(inode: &RexInode, mode: i32, offset: i64, len: i64) -> R
     }
     let probes = &inode.super_block().data().probes;
     let _lock = inode.lock();
-    let _invalidate = (!probes.unsafe_skip_fallocate_invalidate_lock.is_on()).then(|| inode.invalidate_lock());
+    let invalidate = inode.invalidate_lock();
+    convert_inline(inode, &invalidate)?;
+    let _invalidate = (!probes.unsafe_skip_fallocate_invalidate_lock.is_on()).then_some(invalidate);
     inode.dio_wait();
     let end = offset + len;
     let block_size = 1i64 << BLOCK_SHIFT;

@@ -17,6 +17,9 @@ pub(crate) struct ExtentMap {
     pub(super) chain: KVec<u64>,
     /// The extents changed since they were last written to disk.
     pub(super) dirty: bool,
+    /// Regular files: the data is in the inode (`InodeInfo::inline_data`)
+    /// and there are no extents.
+    pub(super) inline: bool,
 }
 
 /// Block runs an operation freed, to be returned to the allocator.
@@ -25,7 +28,7 @@ pub(crate) type FreedRuns = KVec<(u64, u64)>;
 impl ExtentMap {
     /// An empty map.
     pub(super) fn new() -> Self {
-        ExtentMap { extents: KVec::new(), chain: KVec::new(), dirty: false }
+        ExtentMap { extents: KVec::new(), chain: KVec::new(), dirty: false, inline: false }
     }
 
     /// Loads and checks the extents of inode `ino`: those in the inode, then

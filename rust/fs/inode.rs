@@ -9,13 +9,17 @@ use crate::format::{
     self, file_type, mode, DiskInode, Extent, ExtentBlock, Timestamp, INODE_EXTENTS,
     INODE_INLINE, INLINE_DATA_MAX,
 };
-use crate::vfs::{self, Attrs, Buffer, Idmap, InodeParams, InodeType, NewInodeKind, NoFsScope, Owner};
+use crate::vfs::{
+    self, Attrs, Buffer, Idmap, InlineData, InodeParams, InodeType, NewInodeKind, NoFsScope, Owner,
+};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     new_mutex,
     prelude::*,
     sync::{aref::ARef, Mutex},
 };
+
+const _: () = assert!(INLINE_DATA_MAX <= InlineData::CAPACITY);
 
 /// The rexfs data of an in-memory inode.
 #[pin_data]
@@ -25,6 +29,8 @@ pub(crate) struct InodeInfo {
     rdev: u32,
     /// Symlinks: the target, when stored in the inode.
     inline: Option<KVec<u8>>,
+    /// Regular files: the data while the extent map says it is inline.
+    pub(super) inline_data: InlineData,
     /// Directories: the parent directory's inode number.
     parent: AtomicU64,
     /// The extent map. See the lock order in [`super`].
@@ -48,6 +54,11 @@ impl InodeInfo {
     /// Directories: sets the parent directory (rename; under `i_rwsem`).
     pub(super) fn set_parent(&self, ino: u64) {
         self.parent.store(ino, Ordering::Relaxed);
+    }
+
+    /// Regular files: whether the data is stored in the inode.
+    pub(super) fn is_inline(&self) -> bool {
+        self.map.lock().inline
     }
 
     /// The current generation of the extent map, read without the lock.
@@ -82,13 +93,20 @@ pub(super) fn iget(sb: &RexSb, ino: u64) -> Result<ARef<RexInode>> {
     };
     let disk = read_disk_inode(sb, ino)?;
     let fail = |why: &str| corrupted(sb, format_args!("inode {ino}: {why}"));
-    let map = ExtentMap::load(sb, ino, &disk)?;
+    let mut map = ExtentMap::load(sb, ino, &disk)?;
     let mut inline = None;
+    let mut inline_data = &[][..];
     let typ = match disk.file_type() {
         mode::S_IFDIR if disk.is_inline() => return Err(fail("inline directory")),
         mode::S_IFDIR => InodeType::Dir,
-        mode::S_IFREG if disk.is_inline() => return Err(fail("inline data not supported yet")),
-        mode::S_IFREG => InodeType::File,
+        mode::S_IFREG => {
+            if disk.is_inline() {
+                // DiskInode::decode checked that the size fits.
+                map.inline = true;
+                inline_data = &disk.data[..disk.size as usize];
+            }
+            InodeType::File
+        }
         mode::S_IFLNK => {
             let target = read_symlink(sb, ino, &disk, &map)?;
             if disk.is_inline() {
@@ -126,6 +144,7 @@ pub(super) fn iget(sb: &RexSb, ino: u64) -> Result<ARef<RexInode>> {
             crtime: disk.crtime,
             rdev: disk.rdev,
             inline,
+            inline_data: InlineData::new(inline_data),
             parent: AtomicU64::new(disk.parent),
             map <- new_mutex!(map),
             generation: AtomicU64::new(0),
@@ -217,6 +236,8 @@ pub(super) fn create(
     };
 
     let mut map = ExtentMap::new();
+    // New files keep their data inline until it outgrows the inode.
+    map.inline = matches!(typ, InodeType::File);
     let mut inline = None;
     if let InodeType::Symlink(target) = &typ {
         if target.len() <= INLINE_DATA_MAX {
@@ -245,6 +266,7 @@ pub(super) fn create(
             crtime: now,
             rdev,
             inline,
+            inline_data: InlineData::new(&[]),
             parent: AtomicU64::new(dir.ino()),
             map <- new_mutex!(map),
             generation: AtomicU64::new(0),
@@ -301,6 +323,12 @@ pub(super) fn write_inode(inode: &RexInode, sync: bool) -> Result {
     if let Some(target) = &info.inline {
         disk.flags = INODE_INLINE;
         disk.data[..target.len()].copy_from_slice(target);
+    } else if info.is_inline() {
+        // Inline files are never larger than the inode holds: every path
+        // that grows one past it converts it first.
+        disk.flags = INODE_INLINE;
+        let len = (attrs.size as usize).min(INLINE_DATA_MAX);
+        info.inline_data.snapshot(&mut disk.data[..len]);
     } else {
         store_extents(inode, &mut disk)?;
     }

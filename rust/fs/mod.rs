@@ -19,6 +19,14 @@
 //!
 //! - Never take `i_rwsem` inside a fault, never hold `invalidate_lock`
 //!   across a copy from or to user memory.
+//! - Inline data moves into a block (the first write past the inline size,
+//!   direct I/O, fallocate, truncate up, a write fault) under
+//!   `invalidate_lock` exclusively and folio 0's lock, and under `i_rwsem`
+//!   except in a fault that may not drop its lock. A write fault that may
+//!   drops the fault lock first (with the file pinned) and then takes
+//!   `sb_start_write -> i_rwsem -> invalidate_lock`, as write(2) does, and
+//!   asks for a retry. A buffered write that mapped the inline data before
+//!   a conversion sees the generation moved and maps again.
 //! - `iomap_begin` runs under the folio lock (write, page_mkwrite,
 //!   writeback) and under `invalidate_lock` shared (readahead), so it takes
 //!   only the extent-map lock and what ranks below it.
@@ -153,6 +161,10 @@ impl FileSystem for Rexfs {
 
     fn dio_write_end(inode: &RexInode, offset: i64, size: u64, unwritten: bool) -> Result {
         data::dio_write_end(inode, offset, size, unwritten)
+    }
+
+    fn fault(fault: Fault<'_, Self>) -> VmFaultResult {
+        data::fault(fault)
     }
 
     fn page_mkwrite(fault: &Fault<'_, Self>) -> VmFaultResult {

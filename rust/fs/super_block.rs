@@ -32,6 +32,18 @@ pub(crate) struct Probes {
     /// Direct I/O made no progress even after faulting in and finished the
     /// request through the page cache.
     pub(super) dio_fallback: Counter,
+    /// Write faults into a shared mapping of an inline file that dropped
+    /// the fault lock, converted the file and asked for a retry.
+    pub(super) inline_fault_retry: Counter,
+    /// Such faults that could only ask for a retry
+    /// (`FAULT_FLAG_RETRY_NOWAIT`).
+    pub(super) inline_fault_nowait: Counter,
+    /// Such faults that allowed no retry and converted the file under the
+    /// fault lock.
+    pub(super) inline_fault_no_retry: Counter,
+    /// Writes to a read-only mapped page of an inline file that
+    /// `page_mkwrite` unmapped, sending them through `->fault`.
+    pub(super) inline_mkwrite_unmap: Counter,
     /// Delay knobs that fired.
     pub(super) delays_injected: Counter,
 
@@ -39,7 +51,8 @@ pub(crate) struct Probes {
     pub(super) delay_iomap_valid: DelayKnob,
     /// Sleep in writeback after looking up (and caching) a mapping.
     pub(super) delay_wb_map: DelayKnob,
-    /// Sleep in a write fault before it maps (allocates) the folio's blocks.
+    /// Sleep in a write fault into an inline file before it converts the
+    /// file (after dropping the fault lock, when it may).
     pub(super) delay_write_fault: DelayKnob,
     /// Sleep in `iomap_begin` of direct I/O, between mapping and submission.
     pub(super) delay_dio_map: DelayKnob,
@@ -56,6 +69,9 @@ pub(crate) struct Probes {
     /// Direct I/O returns what the no-fault pass moved: no fault-in retry,
     /// no buffered fallback.
     pub(super) unsafe_skip_dio_fallback: UnsafeSwitch,
+    /// `page_mkwrite` makes a read-only page of an inline file writable
+    /// as it is, without a conversion: the data is lost on writeback.
+    pub(super) unsafe_skip_inline_mkwrite_unmap: UnsafeSwitch,
 }
 
 impl Probes {
@@ -67,13 +83,17 @@ impl Probes {
     }
 
     /// The debugfs files.
-    const FILES: [(&'static CStr, DebugFile<Self>); 16] = [
+    const FILES: [(&'static CStr, DebugFile<Self>); 21] = [
         (c"iomap_begin", DebugFile::Counter(|p| &p.iomap_begin)),
         (c"iomap_stale", DebugFile::Counter(|p| &p.iomap_stale)),
         (c"wb_map_reused", DebugFile::Counter(|p| &p.wb_map_reused)),
         (c"wb_map_refetched", DebugFile::Counter(|p| &p.wb_map_refetched)),
         (c"dio_retry", DebugFile::Counter(|p| &p.dio_retry)),
         (c"dio_fallback", DebugFile::Counter(|p| &p.dio_fallback)),
+        (c"inline_fault_retry", DebugFile::Counter(|p| &p.inline_fault_retry)),
+        (c"inline_fault_nowait", DebugFile::Counter(|p| &p.inline_fault_nowait)),
+        (c"inline_fault_no_retry", DebugFile::Counter(|p| &p.inline_fault_no_retry)),
+        (c"inline_mkwrite_unmap", DebugFile::Counter(|p| &p.inline_mkwrite_unmap)),
         (c"delays_injected", DebugFile::Counter(|p| &p.delays_injected)),
         (c"delay_iomap_valid_ms", DebugFile::Delay(|p| &p.delay_iomap_valid)),
         (c"delay_wb_map_ms", DebugFile::Delay(|p| &p.delay_wb_map)),
@@ -87,6 +107,10 @@ impl Probes {
             DebugFile::Switch(|p| &p.unsafe_skip_fallocate_invalidate_lock),
         ),
         (c"unsafe_skip_dio_fallback", DebugFile::Switch(|p| &p.unsafe_skip_dio_fallback)),
+        (
+            c"unsafe_skip_inline_mkwrite_unmap",
+            DebugFile::Switch(|p| &p.unsafe_skip_inline_mkwrite_unmap),
+        ),
     ];
 }
 

@@ -14,7 +14,7 @@ use super::bindings as rexfs_bindings;
 use super::fs_type::FileSystem;
 use super::inode::Inode;
 use super::iomap::Tables;
-use core::marker::PhantomData;
+use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{bindings, error::to_result, prelude::*};
 
 /// A `write(2)`-like request on a regular file of filesystem `T`.
@@ -248,15 +248,93 @@ pub(super) unsafe extern "C" fn open<T: FileSystem>(
     }
 }
 
-/// A write fault on a shared file mapping (`->page_mkwrite`).
+/// A page fault on a mapping of a regular file: `->fault`, or
+/// `->page_mkwrite` for a write to a page mapped read-only.
 ///
 /// # Invariants
 ///
-/// `vmf` is valid for `'a` and maps a regular file of `T`.
+/// `vmf` is valid for `'a` and maps a regular file of `T`; the fault holds
+/// the mmap lock or the VMA's lock, so the VMA and its file are live.
 pub(crate) struct Fault<'a, T: FileSystem>(*mut bindings::vm_fault, PhantomData<&'a T>);
 
 /// A `vm_fault_t`.
 pub(crate) struct VmFaultResult(bindings::vm_fault_t);
+
+impl VmFaultResult {
+    /// The fault lock was dropped (or, under `FAULT_FLAG_RETRY_NOWAIT`, is
+    /// still held): the caller retries the fault.
+    pub(crate) const RETRY: Self = Self(bindings::vm_fault_reason_VM_FAULT_RETRY as _);
+    /// Nothing was mapped: the access faults again.
+    pub(crate) const NOPAGE: Self = Self(bindings::vm_fault_reason_VM_FAULT_NOPAGE as _);
+
+    /// The result for a failure (`vmf_error`).
+    pub(crate) fn error(e: Error) -> Self {
+        let reason = if e == ENOMEM {
+            bindings::vm_fault_reason_VM_FAULT_OOM
+        } else {
+            bindings::vm_fault_reason_VM_FAULT_SIGBUS
+        };
+        Self(reason as _)
+    }
+}
+
+/// What a fault may do when it needs a lock that ranks above the fault
+/// lock (`mmap_lock`), as `__folio_lock_or_retry` decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FaultRetry {
+    /// The first attempt of a fault that allows a retry: drop the fault
+    /// lock, do the work, return [`VmFaultResult::RETRY`].
+    DropLock,
+    /// `FAULT_FLAG_RETRY_NOWAIT`: return [`VmFaultResult::RETRY`] with the
+    /// fault lock still held, and do nothing.
+    NoWait,
+    /// No retry: the second attempt, or get_user_pages without a `locked`
+    /// pointer (`/proc/PID/mem`, ptrace): the work must be done under the
+    /// fault lock.
+    None,
+}
+
+/// A file pinned by a fault that dropped its lock ([`Fault::release_lock`]);
+/// released on drop.
+///
+/// # Invariants
+///
+/// We hold a reference to `file`, a regular file of `T`.
+pub(crate) struct PinnedFile<T: FileSystem>(NonNull<bindings::file>, PhantomData<T>);
+
+impl<T: FileSystem> PinnedFile<T> {
+    /// The file's inode.
+    pub(crate) fn inode(&self) -> &Inode<T> {
+        // SAFETY: the pinned file holds a reference to its inode.
+        unsafe { Inode::from_raw((*self.0.as_ptr()).f_inode) }
+    }
+
+    /// Protects a change of the file against freezing (`sb_start_write`),
+    /// as write(2) is; taken before `i_rwsem`.
+    pub(crate) fn start_write(&self) -> WriteFreezeGuard<'_, T> {
+        let inode = self.inode();
+        // SAFETY: the super block of an open file is live.
+        unsafe { rexfs_bindings::rexfs_sb_start_write(inode.super_block().as_raw()) };
+        WriteFreezeGuard(inode)
+    }
+}
+
+/// Holds `sb_start_write` protection against freezing.
+pub(crate) struct WriteFreezeGuard<'a, T: FileSystem>(&'a Inode<T>);
+
+impl<T: FileSystem> Drop for WriteFreezeGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: the guard holds the protection.
+        unsafe { rexfs_bindings::rexfs_sb_end_write(self.0.super_block().as_raw()) };
+    }
+}
+
+impl<T: FileSystem> Drop for PinnedFile<T> {
+    fn drop(&mut self) {
+        // SAFETY: we hold a reference (type invariant).
+        unsafe { bindings::fput(self.0.as_ptr()) };
+    }
+}
 
 /// Holds `sb_start_pagefault` protection against freezing.
 pub(crate) struct PagefaultGuard<'a, T: FileSystem>(&'a Inode<T>);
@@ -295,6 +373,64 @@ impl<'a, T: FileSystem> Fault<'a, T> {
         unsafe { bindings::file_update_time(self.file()) };
     }
 
+    /// Whether this is a write through a shared mapping, which dirties the
+    /// file's page cache.
+    pub(crate) fn is_shared_write(&self) -> bool {
+        // SAFETY: a valid fault (type invariant).
+        let write = unsafe { (*self.0).flags } & bindings::fault_flag_FAULT_FLAG_WRITE != 0;
+        // SAFETY: as above.
+        write && unsafe { rexfs_bindings::rexfs_fault_vma_is_shared(self.0) }
+    }
+
+    /// What the fault may do about a lock it cannot take under the fault
+    /// lock.
+    pub(crate) fn retry(&self) -> FaultRetry {
+        // SAFETY: a valid fault (type invariant).
+        let flags = unsafe { (*self.0).flags };
+        let has = |flag| flags & flag != 0;
+        if !has(bindings::fault_flag_FAULT_FLAG_ALLOW_RETRY) || has(bindings::fault_flag_FAULT_FLAG_TRIED) {
+            FaultRetry::None
+        } else if has(bindings::fault_flag_FAULT_FLAG_RETRY_NOWAIT) {
+            FaultRetry::NoWait
+        } else {
+            FaultRetry::DropLock
+        }
+    }
+
+    /// Pins the file and drops the fault lock, ending the fault's use of
+    /// its VMA; the fault must then return [`VmFaultResult::RETRY`]. Only
+    /// for [`FaultRetry::DropLock`].
+    pub(crate) fn release_lock(self) -> PinnedFile<T> {
+        debug_assert_eq!(self.retry(), FaultRetry::DropLock);
+        // SAFETY: a valid fault that may drop its lock; `self` is consumed,
+        // so the VMA is not touched afterwards. The VMA maps a file (type
+        // invariant), to which the helper takes a reference and returns.
+        // INVARIANT: we hold that reference.
+        unsafe { PinnedFile(NonNull::new_unchecked(rexfs_bindings::rexfs_fault_release_lock(self.0)), PhantomData) }
+    }
+
+    /// Reads the page in and maps it (`filemap_fault`).
+    pub(crate) fn filemap_fault(&self) -> VmFaultResult {
+        // SAFETY: a valid `->fault` call.
+        VmFaultResult(unsafe { bindings::filemap_fault(self.0) })
+    }
+
+    /// Unmaps the faulting page of the file from every process, so that a
+    /// write to it faults again through `->fault` (for `->page_mkwrite`).
+    pub(crate) fn unmap_page(&self) {
+        let shift = kernel::page::PAGE_SHIFT;
+        // SAFETY: a valid fault of a mapped file; the caller holds no page
+        // table lock or folio lock (`->page_mkwrite` is called without).
+        unsafe {
+            bindings::unmap_mapping_range(
+                (*self.file()).f_mapping,
+                ((*self.0).__bindgen_anon_1.pgoff << shift) as _,
+                1 << shift,
+                0,
+            )
+        };
+    }
+
     /// Makes the faulting folio writable with iomap (`iomap_page_mkwrite`):
     /// maps (allocates) its blocks and dirties it.
     pub(crate) fn iomap_mkwrite(&self) -> VmFaultResult {
@@ -303,6 +439,11 @@ impl<'a, T: FileSystem> Fault<'a, T> {
             rexfs_bindings::iomap_page_mkwrite(self.0, Tables::<T>::ops(), core::ptr::null_mut())
         })
     }
+}
+
+pub(super) unsafe extern "C" fn fault<T: FileSystem>(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+    // INVARIANT: mm calls `->fault` of our VMAs with a valid fault.
+    T::fault(Fault(vmf, PhantomData)).0
 }
 
 pub(super) unsafe extern "C" fn page_mkwrite<T: FileSystem>(
@@ -353,7 +494,7 @@ pub(super) unsafe extern "C" fn fsync<T: FileSystem>(
 
 impl<T: FileSystem> Tables<T> {
     pub(super) const VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
-        fault: Some(bindings::filemap_fault),
+        fault: Some(fault::<T>),
         map_pages: Some(bindings::filemap_map_pages),
         page_mkwrite: Some(page_mkwrite::<T>),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.

@@ -104,6 +104,11 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     /// A direct write of `size` bytes at `offset` completed (in the
     /// writer's task); `unwritten`: it wrote into unwritten extents.
     fn dio_write_end(inode: &Inode<Self>, offset: i64, size: u64, unwritten: bool) -> Result;
+    /// A page fault on a mapping of a regular file that finds no page
+    /// mapped.
+    fn fault(fault: file::Fault<'_, Self>) -> file::VmFaultResult {
+        fault.filemap_fault()
+    }
     /// A write fault on a shared mapping of a regular file.
     fn page_mkwrite(fault: &file::Fault<'_, Self>) -> file::VmFaultResult;
     /// `fallocate(2)` on a regular file; `mode` is `FALLOC_FL_*`.

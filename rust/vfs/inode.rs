@@ -408,10 +408,68 @@ impl<T: FileSystem> Inode<T> {
     }
 }
 
+/// A locked, uptodate folio of the page cache; unlocked and released on
+/// drop.
+///
+/// # Invariants
+///
+/// We hold a reference to the folio and its lock.
+pub(crate) struct LockedFolio(NonNull<bindings::folio>);
+
+impl LockedFolio {
+    /// Marks the folio dirty, for writeback to write.
+    pub(crate) fn mark_dirty(&self) {
+        // SAFETY: a locked folio of a mapping (type invariant).
+        unsafe { bindings::folio_mark_dirty(self.0.as_ptr()) };
+    }
+}
+
+impl Drop for LockedFolio {
+    fn drop(&mut self) {
+        // SAFETY: we hold the lock and a reference (type invariant).
+        unsafe {
+            bindings::folio_unlock(self.0.as_ptr());
+            rexfs_bindings::rexfs_folio_put(self.0.as_ptr());
+        }
+    }
+}
+
+impl<T: FileSystem> Inode<T> {
+    /// Locks the folio at file offset 0, reading it in first if needed.
+    pub(crate) fn lock_first_folio(&self) -> Result<LockedFolio> {
+        // SAFETY: the mapping of a live inode.
+        let mapping = unsafe { (*self.as_raw()).i_mapping };
+        loop {
+            // SAFETY: as above; the folio is read with our `read_folio`.
+            let folio = kernel::error::from_err_ptr(unsafe { rexfs_bindings::rexfs_read_mapping_folio(mapping, 0) })?;
+            // SAFETY: `read_mapping_folio` returned a referenced folio.
+            let folio = unsafe { NonNull::new_unchecked(folio) };
+            // SAFETY: we hold a reference; the helper takes the lock.
+            if unsafe { rexfs_bindings::rexfs_folio_lock_in(folio.as_ptr(), mapping) } {
+                // INVARIANT: referenced and locked.
+                return Ok(LockedFolio(folio));
+            }
+            // Truncated or reclaimed before we locked it: read it again.
+            // SAFETY: we hold the lock and a reference.
+            unsafe {
+                bindings::folio_unlock(folio.as_ptr());
+                rexfs_bindings::rexfs_folio_put(folio.as_ptr());
+            }
+        }
+    }
+}
+
 /// Holds `mapping->invalidate_lock`; releases it on drop.
 pub(crate) struct InvalidateGuard<'a, T: FileSystem> {
     inode: &'a Inode<T>,
     shared: bool,
+}
+
+impl<T: FileSystem> InvalidateGuard<'_, T> {
+    /// Whether the lock is held exclusively.
+    pub(crate) fn is_exclusive(&self) -> bool {
+        !self.shared
+    }
 }
 
 impl<T: FileSystem> Drop for InvalidateGuard<'_, T> {

@@ -10,7 +10,7 @@ use super::bindings as rexfs_bindings;
 use super::file;
 use super::fs_type::FileSystem;
 use super::inode::Inode;
-use core::marker::PhantomData;
+use core::{cell::UnsafeCell, marker::PhantomData, ptr, ptr::NonNull};
 use kernel::{bindings, error::to_result, prelude::*};
 
 /// What a [`Mapping`] maps to.
@@ -22,6 +22,57 @@ pub(crate) enum MapKind {
     Mapped,
     /// Allocated blocks that read as zeroes until written.
     Unwritten,
+    /// Data stored in the inode, at file offset 0.
+    Inline(InlinePtr),
+}
+
+/// Where a file's inline data lives, for [`MapKind::Inline`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InlinePtr(NonNull<u8>);
+
+/// A buffer of inline file data that iomap reads into and writes from the
+/// page cache (`iomap->inline_data`).
+///
+/// iomap copies between it and folio 0 under that folio's lock; the
+/// alignment keeps the buffer inside one page, as iomap requires.
+#[repr(C, align(256))]
+pub(crate) struct InlineData(UnsafeCell<[u8; Self::CAPACITY]>);
+
+// SAFETY: the buffer is written only by iomap with folio 0 locked, and by
+// `new` before it is shared; see `snapshot` for its readers.
+unsafe impl Sync for InlineData {}
+// SAFETY: plain bytes.
+unsafe impl Send for InlineData {}
+
+impl InlineData {
+    /// Bytes the buffer holds.
+    pub(crate) const CAPACITY: usize = 256;
+
+    /// A buffer holding `data` (at most [`Self::CAPACITY`] bytes), zeroes
+    /// after it.
+    pub(crate) fn new(data: &[u8]) -> Self {
+        let mut bytes = [0u8; Self::CAPACITY];
+        bytes[..data.len()].copy_from_slice(data);
+        Self(UnsafeCell::new(bytes))
+    }
+
+    /// The mapping target for iomap.
+    pub(crate) fn ptr(&self) -> InlinePtr {
+        // SAFETY: `UnsafeCell::get` is never null.
+        InlinePtr(unsafe { NonNull::new_unchecked(self.0.get().cast()) })
+    }
+
+    /// Copies the first `out.len()` bytes into `out`, to write the inode.
+    ///
+    /// A buffered write may be copying into the buffer meanwhile (writing
+    /// the inode does not take folio 0's lock); such a write marks the inode
+    /// dirty after its copy, so a torn snapshot is always written again.
+    pub(crate) fn snapshot(&self, out: &mut [u8]) {
+        let len = out.len().min(Self::CAPACITY);
+        // SAFETY: `len` bytes fit in the buffer and `out` is a distinct
+        // slice; a racing iomap copy only writes bytes (see above).
+        unsafe { ptr::copy_nonoverlapping(self.0.get().cast::<u8>(), out.as_mut_ptr(), len) };
+    }
 }
 
 /// A mapping of a file range to disk blocks, the filesystem's view of a
@@ -50,10 +101,15 @@ impl Mapping {
     }
 
     fn write_to(&self, iomap: &mut rexfs_bindings::iomap, bdev: *mut bindings::block_device) {
+        let null = rexfs_bindings::IOMAP_NULL_ADDR as u64;
         let (type_, addr) = match self.kind {
-            MapKind::Hole => (rexfs_bindings::IOMAP_HOLE, rexfs_bindings::IOMAP_NULL_ADDR as u64),
+            MapKind::Hole => (rexfs_bindings::IOMAP_HOLE, null),
             MapKind::Mapped => (rexfs_bindings::IOMAP_MAPPED, self.addr),
             MapKind::Unwritten => (rexfs_bindings::IOMAP_UNWRITTEN, self.addr),
+            MapKind::Inline(data) => {
+                iomap.inline_data = data.0.as_ptr().cast();
+                (rexfs_bindings::IOMAP_INLINE, null)
+            }
         };
         iomap.addr = addr;
         iomap.offset = self.offset;
@@ -68,6 +124,10 @@ impl Mapping {
         let kind = match iomap.type_ as u32 {
             rexfs_bindings::IOMAP_MAPPED => MapKind::Mapped,
             rexfs_bindings::IOMAP_UNWRITTEN => MapKind::Unwritten,
+            rexfs_bindings::IOMAP_INLINE => match NonNull::new(iomap.inline_data.cast()) {
+                Some(data) => MapKind::Inline(InlinePtr(data)),
+                None => MapKind::Hole,
+            },
             _ => MapKind::Hole,
         };
         Mapping {

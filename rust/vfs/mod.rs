@@ -20,10 +20,12 @@ mod trace;
 pub(crate) use buffer::Buffer;
 pub(crate) use debugfs::{Counter, DebugDir, DebugFile, DelayKnob, UnsafeSwitch};
 pub(crate) use dir::DirEmitter;
-pub(crate) use file::{Fault, IoIter, Kiocb, VmFaultResult};
+pub(crate) use file::{Fault, FaultRetry, IoIter, Kiocb, VmFaultResult};
 pub(crate) use fs_type::{FileSystem, Registration, StatFs};
-pub(crate) use inode::{Attrs, Idmap, Inode, InodeParams, InodeType, NewInodeKind, Owner};
-pub(crate) use iomap::{MapKind, Mapping, WritebackCache};
+pub(crate) use inode::{
+    Attrs, Idmap, Inode, InodeParams, InodeType, InvalidateGuard, NewInodeKind, Owner,
+};
+pub(crate) use iomap::{InlineData, MapKind, Mapping, WritebackCache};
 pub(crate) use super_block::{Fresh, SuperBlock};
 pub(crate) use trace::{trace_iomap_stale, trace_wb_refetch};
 

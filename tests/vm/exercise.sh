@@ -24,4 +24,9 @@ if [ "$rc" != 0 ]; then
 		echo "operation log: $OUT_DIR/exercise-ops.log"
 	die "rexfs-exercise --seed 42 exited $rc"
 fi
+D=$(debugfs_dir)
+for c in iomap_begin iomap_stale wb_map_reused wb_map_refetched dio_retry dio_fallback \
+	inline_fault_retry inline_fault_no_retry inline_mkwrite_unmap; do
+	echo "  $c: $(cat "$D/$c")"
+done
 check_fsck

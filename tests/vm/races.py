@@ -362,7 +362,108 @@ def dio_mmap(mnt, probes):
     return retries > 0 and fallbacks > 0
 
 
-SCENARIOS = {"unwritten": unwritten, "wb-punch": wb_punch, "fault-punch": fault_punch, "dio-mmap": dio_mmap}
+def sync_file(path):
+    """fsync path; a failure (writeback lost the data) is corruption."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        raise Corruption(f"fsync {path}: {e}")
+    finally:
+        os.close(fd)
+
+
+def inline_file(path, data):
+    """Creates path holding data, small enough to stay in the inode."""
+    with open(path, "wb") as f:
+        f.write(data)
+    if os.stat(path).st_blocks != 0:
+        raise Missed(f"{path}: {len(data)} bytes are not inline ({os.stat(path).st_blocks} sectors)")
+
+
+def inline(mnt, probes):
+    """Write faults into shared mappings of files whose data is in the
+    inode. The first write must move the data into a block under i_rwsem,
+    which ranks above the fault lock: a fault that may retry drops its lock
+    first (inline_fault_retry); one that may not (a write through
+    /proc/self/mem, get_user_pages without a `locked` pointer) converts
+    under it (inline_fault_no_retry); a write to a page a read fault mapped
+    read-only reaches only page_mkwrite, which unmaps the page so the write
+    faults again through ->fault (inline_mkwrite_unmap). Last, a fault that
+    dropped its lock sleeps before converting while write(2) and truncate
+    change the file. Every file must read back exactly, and the faults must
+    not deadlock (the harness's timeout)."""
+    names = ("inline_fault_retry", "inline_fault_no_retry", "inline_fault_nowait", "inline_mkwrite_unmap")
+    before = {name: probes[name] for name in names}
+    expected = {}
+    old = pattern(1, 0, 100)
+
+    def mapped_store(name, store):
+        """Creates inline file name, maps it shared and calls store(mm)."""
+        path = f"{mnt}/{name}"
+        inline_file(path, old)
+        fd = os.open(path, os.O_RDWR)
+        with mmap.mmap(fd, len(old)) as mm:
+            store(mm, fd)
+        os.close(fd)
+        return path
+
+    def overlay(data, off, new):
+        return data[:off] + new + data[off + len(new):]
+
+    # A write fault that finds no page: ->fault, retry allowed.
+    def store_retry(mm, fd):
+        mm[10:20] = b"fault-rtry"
+    expected[mapped_store("inline-retry", store_retry)] = overlay(old, 10, b"fault-rtry")
+
+    # A write through /proc/self/mem: no retry allowed.
+    def store_proc_mem(mm, fd):
+        addr = ctypes.addressof(ctypes.c_char.from_buffer(mm))
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(addr + 30)
+            if mem.write(b"proc-mem") != 8:
+                raise Corruption("short write to /proc/self/mem")
+    expected[mapped_store("inline-proc-mem", store_proc_mem)] = overlay(old, 30, b"proc-mem")
+
+    # A read maps the page read-only; the write then reaches page_mkwrite.
+    def store_after_read(mm, fd):
+        if mm[0:16] != old[0:16]:
+            raise Corruption("inline data read through the mapping differs")
+        mm[50:60] = b"after-read"
+    expected[mapped_store("inline-after-read", store_after_read)] = overlay(old, 50, b"after-read")
+
+    # A fault that dropped its lock sleeps before converting; write(2)
+    # extends the file (still inline) and truncate cuts it meanwhile.
+    def store_racing(mm, fd):
+        probes.arm("delay_write_fault_ms")
+
+        def store():
+            mm[40:48] = b"delayed!"
+
+        storer = Racer("store", store)
+        probes.wait_fired("delay_write_fault_ms")
+        os.pwrite(fd, b"W" * 20, 100)
+        os.ftruncate(fd, 110)
+        in_window = not storer.finished()
+        storer.join()
+        if not in_window:
+            raise Missed("the store finished before write(2) and truncate ran")
+    racing = mapped_store("inline-racing", store_racing)
+    expected[racing] = overlay(old, 40, b"delayed!") + b"W" * 10
+
+    for path in expected:
+        sync_file(path)
+        if os.stat(path).st_blocks == 0:
+            raise Corruption(f"{path}: still inline after a write fault")
+    counts = {name: probes[name] - before[name] for name in names}
+    print(", ".join(f"{name}: {n} new" for name, n in counts.items()))
+    verify_twice(expected)
+    return counts["inline_fault_retry"] > 0 and counts["inline_fault_no_retry"] > 0 and \
+        counts["inline_mkwrite_unmap"] > 0
+
+
+SCENARIOS = {"unwritten": unwritten, "wb-punch": wb_punch, "fault-punch": fault_punch, "dio-mmap": dio_mmap,
+             "inline": inline}
 
 
 def main(name, mnt, debugfs):
