@@ -3,12 +3,14 @@
 #   make demo   build everything and boot a VM that mounts rexfs and uses it
 #   make test   build everything and run the whole test suite
 #   make bench  build everything and benchmark rexfs against XFS and ext4
+#   make xfstests XFSTESTS_DIR=/path/to/built/xfstests [TESTS="generic/344 ..."]
+#               run xfstests on rexfs in the test VM (kernel built first)
 # KDIR=/path/to/kernel/build uses your own Rust-enabled kernel tree.
 
 LLVM ?= -19
 KDIR ?= $(shell scripts/kernel.sh path 2>/dev/null)
 
-.PHONY: all setup kernel module tools test demo bench clean
+.PHONY: all setup kernel module tools test demo bench xfstests clean
 
 all: module tools
 
@@ -37,6 +39,9 @@ test:
 
 bench:
 	scripts/run.sh bench
+
+xfstests: module tools
+	XFSTESTS_DIR="$(XFSTESTS_DIR)" TESTS="$(TESTS)" scripts/xfstests.sh
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) clean

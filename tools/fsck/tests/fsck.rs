@@ -563,3 +563,40 @@ fn binary_exit_codes() {
     }
     assert_eq!(code(&fsck(&["-V"])), Some(0));
 }
+
+/// xfstests checks a filesystem with `fsck -t rexfs -n DEVICE` and repairs
+/// it with `fsck -t rexfs -y DEVICE`: util-linux's front end finds
+/// fsck.rexfs through PATH and passes its exit status on.
+#[test]
+fn through_the_fsck_front_end() {
+    let Ok(front) = Command::new("fsck").arg("--version").output() else { return };
+    if !front.status.success() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("rexfs-test-fsck-path-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("fsck.rexfs");
+    let _ = fs::remove_file(&link);
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_fsck-rexfs"), &link).unwrap();
+    let path_var = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let front_end = |args: &[&str]| {
+        let mut front_end = Command::new("fsck");
+        front_end.args(["-t", "rexfs"]).args(args).env("PATH", &path_var);
+        front_end.output().unwrap()
+    };
+
+    let image = formatted();
+    // The front end takes a device only by its absolute path.
+    let path = image.path().to_str().unwrap();
+    assert!(image.path().is_absolute());
+    let clean = front_end(&["-n", path]);
+    assert_eq!(code(&clean), Some(0), "{clean:?}");
+    let fs = Fs::open(&image);
+    fs.set_bit(fs.g().data_start + 9, true);
+    let found = front_end(&["-n", path]);
+    assert_eq!(code(&found), Some(4), "{found:?}");
+    assert!(String::from_utf8_lossy(&found.stdout).contains("marked used but not owned"));
+    assert_eq!(code(&front_end(&["-y", path])), Some(1));
+    assert_eq!(code(&front_end(&["-n", path])), Some(0));
+    fs::remove_dir_all(&dir).unwrap();
+}

@@ -26,8 +26,8 @@ use getopt::{Arg, Getopt};
 /// Program name used in messages.
 pub const PROG: &str = "mkfs.rexfs";
 
-const USAGE: &str =
-    "usage: mkfs.rexfs [-q] [-f|-F] [-L label] [-N inodes] [-b blocksize] [-s size] DEVICE";
+const USAGE: &str = "usage: mkfs.rexfs [-q] [-f|-F] [-L label] [-N inodes] [-b blocksize] \
+                     [-s size] DEVICE [fs-size]";
 
 /// Fewest inodes `mkfs.rexfs` makes: one inode-table block.
 pub const MIN_INODES: u64 = INODES_PER_BLOCK;
@@ -100,6 +100,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
     let mut label = Vec::new();
     let mut inodes = None;
     let mut size = None;
+    let mut block_size_given = false;
     let mut operands = Vec::new();
     for arg in Getopt::new(args, b"LNbs") {
         match arg.map_err(Error::Usage)? {
@@ -117,6 +118,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
                         "block size {block_size} is not supported (only {BLOCK_SIZE})"
                     )));
                 }
+                block_size_given = true;
             }
             Arg::Value(b's', value) => {
                 let bytes = parse_size(&value)
@@ -129,8 +131,31 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
             }
         }
     }
+    // A second operand is the size, as mke2fs takes it (`mkfs -t ext4 ...
+    // DEVICE BLOCKS`, which is how xfstests' _scratch_mkfs_sized passes it).
+    if operands.len() == 2 {
+        let value = operands.pop().unwrap_or_default();
+        if size.is_some() {
+            return Err(Error::Usage("size given both with -s and after the device".into()));
+        }
+        let bytes = parse_fs_size(&value, block_size_given)
+            .ok_or_else(|| Error::Usage(format!("invalid size {}", value.display())))?;
+        size = Some(bytes);
+    }
     let device = getopt::device_operand(operands).map_err(Error::Usage)?;
     Ok(Command::Format(Options { quiet, label, inodes, size, device }))
+}
+
+/// Parses the size operand after the device as mke2fs does: a number with
+/// a `K`, `M`, `G` or `T` suffix is bytes; a plain number counts blocks when
+/// `-b` was given, KiB otherwise.
+pub fn parse_fs_size(value: &OsStr, block_size_given: bool) -> Option<u64> {
+    let s = value.to_str()?;
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return parse_size(value);
+    }
+    let unit = if block_size_given { BLOCK_SIZE as u64 } else { 1024 };
+    s.parse::<u64>().ok()?.checked_mul(unit)
 }
 
 fn parse_number(value: &OsStr, what: &str) -> Result<u64, Error> {
@@ -337,7 +362,27 @@ mod tests {
         assert!(matches!(options(&["-s", "12X", "img"]), Err(Error::Usage(_))));
         assert!(matches!(options(&[]), Err(Error::Usage(_))));
         assert!(matches!(options(&["a", "b"]), Err(Error::Usage(_))));
+        assert!(matches!(options(&["a", "1", "2"]), Err(Error::Usage(_))));
         assert_eq!(parse_args(["-V".into()]).unwrap(), Command::Version);
+    }
+
+    #[test]
+    fn size_after_the_device() {
+        let size = |args: &[&str]| options(args).map(|o| (o.size, o.device));
+        // As xfstests' _scratch_mkfs_sized runs mkfs for ext4: blocks of -b.
+        assert_eq!(
+            size(&["-F", "-b", "4096", "/dev/vdc", "25600"]).unwrap(),
+            (Some(100 << 20), "/dev/vdc".into())
+        );
+        // Without -b, KiB (mke2fs); with a suffix, bytes.
+        assert_eq!(size(&["img", "1024"]).unwrap(), (Some(1 << 20), "img".into()));
+        assert_eq!(size(&["-q", "img", "16M"]).unwrap(), (Some(16 << 20), "img".into()));
+        assert_eq!(size(&["img", "16m", "-q"]).unwrap(), (Some(16 << 20), "img".into()));
+        assert!(matches!(size(&["-s", "1M", "img", "1024"]), Err(Error::Usage(_))));
+        assert!(matches!(size(&["img", "12X"]), Err(Error::Usage(_))));
+        assert!(matches!(size(&["img", "-1"]), Err(Error::Usage(_))));
+        assert!(matches!(size(&["img", ""]), Err(Error::Usage(_))));
+        assert!(matches!(size(&["img", "99999999999999999"]), Err(Error::Usage(_))));
     }
 
     #[test]

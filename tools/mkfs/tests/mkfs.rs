@@ -151,3 +151,39 @@ fn binary_exit_codes() {
     assert!(String::from_utf8_lossy(&mkfs(&[]).stderr).contains("usage: mkfs.rexfs"));
     assert_eq!(mkfs(&["/nonexistent/rexfs.img"]).status.code(), Some(1));
 }
+
+/// The command lines xfstests runs: `mkfs -t rexfs -- [options] DEVICE`
+/// (with `yes |` before it), and mke2fs-style `-F -b 4096 DEVICE BLOCKS`.
+#[test]
+fn xfstests_command_lines() {
+    let image = Image::new(16 * MIB);
+    let path = image.path().to_str().unwrap();
+    let made = mkfs(&["-F", "-b", "4096", path, "512"]);
+    assert_eq!(made.status.code(), Some(0), "{made:?}");
+    assert_eq!(superblock(&image.open()).geometry.block_count, 512);
+    let made = mkfs(&["-q", path, "4M"]);
+    assert_eq!(made.status.code(), Some(0), "{made:?}");
+    assert_eq!(superblock(&image.open()).geometry.block_count, 1024);
+    assert_eq!(mkfs(&[path, "17M"]).status.code(), Some(1));
+
+    // Through util-linux's mkfs front end, when it is installed.
+    let Ok(front) = Command::new("mkfs").arg("-V").output() else { return };
+    if !front.status.success() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("rexfs-test-path-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("mkfs.rexfs");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_mkfs-rexfs"), &link).unwrap();
+    let path_var = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let made = Command::new("mkfs")
+        .args(["-t", "rexfs", "--", "-q", path])
+        .env("PATH", path_var)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(made.status.code(), Some(0), "{made:?}");
+    assert!(made.stdout.is_empty(), "{made:?}");
+    assert_eq!(superblock(&image.open()).geometry.block_count, 4096);
+}

@@ -1,0 +1,89 @@
+#!/bin/bash
+# Runs xfstests (fstests) on rexfs in a QEMU guest.
+#
+#   XFSTESTS_DIR=/path/to/xfstests scripts/xfstests.sh [CHECK ARGUMENTS...]
+#
+# XFSTESTS_DIR is a built xfstests tree (`make` done in it: ./check,
+# ltp/fsx, ltp/fsstress); it is not part of this repository. The arguments
+# go to xfstests' ./check (tests such as generic/013, or -g quick); without
+# any, $TESTS, or the default list below. rexfs.ko and tools/bin must be
+# built (make module tools). The guest (scripts/vm.sh) sees the host's / read-only,
+# so XFSTESTS_DIR and the packages xfstests needs at run time come from the
+# host; tests/xfstests/guest.sh runs a copy of the tree in the guest's
+# memory, on /dev/vda (TEST_DEV) and /dev/vdb (SCRATCH_DEV), sparse files
+# made here and removed afterwards.
+#
+# Settings: XFSTESTS_TIMEOUT (seconds for the whole VM, default 7200),
+# XFSTESTS_MEM (guest MiB, 3072), XFSTESTS_TEST_SIZE and
+# XFSTESTS_SCRATCH_SIZE (disk sizes, 2G each), KDIR (as for scripts/vm.sh).
+#
+# Output in out/xfstests/: check.out (what ./check printed), results/
+# (xfstests' RESULT_BASE: check.log, and per test .full, .out.bad, .dmesg),
+# kmsg.log (the guest's whole kernel log), console.log, dmesg. Prints
+# ./check's summary and "xfstests: N passed, N failed, N skipped"; exits 0
+# only if no test failed and the kernel log is clean.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+OUT=$REPO/out/xfstests
+DEFAULT_TESTS="generic/013 generic/070 generic/091 generic/127 generic/263 generic/344 generic/346 generic/647"
+
+die() { echo "xfstests.sh: $*" >&2; exit 2; }
+
+[ -n "${XFSTESTS_DIR:-}" ] || die "set XFSTESTS_DIR to a built xfstests tree"
+XFSTESTS_DIR=$(cd "$XFSTESTS_DIR" && pwd)
+for f in check ltp/fsx ltp/fsstress src/holetest; do
+	[ -x "$XFSTESTS_DIR/$f" ] || die "$XFSTESTS_DIR/$f missing: not a built xfstests (run make there)"
+done
+for f in rexfs.ko tools/bin/mkfs.rexfs tools/bin/fsck.rexfs; do
+	[ -e "$f" ] || die "$f missing: run 'make module tools' first"
+done
+# What xfstests' common/config refuses to start without, and the front ends
+# that run mkfs.rexfs and fsck.rexfs; the guest uses the host's.
+for p in mkfs fsck mount umount perl awk sed bc df xfs_io; do
+	command -v "$p" >/dev/null || die "$p not found (xfstests needs it in the guest, which uses the host's /)"
+done
+
+if (($#)); then
+	tests=("$@")
+else
+	read -r -a tests <<<"${TESTS:-$DEFAULT_TESTS}"
+fi
+
+mkdir -p "$OUT"
+rm -rf "$OUT/results" "$OUT/check.out" "$OUT"/fsck-*.log "$OUT/kmsg.log"
+trap 'rm -f "$OUT/test.img" "$OUT/scratch.img"' EXIT
+rm -f "$OUT/test.img" "$OUT/scratch.img"
+truncate -s "${XFSTESTS_TEST_SIZE:-2G}" "$OUT/test.img"
+truncate -s "${XFSTESTS_SCRATCH_SIZE:-2G}" "$OUT/scratch.img"
+
+echo "== xfstests ${tests[*]} (QEMU under TCG; log in $OUT/vm.log)"
+status=0
+scripts/vm.sh --out "$OUT" --disk "$OUT/test.img" --disk "$OUT/scratch.img" \
+	--timeout "${XFSTESTS_TIMEOUT:-7200}" --mem "${XFSTESTS_MEM:-3072}" \
+	-- tests/xfstests/guest.sh "$OUT" "$XFSTESTS_DIR" "${tests[@]}" \
+	>"$OUT/vm.log" 2>&1 || status=$?
+
+# ./check's own summary, then counts in the form the test drivers read.
+grep -E '^(Ran|Not run|Failures):|^(Failed [0-9]+ of|Passed all) [0-9]+ tests|^fsck.rexfs ' \
+	"$OUT/check.out" 2>/dev/null || true
+words() { sed -n "s/^$1: *//p" "$OUT/check.out" 2>/dev/null | tail -1 | wc -w || true; }
+# "Ran" lists the tests that were tried, those that were not run included.
+ran=$(words Ran) failed=$(words Failures) skipped=$(words 'Not run')
+echo "xfstests: $((ran - failed - skipped)) passed, $failed failed, $skipped skipped"
+
+# The whole kernel log, streamed by the guest: vm.sh only sees what was
+# left in the ring buffer at the end.
+if [ -f "$OUT/kmsg.log" ] && ! scripts/check-dmesg.sh "$OUT/kmsg.log"; then
+	[ "$status" != 0 ] || status=126
+fi
+case $status in
+0) ;;
+1) echo "xfstests.sh: tests failed; see $OUT/results" >&2 ;;
+*)
+	echo "xfstests.sh: vm.sh exit $status (124 timeout, 125 guest died, 126 kernel log;" \
+		"see $OUT/vm.log, $OUT/console.log)" >&2
+	grep -E '^vm.sh|^kernel log|^[0-9]+:' "$OUT/vm.log" | head -30 >&2 || true
+	;;
+esac
+exit "$status"

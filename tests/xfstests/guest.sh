@@ -1,0 +1,91 @@
+#!/bin/bash
+# Runs xfstests on rexfs inside the QEMU guest; scripts/xfstests.sh starts it.
+#
+#   tests/xfstests/guest.sh OUT XFSTESTS_DIR [CHECK ARGUMENTS...]
+#
+# OUT is the run's output directory (the read-write share of scripts/vm.sh);
+# XFSTESTS_DIR a built xfstests tree on the host, seen here through the
+# read-only root share. The disks are those of local.config: /dev/vda
+# (TEST_DEV) and /dev/vdb (SCRATCH_DEV). Writes OUT/results/ (xfstests'
+# RESULT_BASE: check.log, check.time and per test .full, .out.bad, .dmesg),
+# OUT/check.out (what ./check printed), OUT/kmsg.log (the kernel log) and
+# OUT/fsck-*.log; exits with ./check's status.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+out=${1:?usage: guest.sh OUT XFSTESTS_DIR [CHECK ARGUMENTS...]}
+src=${2:?usage: guest.sh OUT XFSTESTS_DIR [CHECK ARGUMENTS...]}
+shift 2
+
+# mkfs.rexfs and fsck.rexfs for util-linux's mkfs and fsck front ends.
+export PATH=$REPO/tools/bin:$PATH
+. "$HERE/local.config"
+
+# The guest's root is the host's, read-only. scripts/vm.sh mounts tmpfs over
+# /tmp, /var/tmp, /var/lib and /root and keeps what they hide under
+# /run/host; a tree the host keeps there is found at that path.
+[ -x "$src/check" ] || src=/run/host$src
+[ -x "$src/check" ] || { echo "guest.sh: no xfstests at $2" >&2; exit 2; }
+
+# xfstests writes into its own tree (core files, stray outputs of some
+# tests): run a copy in the guest's memory. Object files and git history
+# are not needed to run it.
+xfstests=/var/tmp/xfstests
+rm -rf "$xfstests"
+mkdir -p "$xfstests"
+tar -C "$src" --exclude=./.git --exclude='*.o' -cf - . | tar -C "$xfstests" -xf -
+
+# Mount points, on a tmpfs over the read-only /mnt.
+mount -t tmpfs -o size=16m xfstests-mnt /mnt
+mkdir -p "$TEST_DIR" "$SCRATCH_MNT"
+
+# The users some tests switch to (_require_user, _require_group): added to
+# copies of /etc/passwd and /etc/group bound over the read-only originals.
+# No shadow entries: root's su needs no password.
+etc=/run/xfstests-etc
+mkdir -p "$etc"
+cp /etc/passwd /etc/group "$etc/"
+add_user() { # NAME UID
+	grep -q "^$1:" "$etc/passwd" || echo "$1:*:$2:$2:xfstests:/var/tmp:/bin/bash" >>"$etc/passwd"
+	grep -q "^$1:" "$etc/group" || echo "$1:x:$2:" >>"$etc/group"
+}
+add_user fsgqa 20001
+add_user fsgqa2 20002
+add_user 123456-fsgqa 123456
+mount --bind "$etc/passwd" /etc/passwd
+mount --bind "$etc/group" /etc/group
+
+# The module, as tests/vm/lib.sh loads it, and a fresh test filesystem; the
+# scratch device is made by the tests that use it.
+grep -qw rexfs /proc/modules || insmod "$REPO/rexfs.ko"
+mkfs.rexfs -q "$TEST_DEV"
+
+# The whole kernel log, as it is written: a long run overflows the ring
+# buffer that scripts/vm.sh reads at the end.
+dmesg --follow --nopager >"$out/kmsg.log" 2>&1 &
+kmsg=$!
+
+mkdir -p "$out/results"
+cd "$xfstests"
+status=0
+HOST_OPTIONS=$HERE/local.config RESULT_BASE=$out/results \
+	./check -E "$HERE/exclude" "$@" 2>&1 | tee "$out/check.out" || status=${PIPESTATUS[0]}
+
+# Unmount both devices and check each that holds a rexfs (the scratch
+# device holds one only if a test made it), as the last test left them.
+umount "$TEST_DIR" 2>/dev/null || true
+umount "$SCRATCH_MNT" 2>/dev/null || true
+for dev in "$TEST_DEV" "$SCRATCH_DEV"; do
+	# The superblock's magic, SUPER_MAGIC of format/src/disk.rs.
+	[ "$(od -An -tx4 -N4 "$dev" | tr -d ' ')" = 52455846 ] || continue
+	log=$out/fsck-$(basename "$dev").log
+	if fsck.rexfs -n "$dev" >"$log" 2>&1; then
+		echo "fsck.rexfs -n $dev: clean"
+	else
+		echo "fsck.rexfs -n $dev: exit $? (see $log)"
+	fi
+done | tee -a "$out/check.out"
+kill "$kmsg" 2>/dev/null || true
+wait "$kmsg" 2>/dev/null || true
+exit "$status"
