@@ -212,16 +212,30 @@ impl<'a, T: FileSystem> Kiocb<'a, T> {
     }
 }
 
+/// Runs `op`, `T::read_iter` or `T::write_iter`, on a request of the VFS.
+///
+/// # Safety
+///
+/// `iocb` and `iter` must be a valid request on an open regular file of `T`.
+unsafe fn rw_iter<T: FileSystem>(
+    iocb: *mut bindings::kiocb,
+    iter: *mut bindings::iov_iter,
+    op: fn(&mut Kiocb<'_, T>, &mut IoIter<'_>) -> Result<isize>,
+) -> isize {
+    // SAFETY: the caller passes a valid request.
+    let (mut iocb, mut iter) = unsafe { (Kiocb::<T>(&mut *iocb, PhantomData), IoIter(&mut *iter)) };
+    match op(&mut iocb, &mut iter) {
+        Ok(n) => n,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
 pub(super) unsafe extern "C" fn read_iter<T: FileSystem>(
     iocb: *mut bindings::kiocb,
     to: *mut bindings::iov_iter,
 ) -> isize {
     // SAFETY: the VFS passes a valid request on an open regular file of `T`.
-    let (mut iocb, mut to) = unsafe { (Kiocb::<T>(&mut *iocb, PhantomData), IoIter(&mut *to)) };
-    match T::read_iter(&mut iocb, &mut to) {
-        Ok(n) => n,
-        Err(e) => e.to_errno() as isize,
-    }
+    unsafe { rw_iter(iocb, to, T::read_iter) }
 }
 
 pub(super) unsafe extern "C" fn write_iter<T: FileSystem>(
@@ -229,11 +243,7 @@ pub(super) unsafe extern "C" fn write_iter<T: FileSystem>(
     from: *mut bindings::iov_iter,
 ) -> isize {
     // SAFETY: the VFS passes a valid request on an open regular file of `T`.
-    let (mut iocb, mut from) = unsafe { (Kiocb::<T>(&mut *iocb, PhantomData), IoIter(&mut *from)) };
-    match T::write_iter(&mut iocb, &mut from) {
-        Ok(n) => n,
-        Err(e) => e.to_errno() as isize,
-    }
+    unsafe { rw_iter(iocb, from, T::write_iter) }
 }
 
 pub(super) unsafe extern "C" fn open<T: FileSystem>(

@@ -11,7 +11,6 @@ mkfs.rexfs -q "$DEV"
 load
 mount_rexfs
 F=$MNT/dio
-md5() { md5sum <"$1" | cut -d' ' -f1; }
 
 # Into a hole, extending the file: 1 MiB direct, then 4 KiB and 512 bytes.
 xfs_io -f -d -c "pwrite -S 0x11 -b 1m 0 1m" -c "pwrite -S 0x22 2m 4k" \

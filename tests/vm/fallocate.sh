@@ -9,7 +9,6 @@ mkfs.rexfs -q "$DEV"
 load
 mount_rexfs
 F=$MNT/f
-md5() { md5sum <"$1" | cut -d' ' -f1; }
 # expect_blocks N WHAT: the file has N data blocks; st_blocks also counts the
 # extent block that holds the extents beyond the inode's five, once the
 # punches have split the map that far.

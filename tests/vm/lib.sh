@@ -69,6 +69,8 @@ free_blocks() { stat -f -c %f "$MNT"; }
 free_inodes() { stat -f -c %d "$MNT"; }
 # blocks_of PATH: 4 KiB blocks allocated to PATH (st_blocks / 8).
 blocks_of() { echo $(($(stat -c %b "$1") / 8)); }
+# md5 PATH: the MD5 of PATH's contents.
+md5() { md5sum <"$1" | cut -d' ' -f1; }
 
 # check_fsck [DEV]: umount DEV (default $DEV) if it is mounted, then
 # `fsck.rexfs -f`; fail the test with fsck's output unless it exits 0.
