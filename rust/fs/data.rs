@@ -16,8 +16,8 @@ use super::inode::{account_blocks, free_runs, InodeInfo};
 use super::{RexInode, Rexfs};
 use crate::format::{self, Extent, EXTENT_UNWRITTEN, INLINE_DATA_MAX};
 use crate::vfs::{
-    self, falloc, iomap_flags, Fault, FaultRetry, InvalidateGuard, IoIter, Kiocb, MapKind, Mapping,
-    VmFaultResult, WritebackCache,
+    self, falloc, iomap_flags, Fault, FaultRetry, InodeLockGuard, InvalidateGuard, IoIter, Kiocb,
+    MapKind, Mapping, VmFaultResult, WritebackCache,
 };
 use kernel::prelude::*;
 
@@ -199,8 +199,16 @@ pub(super) fn writeback_map(inode: &RexInode, cache: &mut WritebackCache, pos: i
 /// (no filesystem lock the fault path takes is held: `i_rwsem` ranks above
 /// `mmap_lock`) and it goes on; when a pass makes no progress even so (a
 /// write's own page cache invalidation unmaps a buffer that maps the range
-/// it writes), the rest goes through the page cache. `i_rwsem` is held.
-fn direct_io(iocb: &mut Kiocb<'_, Rexfs>, iter: &mut IoIter<'_>, write: bool) -> Result<isize> {
+/// it writes), the rest goes through the page cache. `lock` is `i_rwsem`;
+/// a read releases it while it faults its buffer in and for its buffered
+/// fallback, since those are write faults, and a write fault into an inline
+/// file takes that file's `i_rwsem`. A write's faults only read.
+fn direct_io(
+    iocb: &mut Kiocb<'_, Rexfs>,
+    iter: &mut IoIter<'_>,
+    lock: &mut InodeLockGuard<'_, Rexfs>,
+    write: bool,
+) -> Result<isize> {
     let inode = iocb.inode();
     let probes = &inode.super_block().data().probes;
     let mut done = 0usize;
@@ -228,11 +236,19 @@ fn direct_io(iocb: &mut Kiocb<'_, Rexfs>, iter: &mut IoIter<'_>, write: bool) ->
         }
         if left_before_fault_in == Some(left) {
             probes.dio_fallback.inc();
-            let rest = if write { iocb.buffered_write_through(iter)? } else { iocb.buffered_read(iter, 0)? };
+            let rest = if write {
+                iocb.buffered_write_through(iter)?
+            } else {
+                lock.unlocked(|| iocb.buffered_read(iter, 0))?
+            };
             return Ok(done as isize + rest);
         }
         probes.dio_retry.inc();
-        iter.fault_in(left);
+        if write {
+            iter.fault_in(left);
+        } else {
+            lock.unlocked(|| iter.fault_in(left));
+        }
         left_before_fault_in = Some(left);
     }
     if faulted && done == 0 {
@@ -251,8 +267,8 @@ pub(super) fn read_iter(iocb: &mut Kiocb<'_, Rexfs>, to: &mut IoIter<'_>) -> Res
     if to.count() == 0 {
         return Ok(0);
     }
-    let _lock = iocb.lock_inode_shared();
-    direct_io(iocb, to, false)
+    let mut lock = iocb.lock_inode_shared();
+    direct_io(iocb, to, &mut lock, false)
 }
 
 /// A direct write completed: its unwritten blocks hold data now, and the
@@ -274,7 +290,7 @@ pub(super) fn dio_write_end(inode: &RexInode, offset: i64, size: u64, unwritten:
 pub(super) fn write_iter(iocb: &mut Kiocb<'_, Rexfs>, from: &mut IoIter<'_>) -> Result<isize> {
     let inode = iocb.inode();
     let written = {
-        let _lock = iocb.lock_inode();
+        let mut lock = iocb.lock_inode();
         if iocb.write_checks(from)? == 0 {
             return Ok(0);
         }
@@ -289,7 +305,8 @@ pub(super) fn write_iter(iocb: &mut Kiocb<'_, Rexfs>, from: &mut IoIter<'_>) -> 
             let _invalidate = inode.invalidate_lock();
             inode.zero_range(old_size, iocb.pos() - old_size)?;
         }
-        let written = if iocb.is_direct() { direct_io(iocb, from, true)? } else { iocb.buffered_write(from)? };
+        let written =
+            if iocb.is_direct() { direct_io(iocb, from, &mut lock, true)? } else { iocb.buffered_write(from)? };
         if inode.size() != old_size {
             inode.mark_dirty();
         }

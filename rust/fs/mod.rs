@@ -33,7 +33,9 @@
 //! - Direct I/O holds `i_rwsem` (shared to read, exclusively to write) and
 //!   nothing below it while `iomap_dio_rw` pins the user buffer, which may
 //!   be a mapping of the same file: the fault it takes there needs
-//!   `invalidate_lock` and the folio lock.
+//!   `invalidate_lock` and the folio lock. A direct read releases `i_rwsem`
+//!   to fault its buffer in (write faults, which may convert an inline file
+//!   under its `i_rwsem`) and for its buffered fallback.
 //! - Directory blocks change only under the directory's `i_rwsem`, which the
 //!   VFS holds for every namespace operation.
 //! - The extent-map generation is bumped under the extent-map lock before

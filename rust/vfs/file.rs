@@ -59,6 +59,33 @@ pub(crate) struct InodeLockGuard<'a, T: FileSystem> {
     pub(super) shared: bool,
 }
 
+impl<T: FileSystem> InodeLockGuard<'_, T> {
+    /// Runs `f` with the lock released, then takes it again in the same
+    /// mode.
+    pub(crate) fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let inode = self.inode.as_raw();
+        // SAFETY: the guard holds the lock in the mode it records; it holds
+        // it again before it is used or dropped.
+        unsafe {
+            if self.shared {
+                rexfs_bindings::rexfs_inode_unlock_shared(inode);
+            } else {
+                rexfs_bindings::rexfs_inode_unlock(inode);
+            }
+        }
+        let result = f();
+        // SAFETY: as above; locking a live inode.
+        unsafe {
+            if self.shared {
+                rexfs_bindings::rexfs_inode_lock_shared(inode);
+            } else {
+                rexfs_bindings::rexfs_inode_lock(inode);
+            }
+        }
+        result
+    }
+}
+
 impl<T: FileSystem> Drop for InodeLockGuard<'_, T> {
     fn drop(&mut self) {
         let inode = self.inode.as_raw();

@@ -20,7 +20,7 @@ mod trace;
 pub(crate) use buffer::Buffer;
 pub(crate) use debugfs::{Counter, DebugDir, DebugFile, DelayKnob, UnsafeSwitch};
 pub(crate) use dir::DirEmitter;
-pub(crate) use file::{Fault, FaultRetry, IoIter, Kiocb, VmFaultResult};
+pub(crate) use file::{Fault, FaultRetry, InodeLockGuard, IoIter, Kiocb, VmFaultResult};
 pub(crate) use fs_type::{FileSystem, Registration, StatFs};
 pub(crate) use inode::{
     Attrs, Idmap, Inode, InodeParams, InodeType, InvalidateGuard, NewInodeKind, Owner,

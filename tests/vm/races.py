@@ -32,6 +32,9 @@ FS_IOC_FIEMAP = 0xC020660B
 libc = ctypes.CDLL(None, use_errno=True)
 libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
 libc.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int64]
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 
 
 class Corruption(Exception):
@@ -391,8 +394,9 @@ def inline(mnt, probes):
     read-only reaches only page_mkwrite, which unmaps the page so the write
     faults again through ->fault (inline_mkwrite_unmap). Last, a fault that
     dropped its lock sleeps before converting while write(2) and truncate
-    change the file. Every file must read back exactly, and the faults must
-    not deadlock (the harness's timeout)."""
+    change the file, and a direct read of another file lands in a mapping
+    of an inline file. Every file must read back exactly, and the faults
+    must not deadlock (the harness's timeout)."""
     names = ("inline_fault_retry", "inline_fault_no_retry", "inline_fault_nowait", "inline_mkwrite_unmap")
     before = {name: probes[name] for name in names}
     expected = {}
@@ -450,6 +454,32 @@ def inline(mnt, probes):
             raise Missed("the store finished before write(2) and truncate ran")
     racing = mapped_store("inline-racing", store_racing)
     expected[racing] = overlay(old, 40, b"delayed!") + b"W" * 10
+
+    # A direct read of another file into the mapping: its write fault
+    # converts the inline file, which takes that file's i_rwsem, so the read
+    # must not hold its own across the fault.
+    source = pattern(3, 0, 4096)
+    direct_write(f"{mnt}/dio-source", source, 0)
+
+    target = f"{mnt}/inline-dio-target"
+    inline_file(target, old)
+    fd, src = os.open(target, os.O_RDWR), os.open(f"{mnt}/dio-source", os.O_RDONLY | os.O_DIRECT)
+    # A whole page, past EOF (Python's mmap refuses that), for the 512
+    # bytes O_DIRECT needs at least.
+    addr = libc.mmap(None, mmap.PAGESIZE, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, fd, 0)
+    if addr == ctypes.c_void_p(-1).value:
+        raise OSError(ctypes.get_errno(), "mmap")
+    try:
+        done = os.preadv(src, [memoryview((ctypes.c_char * 512).from_address(addr)).cast("B")], 0)
+    except OSError as e:
+        done = e
+    finally:
+        libc.munmap(ctypes.c_void_p(addr), mmap.PAGESIZE)
+        os.close(src)
+        os.close(fd)
+    if done != 512:
+        raise Corruption(f"direct read into an inline file's mapping: {done}")
+    expected[target] = source[:len(old)]
 
     for path in expected:
         sync_file(path)
