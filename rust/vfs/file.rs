@@ -63,18 +63,12 @@ impl<T: FileSystem> InodeLockGuard<'_, T> {
     /// Runs `f` with the lock released, then takes it again in the same
     /// mode.
     pub(crate) fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        let inode = self.inode.as_raw();
-        // SAFETY: the guard holds the lock in the mode it records; it holds
-        // it again before it is used or dropped.
-        unsafe {
-            if self.shared {
-                rexfs_bindings::rexfs_inode_unlock_shared(inode);
-            } else {
-                rexfs_bindings::rexfs_inode_unlock(inode);
-            }
-        }
+        // SAFETY: the guard holds the lock; it holds it again before it is
+        // used or dropped.
+        unsafe { self.release() };
         let result = f();
-        // SAFETY: as above; locking a live inode.
+        let inode = self.inode.as_raw();
+        // SAFETY: locking a live inode, in the mode the guard records.
         unsafe {
             if self.shared {
                 rexfs_bindings::rexfs_inode_lock_shared(inode);
@@ -84,19 +78,29 @@ impl<T: FileSystem> InodeLockGuard<'_, T> {
         }
         result
     }
+
+    /// Releases the lock.
+    ///
+    /// # Safety
+    ///
+    /// The guard holds the lock in the mode it records.
+    unsafe fn release(&self) {
+        let inode = self.inode.as_raw();
+        // SAFETY: the caller guarantees that we hold the lock so.
+        unsafe {
+            if self.shared {
+                rexfs_bindings::rexfs_inode_unlock_shared(inode);
+            } else {
+                rexfs_bindings::rexfs_inode_unlock(inode);
+            }
+        }
+    }
 }
 
 impl<T: FileSystem> Drop for InodeLockGuard<'_, T> {
     fn drop(&mut self) {
-        let inode = self.inode.as_raw();
         // SAFETY: the guard holds the lock in the mode it records.
-        unsafe {
-            if self.shared {
-                rexfs_bindings::rexfs_inode_unlock_shared(inode)
-            } else {
-                rexfs_bindings::rexfs_inode_unlock(inode)
-            }
-        }
+        unsafe { self.release() };
     }
 }
 
