@@ -194,6 +194,16 @@ struct buffer_head *rexfs_getblk_zeroed(struct super_block *sb, u64 block)
 	return bh;
 }
 
+/*
+ * Drops the cached buffer of @block, a metadata block being freed, dirty or
+ * not, so that it is never written over what the block's next owner puts
+ * there (file data does not go through the buffer cache).
+ */
+void rexfs_forget_block(struct super_block *sb, u64 block)
+{
+	bforget(sb_find_get_block_nonatomic(sb, block));
+}
+
 void rexfs_buffer_lock(struct buffer_head *bh)
 {
 	lock_buffer(bh);

@@ -74,6 +74,7 @@ struct buffer_head *rexfs_getblk_zeroed(struct super_block *sb, u64 block);
 void rexfs_buffer_lock(struct buffer_head *bh);
 void rexfs_buffer_unlock_dirty(struct buffer_head *bh);
 void rexfs_buffer_unlock(struct buffer_head *bh);
+void rexfs_forget_block(struct super_block *sb, u64 block);
 
 /* Memory allocation scopes */
 unsigned int rexfs_nofs_save(void);

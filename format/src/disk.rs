@@ -7,15 +7,21 @@
 //! block 0                      superblock (first 512 bytes used)
 //! bitmap_start ..+bitmap_blocks      allocation bitmap, one bit per block
 //! inode_table_start ..+inode_table_blocks  inode table, 16 inodes of 256 bytes per block
-//! data_start ..block_count     data, directory and extent blocks
+//! data_start ..block_count     data, directory, extent and extended attribute blocks
 //! ```
 //!
 //! Every metadata structure carries a CRC-32C: the superblock and each inode
 //! in a field of their own, every other metadata block in a [`BlockHeader`].
 //! A checksum is computed over the structure with its checksum field zeroed.
 //!
-//! This file is compiled into the kernel module as well as into the
-//! `rexfs-format` crate, so it only refers to `core` and to itself.
+//! This file (with its submodule `xattr.rs`) is compiled into the kernel
+//! module as well as into the `rexfs-format` crate, so it only refers to
+//! `core` and to itself.
+
+// A path relative to this file, wherever the crate including it lives.
+#[path = "xattr.rs"]
+mod xattr;
+pub use xattr::*;
 
 /// Size of a filesystem block in bytes.
 pub const BLOCK_SIZE: usize = 4096;
@@ -451,7 +457,8 @@ impl Superblock {
 // ---------------------------------------------------------------------------
 // Metadata block header
 
-/// Size of the header that starts every bitmap, directory and extent block.
+/// Size of the header that starts every bitmap, directory, extent and
+/// extended attribute block.
 pub const HEADER_SIZE: usize = 32;
 
 /// The type of a metadata block, stored as its header magic.
@@ -464,6 +471,8 @@ pub enum BlockKind {
     Directory = 0x5258_4452,
     /// Extent block, "RXEX".
     Extent = 0x5258_4558,
+    /// Extended attribute block, "RXXA" (see [`XattrBlock`]).
+    Xattr = 0x5258_5841,
 }
 
 /// Header of a metadata block:
@@ -700,7 +709,7 @@ pub struct Timestamp {
 }
 
 /// Bytes of the inode's data area: inline data, or in-inode extents.
-pub const INODE_DATA_AREA: usize = 136;
+pub const INODE_DATA_AREA: usize = 128;
 /// Largest file stored inline.
 pub const INLINE_DATA_MAX: usize = INODE_DATA_AREA;
 /// Extents that fit in the inode itself.
@@ -728,6 +737,8 @@ mod ino_off {
     pub(super) const EXTENT_BLOCK: usize = 96;
     pub(super) const RDEV: usize = 104;
     pub(super) const DATA: usize = 112;
+    pub(super) const XATTR_BLOCK: usize = DATA + super::INODE_DATA_AREA;
+    // 248..252 reserved, zero.
     pub(super) const CRC: usize = super::INODE_SIZE - 4;
 }
 
@@ -746,7 +757,8 @@ pub struct DiskInode {
     pub gid: u32,
     /// Size in bytes.
     pub size: u64,
-    /// Blocks allocated to the inode, data and extent blocks.
+    /// Blocks allocated to the inode: data, extent and extended attribute
+    /// blocks.
     pub blocks: u64,
     /// Last access.
     pub atime: Timestamp,
@@ -768,6 +780,9 @@ pub struct DiskInode {
     pub rdev: u32,
     /// Inline data, or the first [`INODE_EXTENTS`] extents.
     pub data: [u8; INODE_DATA_AREA],
+    /// The extended attribute block (any file type, inline data or not), 0
+    /// for none.
+    pub xattr_block: u64,
 }
 
 impl DiskInode {
@@ -790,6 +805,7 @@ impl DiskInode {
         extent_block: 0,
         rdev: 0,
         data: [0; INODE_DATA_AREA],
+        xattr_block: 0,
     };
 
     /// Whether the slot is unused.
@@ -854,6 +870,7 @@ impl DiskInode {
             extent_block: get_u64(b, EXTENT_BLOCK),
             rdev: get_u32(b, RDEV),
             data,
+            xattr_block: get_u64(b, XATTR_BLOCK),
         };
         inode.check_fields()?;
         Ok(inode)
@@ -917,6 +934,7 @@ impl DiskInode {
         put_u64(b, EXTENT_BLOCK, self.extent_block);
         put_u32(b, RDEV, self.rdev);
         b[DATA..DATA + INODE_DATA_AREA].copy_from_slice(&self.data);
+        put_u64(b, XATTR_BLOCK, self.xattr_block);
         let crc = crc32c_without_field(b, CRC);
         put_u32(b, CRC, crc);
     }
@@ -1110,6 +1128,7 @@ mod tests {
         inode.flags = INODE_INLINE;
         inode.data[..5].copy_from_slice(b"hello");
         inode.mtime = Timestamp { sec: -5, nsec: 999_999_999 };
+        inode.xattr_block = 0x1234_5678_9abc;
         let mut slot = [0u8; INODE_SIZE];
         inode.encode(&mut slot);
         assert_eq!(DiskInode::decode(&slot), Ok(inode));

@@ -4,6 +4,7 @@
 //! freeing them.
 
 use super::extent_map::{ExtentMap, FreedRuns};
+use super::xattr::{self, Xattrs};
 use super::{corrupted, RexInode, RexSb};
 use crate::format::{
     self, file_type, mode, DiskInode, Extent, ExtentBlock, Timestamp, INODE_EXTENTS,
@@ -38,6 +39,9 @@ pub(crate) struct InodeInfo {
     map: Mutex<ExtentMap>,
     /// Generation of `map`: bumped before every change, under the lock.
     generation: AtomicU64,
+    /// The extended attribute block. See the lock order in [`super`].
+    #[pin]
+    pub(super) xattrs: Xattrs,
 }
 
 impl InodeInfo {
@@ -94,6 +98,9 @@ pub(super) fn iget(sb: &RexSb, ino: u64) -> Result<ARef<RexInode>> {
     let disk = read_disk_inode(sb, ino)?;
     let fail = |why: &str| corrupted(sb, format_args!("inode {ino}: {why}"));
     let mut map = ExtentMap::load(sb, ino, &disk)?;
+    if disk.xattr_block != 0 && !sb.data().geometry().is_data_range(disk.xattr_block, 1) {
+        return Err(fail("xattr block outside the data area"));
+    }
     let mut inline = None;
     let mut inline_data = &[][..];
     let typ = match disk.file_type() {
@@ -148,6 +155,7 @@ pub(super) fn iget(sb: &RexSb, ino: u64) -> Result<ARef<RexInode>> {
             parent: AtomicU64::new(disk.parent),
             map <- new_mutex!(map),
             generation: AtomicU64::new(0),
+            xattrs <- Xattrs::new(disk.xattr_block),
         }? Error),
     )
 }
@@ -270,6 +278,7 @@ pub(super) fn create(
             parent: AtomicU64::new(dir.ino()),
             map <- new_mutex!(map),
             generation: AtomicU64::new(0),
+            xattrs <- Xattrs::new(0),
         }? Error),
     )?;
     account_blocks(&inode);
@@ -300,7 +309,7 @@ fn free_slot(sb: &RexSb, ino: u64) {
 }
 
 /// Writes the in-memory inode to its slot, and its extents beyond the inode
-/// to its extent blocks.
+/// to its extent blocks; sets the space it reports (`i_blocks`).
 pub(super) fn write_inode(inode: &RexInode, sync: bool) -> Result {
     let sb = inode.super_block();
     let info = inode.data();
@@ -318,6 +327,7 @@ pub(super) fn write_inode(inode: &RexInode, sync: bool) -> Result {
         generation: attrs.generation,
         parent: info.parent(),
         rdev: info.rdev,
+        xattr_block: info.xattrs.block_number(),
         ..DiskInode::FREE
     };
     if let Some(target) = &info.inline {
@@ -332,6 +342,8 @@ pub(super) fn write_inode(inode: &RexInode, sync: bool) -> Result {
     } else {
         store_extents(inode, &mut disk)?;
     }
+    disk.blocks += u64::from(disk.xattr_block != 0);
+    inode.set_bytes(disk.blocks << format::BLOCK_SHIFT);
     let buf = write_inode_slot(sb, inode.ino(), &disk)?;
     if sync {
         buf.sync()?;
@@ -339,11 +351,17 @@ pub(super) fn write_inode(inode: &RexInode, sync: bool) -> Result {
     Ok(())
 }
 
-/// Updates the space the inode reports (`i_blocks`) after its extent map
-/// changed: data blocks plus extent blocks.
+/// Updates the space the inode reports (`i_blocks`) after its extent map or
+/// its extended attributes changed: data, extent and attribute blocks.
 pub(super) fn account_blocks(inode: &RexInode) {
-    let blocks = inode.data().read_map(|map, _| map.data_blocks() + map.chain.len() as u64);
+    let info = inode.data();
+    let blocks = info.read_map(|map, _| map_blocks(map)) + info.xattrs.blocks();
     inode.set_bytes(blocks << format::BLOCK_SHIFT);
+}
+
+/// Blocks the extent map takes: data and extent blocks.
+fn map_blocks(map: &ExtentMap) -> u64 {
+    map.data_blocks() + map.chain.len() as u64
 }
 
 /// Writes the inode into its inode-table buffer now (without waiting for
@@ -352,8 +370,8 @@ pub(super) fn save(inode: &RexInode) -> Result {
     write_inode(inode, false)
 }
 
-/// Fills the extent fields of `disk` and writes the extent blocks, growing
-/// or shrinking the chain to fit.
+/// Fills the extent fields and the data and extent block count of `disk`
+/// and writes the extent blocks, growing or shrinking the chain to fit.
 fn store_extents(inode: &RexInode, disk: &mut DiskInode) -> Result {
     let sb = inode.super_block();
     let ino = inode.ino();
@@ -388,8 +406,7 @@ fn store_extents(inode: &RexInode, disk: &mut DiskInode) -> Result {
     }
     disk.extent_count = extents.len() as u32;
     disk.extent_block = map.chain.first().copied().unwrap_or(0);
-    disk.blocks = map.data_blocks() + map.chain.len() as u64;
-    inode.set_bytes(disk.blocks << format::BLOCK_SHIFT);
+    disk.blocks = map_blocks(map);
     Ok(())
 }
 
@@ -417,6 +434,7 @@ pub(super) fn evict(inode: &RexInode) {
             freed.push((*blkno, 1), GFP_KERNEL)?;
         }
         free_runs(sb, &freed)?;
+        xattr::evict(inode)?;
         let _nofs = NoFsScope::enter();
         sb.data().alloc.lock().free_inode(sb, inode.ino())
     })();

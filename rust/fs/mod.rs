@@ -14,6 +14,10 @@
 //!         -> SbInfo::alloc (bitmap, inode-table slots, free counts)
 //!           -> buffer lock (Buffer::modify of one metadata block)
 //!
+//! i_rwsem (setxattr, removexattr; getxattr and listxattr start below it)
+//!   -> InodeInfo::xattrs (the extended attribute block)
+//!     -> SbInfo::alloc -> buffer lock
+//!
 //! mmap_lock -> sb_start_pagefault -> invalidate_lock (shared) -> folio lock -> ...
 //! ```
 //!
@@ -38,6 +42,15 @@
 //!   under its `i_rwsem`) and for its buffered fallback.
 //! - Directory blocks change only under the directory's `i_rwsem`, which the
 //!   VFS holds for every namespace operation.
+//! - The extended attribute lock (`InodeInfo::xattrs`) ranks beside the
+//!   extent-map lock, not above or below it: the two are never held
+//!   together. It is never taken under `invalidate_lock` or a folio lock;
+//!   what runs there and needs the attribute block's number (the block
+//!   count for `i_blocks`, `write_inode`) reads it without the lock, and a
+//!   change marks the inode dirty after it. Setting an attribute allocates
+//!   and frees the block under it, so it ranks above the allocator. Like
+//!   the extent-map and allocator locks, it is held in a `memalloc_nofs`
+//!   scope.
 //! - The extent-map generation is bumped under the extent-map lock before
 //!   every change of the map, and sampled under it into each mapping's
 //!   cookie; `iomap_valid` and writeback compare it without the lock.
@@ -48,11 +61,13 @@ mod dir;
 mod extent_map;
 mod inode;
 mod super_block;
+mod xattr;
 
 use crate::format;
 use crate::vfs::{
     self, DirEmitter, Fault, FileSystem, Fresh, Idmap, Kiocb, Mapping, NewInodeKind,
-    StatFs, SuperBlock, VmFaultResult, WritebackCache, IoIter,
+    StatFs, SuperBlock, VmFaultResult, WritebackCache, IoIter, XattrList, XattrNamespace,
+    XattrSetFlags,
 };
 use kernel::{prelude::*, sync::aref::ARef};
 
@@ -206,6 +221,29 @@ impl FileSystem for Rexfs {
 
     fn writeback_map(inode: &RexInode, cache: &mut WritebackCache, pos: i64) -> Result {
         data::writeback_map(inode, cache, pos)
+    }
+
+    fn get_xattr<R>(
+        inode: &RexInode,
+        namespace: XattrNamespace,
+        name: &[u8],
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
+        xattr::get(inode, namespace, name, read)
+    }
+
+    fn set_xattr(
+        inode: &RexInode,
+        namespace: XattrNamespace,
+        name: &[u8],
+        value: Option<&[u8]>,
+        flags: XattrSetFlags,
+    ) -> Result {
+        xattr::set(inode, namespace, name, value, flags)
+    }
+
+    fn list_xattrs(inode: &RexInode, list: &mut XattrList<'_>) -> Result {
+        xattr::list(inode, list)
     }
 }
 

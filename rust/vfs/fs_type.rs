@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The [`FileSystem`] trait, filesystem type registration, mounting through
-//! `fs_context`, and the super block and directory operation tables.
+//! `fs_context`, and the super block, directory, symlink and special file
+//! operation tables.
 //!
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h),
 //! [`include/linux/fs_context.h`](srctree/include/linux/fs_context.h).
@@ -13,6 +14,7 @@ use super::file::{self, IoIter, Kiocb};
 use super::inode::{self, Idmap, Inode, NewInodeKind};
 use super::iomap::{Mapping, WritebackCache};
 use super::super_block::{Fresh, SuperBlock};
+use super::xattr::{self, XattrList, XattrNamespace, XattrSetFlags};
 use core::marker::PhantomData;
 use core::ptr;
 use kernel::{
@@ -134,6 +136,29 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     /// Maps `pos` for writeback, reusing the mapping cached in `cache` if
     /// it is still valid.
     fn writeback_map(inode: &Inode<Self>, cache: &mut WritebackCache, pos: i64) -> Result;
+
+    // Extended attributes, of every inode type. `name` comes without the
+    // namespace prefix and is not empty; the VFS has checked permissions.
+
+    /// Calls `read` with the value of attribute `name` of `namespace`;
+    /// `ENODATA` if there is none. Runs without `i_rwsem`.
+    fn get_xattr<R>(
+        inode: &Inode<Self>,
+        namespace: XattrNamespace,
+        name: &[u8],
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R>;
+    /// Sets attribute `name` of `namespace` to `value`, or removes it
+    /// (`None`), as `flags` allow; `i_rwsem` is held.
+    fn set_xattr(
+        inode: &Inode<Self>,
+        namespace: XattrNamespace,
+        name: &[u8],
+        value: Option<&[u8]>,
+        flags: XattrSetFlags,
+    ) -> Result;
+    /// Adds every attribute of `inode` to `list`. Runs without `i_rwsem`.
+    fn list_xattrs(inode: &Inode<Self>, list: &mut XattrList<'_>) -> Result;
 }
 
 /// Filesystem statistics, as returned by `statfs(2)`.
@@ -232,6 +257,7 @@ impl<T: FileSystem> Registration<T> {
         mknod: Some(Self::mknod),
         rename: Some(Self::rename),
         setattr: Some(Self::setattr),
+        listxattr: Some(xattr::Handlers::<T>::listxattr),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
@@ -245,10 +271,11 @@ impl<T: FileSystem> Registration<T> {
         ..unsafe { core::mem::zeroed() }
     };
 
-    /// Regular files and device nodes: attributes only (their data goes
+    /// Device nodes, FIFOs and sockets: attributes only (their data goes
     /// through their file operations).
-    pub(super) const SETATTR_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
+    pub(super) const SPECIAL_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
         setattr: Some(Self::setattr),
+        listxattr: Some(xattr::Handlers::<T>::listxattr),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
@@ -256,6 +283,7 @@ impl<T: FileSystem> Registration<T> {
     pub(super) const SYMLINK_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
         get_link: Some(bindings::simple_get_link),
         setattr: Some(Self::setattr),
+        listxattr: Some(xattr::Handlers::<T>::listxattr),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
@@ -298,6 +326,9 @@ impl<T: FileSystem> Registration<T> {
             unsafe {
                 (*sb_ptr).s_magic = T::MAGIC as _;
                 (*sb_ptr).s_op = &Self::SUPER_OPS;
+                // Before the first inode: `inode_init_always` sets
+                // `IOP_XATTR` on the inodes of a super block with handlers.
+                (*sb_ptr).s_xattr = xattr::Handlers::<T>::table();
                 (*sb_ptr).s_maxbytes = T::MAX_BYTES;
                 (*sb_ptr).s_time_gran = 1;
             }
@@ -428,7 +459,7 @@ impl<T: FileSystem> Registration<T> {
     /// # Safety
     ///
     /// `dentry` must belong to this filesystem and stay positive for `'a`.
-    unsafe fn dentry_inode<'a>(dentry: *mut bindings::dentry) -> Option<&'a Inode<T>> {
+    pub(super) unsafe fn dentry_inode<'a>(dentry: *mut bindings::dentry) -> Option<&'a Inode<T>> {
         // SAFETY: guaranteed by the caller.
         let inode = unsafe { rexfs_bindings::rexfs_dentry_inode(dentry) };
         // SAFETY: a positive dentry holds a reference to its initialised inode.

@@ -562,7 +562,7 @@ impl<T: FileSystem> NewInode<T> {
                 // file operations for the mode.
                 unsafe {
                     bindings::init_special_inode(inode, (*inode).i_mode, rdev);
-                    (&Registration::<T>::SETATTR_INODE_OPS as *const _, (*inode).__bindgen_anon_3.i_fop)
+                    (&Registration::<T>::SPECIAL_INODE_OPS as *const _, (*inode).__bindgen_anon_3.i_fop)
                 }
             }
         };

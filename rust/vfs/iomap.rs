@@ -217,6 +217,7 @@ impl<T: FileSystem> Tables<T> {
     pub(super) const INODE_OPS: bindings::inode_operations = bindings::inode_operations {
         setattr: Some(super::fs_type::Registration::<T>::setattr),
         fiemap: Some(Self::fiemap),
+        listxattr: Some(super::xattr::Handlers::<T>::listxattr),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };

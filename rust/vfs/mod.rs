@@ -16,6 +16,7 @@ mod inode;
 mod iomap;
 mod super_block;
 mod trace;
+mod xattr;
 
 pub(crate) use buffer::Buffer;
 pub(crate) use debugfs::{Counter, DebugDir, DebugFile, DelayKnob, UnsafeSwitch};
@@ -28,6 +29,7 @@ pub(crate) use inode::{
 pub(crate) use iomap::{InlineData, MapKind, Mapping, WritebackCache};
 pub(crate) use super_block::{Fresh, SuperBlock};
 pub(crate) use trace::{trace_iomap_stale, trace_wb_refetch};
+pub(crate) use xattr::{XattrList, XattrNamespace, XattrSetFlags};
 
 /// `FALLOC_FL_*` modes of [`FileSystem::fallocate`].
 pub(crate) mod falloc {

@@ -82,6 +82,15 @@ impl<T: FileSystem, S> SuperBlock<T, S> {
         unsafe { Buffer::from_raw(bh) }.ok_or(ENOMEM)
     }
 
+    /// Drops the cached buffer of block `block`, which is being freed, with
+    /// any change not yet written (`bforget`): the block's next owner may be
+    /// a file, whose data the buffer must not overwrite later.
+    pub(crate) fn forget_block(&self, block: u64) {
+        // SAFETY: the device is open; the helper copes with an uncached
+        // block.
+        unsafe { rexfs_bindings::rexfs_forget_block(self.as_raw(), block) };
+    }
+
     /// Writes every dirty metadata block of the device and waits for them.
     pub(crate) fn sync_device(&self) -> Result {
         // SAFETY: the device is open.

@@ -17,6 +17,8 @@ import sys
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
+libc.getxattr.restype = ctypes.c_ssize_t
+libc.listxattr.restype = ctypes.c_ssize_t
 SYS_getdents64 = 217  # x86-64
 SYS_renameat2 = 316
 AT_FDCWD = -100
@@ -41,10 +43,11 @@ def renameat2(src, dst, flags):
                              os.fsencode(dst), ctypes.c_uint(flags)))
 
 
-def errno_of(fn, *args):
-    """Run fn(*args); return "OK" or the errno name of the OSError it raised."""
+def errno_of(fn, *args, **kwargs):
+    """Run fn(*args, **kwargs); return "OK" or the errno name of the OSError
+    it raised."""
     try:
-        fn(*args)
+        fn(*args, **kwargs)
         return "OK"
     except OSError as e:
         return errno.errorcode.get(e.errno, str(e.errno))
@@ -113,6 +116,29 @@ def dirents(path, bufsize=65536):
         os.close(fd)
 
 
+def getxattr_sized(path, name, size):
+    """getxattr(2) of path's attribute name into a buffer of size bytes:
+    the value, or its length if size is 0 (os.getxattr sizes the buffer
+    itself, so it never sees ERANGE)."""
+    buf = ctypes.create_string_buffer(size) if size else None
+    n = check_errno(libc.getxattr(os.fsencode(path), name.encode(), buf, ctypes.c_size_t(size)))
+    return buf.raw[:n] if size else n
+
+
+def listxattr_sized(path, size):
+    """listxattr(2) of path into a buffer of size bytes: the raw list of
+    NUL-terminated names, or its length if size is 0."""
+    buf = ctypes.create_string_buffer(size) if size else None
+    n = check_errno(libc.listxattr(os.fsencode(path), buf, ctypes.c_size_t(size)))
+    return buf.raw[:n] if size else n
+
+
+def xattrs(path):
+    """path's extended attributes (not following a symlink): {name: value}."""
+    return {name: os.getxattr(path, name, follow_symlinks=False)
+            for name in os.listxattr(path, follow_symlinks=False)}
+
+
 def md5_file(path):
     h = hashlib.md5()
     with open(path, "rb", buffering=0) as f:
@@ -124,7 +150,8 @@ def md5_file(path):
 def manifest(root):
     """Sorted lines, one per entry under root (root itself is "."): path,
     type, inode number, size, link count, permission bits, owner, group,
-    mtime in ns, and the md5 of a file's content or a symlink's target."""
+    mtime in ns, the md5 of a file's content or a symlink's target, and the
+    extended attributes, if any (names and the md5 of each value)."""
     lines = []
     paths = ["."]
     for dirpath, dirnames, filenames in os.walk(root):
@@ -143,6 +170,10 @@ def manifest(root):
             kind, extra = "symlink", f"target={shown}"
         else:
             kind, extra = f"mode{stat.S_IFMT(st.st_mode):o}", "-"
+        attrs = xattrs(p)
+        if attrs:
+            extra += " xattrs=" + ",".join(f"{name}:{hashlib.md5(value).hexdigest()}"
+                                           for name, value in sorted(attrs.items()))
         lines.append(f"{rel!r} {kind} ino={st.st_ino} size={st.st_size} nlink={st.st_nlink} "
                      f"mode={stat.S_IMODE(st.st_mode):o} uid={st.st_uid} gid={st.st_gid} "
                      f"mtime={st.st_mtime_ns} {extra}")

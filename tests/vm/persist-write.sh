@@ -2,7 +2,8 @@
 # First half of a test across a guest reboot (tests/vm/persist-verify.sh is
 # the second, run by the host in a second boot on the same disks): make a
 # tree on $DEV (directories, 50 files of 0..300 KiB of seeded random data, a
-# symlink, a hard link, modes and owners), fsync every file and directory,
+# symlink, a hard link, modes and owners, extended attributes on files and a
+# directory), fsync every file and directory,
 # save its manifest to $OUT_DIR, and leave the filesystem mounted: the guest
 # goes down without unmounting it. Run it last.
 . "$(dirname "$0")/lib.sh"
@@ -20,7 +21,7 @@ for d in dirs:
     os.mkdir(os.path.join(m, d))
 # Sizes around the interesting boundaries (inline data, one block, extents),
 # then random ones.
-sizes = [0, 1, 136, 137, 4095, 4096, 4097, 65536, 300 << 10]
+sizes = [0, 1, 128, 129, 4095, 4096, 4097, 65536, 300 << 10]
 sizes += [rnd.randrange((300 << 10) + 1) for _ in range(50 - len(sizes))]
 files = []
 for i, size in enumerate(sizes):
@@ -40,6 +41,11 @@ os.chown(files[5], 1000, 2000)
 os.symlink("d1/file-01", os.path.join(m, "link"))
 os.link(files[6], os.path.join(m, "e/hard"))
 os.utime(files[7], ns=(1_000_000_001, 981_173_106_123_456_789))
+# Attributes on an inline file, a file with extents and a directory.
+os.setxattr(files[1], "user.big", rnd.randbytes(3000))
+os.setxattr(files[8], "user.a", b"1")
+os.setxattr(files[8], "trusted.b", b"")
+os.setxattr(os.path.join(m, "d1"), "user.dir", b"attribute of a directory")
 for p in files:
     fd = os.open(p, os.O_RDONLY)
     os.fsync(fd)
@@ -48,7 +54,8 @@ for d in sorted(dirs, key=len, reverse=True) + ["."]:
     fd = os.open(os.path.join(m, d), os.O_RDONLY | os.O_DIRECTORY)
     os.fsync(fd)
     os.close(fd)
-print(f"{len(files)} files, {len(dirs)} directories, a symlink and a hard link, all fsynced")
+print(f"{len(files)} files, {len(dirs)} directories, a symlink and a hard link, "
+      "extended attributes, all fsynced")
 PY
 manifest "$MNT" >"$SAVED.tmp"
 mv "$SAVED.tmp" "$SAVED"

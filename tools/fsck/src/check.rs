@@ -2,8 +2,9 @@
 //! The consistency check of a rexfs filesystem, and its repairs.
 //!
 //! The check reads the superblock, the bitmap and the whole inode table, then
-//! every block map and every directory, and computes from them which blocks
-//! are owned by whom and how often each inode is linked. Everything on disk
+//! every block map, extended attribute block and directory, and computes
+//! from them which blocks are owned by whom and how often each inode is
+//! linked. Everything on disk
 //! that disagrees is a [`Problem`]. Repairs are only offered where the
 //! computed value is known to be complete: a bitmap is not trimmed while some
 //! block map could not be read, nor a link count set while some directory
@@ -17,8 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rexfs_format::{
     bitmap_payload, dir_entries, file_type, mode, test_bit, BlockHeader, BlockKind, DirEntry,
-    DiskInode, Extent, ExtentBlock, Geometry, Superblock, BITS_PER_BITMAP_BLOCK, BLOCK_SIZE,
-    EXTENT_UNWRITTEN, INODES_PER_BLOCK, INODE_SIZE, ROOT_INO,
+    DiskInode, Extent, ExtentBlock, Geometry, Superblock, XattrBlock, BITS_PER_BITMAP_BLOCK,
+    BLOCK_SIZE, EXTENT_UNWRITTEN, INODES_PER_BLOCK, INODE_SIZE, ROOT_INO,
 };
 use rexfs_mkfs::{bitmap_block, Device};
 
@@ -360,8 +361,12 @@ impl Checker {
         Ok(())
     }
 
-    /// Checks the data of an in-use inode and claims its blocks.
+    /// Checks the data and the extended attributes of an in-use inode and
+    /// claims its blocks.
     fn check_inode(&mut self, dev: &Device, ino: u64, inode: &DiskInode) -> io::Result<()> {
+        self.check_xattr_block(dev, ino, inode.xattr_block)?;
+        // The inode owns its attribute block even if the block is damaged.
+        let xattr_blocks = u64::from(inode.xattr_block != 0);
         let kind = inode.file_type();
         if inode.is_inline() {
             if kind != mode::S_IFREG && kind != mode::S_IFLNK {
@@ -371,7 +376,7 @@ impl Checker {
                     self.links_known = false;
                 }
             }
-            self.check_block_count(ino, inode, 0);
+            self.check_block_count(ino, inode, xattr_blocks);
             return Ok(());
         }
 
@@ -413,7 +418,7 @@ impl Checker {
         }
         if complete {
             let data: u64 = valid.iter().map(|e| u64::from(e.len)).sum();
-            self.check_block_count(ino, inode, data + map.chain.len() as u64);
+            self.check_block_count(ino, inode, data + map.chain.len() as u64 + xattr_blocks);
         } else {
             self.blocks_known = false;
         }
@@ -423,6 +428,26 @@ impl Checker {
             }
             self.check_dir_shape(ino, inode, &valid);
             self.dirs.push((ino, valid));
+        }
+        Ok(())
+    }
+
+    /// Claims extended attribute block `blkno` (0 for none) of inode `ino`
+    /// and checks that it is well-formed.
+    fn check_xattr_block(&mut self, dev: &Device, ino: u64, blkno: u64) -> io::Result<()> {
+        if blkno == 0 {
+            return Ok(());
+        }
+        let at = || format!("inode {ino}: xattr block {blkno}");
+        if !self.g.is_data_range(blkno, 1) {
+            self.problems.report(format!("{}: outside the data area", at()));
+            return Ok(());
+        }
+        self.claim(blkno, 1, ino);
+        let mut block = vec![0; BLOCK_SIZE];
+        dev.read_blocks(blkno, &mut block)?;
+        if let Err(e) = XattrBlock::decode(&block[..], blkno, ino) {
+            self.problems.report(format!("{}: {}", at(), e.reason()));
         }
         Ok(())
     }

@@ -12,8 +12,8 @@ use common::Image;
 use rexfs_format::{
     assign_bit, bitmap_payload_mut, bitmap_position, dirent_size, file_type, init_dir_block, mode,
     test_bit, write_dirent, BlockHeader, BlockKind, DiskInode, Extent, ExtentBlock, Geometry,
-    Superblock, BLOCK_SIZE, EXTENT_SIZE, EXTENT_UNWRITTEN, HEADER_SIZE, INODE_INLINE, INODE_SIZE,
-    ROOT_INO,
+    Superblock, XattrBlock, XattrNamespace, BLOCK_SIZE, EXTENT_SIZE, EXTENT_UNWRITTEN, HEADER_SIZE,
+    INODE_INLINE, INODE_SIZE, ROOT_INO,
 };
 use rexfs_fsck::{exit, Fsck};
 use rexfs_mkfs::Device;
@@ -135,6 +135,39 @@ impl Fs {
         });
         blkno
     }
+
+    /// Allocates an extended attribute block for inode `ino` holding the
+    /// user attributes `attrs` (name, value); returns it.
+    fn add_xattr_block(&mut self, ino: u64, attrs: &[(&str, &str)]) -> u64 {
+        let blkno = self.alloc();
+        let mut raw = vec![0; BLOCK_SIZE];
+        let mut block = XattrBlock::empty(&mut raw[..]);
+        for (name, value) in attrs {
+            block.set(XattrNamespace::User, name.as_bytes(), value.as_bytes()).unwrap();
+        }
+        block.seal(blkno, ino);
+        self.write(blkno, &raw);
+        blkno
+    }
+}
+
+/// An extended attribute block at `blkno` of inode `ino` written byte by
+/// byte, as the format describes it: `count`, then the entries (namespace,
+/// name, value).
+fn raw_xattr_block(blkno: u64, ino: u64, count: u32, entries: &[(u8, &str, &str)]) -> Vec<u8> {
+    let mut block = vec![0; BLOCK_SIZE];
+    block[HEADER_SIZE..HEADER_SIZE + 4].copy_from_slice(&count.to_le_bytes());
+    let mut at = HEADER_SIZE + 8;
+    for &(namespace, name, value) in entries {
+        block[at] = namespace;
+        block[at + 1] = name.len() as u8;
+        block[at + 2..at + 4].copy_from_slice(&(value.len() as u16).to_le_bytes());
+        let entry = [name.as_bytes(), value.as_bytes()].concat();
+        block[at + 4..at + 4 + entry.len()].copy_from_slice(&entry);
+        at += (4 + entry.len()).next_multiple_of(4);
+    }
+    BlockHeader { kind: BlockKind::Xattr, blkno, owner: ino }.seal(&mut block);
+    block
 }
 
 /// A regular file with `extents` (at most five), linked once.
@@ -466,6 +499,103 @@ fn extent_chain() {
     assert!(extents.iter().all(|e| fs.bit(e.physical)));
 }
 
+/// Inode 2, an inline file "f" with an extended attribute block, and inode
+/// 3, a directory "d" with one; returns the two blocks.
+fn files_with_xattrs(fs: &mut Fs) -> (u64, u64) {
+    let file_block = fs.add_xattr_block(2, &[("colour", "beige"), ("empty", "")]);
+    fs.create(2, &DiskInode { xattr_block: file_block, blocks: 1, ..inline_file(b"data") });
+    let dir_block = fs.add_xattr_block(3, &[("x", "yz")]);
+    fs.create(3, &DiskInode { xattr_block: dir_block, blocks: 1, ..dir(ROOT_INO) });
+    fs.update_inode(ROOT_INO, |root| root.nlink = 3);
+    fs.add_dir_block(ROOT_INO, &[("f", 2, file_type::REG), ("d", 3, file_type::DIR)]);
+    (file_block, dir_block)
+}
+
+#[test]
+fn xattr_blocks() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    let (file_block, dir_block) = files_with_xattrs(&mut fs);
+    expect(&image, &[], exit::OK);
+    // Two attribute blocks and a directory block.
+    assert_eq!(check(&image).summary().unwrap().blocks_used, 66 + 3);
+
+    fs.update_inode(2, |f| f.blocks = 0);
+    fs.set_bit(dir_block, false);
+    let problems = [
+        "inode 2: block count is 0, should be 1".to_string(),
+        format!("block {dir_block}: used by inode 3 but marked free"),
+    ];
+    expect(&image, &problems.each_ref().map(String::as_str), exit::UNCORRECTED);
+    expect_repaired(&image, &problems.each_ref().map(String::as_str));
+
+    // Forgetting the attribute block without freeing it leaks it.
+    fs.update_inode(2, |f| f.xattr_block = 0);
+    let problems = [
+        "inode 2: block count is 1, should be 0".to_string(),
+        format!("block {file_block}: marked used but not owned"),
+        "superblock: free block count is 4027, should be 4028".to_string(),
+    ];
+    expect(&image, &problems.each_ref().map(String::as_str), exit::UNCORRECTED);
+    expect_repaired(&image, &problems.each_ref().map(String::as_str));
+    assert!(!fs.bit(file_block));
+}
+
+#[test]
+fn corrupt_xattr_blocks() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    let (file_block, dir_block) = files_with_xattrs(&mut fs);
+    let clean = fs.read(file_block);
+    let at = format!("inode 2: xattr block {file_block}");
+    let (a, b) = ((1, "a", "1"), (1, "b", "2"));
+    // (stored at, owner, count, entries): why the block is bad.
+    let cases = [
+        ((file_block, 2, 2, &[a, (1, "a", "2")][..]), "duplicate attribute name"),
+        ((file_block, 2, 3, &[a, b]), "bad attribute count"),
+        ((file_block, 2, 1, &[a, b]), "bad attribute count"),
+        ((file_block, 2, 2, &[b, a]), "attributes out of order"),
+        ((file_block, 2, 1, &[(9, "a", "1")]), "unknown attribute namespace"),
+        ((file_block, 3, 1, &[a]), "block header does not match"),
+        ((file_block + 1, 2, 1, &[a]), "block header does not match"),
+    ];
+    for ((blkno, owner, count, entries), why) in cases {
+        fs.write(file_block, &raw_xattr_block(blkno, owner, count, entries));
+        expect(&image, &[&format!("{at}: {why}")], exit::UNCORRECTED);
+    }
+    fs.write(file_block, &clean);
+    fs.flip(file_block, 100);
+    expect(&image, &[&format!("{at}: checksum mismatch")], exit::UNCORRECTED);
+    // A damaged block is not the kind of damage fsck repairs; it stays
+    // allocated to its inode.
+    assert_eq!(repair(&image).exit_code(), exit::UNCORRECTED);
+    assert!(fs.bit(file_block));
+
+    fs.write(file_block, &clean);
+    expect(&image, &[], exit::OK);
+    fs.update_inode(3, |d| d.xattr_block = file_block);
+    expect(
+        &image,
+        &[
+            &format!("block {file_block}: used by inode 2 and inode 3"),
+            &format!("inode 3: xattr block {file_block}: block header does not match"),
+            &format!("block {dir_block}: marked used but not owned"),
+            "superblock: free block count is 4027, should be 4028",
+        ],
+        exit::UNCORRECTED,
+    );
+    fs.update_inode(3, |d| d.xattr_block = fs.g().block_count);
+    expect(
+        &image,
+        &[
+            &format!("inode 3: xattr block {}: outside the data area", fs.g().block_count),
+            &format!("block {dir_block}: marked used but not owned"),
+            "superblock: free block count is 4027, should be 4028",
+        ],
+        exit::UNCORRECTED,
+    );
+}
+
 #[test]
 fn subdirectory_links() {
     let image = formatted();
@@ -539,7 +669,7 @@ fn binary_exit_codes() {
     assert_eq!(code(&verbose), Some(0));
     assert!(String::from_utf8_lossy(&verbose.stdout).contains("1/1024 inodes, 66/4096 blocks"));
 
-    let fs = Fs::open(&image);
+    let mut fs = Fs::open(&image);
     fs.set_bit(fs.g().data_start + 9, true);
     let line = "fsck.rexfs: block 75: marked used but not owned";
     let found = fsck(&["-n", path]);
@@ -549,6 +679,15 @@ fn binary_exit_codes() {
     assert_eq!(code(&fixed), Some(1));
     assert_eq!(String::from_utf8_lossy(&fixed.stdout), format!("{line} (fixed)\n"));
     assert_eq!(code(&fsck(&["-p", path])), Some(0));
+
+    let (file_block, _) = files_with_xattrs(&mut fs);
+    assert_eq!(code(&fsck(&["-n", path])), Some(0));
+    fs.flip(file_block, 2000);
+    let found = fsck(&["-n", path]);
+    assert_eq!(code(&found), Some(4));
+    let line = format!("fsck.rexfs: inode 2: xattr block {file_block}: checksum mismatch\n");
+    assert_eq!(String::from_utf8_lossy(&found.stdout), line);
+    assert_eq!(code(&fsck(&["-y", path])), Some(4));
 
     let zeroed = Image::new(MIB);
     assert_eq!(code(&fsck(&["-a", zeroed.path().to_str().unwrap()])), Some(4));
