@@ -166,6 +166,30 @@ impl<T: FileSystem> Handlers<T> {
         unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as c_int) }
     }
 
+    /// The namespace, inode and name (after the prefix) a handler's `get` or
+    /// `set` is called with.
+    ///
+    /// # Safety
+    ///
+    /// The arguments are those the VFS passes to `get` or `set` of a handler
+    /// of `T`, valid for `'a`.
+    unsafe fn arguments<'a>(
+        handler: *const bindings::xattr_handler,
+        inode: *mut bindings::inode,
+        name: *const c_char,
+    ) -> (XattrNamespace, &'a Inode<T>, &'a [u8]) {
+        // SAFETY: the VFS passes one of our handlers, a referenced inode of
+        // a super block of type `T` (the one the handler table belongs to)
+        // and the NUL-terminated name after the prefix.
+        unsafe {
+            (
+                XattrNamespace::of(handler),
+                Inode::<T>::from_raw(inode),
+                CStr::from_char_ptr(name).to_bytes(),
+            )
+        }
+    }
+
     /// `get` of both handlers.
     ///
     /// # Safety
@@ -180,16 +204,8 @@ impl<T: FileSystem> Handlers<T> {
         size: usize,
     ) -> c_int {
         from_result(|| {
-            // SAFETY: the VFS passes one of our handlers, a referenced inode
-            // of a super block of type `T` (the one the handler table
-            // belongs to) and the NUL-terminated name after the prefix.
-            let (namespace, inode, name) = unsafe {
-                (
-                    XattrNamespace::of(handler),
-                    Inode::<T>::from_raw(inode),
-                    CStr::from_char_ptr(name).to_bytes(),
-                )
-            };
+            // SAFETY: called as a handler's `get`.
+            let (namespace, inode, name) = unsafe { Self::arguments(handler, inode, name) };
             let len = T::get_xattr(inode, namespace, name, |value| {
                 // With no buffer, the caller asks for the length.
                 if !buffer.is_null() && size != 0 {
@@ -224,14 +240,9 @@ impl<T: FileSystem> Handlers<T> {
         flags: c_int,
     ) -> c_int {
         from_result(|| {
-            // SAFETY: as in `get`; the VFS holds the inode's `i_rwsem`.
-            let (namespace, inode, name) = unsafe {
-                (
-                    XattrNamespace::of(handler),
-                    Inode::<T>::from_raw(inode),
-                    CStr::from_char_ptr(name).to_bytes(),
-                )
-            };
+            // SAFETY: called as a handler's `set` (the VFS holds the inode's
+            // `i_rwsem`).
+            let (namespace, inode, name) = unsafe { Self::arguments(handler, inode, name) };
             // SAFETY: a non-NULL `value` is valid for reads of `size` bytes
             // during the call; NULL asks for a removal.
             let value = (!value.is_null())
