@@ -38,9 +38,10 @@ done
 for f in rexfs.ko tools/bin/mkfs.rexfs tools/bin/fsck.rexfs; do
 	[ -e "$f" ] || die "$f missing: run 'make module tools' first"
 done
-# What xfstests' common/config refuses to start without, and the front ends
-# that run mkfs.rexfs and fsck.rexfs; the guest uses the host's.
-for p in mkfs fsck mount umount perl awk sed bc df xfs_io; do
+# What xfstests' common/config refuses to start without, the front ends
+# that run mkfs.rexfs and fsck.rexfs, and ip for the guest's loopback; the
+# guest uses the host's.
+for p in mkfs fsck mount umount perl awk sed bc df xfs_io ip; do
 	command -v "$p" >/dev/null || die "$p not found (xfstests needs it in the guest, which uses the host's /)"
 done
 

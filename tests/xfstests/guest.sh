@@ -56,6 +56,10 @@ add_user 123456-fsgqa 123456
 mount --bind "$etc/passwd" /etc/passwd
 mount --bind "$etc/group" /etc/group
 
+# Loopback, for the tests that talk to a server of their own (the locktest
+# of generic/131 and others).
+ip link set lo up
+
 # The module, as tests/vm/lib.sh loads it, and a fresh test filesystem; the
 # scratch device is made by the tests that use it.
 grep -qw rexfs /proc/modules || insmod "$REPO/rexfs.ko"
