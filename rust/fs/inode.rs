@@ -388,6 +388,7 @@ fn store_extents(inode: &RexInode, disk: &mut DiskInode) -> Result {
         }
         while map.chain.len() > needed {
             if let Some(blkno) = map.chain.pop() {
+                sb.forget_block(blkno);
                 alloc.free_blocks(sb, blkno, 1)?;
             }
         }
@@ -432,6 +433,17 @@ pub(super) fn evict(inode: &RexInode) {
         })?;
         for blkno in chain.iter() {
             freed.push((*blkno, 1), GFP_KERNEL)?;
+        }
+        // Extent blocks, and a directory's blocks, are metadata in the
+        // device's buffer cache: drop their buffers, dirty or not, so that
+        // none is written over the blocks' next owner.
+        let metadata = if inode.data().is_dir() {
+            &freed[..]
+        } else {
+            &freed[freed.len() - chain.len()..]
+        };
+        for &(start, len) in metadata {
+            (start..start + len).for_each(|blkno| sb.forget_block(blkno));
         }
         free_runs(sb, &freed)?;
         xattr::evict(inode)?;

@@ -1,0 +1,52 @@
+#!/bin/bash
+# Freed metadata blocks must not come back as stale buffers. Directory
+# blocks, extent blocks and attribute blocks live in the device's buffer
+# cache, file data does not: a buffer still dirty when its block is freed
+# would be written later over whatever file now owns the block. On the
+# 64 MiB $DEV2: dirty many directory blocks, an extent chain and attribute
+# blocks, free them all before writeback, fill the filesystem with a file
+# of a known pattern (which takes every freed block), sync, and read the
+# file back from disk.
+. "$(dirname "$0")/lib.sh"
+load
+M=$MNT
+mkfs.rexfs -q "$DEV2"
+mount_rexfs "$DEV2"
+# Keep the metadata dirty in memory until it is freed.
+writeback=$(cat /proc/sys/vm/dirty_writeback_centisecs)
+trap 'echo "$writeback" >/proc/sys/vm/dirty_writeback_centisecs' EXIT
+echo 0 >/proc/sys/vm/dirty_writeback_centisecs
+
+py - "$M" <<'PY'
+import os, sys
+m = sys.argv[1]
+# Directory blocks: 3000 long names, a few dozen blocks.
+os.mkdir(f"{m}/dir")
+for i in range(3000):
+    os.close(os.open(f"{m}/dir/{i:0200d}", os.O_CREAT | os.O_WRONLY, 0o644))
+# Extent blocks: every other block of a 4 MiB file, one extent each.
+fd = os.open(f"{m}/sparse", os.O_CREAT | os.O_WRONLY, 0o644)
+for blk in range(0, 1024, 2):
+    os.pwrite(fd, b"x" * 4096, blk * 4096)
+os.close(fd)
+# Attribute blocks, one per file.
+for i in range(100):
+    path = f"{m}/attrs{i}"
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+    os.setxattr(path, "user.a", b"v" * 1000)
+PY
+[ "$(blocks_of "$M/sparse")" -gt 512 ] || die "the sparse file has no extent blocks"
+rm -rf "$M/dir" "$M/sparse" "$M"/attrs*
+
+# Every free block, the freed ones included, into one file of a pattern
+# that no metadata block holds.
+rc=0
+yes rexfs-block-reuse | dd of="$M/fill" bs=1M iflag=fullblock 2>/dev/null || rc=$?
+[ "$rc" != 0 ] || die "dd filled a 64 MiB filesystem without an error"
+size=$(stat -c %s "$M/fill")
+want=$(head -c "$size" < <(yes rexfs-block-reuse) | md5sum | cut -d' ' -f1)
+expect_eq "$(md5 "$M/fill")" "$want" "the file in the page cache"
+drop_caches
+expect_eq "$(md5 "$M/fill")" "$want" "the file read back from disk"
+echo "$size bytes over the freed metadata blocks read back intact"
+check_fsck "$DEV2"
