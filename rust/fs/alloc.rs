@@ -86,6 +86,28 @@ impl Allocator {
         Ok(())
     }
 
+    /// Blocks that file data may not take: the last free blocks are kept for
+    /// metadata (extent, directory and attribute blocks), so that an inode
+    /// whose extents grew can still be written, and a file unlinked, when
+    /// data has filled the filesystem. 1/64 of the blocks, at most 64.
+    pub(super) fn metadata_reserve(&self) -> u64 {
+        (self.disk.geometry.data_blocks() / 64).min(64)
+    }
+
+    /// Free blocks that file data may take.
+    pub(super) fn available_blocks(&self) -> u64 {
+        self.disk.free_blocks.saturating_sub(self.metadata_reserve())
+    }
+
+    /// Allocates up to `max` contiguous blocks for file data, as
+    /// [`Self::alloc_blocks`] does, but not from the metadata reserve.
+    pub(super) fn alloc_data_blocks(&mut self, sb: &RexSb, goal: Option<u64>, max: u64) -> Result<(u64, u64)> {
+        match self.available_blocks().min(max) {
+            0 => Err(ENOSPC),
+            max => self.alloc_blocks(sb, goal, max),
+        }
+    }
+
     /// Allocates up to `max` contiguous blocks, preferring a run that starts
     /// at `goal`. Returns the first block and the count (at least one).
     pub(super) fn alloc_blocks(&mut self, sb: &RexSb, goal: Option<u64>, max: u64) -> Result<(u64, u64)> {

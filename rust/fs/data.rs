@@ -71,7 +71,7 @@ fn map_block(info: &InodeInfo, map: &ExtentMap, first: u64, cookie: u64) -> Mapp
 fn allocate_extent(inode: &RexInode, map: &mut ExtentMap, first: u64, want: u64, flags: u32) -> Result<(u64, u64)> {
     let sb = inode.super_block();
     let alloc = &sb.data().alloc;
-    let (physical, count) = alloc.lock().alloc_blocks(sb, map.goal_for(first), want)?;
+    let (physical, count) = alloc.lock().alloc_data_blocks(sb, map.goal_for(first), want)?;
     let extent = Extent { logical: first, physical, len: count as u32, flags };
     if let Err(e) = map.insert(extent) {
         alloc.lock().free_blocks(sb, physical, count)?;
@@ -417,7 +417,8 @@ fn convert_inline(inode: &RexInode, invalidate: &InvalidateGuard<'_, Rexfs>) -> 
     Ok(())
 }
 
-/// Changes the size of a regular file (`i_rwsem` held).
+/// Changes the size of a regular file (`i_rwsem` held), or trims the
+/// blocks past its end when the size stays.
 pub(super) fn truncate(inode: &RexInode, size: i64) -> Result {
     let invalidate = inode.invalidate_lock();
     inode.dio_wait();
@@ -436,14 +437,18 @@ pub(super) fn truncate(inode: &RexInode, size: i64) -> Result {
         }
     }
     inode.truncate_setsize(size);
-    if size < old_size {
+    // Blocks past the new end go, also those that fallocate(KEEP_SIZE)
+    // placed past an unchanged one (as XFS and ext4 do, generic/092).
+    if size <= old_size {
         let first = block_of(size + (1 << BLOCK_SHIFT) - 1);
         let mut freed = FreedRuns::new();
         inode.data().change_map(|map, _| map.remove(first, u64::MAX, &mut freed))?;
         free_runs(inode.super_block(), &freed)?;
         account_blocks(inode);
     }
-    inode.touch(true);
+    if size != old_size {
+        inode.touch(true);
+    }
     inode.mark_dirty();
     Ok(())
 }
@@ -484,11 +489,14 @@ pub(super) fn fallocate(inode: &RexInode, mode: i32, offset: i64, len: i64) -> R
     }
     let probes = &inode.super_block().data().probes;
     let _lock = inode.lock();
+    let end = offset + len;
+    if mode & keep_size == 0 && end > inode.size() {
+        inode.check_new_size(end)?;
+    }
     let invalidate = inode.invalidate_lock();
     convert_inline(inode, &invalidate)?;
     let _invalidate = (!probes.unsafe_skip_fallocate_invalidate_lock.is_on()).then_some(invalidate);
     inode.dio_wait();
-    let end = offset + len;
     let block_size = 1i64 << BLOCK_SHIFT;
     // Whole blocks inside the range, and the whole range rounded out.
     let (inner_start, inner_end) = (block_of(offset + block_size - 1), block_of(end));

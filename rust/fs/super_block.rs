@@ -253,6 +253,7 @@ impl SbInfo {
         StatFs {
             blocks: self.geometry.data_blocks(),
             free_blocks: alloc.disk().free_blocks,
+            available_blocks: alloc.available_blocks(),
             files: self.geometry.inode_count,
             free_files: alloc.disk().free_inodes,
             name_len: format::MAX_NAME_LEN as u64,

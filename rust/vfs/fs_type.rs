@@ -97,7 +97,8 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
 
     // Regular files.
 
-    /// Changes the size of a regular file; `i_rwsem` is held.
+    /// Sets the size of a regular file (`ATTR_SIZE`, also to the size it
+    /// has); `i_rwsem` is held.
     fn truncate(inode: &Inode<Self>, size: i64) -> Result;
     /// `read(2)` of a regular file.
     fn read_iter(iocb: &mut Kiocb<'_, Self>, to: &mut IoIter<'_>) -> Result<isize>;
@@ -167,6 +168,8 @@ pub(crate) struct StatFs {
     pub(crate) blocks: u64,
     /// Free data blocks.
     pub(crate) free_blocks: u64,
+    /// Free data blocks that file data may take (`f_bavail`).
+    pub(crate) available_blocks: u64,
     /// Total inodes.
     pub(crate) files: u64,
     /// Free inodes.
@@ -429,7 +432,7 @@ impl<T: FileSystem> Registration<T> {
                 (*buf).f_frsize = T::BLOCK_SIZE as _;
                 (*buf).f_blocks = stat.blocks;
                 (*buf).f_bfree = stat.free_blocks;
-                (*buf).f_bavail = stat.free_blocks;
+                (*buf).f_bavail = stat.available_blocks;
                 (*buf).f_files = stat.files;
                 (*buf).f_ffree = stat.free_files;
                 (*buf).f_namelen = stat.name_len as _;
@@ -637,7 +640,7 @@ impl<T: FileSystem> Registration<T> {
             unsafe {
                 to_result(bindings::setattr_prepare(idmap, dentry, attr))?;
                 let inode = Self::dentry_inode(dentry).ok_or(ENOENT)?;
-                if (*attr).ia_valid & bindings::ATTR_SIZE != 0 && (*attr).ia_size != inode.size() {
+                if (*attr).ia_valid & bindings::ATTR_SIZE != 0 {
                     T::truncate(inode, (*attr).ia_size)?;
                 }
                 bindings::setattr_copy(idmap, inode.as_raw(), attr);

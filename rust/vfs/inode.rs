@@ -374,6 +374,15 @@ impl<T: FileSystem> Inode<T> {
         };
     }
 
+    /// Checks that the file may grow to `size` bytes (`inode_newsize_ok`):
+    /// `EFBIG` past the caller's `RLIMIT_FSIZE` (with `SIGXFSZ`) or the
+    /// largest file the filesystem takes.
+    pub(crate) fn check_new_size(&self, size: i64) -> Result {
+        // SAFETY: the inode is live; the function only reads it and the
+        // current task's limits.
+        to_result(unsafe { bindings::inode_newsize_ok(self.as_raw(), size) })
+    }
+
     /// Sets the size to `size` and drops the page cache past it
     /// (`truncate_setsize`).
     pub(crate) fn truncate_setsize(&self, size: i64) {

@@ -2,7 +2,9 @@
 # On the 64 MiB $DEV2: fill the data blocks with dd until ENOSPC, then fill
 # the inode table (mkfs -N 64) until ENOSPC; exact errnos and counts, the
 # written data intact, everything back to the mkfs counts after removal, and
-# fsck clean after each part.
+# fsck clean after each part; and a file whose extents need an extent block
+# made at ENOSPC (the blocks kept for metadata let its inode be written
+# and the file be removed).
 . "$(dirname "$0")/lib.sh"
 load
 M=$MNT
@@ -18,7 +20,8 @@ cat /tmp/enospc-dd.err
 grep -q "No space left on device" /tmp/enospc-dd.err || die "dd failed, but not with ENOSPC"
 sync
 free=$(free_blocks)
-[ "$free" -lt 16 ] || die "$free blocks free after ENOSPC"
+avail=$(stat -f -c %a "$M")
+[ "$avail" -lt 16 ] || die "$avail blocks available after ENOSPC"
 size=$(stat -c %s "$M/fill")
 [ "$size" -gt $((mkfs_blocks * 4096 * 9 / 10)) ] || die "only $size bytes written of $((mkfs_blocks * 4096)) free"
 expect_eq $((size % 4096)) 0 "size $size modulo 4096"
@@ -69,4 +72,29 @@ PY
 sync
 expect_eq "$(free_inodes)" 63 "free inodes after removing all"
 expect_eq "$(free_blocks)" $((mkfs_blocks - ($(blocks_of "$M") - root0))) "free blocks after removing all"
+check_fsck "$DEV2"
+
+echo "== extents that need an extent block, allocated at ENOSPC"
+mkfs.rexfs -q "$DEV2"
+mount_rexfs "$DEV2"
+mkfs_blocks=$(free_blocks) root0=$(blocks_of "$M")
+# Free space in 20 holes of 16 blocks and the rest: a preallocation of
+# everything takes more extents than the inode holds.
+for i in $(seq 0 39); do head -c 65536 /dev/zero >"$M/frag$i"; done
+sync
+for i in $(seq 0 2 38); do rm "$M/frag$i"; done
+avail=$(stat -f -c %a "$M")
+xfs_io -f -c "falloc 0 $((avail * 4096))" "$M/big"
+expect_errno ENOSPC fallocate "$M/big" "$((avail * 4096))" 4096
+extents=$(xfs_io -c "fiemap" "$M/big" | grep -Ec '\]: [0-9]+\.\.' || true)
+[ "$extents" -gt 5 ] || die "the preallocation took $extents extents, expected more than the inode's 5"
+expect_eq "$(stat -f -c %a "$M")" 0 "blocks available after ENOSPC"
+# Writing the inode needs an extent block, from the blocks kept for metadata.
+remount "$DEV2"
+blocks=$(blocks_of "$M/big")
+[ "$blocks" -gt "$avail" ] || die "after a remount the file has $blocks blocks: its $avail data blocks and no extent block"
+rm "$M/big" "$M"/frag*
+sync
+expect_eq "$(free_blocks)" $((mkfs_blocks - ($(blocks_of "$M") - root0))) "free blocks after removing all"
+echo "a preallocation of $extents extents at ENOSPC written and removed"
 check_fsck "$DEV2"

@@ -65,6 +65,14 @@ def _write(path, data):
         os.close(fd)
 
 
+def _fallocate(path, offset, length):
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.posix_fallocate(fd, offset, length)
+    finally:
+        os.close(fd)
+
+
 OPS = {
     "stat": os.stat,
     "lstat": os.lstat,
@@ -86,6 +94,7 @@ OPS = {
     "chmod": lambda p, m: os.chmod(p, int(m, 8)),
     "chown": lambda p, u, g: os.chown(p, int(u), int(g)),
     "utime": os.utime,
+    "fallocate": lambda p, off, n: _fallocate(p, int(off, 0), int(n, 0)),
 }
 
 
