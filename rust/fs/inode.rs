@@ -50,6 +50,12 @@ impl InodeInfo {
         self.file_type == mode::S_IFDIR
     }
 
+    /// Whether the inode's data blocks are metadata, written through the
+    /// device's buffer cache: a directory's blocks, a long symlink's target.
+    fn data_is_metadata(&self) -> bool {
+        self.file_type != mode::S_IFREG
+    }
+
     /// Directories: the parent directory.
     pub(super) fn parent(&self) -> u64 {
         self.parent.load(Ordering::Relaxed)
@@ -434,10 +440,10 @@ pub(super) fn evict(inode: &RexInode) {
         for blkno in chain.iter() {
             freed.push((*blkno, 1), GFP_KERNEL)?;
         }
-        // Extent blocks, and a directory's blocks, are metadata in the
-        // device's buffer cache: drop their buffers, dirty or not, so that
-        // none is written over the blocks' next owner.
-        let metadata = if inode.data().is_dir() {
+        // Extent blocks, and the blocks of a directory or a symlink, are
+        // metadata in the device's buffer cache: drop their buffers, dirty
+        // or not, so that none is written over the blocks' next owner.
+        let metadata = if inode.data().data_is_metadata() {
             &freed[..]
         } else {
             &freed[freed.len() - chain.len()..]

@@ -1,12 +1,11 @@
 #!/bin/bash
-# Freed metadata blocks must not come back as stale buffers. Directory
-# blocks, extent blocks and attribute blocks live in the device's buffer
-# cache, file data does not: a buffer still dirty when its block is freed
-# would be written later over whatever file now owns the block. On the
-# 64 MiB $DEV2: dirty many directory blocks, an extent chain and attribute
-# blocks, free them all before writeback, fill the filesystem with a file
-# of a known pattern (which takes every freed block), sync, and read the
-# file back from disk.
+# Freed metadata blocks must not come back as stale buffers. Directory,
+# extent, symlink and attribute blocks live in the device's buffer cache,
+# file data does not: a buffer still dirty when its block is freed would be
+# written later over whatever file now owns the block. On the 64 MiB
+# $DEV2: dirty many such blocks, free them all before writeback, fill the
+# filesystem with a file of a known pattern (which takes the freed blocks),
+# fsync it, and read it back from disk.
 . "$(dirname "$0")/lib.sh"
 load
 M=$MNT
@@ -34,13 +33,16 @@ os.close(fd)
 os.link(f"{m}/sparse", f"{m}/sparse-link")
 if free - os.statvfs(m).f_bfree <= 512:
     sys.exit("FAILED: the sparse file has no extent blocks")
+# Symlink blocks: targets too long for the inode.
+for i in range(100):
+    os.symlink("t" * 1000, f"{m}/link{i}")
 # Attribute blocks, one per file.
 for i in range(100):
     path = f"{m}/attrs{i}"
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
     os.setxattr(path, "user.a", b"v" * 1000)
 PY
-rm -rf "$M/dir" "$M"/sparse* "$M"/attrs*
+rm -rf "$M/dir" "$M"/sparse* "$M"/link* "$M"/attrs*
 
 # Every free block, the freed ones included, into one file of a pattern
 # that no metadata block holds; fsync writes its data, then its inode and
