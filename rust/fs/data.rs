@@ -17,7 +17,7 @@ use super::{RexInode, Rexfs};
 use crate::format::{self, Extent, EXTENT_UNWRITTEN, INLINE_DATA_MAX};
 use crate::vfs::{
     self, falloc, iomap_flags, Fault, FaultRetry, InodeLockGuard, InvalidateGuard, IoIter, Kiocb,
-    MapKind, Mapping, VmFaultResult, WritebackCache,
+    MapKind, Mapping, SyncFile, VmFaultResult, WritebackCache,
 };
 use kernel::prelude::*;
 
@@ -539,9 +539,10 @@ pub(super) fn fallocate(inode: &RexInode, mode: i32, offset: i64, len: i64) -> R
 /// `fsync(2)`: the file's data, then its inode, then every dirty metadata
 /// block (allocation bitmap, extent and directory blocks), then a cache
 /// flush.
-pub(super) fn fsync(inode: &RexInode, start: i64, end: i64) -> Result {
+pub(super) fn fsync(file: &SyncFile<Rexfs>, start: i64, end: i64) -> Result {
+    let inode = file.inode();
     let sb = inode.super_block();
-    inode.write_and_wait_range(start, end)?;
+    file.write_and_wait_range(start, end)?;
     inode.sync_metadata()?;
     sb.sync_device()?;
     sb.flush_device()

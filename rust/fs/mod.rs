@@ -66,7 +66,7 @@ mod xattr;
 use crate::format;
 use crate::vfs::{
     self, DirEmitter, Fault, FileSystem, Fresh, Idmap, Kiocb, Mapping, NewInodeKind,
-    StatFs, SuperBlock, VmFaultResult, WritebackCache, IoIter, XattrList, XattrNamespace,
+    StatFs, SuperBlock, SyncFile, VmFaultResult, WritebackCache, IoIter, XattrList, XattrNamespace,
     XattrSetFlags,
 };
 use kernel::{prelude::*, sync::aref::ARef};
@@ -111,6 +111,13 @@ impl FileSystem for Rexfs {
     }
 
     fn sync_fs(sb: &RexSb, wait: bool) -> Result {
+        if wait {
+            // sync(2) and unmount write an inode before they wait for its
+            // data (fs/fs-writeback.c leaves the rest to `->sync_fs`):
+            // unwritten extents converted at the data's I/O completion
+            // dirtied it again, and unmount would drop it (generic/393).
+            sb.sync_inodes();
+        }
         sb.data().write_super(sb, wait)
     }
 
@@ -196,8 +203,8 @@ impl FileSystem for Rexfs {
         data::convert_unwritten(inode, offset, size)
     }
 
-    fn fsync(inode: &RexInode, start: i64, end: i64, _datasync: bool) -> Result {
-        data::fsync(inode, start, end)
+    fn fsync(file: &SyncFile<Self>, start: i64, end: i64, _datasync: bool) -> Result {
+        data::fsync(file, start, end)
     }
 
     fn iomap_begin(inode: &RexInode, pos: i64, len: i64, flags: u32) -> Result<Mapping> {

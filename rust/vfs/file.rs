@@ -377,6 +377,30 @@ impl<T: FileSystem> Drop for PinnedFile<T> {
     }
 }
 
+/// A file being synced (`fsync(2)`, `O_SYNC` writes).
+///
+/// # Invariants
+///
+/// The pointer is an open file of `T`, live for the call it was made for.
+pub(crate) struct SyncFile<T: FileSystem>(*mut bindings::file, PhantomData<T>);
+
+impl<T: FileSystem> SyncFile<T> {
+    /// The file's inode.
+    pub(crate) fn inode(&self) -> &Inode<T> {
+        // SAFETY: an open file (type invariant) holds its inode.
+        unsafe { Inode::from_raw((*self.0).f_inode) }
+    }
+
+    /// Writes back and waits for the dirty page cache in `start..=end`, and
+    /// reports a writeback error not yet seen through this file
+    /// (`file_write_and_wait_range`): every file open on the inode sees an
+    /// error once, not only the first to sync.
+    pub(crate) fn write_and_wait_range(&self, start: i64, end: i64) -> Result {
+        // SAFETY: an open file (type invariant).
+        to_result(unsafe { bindings::file_write_and_wait_range(self.0, start, end) })
+    }
+}
+
 /// Holds `sb_start_pagefault` protection against freezing.
 pub(crate) struct PagefaultGuard<'a, T: FileSystem>(&'a Inode<T>);
 
@@ -525,9 +549,10 @@ pub(super) unsafe extern "C" fn fsync<T: FileSystem>(
     end: bindings::loff_t,
     datasync: c_int,
 ) -> c_int {
-    // SAFETY: the VFS passes an open file of this filesystem.
-    let inode = unsafe { Inode::<T>::from_raw((*file).f_inode) };
-    match T::fsync(inode, start, end, datasync != 0) {
+    // INVARIANT: the VFS passes an open file of this filesystem and holds
+    // it for the call.
+    let file = SyncFile(file, PhantomData);
+    match T::fsync(&file, start, end, datasync != 0) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }

@@ -120,7 +120,7 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     /// they now hold data. Runs in task context.
     fn convert_unwritten(inode: &Inode<Self>, offset: i64, size: u64) -> Result;
     /// `fsync(2)` for `start..=end` of the file.
-    fn fsync(inode: &Inode<Self>, start: i64, end: i64, datasync: bool) -> Result;
+    fn fsync(file: &file::SyncFile<Self>, start: i64, end: i64, datasync: bool) -> Result;
     /// Maps `pos..pos + len` for iomap; `flags` are `IOMAP_*`.
     fn iomap_begin(inode: &Inode<Self>, pos: i64, len: i64, flags: u32) -> Result<Mapping>;
     /// Ends the use of `mapping` after `written` bytes of `pos..pos + len`.

@@ -409,7 +409,7 @@ impl<T: FileSystem> Inode<T> {
     }
 
     /// Writes back and waits for the dirty page cache in `start..=end`.
-    pub(crate) fn write_and_wait_range(&self, start: i64, end: i64) -> Result {
+    pub(super) fn write_and_wait_range(&self, start: i64, end: i64) -> Result {
         // SAFETY: the mapping of a live inode.
         to_result(unsafe {
             bindings::filemap_write_and_wait_range((*self.as_raw()).i_mapping, start, end)

@@ -103,6 +103,14 @@ impl<T: FileSystem, S> SuperBlock<T, S> {
         to_result(unsafe { bindings::blkdev_issue_flush(self.bdev()) })
     }
 
+    /// Writes every dirty inode and its data and waits for both
+    /// (`sync_inodes_sb`).
+    pub(crate) fn sync_inodes(&self) {
+        // SAFETY: a mounted super block; the caller (`sync_fs`) holds
+        // `s_umount` as the helper requires.
+        unsafe { bindings::sync_inodes_sb(self.as_raw()) };
+    }
+
     /// Writes all dirty data and metadata of the filesystem (`sync_filesystem`).
     pub(crate) fn sync_filesystem(&self) -> Result {
         // SAFETY: a mounted super block; the callers (remount) hold
