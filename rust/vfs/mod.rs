@@ -39,6 +39,15 @@ pub(crate) mod falloc {
     };
 }
 
+/// `FS_*_FL` inode flags of [`FileSystem::get_flags`] and
+/// [`FileSystem::set_flags`].
+pub(crate) mod fs_flags {
+    pub(crate) use kernel::bindings::{
+        FS_APPEND_FL as APPEND, FS_IMMUTABLE_FL as IMMUTABLE, FS_NOATIME_FL as NOATIME,
+        FS_NODUMP_FL as NODUMP, FS_SYNC_FL as SYNC,
+    };
+}
+
 /// `IOMAP_*` flags of [`FileSystem::iomap_begin`].
 pub(crate) mod iomap_flags {
     pub(crate) use super::bindings::{IOMAP_DIRECT as DIRECT, IOMAP_WRITE as WRITE};
