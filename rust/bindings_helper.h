@@ -5,6 +5,7 @@
  * are not regenerated; the output refers to kernel::bindings for them.
  */
 #include <linux/buffer_head.h>
+#include <linux/exportfs.h>
 #include <linux/falloc.h>
 #include <linux/fileattr.h>
 #include <linux/fs_context.h>

@@ -177,6 +177,25 @@ pub(super) fn iget(sb: &RexSb, ino: u64) -> Result<ARef<RexInode>> {
     )
 }
 
+/// Returns inode `ino` for a file handle of `generation`: `ESTALE` when the
+/// handle outlived the inode (the number is out of range, the slot is free,
+/// or it holds a later inode).
+pub(super) fn iget_for_handle(sb: &RexSb, ino: u64, generation: u32) -> Result<ARef<RexInode>> {
+    let (block, offset) = sb.data().geometry().inode_location(ino).map_err(|_| ESTALE)?;
+    // Unlike a directory entry, a handle may name a free slot. A slot that
+    // does not decode is left to `iget` to report.
+    let free = DiskInode::decode(&sb.bread(block)?.data()[offset..offset + format::INODE_SIZE])
+        .is_ok_and(|disk| disk.is_free());
+    if free {
+        return Err(ESTALE);
+    }
+    let inode = iget(sb, ino)?;
+    if inode.attrs().generation != generation {
+        return Err(ESTALE);
+    }
+    Ok(inode)
+}
+
 /// Reads the target of symlink `ino`: inline, or in its one data block.
 fn read_symlink(sb: &RexSb, ino: u64, disk: &DiskInode, map: &ExtentMap) -> Result<KVec<u8>> {
     let len = disk.size as usize;
@@ -277,7 +296,9 @@ pub(super) fn create(
         }
     }
     let rdev = if let InodeType::Special(rdev) = typ { rdev } else { 0 };
-    let attrs = Attrs { mode, nlink, size, ..Attrs::default() };
+    // A new generation tells the file handles of the slot's earlier
+    // inodes from this one's.
+    let attrs = Attrs { mode, nlink, size, generation: vfs::random_u32(), ..Attrs::default() };
     let new = match sb.get_or_create_inode(ino) {
         Ok(Err(new)) => new,
         Ok(Ok(_)) => return Err(corrupted(sb, format_args!("inode {ino}: allocated while in use"))),

@@ -265,6 +265,14 @@ impl FileSystem for Rexfs {
     fn list_xattrs(inode: &RexInode, list: &mut XattrList<'_>) -> Result {
         xattr::list(inode, list)
     }
+
+    fn inode_for_handle(sb: &RexSb, ino: u64, generation: u32) -> Result<ARef<RexInode>> {
+        inode::iget_for_handle(sb, ino, generation)
+    }
+
+    fn parent_dir(dir: &RexInode) -> Result<ARef<RexInode>> {
+        inode::iget(dir.super_block(), dir.data().parent())
+    }
 }
 
 /// Logs why the filesystem on `sb` is corrupted and returns `-EFSCORRUPTED`.

@@ -10,6 +10,7 @@
 use super::bindings as rexfs_bindings;
 use super::debugfs::DebugfsDir;
 use super::dir::DirEmitter;
+use super::export;
 use super::file::{self, IoIter, Kiocb};
 use super::inode::{self, Idmap, Inode, NewInodeKind};
 use super::iomap::{Mapping, WritebackCache};
@@ -182,6 +183,14 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     ) -> Result;
     /// Adds every attribute of `inode` to `list`. Runs without `i_rwsem`.
     fn list_xattrs(inode: &Inode<Self>, list: &mut XattrList<'_>) -> Result;
+
+    // File handles.
+
+    /// Returns inode `ino` for a file handle made when the inode's
+    /// generation was `generation`; `ESTALE` if that inode is gone.
+    fn inode_for_handle(sb: &SuperBlock<Self>, ino: u64, generation: u32) -> Result<ARef<Inode<Self>>>;
+    /// Returns the parent of directory `dir`, which is not the root.
+    fn parent_dir(dir: &Inode<Self>) -> Result<ARef<Inode<Self>>>;
 }
 
 /// Filesystem statistics, as returned by `statfs(2)`.
@@ -357,6 +366,7 @@ impl<T: FileSystem> Registration<T> {
                 // Before the first inode: `inode_init_always` sets
                 // `IOP_XATTR` on the inodes of a super block with handlers.
                 (*sb_ptr).s_xattr = xattr::Handlers::<T>::table();
+                (*sb_ptr).s_export_op = export::ExportOps::<T>::table();
                 (*sb_ptr).s_maxbytes = T::MAX_BYTES;
                 (*sb_ptr).s_time_gran = 1;
             }

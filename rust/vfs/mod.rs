@@ -10,6 +10,7 @@ mod bindings;
 mod buffer;
 mod debugfs;
 mod dir;
+mod export;
 mod file;
 mod fs_type;
 mod inode;
@@ -59,6 +60,12 @@ pub(crate) fn now() -> (i64, u32) {
     // SAFETY: `ts` is valid for writes.
     unsafe { kernel::bindings::ktime_get_real_ts64(&mut ts) };
     (ts.tv_sec, ts.tv_nsec as u32)
+}
+
+/// A random number, for the generation of a new inode.
+pub(crate) fn random_u32() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { kernel::bindings::get_random_u32() }
 }
 
 /// A scope in which memory allocations do not recurse into filesystem
