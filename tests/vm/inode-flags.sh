@@ -50,10 +50,19 @@ if (after.f_ffree, after.f_bfree) != (before.f_ffree, before.f_bfree):
     fail(f"tmpfile: after the close, {before.f_ffree - after.f_ffree} inodes and "
          f"{before.f_bfree - after.f_bfree} blocks still taken")
 
+def link_fd(fd, path):
+    """linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/FD: Python calls plain
+    link(2), which links the /proc symlink itself, unless given a dir fd."""
+    root = os.open("/", os.O_RDONLY)
+    try:
+        os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=root, follow_symlinks=True)
+    finally:
+        os.close(root)
+
 # Linked in (into another directory) through /proc/self/fd: a normal file.
 fd = os.open(d, os.O_TMPFILE | os.O_RDWR, 0o644)
 os.write(fd, data)
-os.link(f"/proc/self/fd/{fd}", os.path.join(m, "linked"), follow_symlinks=True)
+link_fd(fd, os.path.join(m, "linked"))
 st, lst = os.fstat(fd), os.stat(os.path.join(m, "linked"))
 if (st.st_nlink, lst.st_nlink, lst.st_ino) != (1, 1, st.st_ino):
     fail(f"linked tmpfile: nlink {st.st_nlink}/{lst.st_nlink}, inode {lst.st_ino} vs {st.st_ino}")
@@ -65,7 +74,7 @@ if sync_counts().f_ffree != before.f_ffree - 1:
 
 # O_EXCL: never linkable.
 fd = os.open(d, os.O_TMPFILE | os.O_EXCL | os.O_RDWR, 0o644)
-got = errno_of(os.link, f"/proc/self/fd/{fd}", os.path.join(m, "excl"), follow_symlinks=True)
+got = errno_of(link_fd, fd, os.path.join(m, "excl"))
 if got != "ENOENT":
     fail(f"linkat of an O_TMPFILE|O_EXCL file: {got}, expected ENOENT")
 os.close(fd)
@@ -197,7 +206,7 @@ import mmap, os, sys
 from helpers import errno_of, fail, set_flags
 p = sys.argv[1]
 fd = os.open(p, os.O_RDWR | os.O_APPEND)
-got = errno_of(mmap.mmap, fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+got = errno_of(mmap.mmap, fd, 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
 if got != "EACCES": fail(f"shared writable mapping of an append-only file: {got}")
 os.write(fd, b"appended\n")
 os.close(fd)

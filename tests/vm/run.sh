@@ -19,7 +19,7 @@ for t in "${tests[@]}"; do
 	start=$SECONDS
 	log=/tmp/test-$t.log
 	case $t in
-	namespace | bigdir | bigfile) limit=600 ;;
+	namespace | bigdir | bigfile | inode-flags) limit=600 ;;
 	exercise) limit=900 ;;
 	*) limit=300 ;;
 	esac
