@@ -5,7 +5,9 @@
  * are not regenerated; the output refers to kernel::bindings for them.
  */
 #include <linux/buffer_head.h>
+#include <linux/exportfs.h>
 #include <linux/falloc.h>
+#include <linux/fileattr.h>
 #include <linux/fs_context.h>
 #include <linux/iomap.h>
 #include <linux/pagemap.h>
@@ -22,6 +24,7 @@ const int RUST_CONST_HELPER_FALLOC_FL_KEEP_SIZE = FALLOC_FL_KEEP_SIZE;
 const int RUST_CONST_HELPER_FALLOC_FL_PUNCH_HOLE = FALLOC_FL_PUNCH_HOLE;
 const int RUST_CONST_HELPER_FALLOC_FL_ZERO_RANGE = FALLOC_FL_ZERO_RANGE;
 const int RUST_CONST_HELPER_IOCB_DIRECT = IOCB_DIRECT;
+const int RUST_CONST_HELPER_IOCB_APPEND = IOCB_APPEND;
 const fmode_t RUST_CONST_HELPER_FMODE_CAN_ODIRECT = FMODE_CAN_ODIRECT;
 const unsigned int RUST_CONST_HELPER_SEEK_HOLE = SEEK_HOLE;
 const unsigned int RUST_CONST_HELPER_SEEK_DATA = SEEK_DATA;

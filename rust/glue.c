@@ -7,6 +7,7 @@
 #include <linux/buffer_head.h>
 #include <linux/dcache.h>
 #include <linux/fs.h>
+#include <linux/fileattr.h>	/* needs linux/fs.h first */
 #include <linux/fs/super.h>
 #include <linux/iomap.h>
 #include <linux/mm.h>
@@ -132,6 +133,16 @@ void rexfs_invalidate_lock_shared(struct inode *inode)
 void rexfs_invalidate_unlock_shared(struct inode *inode)
 {
 	filemap_invalidate_unlock_shared(inode->i_mapping);
+}
+
+int rexfs_finish_open_simple(struct file *file)
+{
+	return finish_open_simple(file, 0);
+}
+
+bool rexfs_fileattr_has_fsx(const struct file_kattr *fa)
+{
+	return fileattr_has_fsx(fa);
 }
 
 void rexfs_sb_start_pagefault(struct super_block *sb)

@@ -61,6 +61,10 @@ void rexfs_sb_end_pagefault(struct super_block *sb);
 void rexfs_sb_start_write(struct super_block *sb);
 void rexfs_sb_end_write(struct super_block *sb);
 
+/* Opening and inode flags */
+int rexfs_finish_open_simple(struct file *file);
+bool rexfs_fileattr_has_fsx(const struct file_kattr *fa);
+
 /* Super block and dentries */
 u64 rexfs_bdev_nr_bytes(struct super_block *sb);
 const unsigned char *rexfs_dentry_name(const struct dentry *dentry, u32 *len);

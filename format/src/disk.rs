@@ -698,6 +698,20 @@ pub mod mode {
 /// Inode flag: the file's data lives in the inode ([`INLINE_DATA_MAX`] bytes
 /// at most) instead of in extents.
 pub const INODE_INLINE: u16 = 1;
+/// Inode flag (`chattr +i`): the inode may not be changed, linked, renamed
+/// or removed.
+pub const INODE_IMMUTABLE: u16 = 2;
+/// Inode flag (`chattr +a`): the file may only be appended to.
+pub const INODE_APPEND: u16 = 4;
+/// Inode flag (`chattr +S`): changes are written synchronously.
+pub const INODE_SYNC: u16 = 8;
+/// Inode flag (`chattr +A`): the access time is not updated.
+pub const INODE_NOATIME: u16 = 16;
+/// Inode flag (`chattr +d`): `dump(8)` skips the file.
+pub const INODE_NODUMP: u16 = 32;
+/// The flags users set with `chattr`, on inodes of any type.
+pub const INODE_USER_FLAGS: u16 =
+    INODE_IMMUTABLE | INODE_APPEND | INODE_SYNC | INODE_NOATIME | INODE_NODUMP;
 
 /// A timestamp: seconds since the epoch and nanoseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -885,7 +899,7 @@ impl DiskInode {
             | mode::S_IFIFO | mode::S_IFSOCK => {}
             _ => return Err(FormatError::BadField("unknown file type")),
         }
-        if self.flags & !INODE_INLINE != 0 {
+        if self.flags & !(INODE_INLINE | INODE_USER_FLAGS) != 0 {
             return Err(FormatError::BadField("unknown inode flags"));
         }
         if self.is_inline() {
@@ -1125,7 +1139,7 @@ mod tests {
         inode.mode = mode::S_IFREG | 0o644;
         inode.nlink = 1;
         inode.size = 5;
-        inode.flags = INODE_INLINE;
+        inode.flags = INODE_INLINE | INODE_USER_FLAGS;
         inode.data[..5].copy_from_slice(b"hello");
         inode.mtime = Timestamp { sec: -5, nsec: 999_999_999 };
         inode.xattr_block = 0x1234_5678_9abc;
@@ -1154,6 +1168,13 @@ mod tests {
         inode.extent_count = 0;
         inode.encode(&mut slot);
         assert!(matches!(DiskInode::decode(&slot), Err(FormatError::BadField(_))));
+        inode.mode = mode::S_IFDIR;
+        for (flags, ok) in [(INODE_USER_FLAGS, true), (64, false), (0x8000, false)] {
+            inode.flags = flags;
+            inode.encode(&mut slot);
+            let unknown = Err(FormatError::BadField("unknown inode flags"));
+            assert_eq!(DiskInode::decode(&slot), if ok { Ok(inode) } else { unknown }, "{flags:#x}");
+        }
     }
 
     #[test]

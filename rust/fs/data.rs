@@ -291,6 +291,11 @@ pub(super) fn write_iter(iocb: &mut Kiocb<'_, Rexfs>, from: &mut IoIter<'_>) -> 
     let inode = iocb.inode();
     let written = {
         let mut lock = iocb.lock_inode();
+        // The VFS checks these flags when a file is opened for writing, not
+        // on the writes of a file opened before they were set.
+        if inode.is_immutable() || (inode.is_append_only() && !iocb.is_append()) {
+            return Err(EPERM);
+        }
         if iocb.write_checks(from)? == 0 {
             return Ok(0);
         }
@@ -328,6 +333,10 @@ pub(super) fn fault(fault: Fault<'_, Rexfs>) -> VmFaultResult {
     let inode = fault.inode();
     if !fault.is_shared_write() || !inode.data().is_inline() {
         return fault.filemap_fault();
+    }
+    // Not converted: the write fails, as in `page_mkwrite`.
+    if inode.is_immutable() {
+        return VmFaultResult::error(EPERM);
     }
     let probes = &inode.super_block().data().probes;
     match fault.retry() {
@@ -373,6 +382,11 @@ pub(super) fn fault(fault: Fault<'_, Rexfs>) -> VmFaultResult {
 /// does not) and converts the file.
 pub(super) fn page_mkwrite(fault: &Fault<'_, Rexfs>) -> VmFaultResult {
     let inode = fault.inode();
+    // A shared writable mapping made before the file became immutable: the
+    // write fails with `SIGBUS`, as in ext4.
+    if inode.is_immutable() {
+        return VmFaultResult::error(EPERM);
+    }
     let probes = &inode.super_block().data().probes;
     if inode.data().is_inline() && !probes.unsafe_skip_inline_mkwrite_unmap.is_on() {
         probes.inline_mkwrite_unmap.inc();

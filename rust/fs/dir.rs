@@ -20,8 +20,8 @@ use super::extent_map::written_block;
 use super::inode::{self, dirent_type};
 use super::{corrupted, RexInode};
 use crate::format::{
-    self, dirent_size, file_type, init_dir_block, write_dirent, BlockHeader, BlockKind, DirEntry,
-    Extent, HEADER_SIZE, MAX_NAME_LEN,
+    self, dirent_size, file_type, init_dir_block, mode, write_dirent, BlockHeader, BlockKind,
+    DirEntry, Extent, HEADER_SIZE, MAX_NAME_LEN,
 };
 use crate::vfs::{Buffer, DirEmitter, Idmap, NewInodeKind, NoFsScope};
 use kernel::{bindings, prelude::*, sync::aref::ARef};
@@ -320,7 +320,10 @@ pub(super) fn unlink(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result {
 }
 
 /// Renames `old_dir/old_name` (`old`) to `new_dir/new_name` (`new`, if it
-/// exists), or exchanges the two with `RENAME_EXCHANGE`.
+/// exists), or exchanges the two with `RENAME_EXCHANGE`. With
+/// `RENAME_WHITEOUT` (which the VFS refuses together with `RENAME_EXCHANGE`),
+/// `old_name` is left to a new whiteout, a character device 0:0 owned as
+/// `idmap` says.
 pub(super) fn rename(
     old_dir: &RexInode,
     old_name: &[u8],
@@ -329,8 +332,10 @@ pub(super) fn rename(
     new_name: &[u8],
     new: Option<&RexInode>,
     flags: u32,
+    idmap: Idmap<'_>,
 ) -> Result {
-    if flags & !(bindings::RENAME_NOREPLACE | bindings::RENAME_EXCHANGE) != 0 {
+    let known = bindings::RENAME_NOREPLACE | bindings::RENAME_EXCHANGE | bindings::RENAME_WHITEOUT;
+    if flags & !known != 0 {
         return Err(EINVAL);
     }
     check_name(new_name)?;
@@ -364,17 +369,39 @@ pub(super) fn rename(
             inode::save(inode)?;
         }
     } else {
-        match new {
-            Some(new) => {
-                check_removable(new)?;
-                let new_slot = find_existing(new_dir, new_name, new)?;
-                set_entry(new_dir, new_slot, old.ino(), dirent_type(old))?;
-                drop_link(new_dir, new)?;
+        if let Some(new) = new {
+            check_removable(new)?;
+        }
+        // Made before anything changes, so that failing to make it changes
+        // nothing.
+        let whiteout = if flags & bindings::RENAME_WHITEOUT != 0 {
+            let whiteout_mode = mode::S_IFCHR | bindings::WHITEOUT_MODE as u16;
+            let kind = NewInodeKind::Special(bindings::WHITEOUT_DEV);
+            Some(inode::create(old_dir, kind, whiteout_mode, idmap)?)
+        } else {
+            None
+        };
+        let target = match new {
+            Some(new) => find_existing(new_dir, new_name, new)
+                .and_then(|slot| set_entry(new_dir, slot, old.ino(), dirent_type(old))),
+            None => add_entry(new_dir, new_name, old.ino(), dirent_type(old)),
+        };
+        if let Err(e) = target {
+            if let Some(whiteout) = &whiteout {
+                // Unlinked, it is freed when the last reference goes.
+                whiteout.clear_nlink();
             }
-            None => add_entry(new_dir, new_name, old.ino(), dirent_type(old))?,
+            return Err(e);
+        }
+        if let Some(new) = new {
+            drop_link(new_dir, new)?;
         }
         // Adding may have split the old entry's predecessor: look it up again.
-        remove_entry(old_dir, find_existing(old_dir, old_name, old)?)?;
+        let old_slot = find_existing(old_dir, old_name, old)?;
+        match &whiteout {
+            Some(whiteout) => set_entry(old_dir, old_slot, whiteout.ino(), dirent_type(whiteout))?,
+            None => remove_entry(old_dir, old_slot)?,
+        }
         if old_is_dir && !same_dir {
             old.data().set_parent(new_dir.ino());
             old_dir.drop_nlink();

@@ -7,13 +7,15 @@ use super::extent_map::{ExtentMap, FreedRuns};
 use super::xattr::{self, Xattrs};
 use super::{corrupted, RexInode, RexSb};
 use crate::format::{
-    self, file_type, mode, DiskInode, Extent, ExtentBlock, Timestamp, INODE_EXTENTS,
-    INODE_INLINE, INLINE_DATA_MAX,
+    self, file_type, mode, DiskInode, Extent, ExtentBlock, Timestamp, INODE_APPEND, INODE_EXTENTS,
+    INODE_IMMUTABLE, INODE_INLINE, INODE_NOATIME, INODE_NODUMP, INODE_SYNC, INODE_USER_FLAGS,
+    INLINE_DATA_MAX,
 };
 use crate::vfs::{
-    self, Attrs, Buffer, Idmap, InlineData, InodeParams, InodeType, NewInodeKind, NoFsScope, Owner,
+    self, fs_flags, Attrs, Buffer, Idmap, InlineData, InodeParams, InodeType, NewInodeKind,
+    NoFsScope, Owner,
 };
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use kernel::{
     new_mutex,
     prelude::*,
@@ -34,6 +36,8 @@ pub(crate) struct InodeInfo {
     pub(super) inline_data: InlineData,
     /// Directories: the parent directory's inode number.
     parent: AtomicU64,
+    /// The `chattr` flags ([`INODE_USER_FLAGS`]); changed under `i_rwsem`.
+    user_flags: AtomicU16,
     /// The extent map. See the lock order in [`super`].
     #[pin]
     map: Mutex<ExtentMap>,
@@ -64,6 +68,11 @@ impl InodeInfo {
     /// Directories: sets the parent directory (rename; under `i_rwsem`).
     pub(super) fn set_parent(&self, ino: u64) {
         self.parent.store(ino, Ordering::Relaxed);
+    }
+
+    /// The `chattr` flags, as stored on disk.
+    fn user_flags(&self) -> u16 {
+        self.user_flags.load(Ordering::Relaxed)
     }
 
     /// Regular files: whether the data is stored in the inode.
@@ -150,8 +159,9 @@ pub(super) fn iget(sb: &RexSb, ino: u64) -> Result<ARef<RexInode>> {
         ctime_ns,
         generation: disk.generation,
     };
+    let user_flags = disk.flags & INODE_USER_FLAGS;
     new.init(
-        InodeParams { typ, attrs, owner: Owner::FromAttrs },
+        InodeParams { typ, attrs, flags: to_fs_flags(user_flags), owner: Owner::FromAttrs },
         try_pin_init!(InodeInfo {
             file_type: disk.file_type(),
             crtime: disk.crtime,
@@ -159,11 +169,31 @@ pub(super) fn iget(sb: &RexSb, ino: u64) -> Result<ARef<RexInode>> {
             inline,
             inline_data: InlineData::new(inline_data),
             parent: AtomicU64::new(disk.parent),
+            user_flags: AtomicU16::new(user_flags),
             map <- new_mutex!(map),
             generation: AtomicU64::new(0),
             xattrs <- Xattrs::new(disk.xattr_block),
         }? Error),
     )
+}
+
+/// Returns inode `ino` for a file handle of `generation`: `ESTALE` when the
+/// handle outlived the inode (the number is out of range, the slot is free,
+/// or it holds a later inode).
+pub(super) fn iget_for_handle(sb: &RexSb, ino: u64, generation: u32) -> Result<ARef<RexInode>> {
+    let (block, offset) = sb.data().geometry().inode_location(ino).map_err(|_| ESTALE)?;
+    // Unlike a directory entry, a handle may name a free slot. A slot that
+    // does not decode is left to `iget` to report.
+    let free = DiskInode::decode(&sb.bread(block)?.data()[offset..offset + format::INODE_SIZE])
+        .is_ok_and(|disk| disk.is_free());
+    if free {
+        return Err(ESTALE);
+    }
+    let inode = iget(sb, ino)?;
+    if inode.attrs().generation != generation {
+        return Err(ESTALE);
+    }
+    Ok(inode)
 }
 
 /// Reads the target of symlink `ino`: inline, or in its one data block.
@@ -215,7 +245,9 @@ pub(super) fn write_inode_slot(sb: &RexSb, ino: u64, inode: &DiskInode) -> Resul
 }
 
 /// Creates a new inode of `kind` for directory `dir`: allocates its slot
-/// and, for long symlinks, its data block. The caller links it into `dir`.
+/// and, for long symlinks, its data block. The caller links it into `dir`
+/// (or, for `O_TMPFILE`, the VFS drops its link); if that fails, clearing
+/// its links frees it with its last reference.
 pub(super) fn create(
     dir: &RexInode,
     kind: NewInodeKind<'_>,
@@ -264,7 +296,9 @@ pub(super) fn create(
         }
     }
     let rdev = if let InodeType::Special(rdev) = typ { rdev } else { 0 };
-    let attrs = Attrs { mode, nlink, size, ..Attrs::default() };
+    // A new generation tells the file handles of the slot's earlier
+    // inodes from this one's.
+    let attrs = Attrs { mode, nlink, size, generation: vfs::random_u32(), ..Attrs::default() };
     let new = match sb.get_or_create_inode(ino) {
         Ok(Err(new)) => new,
         Ok(Ok(_)) => return Err(corrupted(sb, format_args!("inode {ino}: allocated while in use"))),
@@ -274,7 +308,7 @@ pub(super) fn create(
         }
     };
     let inode = new.init(
-        InodeParams { typ, attrs, owner: Owner::Inherit(idmap, dir) },
+        InodeParams { typ, attrs, flags: 0, owner: Owner::Inherit(idmap, dir) },
         try_pin_init!(InodeInfo {
             file_type: mode & mode::S_IFMT,
             crtime: now,
@@ -282,6 +316,7 @@ pub(super) fn create(
             inline,
             inline_data: InlineData::new(&[]),
             parent: AtomicU64::new(dir.ino()),
+            user_flags: AtomicU16::new(0),
             map <- new_mutex!(map),
             generation: AtomicU64::new(0),
             xattrs <- Xattrs::new(0),
@@ -334,15 +369,16 @@ pub(super) fn write_inode(inode: &RexInode, sync: bool) -> Result {
         parent: info.parent(),
         rdev: info.rdev,
         xattr_block: info.xattrs.block_number(),
+        flags: info.user_flags(),
         ..DiskInode::FREE
     };
     if let Some(target) = &info.inline {
-        disk.flags = INODE_INLINE;
+        disk.flags |= INODE_INLINE;
         disk.data[..target.len()].copy_from_slice(target);
     } else if info.is_inline() {
         // Inline files are never larger than the inode holds: every path
         // that grows one past it converts it first.
-        disk.flags = INODE_INLINE;
+        disk.flags |= INODE_INLINE;
         let len = (attrs.size as usize).min(INLINE_DATA_MAX);
         info.inline_data.snapshot(&mut disk.data[..len]);
     } else {
@@ -459,6 +495,39 @@ pub(super) fn evict(inode: &RexInode) {
     if let Err(e) = result {
         pr_err!("{}: inode {}: freeing failed: {:?}\n", sb.id(), inode.ino(), e);
     }
+}
+
+/// The `chattr` flags: on disk, and as `FS_*_FL`.
+const USER_FLAGS: [(u16, u32); 5] = [
+    (INODE_IMMUTABLE, fs_flags::IMMUTABLE),
+    (INODE_APPEND, fs_flags::APPEND),
+    (INODE_SYNC, fs_flags::SYNC),
+    (INODE_NOATIME, fs_flags::NOATIME),
+    (INODE_NODUMP, fs_flags::NODUMP),
+];
+
+/// The `FS_*_FL` flags of the on-disk flags `disk`.
+fn to_fs_flags(disk: u16) -> u32 {
+    USER_FLAGS.iter().filter(|&&(d, _)| disk & d != 0).fold(0, |acc, &(_, f)| acc | f)
+}
+
+/// The `chattr` flags of `inode`, as `FS_*_FL`.
+pub(super) fn flags(inode: &RexInode) -> u32 {
+    to_fs_flags(inode.data().user_flags())
+}
+
+/// Sets the `chattr` flags of `inode` to `flags` (`FS_*_FL`), which must
+/// all be ones rexfs has (`EOPNOTSUPP`), and its change time. The VFS holds
+/// `i_rwsem` and has checked the caller's right to change them.
+pub(super) fn set_flags(inode: &RexInode, flags: u32) -> Result {
+    let known = USER_FLAGS.iter().fold(0, |acc, &(_, f)| acc | f);
+    if flags & !known != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    let disk = USER_FLAGS.iter().filter(|&&(_, f)| flags & f != 0).fold(0, |acc, &(d, _)| acc | d);
+    inode.data().user_flags.store(disk, Ordering::Relaxed);
+    inode.touch(false);
+    save(inode)
 }
 
 /// The `DT_*` type of `inode` for directory entries.

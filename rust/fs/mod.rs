@@ -151,6 +151,10 @@ impl FileSystem for Rexfs {
         dir::create(dir, name, kind, mode, idmap)
     }
 
+    fn tmpfile(dir: &RexInode, mode: u16, idmap: Idmap<'_>) -> Result<ARef<RexInode>> {
+        inode::create(dir, NewInodeKind::File, mode, idmap)
+    }
+
     fn link(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result {
         dir::link(dir, name, inode)
     }
@@ -167,8 +171,17 @@ impl FileSystem for Rexfs {
         new_name: &[u8],
         new: Option<&RexInode>,
         flags: u32,
+        idmap: Idmap<'_>,
     ) -> Result {
-        dir::rename(old_dir, old_name, old, new_dir, new_name, new, flags)
+        dir::rename(old_dir, old_name, old, new_dir, new_name, new, flags, idmap)
+    }
+
+    fn get_flags(inode: &RexInode) -> u32 {
+        inode::flags(inode)
+    }
+
+    fn set_flags(inode: &RexInode, flags: u32) -> Result {
+        inode::set_flags(inode, flags)
     }
 
     fn truncate(inode: &RexInode, size: i64) -> Result {
@@ -251,6 +264,14 @@ impl FileSystem for Rexfs {
 
     fn list_xattrs(inode: &RexInode, list: &mut XattrList<'_>) -> Result {
         xattr::list(inode, list)
+    }
+
+    fn inode_for_handle(sb: &RexSb, ino: u64, generation: u32) -> Result<ARef<RexInode>> {
+        inode::iget_for_handle(sb, ino, generation)
+    }
+
+    fn parent_dir(dir: &RexInode) -> Result<ARef<RexInode>> {
+        inode::iget(dir.super_block(), dir.data().parent())
     }
 }
 

@@ -122,6 +122,12 @@ impl<'a, T: FileSystem> Kiocb<'a, T> {
         self.0.ki_flags & rexfs_bindings::IOCB_DIRECT as c_int != 0
     }
 
+    /// Whether the request writes at the end of the file (`O_APPEND`,
+    /// `RWF_APPEND`).
+    pub(crate) fn is_append(&self) -> bool {
+        self.0.ki_flags & rexfs_bindings::IOCB_APPEND as c_int != 0
+    }
+
     /// Takes the inode's `i_rwsem` exclusively.
     pub(crate) fn lock_inode(&self) -> InodeLockGuard<'a, T> {
         self.inode().lock()

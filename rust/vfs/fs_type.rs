@@ -10,6 +10,7 @@
 use super::bindings as rexfs_bindings;
 use super::debugfs::DebugfsDir;
 use super::dir::DirEmitter;
+use super::export;
 use super::file::{self, IoIter, Kiocb};
 use super::inode::{self, Idmap, Inode, NewInodeKind};
 use super::iomap::{Mapping, WritebackCache};
@@ -80,11 +81,19 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
         mode: u16,
         idmap: Idmap<'_>,
     ) -> Result<ARef<Inode<Self>>>;
-    /// Adds a hard link `name` in `dir` to `inode`.
+    /// `O_TMPFILE`: creates a regular file for `dir` without an entry in it,
+    /// with one link, which the VFS drops as it opens the file
+    /// (`d_tmpfile`). [`FileSystem::link`] may give it a name later;
+    /// otherwise it goes at its last close, as an unlinked open file does.
+    /// The VFS does not hold `dir`'s `i_rwsem`.
+    fn tmpfile(dir: &Inode<Self>, mode: u16, idmap: Idmap<'_>) -> Result<ARef<Inode<Self>>>;
+    /// Adds a hard link `name` in `dir` to `inode` (which has no link if it
+    /// is an `O_TMPFILE` file).
     fn link(dir: &Inode<Self>, name: &[u8], inode: &Inode<Self>) -> Result;
     /// Removes the entry `name` of `inode` from `dir` (`rmdir` for directories).
     fn unlink(dir: &Inode<Self>, name: &[u8], inode: &Inode<Self>) -> Result;
-    /// Renames; `flags` are `RENAME_*` (NOREPLACE is checked by the VFS).
+    /// Renames; `flags` are `RENAME_*` (NOREPLACE is checked by the VFS);
+    /// a whiteout that `RENAME_WHITEOUT` asks for is owned as `idmap` says.
     fn rename(
         old_dir: &Inode<Self>,
         old_name: &[u8],
@@ -93,7 +102,21 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
         new_name: &[u8],
         new: Option<&Inode<Self>>,
         flags: u32,
+        idmap: Idmap<'_>,
     ) -> Result;
+
+    // Inode flags (`chattr`, `FS_IOC_GETFLAGS`/`FS_IOC_SETFLAGS` and the
+    // flags of `FS_IOC_FSGETXATTR`/`FS_IOC_FSSETXATTR`) of regular files
+    // and directories, as `FS_*_FL` (see [`super::fs_flags`]).
+
+    /// The inode's flags.
+    fn get_flags(inode: &Inode<Self>) -> u32;
+    /// Sets the inode's flags to `flags` and persists them; fails with
+    /// `EOPNOTSUPP` for a flag the filesystem does not have. The VFS holds
+    /// `i_rwsem`, has checked the caller's rights (`CAP_LINUX_IMMUTABLE` to
+    /// change `IMMUTABLE` or `APPEND`) and enforces the flags that have an
+    /// `i_flags` bit once this returns.
+    fn set_flags(inode: &Inode<Self>, flags: u32) -> Result;
 
     // Regular files.
 
@@ -160,6 +183,14 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     ) -> Result;
     /// Adds every attribute of `inode` to `list`. Runs without `i_rwsem`.
     fn list_xattrs(inode: &Inode<Self>, list: &mut XattrList<'_>) -> Result;
+
+    // File handles.
+
+    /// Returns inode `ino` for a file handle made when the inode's
+    /// generation was `generation`; `ESTALE` if that inode is gone.
+    fn inode_for_handle(sb: &SuperBlock<Self>, ino: u64, generation: u32) -> Result<ARef<Inode<Self>>>;
+    /// Returns the parent of directory `dir`, which is not the root.
+    fn parent_dir(dir: &Inode<Self>) -> Result<ARef<Inode<Self>>>;
 }
 
 /// Filesystem statistics, as returned by `statfs(2)`.
@@ -259,8 +290,11 @@ impl<T: FileSystem> Registration<T> {
         rmdir: Some(Self::unlink),
         mknod: Some(Self::mknod),
         rename: Some(Self::rename),
+        tmpfile: Some(Self::tmpfile),
         setattr: Some(Self::setattr),
         listxattr: Some(xattr::Handlers::<T>::listxattr),
+        fileattr_get: Some(Self::fileattr_get),
+        fileattr_set: Some(Self::fileattr_set),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
@@ -332,6 +366,7 @@ impl<T: FileSystem> Registration<T> {
                 // Before the first inode: `inode_init_always` sets
                 // `IOP_XATTR` on the inodes of a super block with handlers.
                 (*sb_ptr).s_xattr = xattr::Handlers::<T>::table();
+                (*sb_ptr).s_export_op = export::ExportOps::<T>::table();
                 (*sb_ptr).s_maxbytes = T::MAX_BYTES;
                 (*sb_ptr).s_time_gran = 1;
             }
@@ -564,6 +599,30 @@ impl<T: FileSystem> Registration<T> {
         })
     }
 
+    unsafe extern "C" fn tmpfile(
+        idmap: *mut bindings::mnt_idmap,
+        dir: *mut bindings::inode,
+        file: *mut bindings::file,
+        mode: bindings::umode_t,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: `vfs_tmpfile` passes a referenced directory inode of
+            // this filesystem and the mount's idmapping, valid during the
+            // call.
+            let (dir, idmap) = unsafe { (Inode::<T>::from_raw(dir), Idmap::from_raw(idmap)) };
+            let inode = T::tmpfile(dir, mode, idmap)?;
+            // SAFETY: `file` is being opened on a new negative dentry that
+            // has no name in `dir`. `d_tmpfile` drops the inode's one link
+            // and gives our reference to the dentry; `finish_open_simple`
+            // opens the file on it.
+            unsafe {
+                bindings::d_tmpfile(file, ARef::into_raw(inode).as_ptr().cast());
+                to_result(rexfs_bindings::rexfs_finish_open_simple(file))?;
+            }
+            Ok(0)
+        })
+    }
+
     unsafe extern "C" fn link(
         old_dentry: *mut bindings::dentry,
         dir: *mut bindings::inode,
@@ -604,7 +663,7 @@ impl<T: FileSystem> Registration<T> {
     }
 
     unsafe extern "C" fn rename(
-        _idmap: *mut bindings::mnt_idmap,
+        idmap: *mut bindings::mnt_idmap,
         old_dir: *mut bindings::inode,
         old_dentry: *mut bindings::dentry,
         new_dir: *mut bindings::inode,
@@ -613,7 +672,8 @@ impl<T: FileSystem> Registration<T> {
     ) -> c_int {
         from_result(|| {
             // SAFETY: the VFS holds both directories and both inodes locked,
-            // so names and inodes are stable.
+            // so names and inodes are stable; `idmap` is the mount's
+            // idmapping, valid during the call.
             unsafe {
                 T::rename(
                     Inode::from_raw(old_dir),
@@ -623,6 +683,7 @@ impl<T: FileSystem> Registration<T> {
                     Self::name(new_dentry),
                     Self::dentry_inode(new_dentry),
                     flags,
+                    Idmap::from_raw(idmap),
                 )
             }
             .map(|()| 0)
@@ -638,14 +699,62 @@ impl<T: FileSystem> Registration<T> {
             // SAFETY: the VFS holds the inode locked and passes valid
             // arguments; `setattr_prepare` checks permissions and the size.
             unsafe {
-                to_result(bindings::setattr_prepare(idmap, dentry, attr))?;
                 let inode = Self::dentry_inode(dentry).ok_or(ENOENT)?;
+                // Nothing of an immutable inode changes (as in ext4). The
+                // VFS refuses most changes itself, but not a size change
+                // through a file opened before the flag was set.
+                if inode.is_immutable() {
+                    return Err(EPERM);
+                }
+                to_result(bindings::setattr_prepare(idmap, dentry, attr))?;
                 if (*attr).ia_valid & bindings::ATTR_SIZE != 0 {
                     T::truncate(inode, (*attr).ia_size)?;
                 }
                 bindings::setattr_copy(idmap, inode.as_raw(), attr);
                 inode.mark_dirty();
             }
+            Ok(0)
+        })
+    }
+
+    /// `fileattr_get`, for `FS_IOC_GETFLAGS` and `FS_IOC_FSGETXATTR`.
+    pub(super) unsafe extern "C" fn fileattr_get(
+        dentry: *mut bindings::dentry,
+        fa: *mut bindings::file_kattr,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: the VFS passes a positive dentry of this filesystem,
+            // referenced during the call.
+            let inode = unsafe { Self::dentry_inode(dentry) }.ok_or(ENOENT)?;
+            // SAFETY: `fa` is the caller's valid `file_kattr`; the helper
+            // sets its flags and the `fsx_xflags` they translate to.
+            unsafe { rexfs_bindings::fileattr_fill_flags(fa.cast(), T::get_flags(inode)) };
+            Ok(0)
+        })
+    }
+
+    /// `fileattr_set`, for `FS_IOC_SETFLAGS` and `FS_IOC_FSSETXATTR`.
+    /// `vfs_fileattr_set` holds `i_rwsem`, has filled in what the request
+    /// left out from [`Self::fileattr_get`] and checked the caller's rights.
+    pub(super) unsafe extern "C" fn fileattr_set(
+        _idmap: *mut bindings::mnt_idmap,
+        dentry: *mut bindings::dentry,
+        fa: *mut bindings::file_kattr,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: as in `fileattr_get`.
+            let inode = unsafe { Self::dentry_inode(dentry) }.ok_or(ENOENT)?;
+            // SAFETY: `fa` is the caller's valid `file_kattr`, which nobody
+            // changes during the call.
+            let fa = unsafe { &*fa.cast::<rexfs_bindings::file_kattr>() };
+            // Only flags are supported, not what `struct fsxattr` has
+            // beyond them (extent size hints, project IDs, other xflags).
+            // SAFETY: `fa` is a valid `file_kattr`.
+            if unsafe { rexfs_bindings::rexfs_fileattr_has_fsx(fa) } {
+                return Err(EOPNOTSUPP);
+            }
+            T::set_flags(inode, fa.flags)?;
+            inode.enforce_flags(fa.flags);
             Ok(0)
         })
     }

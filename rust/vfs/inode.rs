@@ -296,6 +296,32 @@ impl<T: FileSystem> Inode<T> {
         unsafe { bindings::clear_nlink(self.as_raw()) };
     }
 
+    /// `i_flags` (`S_*`).
+    fn i_flags(&self) -> u32 {
+        // SAFETY: reading `i_flags` of a live inode; writers change it
+        // atomically.
+        unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_raw()).i_flags)) }
+    }
+
+    /// Whether the inode is immutable (`chattr +i`, `S_IMMUTABLE`).
+    pub(crate) fn is_immutable(&self) -> bool {
+        self.i_flags() & bindings::S_IMMUTABLE != 0
+    }
+
+    /// Whether the file may only be appended to (`chattr +a`, `S_APPEND`).
+    pub(crate) fn is_append_only(&self) -> bool {
+        self.i_flags() & bindings::S_APPEND != 0
+    }
+
+    /// Makes the VFS enforce the inode flags `flags` (`FS_*_FL`) that have
+    /// an `i_flags` bit, and no others of those. The caller holds
+    /// `i_rwsem`.
+    pub(super) fn enforce_flags(&self, flags: u32) {
+        // SAFETY: a live inode; the caller holds `i_rwsem`, as
+        // `inode_set_flags` asks.
+        unsafe { set_enforced_flags(self.as_raw(), flags) };
+    }
+
     /// Sets the space used, in bytes (`i_blocks`).
     pub(crate) fn set_bytes(&self, bytes: u64) {
         // SAFETY: `inode_set_bytes` takes `i_lock` itself.
@@ -417,6 +443,29 @@ impl<T: FileSystem> Inode<T> {
     }
 }
 
+/// The inode flags (`FS_*_FL`) that the VFS enforces through `i_flags`,
+/// with their `S_*` bit.
+const ENFORCED_FLAGS: [(u32, u32); 4] = [
+    (bindings::FS_IMMUTABLE_FL, bindings::S_IMMUTABLE),
+    (bindings::FS_APPEND_FL, bindings::S_APPEND),
+    (bindings::FS_SYNC_FL, bindings::S_SYNC),
+    (bindings::FS_NOATIME_FL, bindings::S_NOATIME),
+];
+
+/// Sets the `i_flags` bits of the inode flags `flags` (`FS_*_FL`) and clears
+/// the others of [`ENFORCED_FLAGS`], as `ext4_set_inode_flags` does.
+///
+/// # Safety
+///
+/// `inode` is live, and new (`I_NEW`) or locked (`i_rwsem`).
+unsafe fn set_enforced_flags(inode: *mut bindings::inode, flags: u32) {
+    let (set, mask) = ENFORCED_FLAGS.iter().fold((0, 0), |(set, mask), &(fs, bit)| {
+        (if flags & fs != 0 { set | bit } else { set }, mask | bit)
+    });
+    // SAFETY: guaranteed by the caller; `set` is within `mask`.
+    unsafe { bindings::inode_set_flags(inode, set, mask) };
+}
+
 /// A locked, uptodate folio of the page cache; unlocked and released on
 /// drop.
 ///
@@ -501,6 +550,8 @@ pub(crate) struct InodeParams<'a, T: FileSystem> {
     pub(crate) typ: InodeType,
     /// Mode, nlink, owner, size, sectors, times and generation.
     pub(crate) attrs: Attrs,
+    /// Inode flags (`FS_*_FL`) for the VFS to enforce.
+    pub(crate) flags: u32,
     /// Where the owner comes from.
     pub(crate) owner: Owner<'a, T>,
 }
@@ -538,6 +589,7 @@ impl<T: FileSystem> NewInode<T> {
             data.__init((*container).data.as_mut_ptr())?;
             (*container).initialized = true;
             rexfs_bindings::rexfs_inode_set_attrs(inode, &params.attrs);
+            set_enforced_flags(inode, params.flags);
             if let Owner::Inherit(idmap, dir) = params.owner {
                 bindings::inode_init_owner(idmap.0, inode, dir.as_raw(), params.attrs.mode);
                 bindings::simple_inode_init_ts(inode);

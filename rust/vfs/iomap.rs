@@ -218,6 +218,8 @@ impl<T: FileSystem> Tables<T> {
         setattr: Some(super::fs_type::Registration::<T>::setattr),
         fiemap: Some(Self::fiemap),
         listxattr: Some(super::xattr::Handlers::<T>::listxattr),
+        fileattr_get: Some(super::fs_type::Registration::<T>::fileattr_get),
+        fileattr_set: Some(super::fs_type::Registration::<T>::fileattr_set),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };

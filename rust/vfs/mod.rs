@@ -10,6 +10,7 @@ mod bindings;
 mod buffer;
 mod debugfs;
 mod dir;
+mod export;
 mod file;
 mod fs_type;
 mod inode;
@@ -39,6 +40,15 @@ pub(crate) mod falloc {
     };
 }
 
+/// `FS_*_FL` inode flags of [`FileSystem::get_flags`] and
+/// [`FileSystem::set_flags`].
+pub(crate) mod fs_flags {
+    pub(crate) use kernel::bindings::{
+        FS_APPEND_FL as APPEND, FS_IMMUTABLE_FL as IMMUTABLE, FS_NOATIME_FL as NOATIME,
+        FS_NODUMP_FL as NODUMP, FS_SYNC_FL as SYNC,
+    };
+}
+
 /// `IOMAP_*` flags of [`FileSystem::iomap_begin`].
 pub(crate) mod iomap_flags {
     pub(crate) use super::bindings::{IOMAP_DIRECT as DIRECT, IOMAP_WRITE as WRITE};
@@ -50,6 +60,12 @@ pub(crate) fn now() -> (i64, u32) {
     // SAFETY: `ts` is valid for writes.
     unsafe { kernel::bindings::ktime_get_real_ts64(&mut ts) };
     (ts.tv_sec, ts.tv_nsec as u32)
+}
+
+/// A random number, for the generation of a new inode.
+pub(crate) fn random_u32() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { kernel::bindings::get_random_u32() }
 }
 
 /// A scope in which memory allocations do not recurse into filesystem

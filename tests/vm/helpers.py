@@ -7,8 +7,11 @@
 #   manifest ROOT           one line per entry under ROOT (see manifest())
 #   expect-content FILE SIZE [OFF:LEN:BYTE]...
 #                           FILE is SIZE bytes: BYTE over each range, zero elsewhere
+#   getflags PATH           FS_IOC_GETFLAGS of PATH, in hex
+#   fsgetxattr PATH         FS_IOC_FSGETXATTR of PATH: "xflags extsize projid" (xflags in hex)
 import ctypes
 import errno
+import fcntl
 import hashlib
 import os
 import stat
@@ -23,6 +26,11 @@ SYS_getdents64 = 217  # x86-64
 SYS_renameat2 = 316
 AT_FDCWD = -100
 RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT = 1, 2, 4
+# <linux/fs.h>: _IOR('f', 1, long), _IOW('f', 2, long) (they pass an int),
+# _IOR('X', 31, struct fsxattr), _IOW('X', 32, struct fsxattr).
+FS_IOC_GETFLAGS, FS_IOC_SETFLAGS = 0x80086601, 0x40086602
+FS_IOC_FSGETXATTR, FS_IOC_FSSETXATTR = 0x801C581F, 0x401C5820
+FSXATTR = struct.Struct("<5I8x")  # xflags, extsize, nextents, projid, cowextsize
 DT_NAMES = {0: "unknown", 1: "fifo", 2: "chr", 4: "dir", 6: "blk", 8: "reg", 10: "lnk", 12: "sock"}
 
 
@@ -73,6 +81,34 @@ def _fallocate(path, offset, length):
         os.close(fd)
 
 
+def _ioctl(path, request, arg):
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    try:
+        return fcntl.ioctl(fd, request, arg)
+    finally:
+        os.close(fd)
+
+
+def get_flags(path):
+    """FS_IOC_GETFLAGS of path: its FS_*_FL flags."""
+    return struct.unpack("<I", _ioctl(path, FS_IOC_GETFLAGS, bytes(4)))[0]
+
+
+def set_flags(path, flags):
+    """FS_IOC_SETFLAGS of path to the FS_*_FL flags."""
+    _ioctl(path, FS_IOC_SETFLAGS, struct.pack("<I", flags))
+
+
+def get_fsxattr(path):
+    """FS_IOC_FSGETXATTR of path: (xflags, extsize, nextents, projid, cowextsize)."""
+    return FSXATTR.unpack(_ioctl(path, FS_IOC_FSGETXATTR, bytes(FSXATTR.size)))
+
+
+def set_fsxattr(path, xflags, extsize=0, projid=0):
+    """FS_IOC_FSSETXATTR of path."""
+    _ioctl(path, FS_IOC_FSSETXATTR, FSXATTR.pack(xflags, extsize, 0, projid, 0))
+
+
 OPS = {
     "stat": os.stat,
     "lstat": os.lstat,
@@ -95,6 +131,9 @@ OPS = {
     "chown": lambda p, u, g: os.chown(p, int(u), int(g)),
     "utime": os.utime,
     "fallocate": lambda p, off, n: _fallocate(p, int(off, 0), int(n, 0)),
+    "setxattr": lambda p, name, value: os.setxattr(p, name, value.encode()),
+    "setflags": lambda p, flags: set_flags(p, int(flags, 0)),
+    "fssetxattr": lambda p, xflags, extsize="0": set_fsxattr(p, int(xflags, 0), int(extsize, 0)),
 }
 
 
@@ -286,6 +325,11 @@ def main(argv):
             off, ln, b = (int(x, 0) for x in s.split(":"))
             segs.append((off, ln, b))
         expect_content(args[0], int(args[1], 0), segs)
+    elif cmd == "getflags":
+        print(hex(get_flags(args[0])))
+    elif cmd == "fsgetxattr":
+        xflags, extsize, _, projid, _ = get_fsxattr(args[0])
+        print(hex(xflags), extsize, projid)
     else:
         fail(f"helpers.py: unknown command {cmd}")
 

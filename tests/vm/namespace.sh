@@ -180,9 +180,10 @@ expect_eq "$(stat -c '%F %i' "$M/xb/file")" "directory $ino_dir" "xb/file after 
 expect_eq "$(stat -c %h "$M/xa")|$(stat -c %h "$M/xb")" "2|3" "nlink of xa|xb after EXCHANGE"
 expect_eq "$(stat -c %i "$M/xb/file/..")" "$(stat -c %i "$M/xb")" "stat of xb/file/.."
 expect_eq "$(dotdot "$M/xb/file")" "$(stat -c %i "$M/xb")" "readdir '..' of xb/file"
-expect_errno EINVAL renameat2 "$M/y" "$M/y-wh" 4
-expect_eq "$(cat "$M/y")" X "y after a refused WHITEOUT"
-expect_errno ENOENT lstat "$M/y-wh"
+# RENAME_WHITEOUT: inode-flags.sh. Unknown flags are refused.
+expect_errno EINVAL renameat2 "$M/y" "$M/y2" 8
+expect_eq "$(cat "$M/y")" X "y after a refused rename"
+expect_errno ENOENT lstat "$M/y2"
 
 echo "== readdir"
 L=$M/ls

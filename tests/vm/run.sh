@@ -12,14 +12,14 @@ results=$1; shift
 tests=("$@")
 ((${#tests[@]})) || tests=(load-unload kunit mount-empty bad-input namespace bigdir bigfile enospc
 	large-folios race-truncate fallocate dio race-unwritten race-wb-punch
-	race-fault-punch race-dio-mmap race-inline xattr block-reuse convert-umount fsync-error exercise persist-write)
+	race-fault-punch race-dio-mmap race-inline xattr inode-flags block-reuse convert-umount fsync-error handles exercise persist-write)
 
 passed=0 failed=0
 for t in "${tests[@]}"; do
 	start=$SECONDS
 	log=/tmp/test-$t.log
 	case $t in
-	namespace | bigdir | bigfile) limit=600 ;;
+	namespace | bigdir | bigfile | inode-flags) limit=600 ;;
 	exercise) limit=900 ;;
 	*) limit=300 ;;
 	esac

@@ -13,7 +13,7 @@ use rexfs_format::{
     assign_bit, bitmap_payload_mut, bitmap_position, dirent_size, file_type, init_dir_block, mode,
     test_bit, write_dirent, BlockHeader, BlockKind, DiskInode, Extent, ExtentBlock, Geometry,
     Superblock, XattrBlock, XattrNamespace, BLOCK_SIZE, EXTENT_SIZE, EXTENT_UNWRITTEN, HEADER_SIZE,
-    INODE_INLINE, INODE_SIZE, ROOT_INO,
+    INODE_IMMUTABLE, INODE_INLINE, INODE_SIZE, INODE_USER_FLAGS, ROOT_INO,
 };
 use rexfs_fsck::{exit, Fsck};
 use rexfs_mkfs::Device;
@@ -382,6 +382,29 @@ fn directory_with_files_is_clean() {
     expect(&image, &[], exit::OK);
     let s = check(&image).summary().unwrap();
     assert_eq!((s.inodes_used, s.blocks_used), (4, 66 + 4));
+}
+
+#[test]
+fn inode_flags_and_whiteouts() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    // Every chattr flag on an inline file and a directory; a whiteout (a
+    // character device 0:0 that RENAME_WHITEOUT leaves).
+    let flagged = DiskInode { flags: INODE_INLINE | INODE_USER_FLAGS, ..inline_file(b"x") };
+    fs.create(2, &flagged);
+    fs.create(3, &DiskInode { flags: INODE_IMMUTABLE, ..dir(ROOT_INO) });
+    let whiteout = DiskInode { mode: mode::S_IFCHR, nlink: 1, rdev: 0, ..DiskInode::FREE };
+    fs.create(4, &whiteout);
+    fs.update_inode(ROOT_INO, |root| root.nlink = 3);
+    fs.add_dir_block(
+        ROOT_INO,
+        &[("flagged", 2, file_type::REG), ("dir", 3, file_type::DIR), ("gone", 4, file_type::CHR)],
+    );
+    expect(&image, &[], exit::OK);
+
+    // A flag bit this version does not know makes the inode unreadable.
+    fs.put_inode(2, &DiskInode { flags: flagged.flags | 0x40, ..flagged });
+    expect(&image, &["inode 2: unknown inode flags"], exit::UNCORRECTED);
 }
 
 #[test]
