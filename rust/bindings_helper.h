@@ -8,6 +8,7 @@
 #include <linux/exportfs.h>
 #include <linux/falloc.h>
 #include <linux/fileattr.h>
+#include <linux/filelock.h>
 #include <linux/fs_context.h>
 #include <linux/iomap.h>
 #include <linux/pagemap.h>

@@ -165,6 +165,16 @@ void rexfs_sb_end_write(struct super_block *sb)
 	sb_end_write(sb);
 }
 
+void rexfs_sb_start_intwrite(struct super_block *sb)
+{
+	sb_start_intwrite(sb);
+}
+
+void rexfs_sb_end_intwrite(struct super_block *sb)
+{
+	sb_end_intwrite(sb);
+}
+
 u64 rexfs_bdev_nr_bytes(struct super_block *sb)
 {
 	return bdev_nr_bytes(sb->s_bdev);

@@ -60,6 +60,8 @@ void rexfs_sb_start_pagefault(struct super_block *sb);
 void rexfs_sb_end_pagefault(struct super_block *sb);
 void rexfs_sb_start_write(struct super_block *sb);
 void rexfs_sb_end_write(struct super_block *sb);
+void rexfs_sb_start_intwrite(struct super_block *sb);
+void rexfs_sb_end_intwrite(struct super_block *sb);
 
 /* Opening and inode flags */
 int rexfs_finish_open_simple(struct file *file);

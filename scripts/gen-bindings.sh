@@ -25,7 +25,7 @@ eval bindgen "$header" \
 	--allowlist-type "'export_operations|fid|fid__.*|handle_to_path_ctx'" \
 	--allowlist-type "'iomap.*|writeback_control|readahead_control|dax_device|fsverity_info'" \
 	--allowlist-function "'get_tree_bdev|__brelse|sync_dirty_buffer|fault_in_iov_iter_.*|filemap_read|invalidate_mapping_pages'" \
-	--allowlist-function "'fileattr_fill_flags|generic_encode_ino32_fh|generic_fh_to_.*'" \
+	--allowlist-function "'fileattr_fill_flags|generic_encode_ino32_fh|generic_fh_to_.*|generic_setlease'" \
 	--allowlist-function "'iomap_.*|rexfs_.*'" \
 	--allowlist-var "'IOMAP_.*|RUST_CONST_HELPER_.*'" \
 	--opaque-type handle_to_path_ctx \

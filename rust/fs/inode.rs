@@ -467,6 +467,9 @@ pub(super) fn evict(inode: &RexInode) {
     if inode.nlink() != 0 || sb.is_read_only() {
         return;
     }
+    // The last close of an unlinked file may come while the filesystem is
+    // frozen: wait for the thaw to free it.
+    let _freeze = sb.start_internal_write();
     let result = (|| -> Result {
         let mut freed = FreedRuns::new();
         let chain = inode.data().change_map(|map, _| -> Result<KVec<u64>> {

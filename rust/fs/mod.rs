@@ -19,7 +19,14 @@
 //!     -> SbInfo::alloc -> buffer lock
 //!
 //! mmap_lock -> sb_start_pagefault -> invalidate_lock (shared) -> folio lock -> ...
+//!
+//! sb_start_intwrite (evict of an unlinked inode) -> InodeInfo::map -> ...
 //! ```
+//!
+//! - Freeze protection ranks above everything of the filesystem's:
+//!   `sb_start_write` (taken by the VFS, or by a write fault that retries
+//!   with `i_rwsem`) before `i_rwsem`, `sb_start_pagefault` before
+//!   `invalidate_lock`, `sb_start_intwrite` before the extent-map lock.
 //!
 //! - Never take `i_rwsem` inside a fault, never hold `invalidate_lock`
 //!   across a copy from or to user memory.
@@ -111,6 +118,11 @@ impl FileSystem for Rexfs {
     }
 
     fn sync_fs(sb: &RexSb, wait: bool) -> Result {
+        // sync(2) syncs frozen filesystems too; `freeze` wrote everything,
+        // and the device must not change until the thaw.
+        if sb.is_frozen() {
+            return Ok(());
+        }
         if wait {
             // sync(2) and unmount write an inode before they wait for its
             // data (fs/fs-writeback.c leaves the rest to `->sync_fs`):
@@ -123,6 +135,14 @@ impl FileSystem for Rexfs {
 
     fn remount(sb: &RexSb, read_only: bool) -> Result {
         sb.data().remount(sb, read_only)
+    }
+
+    fn freeze(sb: &RexSb) -> Result {
+        sb.data().set_clean(sb, true)
+    }
+
+    fn unfreeze(sb: &RexSb) -> Result {
+        sb.data().set_clean(sb, false)
     }
 
     fn write_inode(inode: &RexInode, sync: bool) -> Result {

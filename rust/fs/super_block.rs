@@ -190,6 +190,7 @@ impl SbInfo {
             }
         }
         if !sb.is_read_only() {
+            self.count_mount();
             self.set_clean(sb, false)?;
         }
         self.debugfs.populate(DebugDir::new(sb.id(), self.probes.clone(), &Probes::FILES));
@@ -210,22 +211,25 @@ impl SbInfo {
     pub(super) fn remount(&self, sb: &RexSb, read_only: bool) -> Result {
         if read_only {
             sb.sync_filesystem()?;
+        } else {
+            self.count_mount();
         }
         self.set_clean(sb, read_only)
     }
 
-    fn set_clean(&self, sb: &RexSb, clean: bool) -> Result {
-        {
-            let mut alloc = self.alloc.lock();
-            let disk = alloc.disk_mut();
-            if clean {
-                disk.state = STATE_CLEAN;
-            } else {
-                disk.state = 0;
-                disk.mount_count = disk.mount_count.wrapping_add(1);
-                disk.mount_time = vfs::now().0;
-            }
-        }
+    /// Counts a mount, or a remount read-write, in the superblock.
+    fn count_mount(&self) {
+        let mut alloc = self.alloc.lock();
+        let disk = alloc.disk_mut();
+        disk.mount_count = disk.mount_count.wrapping_add(1);
+        disk.mount_time = vfs::now().0;
+    }
+
+    /// Writes the superblock marked clean (its free counts match the
+    /// bitmaps and inodes: unmount, remount read-only, freeze), or in use
+    /// (a mount after an unclean shutdown recounts them).
+    pub(super) fn set_clean(&self, sb: &RexSb, clean: bool) -> Result {
+        self.alloc.lock().disk_mut().state = if clean { STATE_CLEAN } else { 0 };
         self.write_super(sb, true)
     }
 

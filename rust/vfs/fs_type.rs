@@ -61,6 +61,11 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     fn sync_fs(sb: &SuperBlock<Self>, wait: bool) -> Result;
     /// Called on remount before the read-only flag changes to `read_only`.
     fn remount(sb: &SuperBlock<Self>, read_only: bool) -> Result;
+    /// Freezing (`FIFREEZE`, snapshots): the VFS has blocked every change
+    /// and written everything back; leaves the device consistent.
+    fn freeze(sb: &SuperBlock<Self>) -> Result;
+    /// Thawing: changes may start again.
+    fn unfreeze(sb: &SuperBlock<Self>) -> Result;
     /// Writes the inode to disk (`sync`: and waits for it).
     fn write_inode(inode: &Inode<Self>, sync: bool) -> Result;
     /// The last reference to the inode is gone and its page cache is
@@ -275,6 +280,8 @@ impl<T: FileSystem> Registration<T> {
         evict_inode: Some(Self::evict_inode),
         put_super: Some(Self::put_super),
         sync_fs: Some(Self::sync_fs),
+        freeze_fs: Some(Self::freeze_fs),
+        unfreeze_fs: Some(Self::unfreeze_fs),
         statfs: Some(Self::statfs),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
@@ -304,6 +311,7 @@ impl<T: FileSystem> Registration<T> {
         read: Some(bindings::generic_read_dir),
         iterate_shared: Some(Self::iterate_shared),
         fsync: Some(file::fsync::<T>),
+        setlease: Some(rexfs_bindings::generic_setlease),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
@@ -448,6 +456,20 @@ impl<T: FileSystem> Registration<T> {
         // SAFETY: the VFS passes a mounted super block of this type.
         let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
         from_result(|| T::sync_fs(sb, wait != 0).map(|()| 0))
+    }
+
+    unsafe extern "C" fn freeze_fs(sb: *mut bindings::super_block) -> c_int {
+        // SAFETY: `freeze_super` passes a mounted, writable super block of
+        // this type.
+        let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
+        from_result(|| T::freeze(sb).map(|()| 0))
+    }
+
+    unsafe extern "C" fn unfreeze_fs(sb: *mut bindings::super_block) -> c_int {
+        // SAFETY: `thaw_super` passes a mounted, writable, frozen super
+        // block of this type.
+        let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
+        from_result(|| T::unfreeze(sb).map(|()| 0))
     }
 
     unsafe extern "C" fn statfs(

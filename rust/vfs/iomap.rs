@@ -209,6 +209,8 @@ impl<T: FileSystem> Tables<T> {
         fallocate: Some(file::fallocate::<T>),
         splice_read: Some(bindings::filemap_splice_read),
         splice_write: Some(bindings::iter_file_splice_write),
+        // Without it, fcntl(F_SETLEASE) fails with EINVAL.
+        setlease: Some(rexfs_bindings::generic_setlease),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };

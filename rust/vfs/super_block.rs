@@ -143,6 +143,25 @@ impl<T: FileSystem> SuperBlock<T, Fresh> {
 }
 
 impl<T: FileSystem> SuperBlock<T> {
+    /// Whether the filesystem is frozen (`freeze_fs` has returned and no
+    /// thaw has begun): nothing may be written to the device.
+    pub(crate) fn is_frozen(&self) -> bool {
+        // SAFETY: the super block is live. `frozen` changes under
+        // `s_umount`, which `sync_fs`, the only caller, holds; a racing
+        // read would still see one of the states.
+        let frozen = unsafe { core::ptr::read_volatile(&raw const (*self.as_raw()).s_writers.frozen) };
+        u32::from(frozen) == bindings::SB_FREEZE_COMPLETE
+    }
+
+    /// Protects a change that no system call started (freeing an unlinked
+    /// inode at its last `iput`) against freezing (`sb_start_intwrite`):
+    /// waits while the filesystem is frozen.
+    pub(crate) fn start_internal_write(&self) -> InternalWriteGuard<'_, T> {
+        // SAFETY: the super block is live.
+        unsafe { rexfs_bindings::rexfs_sb_start_intwrite(self.as_raw()) };
+        InternalWriteGuard(self)
+    }
+
     /// The filesystem's per-mount data.
     pub(crate) fn data(&self) -> &T::Data {
         // SAFETY: in state `Ready`, `s_fs_info` points to a `T::Data` that
@@ -167,5 +186,15 @@ impl<T: FileSystem> SuperBlock<T> {
             // `NewInode::init`, so its data is valid; we own the reference.
             Ok(Ok(unsafe { ARef::from_raw(ptr.cast()) }))
         }
+    }
+}
+
+/// Holds `sb_start_intwrite` protection against freezing.
+pub(crate) struct InternalWriteGuard<'a, T: FileSystem>(&'a SuperBlock<T>);
+
+impl<T: FileSystem> Drop for InternalWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: the guard holds the protection.
+        unsafe { rexfs_bindings::rexfs_sb_end_intwrite(self.0.as_raw()) };
     }
 }
