@@ -17,7 +17,7 @@ use super::{RexInode, Rexfs};
 use crate::format::{self, Extent, EXTENT_UNWRITTEN, INLINE_DATA_MAX};
 use crate::vfs::{
     self, falloc, iomap_flags, Fault, FaultRetry, InodeLockGuard, InvalidateGuard, IoIter, Kiocb,
-    MapKind, Mapping, SyncFile, VmFaultResult, WritebackCache,
+    MapKind, Mapping, OpenFile, VmFaultResult, WritebackCache,
 };
 use kernel::prelude::*;
 
@@ -496,13 +496,17 @@ fn allocate_unwritten(inode: &RexInode, start: u64, end: u64) -> Result {
 /// range zeroing. Takes `i_rwsem` and `invalidate_lock` exclusively, waits
 /// for direct I/O, and writes back and drops the page cache of a range
 /// before changing its extents.
-pub(super) fn fallocate(inode: &RexInode, mode: i32, offset: i64, len: i64) -> Result {
+pub(super) fn fallocate(file: &OpenFile<Rexfs>, mode: i32, offset: i64, len: i64) -> Result {
+    let inode = file.inode();
     let (keep_size, punch, zero) = (falloc::KEEP_SIZE, falloc::PUNCH_HOLE, falloc::ZERO_RANGE);
     if mode & !(keep_size | punch | zero) != 0 || (mode & punch != 0 && mode & zero != 0) {
         return Err(EOPNOTSUPP);
     }
     let probes = &inode.super_block().data().probes;
     let _lock = inode.lock();
+    // A change by an unprivileged user drops setuid and setgid, as a write
+    // does (generic/683-685).
+    file.remove_privs()?;
     let end = offset + len;
     if mode & keep_size == 0 && end > inode.size() {
         inode.check_new_size(end)?;
@@ -553,7 +557,7 @@ pub(super) fn fallocate(inode: &RexInode, mode: i32, offset: i64, len: i64) -> R
 /// `fsync(2)`: the file's data, then its inode, then every dirty metadata
 /// block (allocation bitmap, extent and directory blocks), then a cache
 /// flush.
-pub(super) fn fsync(file: &SyncFile<Rexfs>, start: i64, end: i64) -> Result {
+pub(super) fn fsync(file: &OpenFile<Rexfs>, start: i64, end: i64) -> Result {
     let inode = file.inode();
     let sb = inode.super_block();
     file.write_and_wait_range(start, end)?;

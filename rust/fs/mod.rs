@@ -73,7 +73,7 @@ mod xattr;
 use crate::format;
 use crate::vfs::{
     self, DirEmitter, Fault, FileSystem, Fresh, Idmap, Kiocb, Mapping, NewInodeKind,
-    StatFs, SuperBlock, SyncFile, VmFaultResult, WritebackCache, IoIter, XattrList, XattrNamespace,
+    StatFs, SuperBlock, OpenFile, VmFaultResult, WritebackCache, IoIter, XattrList, XattrNamespace,
     XattrSetFlags,
 };
 use kernel::{prelude::*, sync::aref::ARef};
@@ -228,15 +228,15 @@ impl FileSystem for Rexfs {
         data::page_mkwrite(fault)
     }
 
-    fn fallocate(inode: &RexInode, mode: i32, offset: i64, len: i64) -> Result {
-        data::fallocate(inode, mode, offset, len)
+    fn fallocate(file: &OpenFile<Self>, mode: i32, offset: i64, len: i64) -> Result {
+        data::fallocate(file, mode, offset, len)
     }
 
     fn convert_unwritten(inode: &RexInode, offset: i64, size: u64) -> Result {
         data::convert_unwritten(inode, offset, size)
     }
 
-    fn fsync(file: &SyncFile<Self>, start: i64, end: i64, _datasync: bool) -> Result {
+    fn fsync(file: &OpenFile<Self>, start: i64, end: i64, _datasync: bool) -> Result {
         data::fsync(file, start, end)
     }
 

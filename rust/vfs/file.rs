@@ -383,14 +383,15 @@ impl<T: FileSystem> Drop for PinnedFile<T> {
     }
 }
 
-/// A file being synced (`fsync(2)`, `O_SYNC` writes).
+/// An open file a file operation works on (`fsync(2)`, `O_SYNC` writes,
+/// `fallocate(2)`).
 ///
 /// # Invariants
 ///
 /// The pointer is an open file of `T`, live for the call it was made for.
-pub(crate) struct SyncFile<T: FileSystem>(*mut bindings::file, PhantomData<T>);
+pub(crate) struct OpenFile<T: FileSystem>(*mut bindings::file, PhantomData<T>);
 
-impl<T: FileSystem> SyncFile<T> {
+impl<T: FileSystem> OpenFile<T> {
     /// The file's inode.
     pub(crate) fn inode(&self) -> &Inode<T> {
         // SAFETY: an open file (type invariant) holds its inode.
@@ -404,6 +405,15 @@ impl<T: FileSystem> SyncFile<T> {
     pub(crate) fn write_and_wait_range(&self, start: i64, end: i64) -> Result {
         // SAFETY: an open file (type invariant).
         to_result(unsafe { bindings::file_write_and_wait_range(self.0, start, end) })
+    }
+
+    /// Clears the setuid and setgid bits and security capabilities that a
+    /// change of the file by an unprivileged user drops (`file_remove_privs`).
+    /// The caller holds the inode's `i_rwsem` (through `notify_change`,
+    /// this calls the filesystem's `setattr`).
+    pub(crate) fn remove_privs(&self) -> Result {
+        // SAFETY: an open file (type invariant).
+        to_result(unsafe { bindings::file_remove_privs(self.0) })
     }
 }
 
@@ -541,9 +551,10 @@ pub(super) unsafe extern "C" fn fallocate<T: FileSystem>(
     offset: bindings::loff_t,
     len: bindings::loff_t,
 ) -> c_long {
-    // SAFETY: the VFS passes an open regular file of this filesystem.
-    let inode = unsafe { Inode::<T>::from_raw((*file).f_inode) };
-    match T::fallocate(inode, mode, offset, len) {
+    // INVARIANT: the VFS passes an open regular file of this filesystem
+    // and holds it for the call.
+    let file = OpenFile(file, PhantomData);
+    match T::fallocate(&file, mode, offset, len) {
         Ok(()) => 0,
         Err(e) => e.to_errno() as c_long,
     }
@@ -557,7 +568,7 @@ pub(super) unsafe extern "C" fn fsync<T: FileSystem>(
 ) -> c_int {
     // INVARIANT: the VFS passes an open file of this filesystem and holds
     // it for the call.
-    let file = SyncFile(file, PhantomData);
+    let file = OpenFile(file, PhantomData);
     match T::fsync(&file, start, end, datasync != 0) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),

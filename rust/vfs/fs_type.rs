@@ -143,12 +143,12 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     /// A write fault on a shared mapping of a regular file.
     fn page_mkwrite(fault: &file::Fault<'_, Self>) -> file::VmFaultResult;
     /// `fallocate(2)` on a regular file; `mode` is `FALLOC_FL_*`.
-    fn fallocate(inode: &Inode<Self>, mode: i32, offset: i64, len: i64) -> Result;
+    fn fallocate(file: &file::OpenFile<Self>, mode: i32, offset: i64, len: i64) -> Result;
     /// Writeback of unwritten blocks in `offset..offset + size` completed:
     /// they now hold data. Runs in task context.
     fn convert_unwritten(inode: &Inode<Self>, offset: i64, size: u64) -> Result;
     /// `fsync(2)` for `start..=end` of the file.
-    fn fsync(file: &file::SyncFile<Self>, start: i64, end: i64, datasync: bool) -> Result;
+    fn fsync(file: &file::OpenFile<Self>, start: i64, end: i64, datasync: bool) -> Result;
     /// Maps `pos..pos + len` for iomap; `flags` are `IOMAP_*`.
     fn iomap_begin(inode: &Inode<Self>, pos: i64, len: i64, flags: u32) -> Result<Mapping>;
     /// Ends the use of `mapping` after `written` bytes of `pos..pos + len`.

@@ -22,7 +22,7 @@ mod xattr;
 pub(crate) use buffer::Buffer;
 pub(crate) use debugfs::{Counter, DebugDir, DebugFile, DelayKnob, UnsafeSwitch};
 pub(crate) use dir::DirEmitter;
-pub(crate) use file::{Fault, FaultRetry, InodeLockGuard, IoIter, Kiocb, SyncFile, VmFaultResult};
+pub(crate) use file::{Fault, FaultRetry, InodeLockGuard, IoIter, Kiocb, OpenFile, VmFaultResult};
 pub(crate) use fs_type::{FileSystem, Registration, StatFs};
 pub(crate) use inode::{
     Attrs, Idmap, Inode, InodeParams, InodeType, InvalidateGuard, NewInodeKind, Owner,

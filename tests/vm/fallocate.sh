@@ -3,7 +3,8 @@
 # zeroes, size kept with KEEP_SIZE); data written into them survives
 # writeback and a cache drop (the extents were converted at I/O completion);
 # punch and zero free or zero exactly the range, edges untouched;
-# unsupported modes fail with EOPNOTSUPP. fsck clean.
+# unsupported modes fail with EOPNOTSUPP; an unprivileged caller drops
+# setuid and setgid. fsck clean.
 . "$(dirname "$0")/lib.sh"
 mkfs.rexfs -q "$DEV"
 load
@@ -80,4 +81,14 @@ check_fsck
 mount_rexfs
 expect_eq "$(md5 "$F")" "$final" "content after remount"
 expect_blocks $((2048 - 4 + 256)) "blocks after remount"
+# Each mode, run by the file's unprivileged owner, drops setuid and setgid
+# as a write does.
+S=$MNT/setid
+touch "$S"
+chown 65534:65534 "$S"
+for args in "-l 8192" "-p -o 0 -l 4096" "-z -o 0 -l 4096"; do
+	chmod 6777 "$S"
+	setpriv --reuid=65534 --regid=65534 --clear-groups fallocate $args "$S"
+	expect_eq "$(stat -c %a "$S")" 777 "mode after fallocate $args by the unprivileged owner"
+done
 check_fsck
