@@ -195,6 +195,7 @@ impl<T: FileSystem> Tables<T> {
         is_partially_uptodate: Some(rexfs_bindings::iomap_is_partially_uptodate),
         error_remove_folio: Some(bindings::generic_error_remove_folio),
         bmap: Some(Self::bmap),
+        swap_activate: Some(Self::swap_activate),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
@@ -311,6 +312,21 @@ impl<T: FileSystem> Tables<T> {
     unsafe extern "C" fn bmap(mapping: *mut bindings::address_space, block: bindings::sector_t) -> bindings::sector_t {
         // SAFETY: the VFS passes the mapping of a live regular file of `T`.
         unsafe { rexfs_bindings::iomap_bmap(mapping, block, Self::ops()) }
+    }
+
+    /// `swapon(2)` of a regular file: swap I/O then goes straight to the
+    /// file's blocks, so every block must be allocated (iomap refuses holes
+    /// and inline data). While the file is a swap file the VFS refuses what
+    /// would move or free them (writes, truncation, fallocate: `ETXTBSY`).
+    unsafe extern "C" fn swap_activate(
+        sis: *mut bindings::swap_info_struct,
+        file: *mut bindings::file,
+        span: *mut bindings::sector_t,
+    ) -> c_int {
+        // SAFETY: `swapon` passes its swap device, an open regular file of
+        // `T` (whose `i_rwsem` it holds) and where to put the span; the
+        // table is `'static`.
+        unsafe { rexfs_bindings::iomap_swapfile_activate(sis, file, span, Self::ops()) }
     }
 
     /// `lseek(2)`: `SEEK_HOLE` and `SEEK_DATA` from the extent map (and the

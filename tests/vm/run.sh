@@ -12,7 +12,7 @@ results=$1; shift
 tests=("$@")
 ((${#tests[@]})) || tests=(load-unload kunit mount-empty bad-input namespace bigdir bigfile enospc
 	large-folios race-truncate fallocate dio race-unwritten race-wb-punch
-	race-fault-punch race-dio-mmap race-inline xattr inode-flags block-reuse convert-umount fsync-error handles lease freeze exercise persist-write)
+	race-fault-punch race-dio-mmap race-inline xattr inode-flags block-reuse convert-umount fsync-error handles lease freeze swapfile exercise persist-write)
 
 passed=0 failed=0
 for t in "${tests[@]}"; do
