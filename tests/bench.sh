@@ -138,7 +138,7 @@ run_jobs() {
 # make_fs FS: a fresh FS on $DEV.
 make_fs() {
 	case $1 in
-	rexfs) load && mkfs.rexfs -q "$DEV" ;;
+	rexfs) load && mkfs.rexfs -q -f "$DEV" ;;
 	xfs) mkfs.xfs -f -q "$DEV" ;;
 	# Initialise the inode tables and journal now: by default ext4 zeroes
 	# them from a kernel thread after mount, which would run during the jobs.

@@ -9,7 +9,7 @@ show uname -r
 show modinfo -F vermagic "$MODULE"
 show insmod "$MODULE"
 show grep rexfs /proc/filesystems
-show mkfs.rexfs -L demo "$DEV"
+show mkfs.rexfs -f -L demo "$DEV"
 show mount -t rexfs "$DEV" "$MNT"
 show grep rexfs /proc/mounts
 show ls -la "$MNT"

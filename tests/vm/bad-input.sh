@@ -20,13 +20,13 @@ mkfs.ext4 -q -F "$DEV"
 expect_mount_fails ext4 EINVAL "not a rexfs filesystem"
 
 # Superblock byte 200 lies in the reserved area: only the checksum catches it.
-mkfs.rexfs -q "$DEV"
+mkfs.rexfs -q -f "$DEV"
 printf '\x01' | dd of="$DEV" bs=1 seek=200 conv=notrunc status=none
 expect_mount_fails superblock-crc EUCLEAN "superblock: checksum mismatch"
 fsck.rexfs -n "$DEV" >/dev/null && die "fsck missed the superblock corruption"
 
 # The root inode is the first slot of the inode table; flip its nlink.
-mkfs.rexfs -q "$DEV"
+mkfs.rexfs -q -f "$DEV"
 itable=$(python3 -c "
 import struct,sys
 sb=open('$DEV','rb').read(512)
@@ -36,7 +36,7 @@ expect_mount_fails root-inode-crc EUCLEAN "inode 1: checksum mismatch"
 fsck.rexfs -n "$DEV" >/dev/null && die "fsck missed the root inode corruption"
 
 # A filesystem larger than its device (e.g. a truncated image).
-mkfs.rexfs -q "$DEV"
+mkfs.rexfs -q -f "$DEV"
 loop=$(losetup --find --show --sizelimit $((8 << 20)) "$DEV")
 mark_dmesg truncated
 expect_eq "$(mount_errno "$loop")" EUCLEAN "truncated: mount errno"
@@ -44,6 +44,6 @@ dmesg_since truncated | grep -q "rexfs.*device only" || die "truncated: no kerne
 losetup -d "$loop"
 
 # A good filesystem still mounts after all that.
-mkfs.rexfs -q "$DEV"
+mkfs.rexfs -q -f "$DEV"
 expect_eq "$(mount_errno "$DEV")" OK "mount after the failures"
 unload

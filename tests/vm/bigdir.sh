@@ -4,7 +4,7 @@
 # started; fsck clean. Prints the time each phase took.
 . "$(dirname "$0")/lib.sh"
 N=10000
-mkfs.rexfs -q "$DEV"
+mkfs.rexfs -q -f "$DEV"
 load
 mount_rexfs
 D=$MNT/big

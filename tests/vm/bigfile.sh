@@ -5,7 +5,7 @@
 # dropping the caches, and after a remount; fsck clean.
 . "$(dirname "$0")/lib.sh"
 SIZE=$(((1 << 30) + (1 << 20)))
-mkfs.rexfs -q "$DEV"
+mkfs.rexfs -q -f "$DEV"
 load
 mount_rexfs
 F=$MNT/big

@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 load
 M=$MNT
-mkfs.rexfs -q "$DEV2"
+mkfs.rexfs -q -f "$DEV2"
 mount_rexfs "$DEV2"
 # Keep the metadata dirty in memory until it is freed.
 writeback=$(cat /proc/sys/vm/dirty_writeback_centisecs)

@@ -10,7 +10,7 @@
 # rounds.
 . "$(dirname "$0")/lib.sh"
 load
-mkfs.rexfs -q "$DEV"
+mkfs.rexfs -q -f "$DEV"
 # A round's files: `write` makes them, `verify` compares them after the remount.
 files=$(cat <<'PY'
 import os, sys

@@ -7,7 +7,7 @@
 # cache drop. FIEMAP reports the extents and their unwritten flag, SEEK_HOLE
 # and SEEK_DATA find them. fsck clean.
 . "$(dirname "$0")/lib.sh"
-mkfs.rexfs -q "$DEV"
+mkfs.rexfs -q -f "$DEV"
 load
 mount_rexfs
 F=$MNT/dio

@@ -10,7 +10,7 @@ load
 M=$MNT
 
 echo "== out of data blocks"
-mkfs.rexfs -q "$DEV2"
+mkfs.rexfs -q -f "$DEV2"
 mount_rexfs "$DEV2"
 mkfs_blocks=$(free_blocks) mkfs_inodes=$(free_inodes) root0=$(blocks_of "$M")
 rc=0
@@ -39,7 +39,7 @@ expect_eq "$(free_inodes)" "$mkfs_inodes" "free inodes after rm"
 check_fsck "$DEV2"
 
 echo "== out of inodes"
-mkfs.rexfs -q -N 64 "$DEV2"
+mkfs.rexfs -q -f -N 64 "$DEV2"
 mount_rexfs "$DEV2"
 expect_eq "$(stat -f -c '%c %d' "$M")" "64 63" "total and free inodes of mkfs -N 64"
 mkfs_blocks=$(free_blocks) root0=$(blocks_of "$M")
@@ -75,7 +75,7 @@ expect_eq "$(free_blocks)" $((mkfs_blocks - ($(blocks_of "$M") - root0))) "free 
 check_fsck "$DEV2"
 
 echo "== extents that need an extent block, allocated at ENOSPC"
-mkfs.rexfs -q "$DEV2"
+mkfs.rexfs -q -f "$DEV2"
 mount_rexfs "$DEV2"
 mkfs_blocks=$(free_blocks) root0=$(blocks_of "$M")
 # Free space in 20 holes of 16 blocks and the rest: a preallocation of

@@ -11,7 +11,7 @@ EXERCISE=$REPO/tools/target/release/rexfs-exercise
 [ -x "$EXERCISE" ] || die "no $EXERCISE: run 'make tools'"
 OPS_LOG=/tmp/exercise-ops.log
 
-mkfs.rexfs -q "$DEV"
+mkfs.rexfs -q -f "$DEV"
 load
 mount_rexfs
 

@@ -6,7 +6,7 @@
 # unsupported modes fail with EOPNOTSUPP; an unprivileged caller drops
 # setuid and setgid. fsck clean.
 . "$(dirname "$0")/lib.sh"
-mkfs.rexfs -q "$DEV"
+mkfs.rexfs -q -f "$DEV"
 load
 mount_rexfs
 F=$MNT/f

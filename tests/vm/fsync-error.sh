@@ -9,7 +9,7 @@ load
 # No udev in the guest: libdevmapper makes the /dev/mapper node itself.
 export DM_DISABLE_UDEV=1
 sectors=$(blockdev --getsz "$DEV")
-mkfs.rexfs -q "$DEV"
+mkfs.rexfs -q -f "$DEV"
 dmsetup create rexfs-eio --table "0 $sectors linear $DEV 0"
 trap 'umount "$MNT" 2>/dev/null; dmsetup remove rexfs-eio' EXIT
 mount_rexfs /dev/mapper/rexfs-eio

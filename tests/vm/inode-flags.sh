@@ -9,7 +9,7 @@
 # refused; everything again after a remount, and a clean fsck.
 . "$(dirname "$0")/lib.sh"
 umask 022
-mkfs.rexfs -q "$DEV"
+mkfs.rexfs -q -f "$DEV"
 load
 mount_rexfs
 M=$MNT
@@ -274,7 +274,7 @@ check_fsck
 
 echo "== RENAME_WHITEOUT without a free inode"
 # The rename fails and changes nothing.
-mkfs.rexfs -q -N 16 "$DEV2"
+mkfs.rexfs -q -f -N 16 "$DEV2"
 mount_rexfs "$DEV2"
 py - "$M" <<'PY'
 import errno, os, sys

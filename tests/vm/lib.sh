@@ -118,7 +118,7 @@ debugfs_dir() {
 race_test() {
 	local scenario=$1 switch=$2 mode rc d
 	for mode in protected unprotected; do
-		mkfs.rexfs -q "$DEV2"
+		mkfs.rexfs -q -f "$DEV2"
 		load
 		mount_rexfs "$DEV2"
 		d=/sys/kernel/debug/rexfs/$(basename "$DEV2")

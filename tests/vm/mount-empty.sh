@@ -2,7 +2,7 @@
 # mkfs + mount: the empty root directory lists, stats and reports free space;
 # umount and rmmod work; fsck is clean afterwards.
 . "$(dirname "$0")/lib.sh"
-mkfs.rexfs -q "$DEV"
+mkfs.rexfs -q -f "$DEV"
 load
 mount -t rexfs "$DEV" "$MNT"
 grep -q "^$DEV $MNT rexfs " /proc/mounts || die "not in /proc/mounts"

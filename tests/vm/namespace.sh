@@ -4,7 +4,7 @@
 # a remount that must bring everything back as it was, and a clean fsck.
 . "$(dirname "$0")/lib.sh"
 umask 022
-mkfs.rexfs -q "$DEV"
+mkfs.rexfs -q -f "$DEV"
 load
 mount_rexfs
 M=$MNT

@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 SAVED=$OUT_DIR/rexfs-persist.manifest
 rm -f "$SAVED"
-mkfs.rexfs -q "$DEV"
+mkfs.rexfs -q -f "$DEV"
 load
 mount_rexfs
 py - "$MNT" <<'PY'

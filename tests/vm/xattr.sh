@@ -9,7 +9,7 @@
 # fsck.rexfs -n clean.
 . "$(dirname "$0")/lib.sh"
 umask 022
-mkfs.rexfs -q "$DEV"
+mkfs.rexfs -q -f "$DEV"
 load
 mount_rexfs
 M=$MNT

@@ -63,7 +63,7 @@ ip link set lo up
 # The module, as tests/vm/lib.sh loads it, and a fresh test filesystem; the
 # scratch device is made by the tests that use it.
 grep -qw rexfs /proc/modules || insmod "$REPO/rexfs.ko"
-mkfs.rexfs -q "$TEST_DEV"
+mkfs.rexfs -q -f "$TEST_DEV"
 
 # The whole kernel log, as it is written: a long run overflows the ring
 # buffer that scripts/vm.sh reads at the end.

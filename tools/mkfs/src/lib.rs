@@ -7,6 +7,7 @@
 
 pub mod device;
 pub mod getopt;
+pub mod probe;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -75,6 +76,8 @@ impl From<io::Error> for Error {
 pub struct Options {
     /// Print nothing on success.
     pub quiet: bool,
+    /// Overwrite whatever filesystem or partition table the device holds.
+    pub force: bool,
     /// Volume label; only its first 32 bytes are stored.
     pub label: Vec<u8>,
     /// Number of inodes; derived from the size when `None`.
@@ -97,6 +100,7 @@ pub enum Command {
 /// Parses the command line `args` (without the program name).
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, Error> {
     let mut quiet = false;
+    let mut force = false;
     let mut label = Vec::new();
     let mut inodes = None;
     let mut size = None;
@@ -105,9 +109,8 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
     for arg in Getopt::new(args, b"LNbs") {
         match arg.map_err(Error::Usage)? {
             Arg::Flag(b'q') => quiet = true,
-            // There is nothing to protect with a force flag: mkfs.rexfs always
-            // overwrites. The flags are accepted for `mkfs -t` front ends.
-            Arg::Flag(b'f' | b'F') => {}
+            // -F as mke2fs spells it, which xfstests passes.
+            Arg::Flag(b'f' | b'F') => force = true,
             Arg::Flag(b'V') => return Ok(Command::Version),
             Arg::Value(b'L', value) => label = value.into_encoded_bytes(),
             Arg::Value(b'N', value) => inodes = Some(parse_number(&value, "inode count")?),
@@ -143,7 +146,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
         size = Some(bytes);
     }
     let device = getopt::device_operand(operands).map_err(Error::Usage)?;
-    Ok(Command::Format(Options { quiet, label, inodes, size, device }))
+    Ok(Command::Format(Options { quiet, force, label, inodes, size, device }))
 }
 
 /// Parses the size operand after the device as mke2fs does: a number with
@@ -291,6 +294,14 @@ pub fn cli(args: impl IntoIterator<Item = OsString>) -> u8 {
         }
         Command::Format(opts) => {
             let dev = Device::open(&opts.device, true)?;
+            if !opts.force {
+                if let Some(contents) = probe::existing_contents(&dev, &opts.device)? {
+                    return Err(Error::Invalid(format!(
+                        "{} appears to contain {contents}; use -f to overwrite it",
+                        dev.name()
+                    )));
+                }
+            }
             let g = format(&dev, &opts)?.geometry;
             if !opts.quiet {
                 println!(
@@ -350,6 +361,7 @@ mod tests {
             opts,
             Options {
                 quiet: true,
+                force: true,
                 label: b"scratch".to_vec(),
                 inodes: Some(64),
                 size: Some(16 << 20),

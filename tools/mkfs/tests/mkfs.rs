@@ -139,7 +139,7 @@ fn binary_exit_codes() {
     assert_eq!(made.status.code(), Some(0));
     let out = String::from_utf8_lossy(&made.stdout);
     assert!(out.contains("4096 blocks") && out.contains("1024 inodes"), "{out}");
-    let quiet = mkfs(&["-q", path]);
+    let quiet = mkfs(&["-q", "-f", path]);
     assert_eq!(quiet.status.code(), Some(0));
     assert!(quiet.stdout.is_empty());
 
@@ -161,10 +161,12 @@ fn xfstests_command_lines() {
     let made = mkfs(&["-F", "-b", "4096", path, "512"]);
     assert_eq!(made.status.code(), Some(0), "{made:?}");
     assert_eq!(superblock(&image.open()).geometry.block_count, 512);
-    let made = mkfs(&["-q", path, "4M"]);
+    let made = mkfs(&["-q", "-f", path, "4M"]);
     assert_eq!(made.status.code(), Some(0), "{made:?}");
     assert_eq!(superblock(&image.open()).geometry.block_count, 1024);
-    assert_eq!(mkfs(&[path, "17M"]).status.code(), Some(1));
+    let too_big = mkfs(&["-f", path, "17M"]);
+    assert_eq!(too_big.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&too_big.stderr).contains("exceeds the size"), "{too_big:?}");
 
     // Through util-linux's mkfs front end, when it is installed.
     let Ok(front) = Command::new("mkfs").arg("-V").output() else { return };
@@ -178,7 +180,7 @@ fn xfstests_command_lines() {
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_mkfs-rexfs"), &link).unwrap();
     let path_var = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
     let made = Command::new("mkfs")
-        .args(["-t", "rexfs", "--", "-q", path])
+        .args(["-t", "rexfs", "--", "-q", "-f", path])
         .env("PATH", path_var)
         .output()
         .unwrap();
@@ -186,4 +188,33 @@ fn xfstests_command_lines() {
     assert_eq!(made.status.code(), Some(0), "{made:?}");
     assert!(made.stdout.is_empty(), "{made:?}");
     assert_eq!(superblock(&image.open()).geometry.block_count, 4096);
+}
+
+/// Without -f, mkfs.rexfs leaves a device alone that holds a filesystem,
+/// rexfs or another (found by `blkid -p`), as mkfs.xfs does.
+#[test]
+fn refuses_to_overwrite() {
+    let image = Image::new(16 * MIB);
+    let path = image.path().to_str().unwrap();
+    assert_eq!(mkfs(&["-q", path]).status.code(), Some(0), "an all-zero image");
+    let first = superblock(&image.open());
+    let refused = mkfs(&["-q", path]);
+    assert_eq!(refused.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("appears to contain an existing filesystem (rexfs)"), "{message}");
+    assert!(message.contains("use -f"), "{message}");
+    assert_eq!(superblock(&image.open()).uuid, first.uuid, "refused, yet written");
+    assert_eq!(mkfs(&["-q", "-f", path]).status.code(), Some(0));
+    assert_ne!(superblock(&image.open()).uuid, first.uuid);
+
+    // Another filesystem, when mkfs.ext4 is installed.
+    let other = Image::new(16 * MIB);
+    let path = other.path().to_str().unwrap();
+    let Ok(ext4) = Command::new("mkfs.ext4").args(["-q", "-F", path]).output() else { return };
+    assert!(ext4.status.success(), "{ext4:?}");
+    let refused = mkfs(&["-q", path]);
+    assert_eq!(refused.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("appears to contain an existing filesystem (ext4)"), "{message}");
+    assert_eq!(mkfs(&["-q", "-F", path]).status.code(), Some(0));
 }
