@@ -38,7 +38,12 @@ pub fn existing_contents(dev: &Device, path: &Path) -> io::Result<Option<String>
             return Ok(Some("an existing filesystem (rexfs)".into()));
         }
     }
-    let out = Command::new("blkid").args(["-p", "-o", "export"]).arg(path).output().map_err(|e| {
+    // Debian keeps blkid out of an unprivileged user's PATH.
+    let blkid = ["/usr/sbin/blkid", "/sbin/blkid"]
+        .into_iter()
+        .find(|candidate| Path::new(candidate).exists())
+        .unwrap_or("blkid");
+    let out = Command::new(blkid).args(["-p", "-o", "export"]).arg(path).output().map_err(|e| {
         io::Error::new(e.kind(), format!("cannot run blkid to look for an existing filesystem: {e}"))
     })?;
     match out.status.code() {
