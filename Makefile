@@ -2,6 +2,8 @@
 # rexfs top-level Makefile. The commands of the README:
 #   make demo   build everything and boot a VM that mounts rexfs and uses it
 #   make test   build everything and run the whole test suite
+#   make check  rustfmt and clippy over the module, format/ and tools/
+#               (scripts/check.sh; the module's clippy needs a built kernel)
 #   make bench  build everything and benchmark rexfs against XFS and ext4
 #   make xfstests XFSTESTS_DIR=/path/to/built/xfstests [TESTS="generic/344 ..."]
 #               run xfstests on rexfs in the test VM (kernel built first)
@@ -10,7 +12,7 @@
 LLVM ?= -19
 KDIR ?= $(shell scripts/kernel.sh path 2>/dev/null)
 
-.PHONY: all setup kernel module tools test demo bench xfstests clean
+.PHONY: all setup kernel module tools test check demo bench xfstests clean
 
 all: module tools
 
@@ -36,6 +38,11 @@ demo:
 
 test:
 	scripts/run.sh test
+
+# No prerequisites: clippy compiles what it checks. The module's Rust objects
+# are left compiled by clippy-driver; `make module` compiles them again.
+check:
+	KDIR="$(KDIR)" LLVM="$(LLVM)" scripts/check.sh
 
 bench:
 	scripts/run.sh bench

@@ -19,24 +19,24 @@
 
 #include "glue.h"
 
-struct kmem_cache *rexfs_inode_cache_create(const char *name, unsigned int size,
+struct kmem_cache *rvfs_inode_cache_create(const char *name, unsigned int size,
 					    unsigned int align, void (*ctor)(void *))
 {
 	return kmem_cache_create(name, size, align,
 				 SLAB_RECLAIM_ACCOUNT | SLAB_ACCOUNT, ctor);
 }
 
-struct inode *rexfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache)
+struct inode *rvfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache)
 {
 	return alloc_inode_sb(sb, cache, GFP_KERNEL);
 }
 
-bool rexfs_inode_is_new(struct inode *inode)
+bool rvfs_inode_is_new(struct inode *inode)
 {
 	return inode_state_read_once(inode) & I_NEW;
 }
 
-void rexfs_inode_get_attrs(struct inode *inode, struct rexfs_attrs *attrs)
+void rvfs_inode_get_attrs(struct inode *inode, struct rvfs_inode_attrs *attrs)
 {
 	struct timespec64 ts;
 
@@ -58,7 +58,7 @@ void rexfs_inode_get_attrs(struct inode *inode, struct rexfs_attrs *attrs)
 	attrs->generation = inode->i_generation;
 }
 
-void rexfs_inode_set_attrs(struct inode *inode, const struct rexfs_attrs *attrs)
+void rvfs_inode_set_attrs(struct inode *inode, const struct rvfs_inode_attrs *attrs)
 {
 	inode->i_mode = attrs->mode;
 	set_nlink(inode, attrs->nlink);
@@ -72,12 +72,12 @@ void rexfs_inode_set_attrs(struct inode *inode, const struct rexfs_attrs *attrs)
 	inode->i_generation = attrs->generation;
 }
 
-void rexfs_inode_set_size(struct inode *inode, loff_t size)
+void rvfs_inode_set_size(struct inode *inode, loff_t size)
 {
 	i_size_write(inode, size);
 }
 
-void rexfs_inode_touch(struct inode *inode, bool mtime)
+void rvfs_inode_touch(struct inode *inode, bool mtime)
 {
 	struct timespec64 now = inode_set_ctime_current(inode);
 
@@ -85,124 +85,124 @@ void rexfs_inode_touch(struct inode *inode, bool mtime)
 		inode_set_mtime_to_ts(inode, now);
 }
 
-void rexfs_mark_inode_dirty(struct inode *inode)
+void rvfs_mark_inode_dirty(struct inode *inode)
 {
 	mark_inode_dirty(inode);
 }
 
-void rexfs_inode_lock(struct inode *inode)
+void rvfs_inode_lock(struct inode *inode)
 {
 	inode_lock(inode);
 }
 
-void rexfs_inode_unlock(struct inode *inode)
+void rvfs_inode_unlock(struct inode *inode)
 {
 	inode_unlock(inode);
 }
 
-void rexfs_inode_lock_shared(struct inode *inode)
+void rvfs_inode_lock_shared(struct inode *inode)
 {
 	inode_lock_shared(inode);
 }
 
-void rexfs_inode_unlock_shared(struct inode *inode)
+void rvfs_inode_unlock_shared(struct inode *inode)
 {
 	inode_unlock_shared(inode);
 }
 
-void rexfs_mapping_set_large_folios(struct inode *inode)
+void rvfs_mapping_set_large_folios(struct inode *inode)
 {
 	mapping_set_large_folios(inode->i_mapping);
 }
 
-void rexfs_invalidate_lock(struct inode *inode)
+void rvfs_invalidate_lock(struct inode *inode)
 {
 	filemap_invalidate_lock(inode->i_mapping);
 }
 
-void rexfs_invalidate_unlock(struct inode *inode)
+void rvfs_invalidate_unlock(struct inode *inode)
 {
 	filemap_invalidate_unlock(inode->i_mapping);
 }
 
-void rexfs_invalidate_lock_shared(struct inode *inode)
+void rvfs_invalidate_lock_shared(struct inode *inode)
 {
 	filemap_invalidate_lock_shared(inode->i_mapping);
 }
 
-void rexfs_invalidate_unlock_shared(struct inode *inode)
+void rvfs_invalidate_unlock_shared(struct inode *inode)
 {
 	filemap_invalidate_unlock_shared(inode->i_mapping);
 }
 
-int rexfs_finish_open_simple(struct file *file)
+int rvfs_finish_open_simple(struct file *file)
 {
 	return finish_open_simple(file, 0);
 }
 
-bool rexfs_fileattr_has_fsx(const struct file_kattr *fa)
+bool rvfs_fileattr_has_fsx(const struct file_kattr *fa)
 {
 	return fileattr_has_fsx(fa);
 }
 
-void rexfs_sb_start_pagefault(struct super_block *sb)
+void rvfs_sb_start_pagefault(struct super_block *sb)
 {
 	sb_start_pagefault(sb);
 }
 
-void rexfs_sb_end_pagefault(struct super_block *sb)
+void rvfs_sb_end_pagefault(struct super_block *sb)
 {
 	sb_end_pagefault(sb);
 }
 
-void rexfs_sb_start_write(struct super_block *sb)
+void rvfs_sb_start_write(struct super_block *sb)
 {
 	sb_start_write(sb);
 }
 
-void rexfs_sb_end_write(struct super_block *sb)
+void rvfs_sb_end_write(struct super_block *sb)
 {
 	sb_end_write(sb);
 }
 
-void rexfs_sb_start_intwrite(struct super_block *sb)
+void rvfs_sb_start_intwrite(struct super_block *sb)
 {
 	sb_start_intwrite(sb);
 }
 
-void rexfs_sb_end_intwrite(struct super_block *sb)
+void rvfs_sb_end_intwrite(struct super_block *sb)
 {
 	sb_end_intwrite(sb);
 }
 
-u64 rexfs_bdev_nr_bytes(struct super_block *sb)
+u64 rvfs_bdev_nr_bytes(struct super_block *sb)
 {
 	return bdev_nr_bytes(sb->s_bdev);
 }
 
-const unsigned char *rexfs_dentry_name(const struct dentry *dentry, u32 *len)
+const unsigned char *rvfs_dentry_name(const struct dentry *dentry, u32 *len)
 {
 	*len = dentry->d_name.len;
 	return dentry->d_name.name;
 }
 
-struct inode *rexfs_dentry_inode(const struct dentry *dentry)
+struct inode *rvfs_dentry_inode(const struct dentry *dentry)
 {
 	return d_inode(dentry);
 }
 
-bool rexfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino,
+bool rvfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino,
 		    unsigned int type)
 {
 	return dir_emit(ctx, name, len, ino, type);
 }
 
-struct buffer_head *rexfs_sb_bread(struct super_block *sb, u64 block)
+struct buffer_head *rvfs_sb_bread(struct super_block *sb, u64 block)
 {
 	return sb_bread(sb, block);
 }
 
-struct buffer_head *rexfs_getblk_zeroed(struct super_block *sb, u64 block)
+struct buffer_head *rvfs_getblk_zeroed(struct super_block *sb, u64 block)
 {
 	struct buffer_head *bh = sb_getblk(sb, block);
 
@@ -220,54 +220,54 @@ struct buffer_head *rexfs_getblk_zeroed(struct super_block *sb, u64 block)
  * not, so that it is never written over what the block's next owner puts
  * there (file data does not go through the buffer cache).
  */
-void rexfs_forget_block(struct super_block *sb, u64 block)
+void rvfs_forget_block(struct super_block *sb, u64 block)
 {
 	bforget(sb_find_get_block_nonatomic(sb, block));
 }
 
-void rexfs_buffer_lock(struct buffer_head *bh)
+void rvfs_buffer_lock(struct buffer_head *bh)
 {
 	lock_buffer(bh);
 }
 
-void rexfs_buffer_unlock_dirty(struct buffer_head *bh)
+void rvfs_buffer_unlock_dirty(struct buffer_head *bh)
 {
 	set_buffer_uptodate(bh);
 	mark_buffer_dirty(bh);
 	unlock_buffer(bh);
 }
 
-unsigned int rexfs_nofs_save(void)
+unsigned int rvfs_nofs_save(void)
 {
 	return memalloc_nofs_save();
 }
 
-void rexfs_nofs_restore(unsigned int flags)
+void rvfs_nofs_restore(unsigned int flags)
 {
 	memalloc_nofs_restore(flags);
 }
 
-void rexfs_file_accessed(struct file *file)
+void rvfs_file_accessed(struct file *file)
 {
 	file_accessed(file);
 }
 
-void rexfs_buffer_unlock(struct buffer_head *bh)
+void rvfs_buffer_unlock(struct buffer_head *bh)
 {
 	unlock_buffer(bh);
 }
 
-ssize_t rexfs_generic_write_sync(struct kiocb *iocb, ssize_t count)
+ssize_t rvfs_generic_write_sync(struct kiocb *iocb, ssize_t count)
 {
 	return generic_write_sync(iocb, count);
 }
 
-typedef int (*rexfs_convert_fn)(struct inode *inode, loff_t offset, size_t size);
+typedef int (*rvfs_convert_fn)(struct inode *inode, loff_t offset, size_t size);
 
-static void rexfs_unwritten_end_bio(struct bio *bio)
+static void rvfs_unwritten_end_bio(struct bio *bio)
 {
 	struct iomap_ioend *ioend = iomap_ioend_from_bio(bio);
-	rexfs_convert_fn convert = ioend->io_private;
+	rvfs_convert_fn convert = ioend->io_private;
 	int error = blk_status_to_errno(bio->bi_status);
 
 	if (!error)
@@ -275,40 +275,40 @@ static void rexfs_unwritten_end_bio(struct bio *bio)
 	iomap_finish_ioends(ioend, error);
 }
 
-void rexfs_ioend_convert_on_completion(struct iomap_ioend *ioend, rexfs_convert_fn convert)
+void rvfs_ioend_convert_on_completion(struct iomap_ioend *ioend, rvfs_convert_fn convert)
 {
 	ioend->io_private = convert;
-	ioend->io_bio.bi_end_io = rexfs_unwritten_end_bio;
+	ioend->io_bio.bi_end_io = rvfs_unwritten_end_bio;
 	/* The conversion sleeps: complete in task context (bio_complete_wq). */
 	bio_set_flag(&ioend->io_bio, BIO_COMPLETE_IN_TASK);
 }
 
-void rexfs_iomap_bio_read_folio(struct folio *folio, const struct iomap_ops *ops)
+void rvfs_iomap_bio_read_folio(struct folio *folio, const struct iomap_ops *ops)
 {
 	iomap_bio_read_folio(folio, ops);
 }
 
-void rexfs_iomap_bio_readahead(struct readahead_control *rac, const struct iomap_ops *ops)
+void rvfs_iomap_bio_readahead(struct readahead_control *rac, const struct iomap_ops *ops)
 {
 	iomap_bio_readahead(rac, ops);
 }
 
-size_t rexfs_iov_iter_count(const struct iov_iter *iter)
+size_t rvfs_iov_iter_count(const struct iov_iter *iter)
 {
 	return iov_iter_count(iter);
 }
 
-void rexfs_pagefault_disable(void)
+void rvfs_pagefault_disable(void)
 {
 	pagefault_disable();
 }
 
-void rexfs_pagefault_enable(void)
+void rvfs_pagefault_enable(void)
 {
 	pagefault_enable();
 }
 
-bool rexfs_fault_vma_is_shared(const struct vm_fault *vmf)
+bool rvfs_fault_vma_is_shared(const struct vm_fault *vmf)
 {
 	return vmf->vma->vm_flags & VM_SHARED;
 }
@@ -318,7 +318,7 @@ bool rexfs_fault_vma_is_shared(const struct vm_fault *vmf)
  * lock or the per-VMA lock); the caller must not touch the VMA afterwards.
  * Returns the pinned file, for fput().
  */
-struct file *rexfs_fault_release_lock(struct vm_fault *vmf)
+struct file *rvfs_fault_release_lock(struct vm_fault *vmf)
 {
 	struct file *file = get_file(vmf->vma->vm_file);
 
@@ -326,7 +326,7 @@ struct file *rexfs_fault_release_lock(struct vm_fault *vmf)
 	return file;
 }
 
-struct folio *rexfs_read_mapping_folio(struct address_space *mapping, pgoff_t index)
+struct folio *rvfs_read_mapping_folio(struct address_space *mapping, pgoff_t index)
 {
 	return read_mapping_folio(mapping, index, NULL);
 }
@@ -335,13 +335,13 @@ struct folio *rexfs_read_mapping_folio(struct address_space *mapping, pgoff_t in
  * Locks @folio; returns whether it is still in @mapping and uptodate (it may
  * have been truncated or reclaimed before the lock was taken).
  */
-bool rexfs_folio_lock_in(struct folio *folio, struct address_space *mapping)
+bool rvfs_folio_lock_in(struct folio *folio, struct address_space *mapping)
 {
 	folio_lock(folio);
 	return folio->mapping == mapping && folio_test_uptodate(folio);
 }
 
-void rexfs_folio_put(struct folio *folio)
+void rvfs_folio_put(struct folio *folio)
 {
 	folio_put(folio);
 }

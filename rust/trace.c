@@ -6,12 +6,12 @@
 #include "trace.h"
 #include "trace_glue.h"
 
-void rexfs_trace_iomap_stale(u64 ino, s64 offset, u64 length, u64 cookie, u64 generation)
+void rvfs_trace_iomap_stale(u64 ino, s64 offset, u64 length, u64 cookie, u64 generation)
 {
 	trace_rexfs_iomap_stale(ino, offset, length, cookie, generation);
 }
 
-void rexfs_trace_wb_refetch(u64 ino, s64 pos, u64 cookie, u64 generation)
+void rvfs_trace_wb_refetch(u64 ino, s64 pos, u64 cookie, u64 generation)
 {
 	trace_rexfs_wb_refetch(ino, pos, cookie, generation);
 }

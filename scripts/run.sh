@@ -2,7 +2,8 @@
 # The README's commands.
 #
 #   scripts/run.sh demo   set up, build, boot a VM that mounts rexfs and shows it
-#   scripts/run.sh test   set up, build, run every test; ends with "N passed, N failed"
+#   scripts/run.sh test   set up, build, run the static checks (scripts/check.sh)
+#                         and every test; ends with "N passed, N failed"
 #   scripts/run.sh bench  set up, build, benchmark rexfs against XFS and ext4 in a VM
 #
 # KDIR=/path/to/kernel/build skips provisioning the test kernel.
@@ -57,6 +58,22 @@ cargo_tests() {
 	fi
 }
 
+# Runs scripts/check.sh (rustfmt, clippy of the tools and of the module) and
+# prints its PASS/FAIL/SKIP line per part, a failed part's output indented;
+# sets check_passed/check_failed.
+checks() {
+	local log=$OUT/check.log
+	scripts/check.sh >"$log" 2>&1 || true
+	grep -E '^(PASS|FAIL|SKIP) check/|^    ' "$log" || true
+	check_passed=$(grep -c '^PASS check/' "$log" || true)
+	check_failed=$(grep -c '^FAIL check/' "$log" || true)
+	if ! grep -q '^check: ' "$log"; then
+		echo "FAIL check (did not finish; see $log)"
+		tail -20 "$log"
+		check_failed=$((check_failed + 1))
+	fi
+}
+
 # vm_boot NAME TIMEOUT [TEST...]: boot a VM on the two disks, its output
 # (the guest's logs, the tests' logs, vm-results) in $OUT/NAME, and run
 # tests/vm/run.sh there; print the PASS/FAIL lines and add the counts, with
@@ -94,6 +111,14 @@ test_all() {
 	build
 	rm -rf "$OUT"
 	make_disks
+	step "static checks: rustfmt, clippy"
+	checks
+	# The module's clippy compiled its Rust objects with clippy-driver; the
+	# VM tests run the module `make module` builds, with rustc.
+	if grep -qE '^(PASS|FAIL) check/clippy-module' "$OUT/check.log"; then
+		step "module again, with rustc"
+		make -s module KDIR="$KDIR"
+	fi
 	step "cargo tests"
 	cargo_tests
 
@@ -108,7 +133,8 @@ test_all() {
 	rm -f "$OUT"/disk*.img
 
 	echo "== results in $OUT; total time $((SECONDS - start))s"
-	local passed=$((cargo_passed + vm_passed)) failed=$((cargo_failed + vm_failed))
+	local passed=$((check_passed + cargo_passed + vm_passed))
+	local failed=$((check_failed + cargo_failed + vm_failed))
 	echo "$passed passed, $failed failed"
 	[ "$failed" = 0 ]
 }

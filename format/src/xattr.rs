@@ -101,7 +101,9 @@ impl XattrEntry<'_> {
 /// Parses the entry at `offset`, which must lie below `end`.
 fn parse_entry(block: &[u8], offset: usize, end: usize) -> Result<XattrEntry<'_>> {
     if offset + XATTR_ENTRY_HEADER > end {
-        return Err(FormatError::BadField("attribute entry crosses the block end"));
+        return Err(FormatError::BadField(
+            "attribute entry crosses the block end",
+        ));
     }
     let (code, name_len) = (block[offset], block[offset + 1] as usize);
     let value_len = get_u16(block, offset + 2) as usize;
@@ -116,7 +118,9 @@ fn parse_entry(block: &[u8], offset: usize, end: usize) -> Result<XattrEntry<'_>
     }
     let name_start = offset + XATTR_ENTRY_HEADER;
     if offset + xattr_entry_size(name_len, value_len) > end {
-        return Err(FormatError::BadField("attribute entry crosses the block end"));
+        return Err(FormatError::BadField(
+            "attribute entry crosses the block end",
+        ));
     }
     Ok(XattrEntry {
         namespace,
@@ -169,7 +173,11 @@ impl<B: AsRef<[u8]>> XattrBlock<B> {
         if b[offset..].iter().any(|&x| x != 0) {
             return Err(FormatError::BadField("bad attribute count"));
         }
-        Ok(XattrBlock { block, count, end: offset })
+        Ok(XattrBlock {
+            block,
+            count,
+            end: offset,
+        })
     }
 
     /// Number of attributes.
@@ -206,7 +214,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> XattrBlock<B> {
     /// least one before sealing it.
     pub fn empty(mut block: B) -> Self {
         block.as_mut().fill(0);
-        XattrBlock { block, count: 0, end: XATTR_ENTRIES }
+        XattrBlock {
+            block,
+            count: 0,
+            end: XATTR_ENTRIES,
+        }
     }
 
     /// Sets attribute `name` of `namespace` to `value`, adding it or
@@ -269,7 +281,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> XattrBlock<B> {
     /// Seals the block with its header: stored at `blkno`, owned by inode
     /// `ino`.
     pub fn seal(&mut self, blkno: u64, ino: u64) {
-        BlockHeader { kind: BlockKind::Xattr, blkno, owner: ino }.seal(self.block.as_mut());
+        BlockHeader {
+            kind: BlockKind::Xattr,
+            blkno,
+            owner: ino,
+        }
+        .seal(self.block.as_mut());
     }
 }
 
@@ -284,7 +301,10 @@ mod tests {
     const TRUSTED: XattrNamespace = XattrNamespace::Trusted;
 
     fn names(block: &XattrBlock<&mut [u8]>) -> Vec<(XattrNamespace, Vec<u8>, Vec<u8>)> {
-        block.entries().map(|e| (e.namespace, e.name.to_vec(), e.value.to_vec())).collect()
+        block
+            .entries()
+            .map(|e| (e.namespace, e.name.to_vec(), e.value.to_vec()))
+            .collect()
     }
 
     /// A sealed block holding `attrs`.
@@ -336,7 +356,14 @@ mod tests {
         block.seal(BLKNO, INO);
         let block = XattrBlock::decode(&raw[..], BLKNO, INO).unwrap();
         let left: Vec<_> = block.entries().map(|e| (e.name, e.value)).collect();
-        assert_eq!(left, [(&b"mid"[..], &b"x"[..]), (b"zeta", b"last"), (b"a", b"trusted value")]);
+        assert_eq!(
+            left,
+            [
+                (&b"mid"[..], &b"x"[..]),
+                (b"zeta", b"last"),
+                (b"a", b"trusted value")
+            ]
+        );
     }
 
     #[test]
@@ -345,7 +372,10 @@ mod tests {
         let mut block = XattrBlock::empty(&mut raw[..]);
         // The largest value of a one-byte name fills the block exactly.
         let largest = XATTR_SPACE - XATTR_ENTRY_HEADER - 1;
-        assert_eq!(block.set(USER, b"v", &[1; XATTR_SPACE]), Err(XattrError::NoSpace));
+        assert_eq!(
+            block.set(USER, b"v", &[1; XATTR_SPACE]),
+            Err(XattrError::NoSpace)
+        );
         block.set(USER, b"v", &vec_of(largest + 1)).unwrap_err();
         block.set(USER, b"v", &vec_of(largest)).unwrap();
         assert_eq!(block.set(USER, b"w", b""), Err(XattrError::NoSpace));
@@ -360,7 +390,10 @@ mod tests {
         let mut raw = [0u8; BLOCK_SIZE];
         let mut block = XattrBlock::empty(&mut raw[..]);
         assert_eq!(block.set(USER, b"", b"v"), Err(XattrError::BadName));
-        assert_eq!(block.set(USER, &[b'n'; 256], b"v"), Err(XattrError::BadName));
+        assert_eq!(
+            block.set(USER, &[b'n'; 256], b"v"),
+            Err(XattrError::BadName)
+        );
         block.set(USER, &[b'n'; XATTR_NAME_MAX], b"v").unwrap();
         // Filling with small entries until the block is full.
         let mut n = 0u32;
@@ -370,7 +403,10 @@ mod tests {
         let used = xattr_entry_size(XATTR_NAME_MAX, 1) + n as usize * xattr_entry_size(4, 0);
         assert!(used <= XATTR_SPACE && used + xattr_entry_size(4, 0) > XATTR_SPACE);
         block.seal(BLKNO, INO);
-        assert_eq!(XattrBlock::decode(&raw[..], BLKNO, INO).unwrap().len(), n as usize + 1);
+        assert_eq!(
+            XattrBlock::decode(&raw[..], BLKNO, INO).unwrap().len(),
+            n as usize + 1
+        );
     }
 
     fn vec_of(len: usize) -> Vec<u8> {
@@ -381,12 +417,22 @@ mod tests {
     fn corruption_is_reported() {
         let good = block_with(&[(USER, b"a", b"1"), (USER, b"b", b"2")]);
         let decode = |raw: &[u8]| XattrBlock::decode(raw, BLKNO, INO).err();
-        let header = BlockHeader { kind: BlockKind::Xattr, blkno: BLKNO, owner: INO };
+        let header = BlockHeader {
+            kind: BlockKind::Xattr,
+            blkno: BLKNO,
+            owner: INO,
+        };
         let reseal = |raw: &mut [u8]| header.seal(raw);
         assert_eq!(decode(&good), None);
         let bad_header = Some(FormatError::BadHeader);
-        assert_eq!(XattrBlock::decode(&good[..], BLKNO, INO + 1).err(), bad_header);
-        assert_eq!(XattrBlock::decode(&good[..], BLKNO + 1, INO).err(), bad_header);
+        assert_eq!(
+            XattrBlock::decode(&good[..], BLKNO, INO + 1).err(),
+            bad_header
+        );
+        assert_eq!(
+            XattrBlock::decode(&good[..], BLKNO + 1, INO).err(),
+            bad_header
+        );
 
         let mut bad = good;
         bad[XATTR_ENTRIES + 4] ^= 1;
@@ -396,34 +442,52 @@ mod tests {
         let mut bad = good;
         bad[XATTR_ENTRIES + 8 + 4] = b'a';
         reseal(&mut bad);
-        assert_eq!(decode(&bad), Some(FormatError::BadField("duplicate attribute name")));
+        assert_eq!(
+            decode(&bad),
+            Some(FormatError::BadField("duplicate attribute name"))
+        );
         bad[XATTR_ENTRIES + 4] = b'c';
         reseal(&mut bad);
-        assert_eq!(decode(&bad), Some(FormatError::BadField("attributes out of order")));
+        assert_eq!(
+            decode(&bad),
+            Some(FormatError::BadField("attributes out of order"))
+        );
 
         for count in [0, 1, 3, 1000] {
             let mut bad = good;
             put_u32(&mut bad, XATTR_COUNT, count);
             reseal(&mut bad);
-            assert_eq!(decode(&bad), Some(FormatError::BadField("bad attribute count")), "{count}");
+            assert_eq!(
+                decode(&bad),
+                Some(FormatError::BadField("bad attribute count")),
+                "{count}"
+            );
         }
 
         let mut bad = good;
         bad[XATTR_ENTRIES] = 3;
         reseal(&mut bad);
-        assert_eq!(decode(&bad), Some(FormatError::BadField("unknown attribute namespace")));
+        assert_eq!(
+            decode(&bad),
+            Some(FormatError::BadField("unknown attribute namespace"))
+        );
 
         let mut bad = good;
         bad[XATTR_ENTRIES + 1] = 0;
         reseal(&mut bad);
-        assert_eq!(decode(&bad), Some(FormatError::BadField("empty attribute name")));
+        assert_eq!(
+            decode(&bad),
+            Some(FormatError::BadField("empty attribute name"))
+        );
 
         let mut bad = good;
         put_u16(&mut bad, XATTR_ENTRIES + 8 + 2, 5000);
         reseal(&mut bad);
         assert_eq!(
             decode(&bad),
-            Some(FormatError::BadField("attribute entry crosses the block end"))
+            Some(FormatError::BadField(
+                "attribute entry crosses the block end"
+            ))
         );
     }
 }

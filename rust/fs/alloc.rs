@@ -8,7 +8,7 @@
 //!
 //! [`SbInfo::alloc`]: super::SbInfo
 
-use super::inode::write_inode_slot;
+use super::inode_table::write_inode_slot;
 use super::{corrupted, RexSb};
 use crate::format::{
     self, assign_bit, bitmap_payload, bitmap_payload_mut, bitmap_position, test_bit, BlockHeader,
@@ -26,7 +26,11 @@ pub(crate) struct Allocator {
 
 impl Allocator {
     pub(super) fn new(disk: Superblock) -> Self {
-        Allocator { block_hint: disk.geometry.data_start, ino_hint: format::ROOT_INO, disk }
+        Allocator {
+            block_hint: disk.geometry.data_start,
+            ino_hint: format::ROOT_INO,
+            disk,
+        }
     }
 
     /// The in-memory superblock.
@@ -49,14 +53,18 @@ impl Allocator {
         for index in 0..g.bitmap_blocks {
             let blkno = g.bitmap_start + index;
             let buf = sb.bread(blkno)?;
-            BlockHeader::verify(buf.data(), BlockKind::Bitmap, blkno).map_err(|e| {
-                corrupted(sb, format_args!("bitmap block {blkno}: {}", e.reason()))
-            })?;
+            BlockHeader::verify(buf.data(), BlockKind::Bitmap, blkno)
+                .map_err(|e| corrupted(sb, format_args!("bitmap block {blkno}: {}", e.reason())))?;
             let base = index * BITS_PER_BITMAP_BLOCK;
             let bits = bitmap_payload(buf.data());
             let first = g.data_start.saturating_sub(base).min(BITS_PER_BITMAP_BLOCK);
-            let last = g.block_count.saturating_sub(base).min(BITS_PER_BITMAP_BLOCK);
-            free_blocks += (first..last).filter(|&bit| !test_bit(bits, bit as usize)).count() as u64;
+            let last = g
+                .block_count
+                .saturating_sub(base)
+                .min(BITS_PER_BITMAP_BLOCK);
+            free_blocks += (first..last)
+                .filter(|&bit| !test_bit(bits, bit as usize))
+                .count() as u64;
         }
         Ok(free_blocks)
     }
@@ -78,7 +86,7 @@ impl Allocator {
                 }
                 let inode = DiskInode::decode(chunk)
                     .map_err(|e| corrupted(sb, format_args!("inode {ino}: {}", e.reason())))?;
-                free_inodes += inode.is_free() as u64;
+                free_inodes += u64::from(inode.is_free());
             }
         }
         self.disk.free_blocks = free_blocks;
@@ -96,12 +104,19 @@ impl Allocator {
 
     /// Free blocks that file data may take.
     pub(super) fn available_blocks(&self) -> u64 {
-        self.disk.free_blocks.saturating_sub(self.metadata_reserve())
+        self.disk
+            .free_blocks
+            .saturating_sub(self.metadata_reserve())
     }
 
     /// Allocates up to `max` contiguous blocks for file data, as
     /// [`Self::alloc_blocks`] does, but not from the metadata reserve.
-    pub(super) fn alloc_data_blocks(&mut self, sb: &RexSb, goal: Option<u64>, max: u64) -> Result<(u64, u64)> {
+    pub(super) fn alloc_data_blocks(
+        &mut self,
+        sb: &RexSb,
+        goal: Option<u64>,
+        max: u64,
+    ) -> Result<(u64, u64)> {
         match self.available_blocks().min(max) {
             0 => Err(ENOSPC),
             max => self.alloc_blocks(sb, goal, max),
@@ -110,12 +125,19 @@ impl Allocator {
 
     /// Allocates up to `max` contiguous blocks, preferring a run that starts
     /// at `goal`. Returns the first block and the count (at least one).
-    pub(super) fn alloc_blocks(&mut self, sb: &RexSb, goal: Option<u64>, max: u64) -> Result<(u64, u64)> {
+    pub(super) fn alloc_blocks(
+        &mut self,
+        sb: &RexSb,
+        goal: Option<u64>,
+        max: u64,
+    ) -> Result<(u64, u64)> {
         let g = self.disk.geometry;
         if self.disk.free_blocks == 0 {
             return Err(ENOSPC);
         }
-        let start = goal.filter(|&b| g.is_data_range(b, 1)).unwrap_or(self.block_hint);
+        let start = goal
+            .filter(|&b| g.is_data_range(b, 1))
+            .unwrap_or(self.block_hint);
         // Scan from `start` to the end, then from the data start to `start`.
         for (from, to) in [(start, g.block_count), (g.data_start, start)] {
             let mut block = from;
@@ -132,7 +154,12 @@ impl Allocator {
                         for i in bit..bit + len {
                             assign_bit(bits, i, true);
                         }
-                        BlockHeader { kind: BlockKind::Bitmap, blkno: bitmap_blkno, owner: 0 }.seal(b);
+                        BlockHeader {
+                            kind: BlockKind::Bitmap,
+                            blkno: bitmap_blkno,
+                            owner: 0,
+                        }
+                        .seal(b);
                     });
                     let first = block_base + bit as u64;
                     self.disk.free_blocks -= len as u64;
@@ -142,20 +169,30 @@ impl Allocator {
                 block = block_base + BITS_PER_BITMAP_BLOCK;
             }
         }
-        Err(corrupted(sb, format_args!("free block count {} but no free block", self.disk.free_blocks)))
+        Err(corrupted(
+            sb,
+            format_args!(
+                "free block count {} but no free block",
+                self.disk.free_blocks
+            ),
+        ))
     }
 
     /// Frees blocks `start..start + len`.
     pub(super) fn free_blocks(&mut self, sb: &RexSb, start: u64, len: u64) -> Result {
         let g = self.disk.geometry;
         if !g.is_data_range(start, len) {
-            return Err(corrupted(sb, format_args!("freeing blocks {start}+{len} outside the data area")));
+            return Err(corrupted(
+                sb,
+                format_args!("freeing blocks {start}+{len} outside the data area"),
+            ));
         }
         let mut block = start;
         while block < start + len {
             let (index, first_bit) = bitmap_position(block);
             let bitmap_blkno = g.bitmap_start + index;
-            let n = ((start + len - block) as usize).min(BITS_PER_BITMAP_BLOCK as usize - first_bit);
+            let n =
+                ((start + len - block) as usize).min(BITS_PER_BITMAP_BLOCK as usize - first_bit);
             let buf = sb.bread(bitmap_blkno)?;
             let double_free = buf.modify(|b| {
                 let bits = bitmap_payload_mut(b);
@@ -163,11 +200,19 @@ impl Allocator {
                 for i in first_bit..first_bit + n {
                     assign_bit(bits, i, false);
                 }
-                BlockHeader { kind: BlockKind::Bitmap, blkno: bitmap_blkno, owner: 0 }.seal(b);
+                BlockHeader {
+                    kind: BlockKind::Bitmap,
+                    blkno: bitmap_blkno,
+                    owner: 0,
+                }
+                .seal(b);
                 double_free
             });
             if double_free {
-                return Err(corrupted(sb, format_args!("blocks {block}+{n} freed twice")));
+                return Err(corrupted(
+                    sb,
+                    format_args!("blocks {block}+{n} freed twice"),
+                ));
             }
             self.disk.free_blocks += n as u64;
             block += n as u64;
@@ -184,7 +229,9 @@ impl Allocator {
         }
         for n in 0..g.inode_count {
             let ino = (self.ino_hint - 1 + n) % g.inode_count + 1;
-            let (blkno, offset) = g.inode_location(ino).map_err(|e| corrupted(sb, format_args!("{}", e.reason())))?;
+            let (blkno, offset) = g
+                .inode_location(ino)
+                .map_err(|e| corrupted(sb, format_args!("{}", e.reason())))?;
             let buf = sb.bread(blkno)?;
             // Under the buffer lock: writeback may be rewriting the slot.
             let claimed = buf.modify_if(|b| {
@@ -204,7 +251,13 @@ impl Allocator {
                 return Ok(ino);
             }
         }
-        Err(corrupted(sb, format_args!("free inode count {} but no free inode", self.disk.free_inodes)))
+        Err(corrupted(
+            sb,
+            format_args!(
+                "free inode count {} but no free inode",
+                self.disk.free_inodes
+            ),
+        ))
     }
 
     /// Frees inode `ino`'s slot.

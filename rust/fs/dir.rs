@@ -17,14 +17,14 @@
 //! which writes all dirty metadata buffers, makes the operation durable.
 
 use super::extent_map::written_block;
-use super::inode::{self, dirent_type};
-use super::{corrupted, RexInode};
+use super::inode::{self, account_blocks, iget, save};
+use super::{corrupted, ialloc, RexInode, Rexfs};
 use crate::format::{
-    self, dirent_size, file_type, init_dir_block, mode, write_dirent, BlockHeader, BlockKind,
-    DirEntry, Extent, HEADER_SIZE, MAX_NAME_LEN,
+    self, dirent_size, file_type, init_dir_block, write_dirent, BlockHeader, BlockKind, DirEntry,
+    Extent, HEADER_SIZE, MAX_NAME_LEN,
 };
-use crate::vfs::{Buffer, DirEmitter, Idmap, NewInodeKind, NoFsScope};
-use kernel::{bindings, prelude::*, sync::aref::ARef};
+use crate::vfs::{Buffer, DirEmitter, DirOps, Idmap, NewInodeKind, RenameFlag, RenameFlags};
+use kernel::{prelude::*, sync::aref::ARef};
 
 const BLOCK_SIZE: i64 = format::BLOCK_SIZE as i64;
 
@@ -36,9 +36,12 @@ fn block_count(dir: &RexInode) -> u64 {
 fn read_block(dir: &RexInode, index: u64) -> Result<(u64, Buffer)> {
     let sb = dir.super_block();
     let ino = dir.ino();
-    let blkno = dir.data().read_map(|map, _| written_block(map, index));
+    let blkno = dir.data().map.read(|map, _| written_block(map, index));
     let Some(blkno) = blkno else {
-        return Err(corrupted(sb, format_args!("directory {ino}: hole at block {index}")));
+        return Err(corrupted(
+            sb,
+            format_args!("directory {ino}: hole at block {index}"),
+        ));
     };
     Ok((blkno, sb.bread(blkno)?))
 }
@@ -54,7 +57,10 @@ fn find_in_block<R>(
     let ino = dir.ino();
     let (blkno, buf) = read_block(dir, index)?;
     let bad = |e: format::FormatError| {
-        corrupted(sb, format_args!("directory {ino} block {blkno}: {}", e.reason()))
+        corrupted(
+            sb,
+            format_args!("directory {ino} block {blkno}: {}", e.reason()),
+        )
     };
     for entry in format::dir_entries(buf.data(), blkno, ino).map_err(bad)? {
         if let Some(r) = f(&entry.map_err(bad)?) {
@@ -76,7 +82,11 @@ struct Slot {
 fn find(dir: &RexInode, name: &[u8]) -> Result<Option<Slot>> {
     for index in 0..block_count(dir) {
         let found = find_in_block(dir, index, |e| {
-            (e.ino != 0 && e.name == name).then_some(Slot { index, offset: e.offset, ino: e.ino })
+            (e.ino != 0 && e.name == name).then_some(Slot {
+                index,
+                offset: e.offset,
+                ino: e.ino,
+            })
         })?;
         if found.is_some() {
             return Ok(found);
@@ -98,7 +108,11 @@ fn is_empty(dir: &RexInode) -> Result<bool> {
 /// Changes directory block `index` of `dir` with `f` and reseals it.
 fn modify_block<R>(dir: &RexInode, index: u64, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
     let (blkno, buf) = read_block(dir, index)?;
-    let header = BlockHeader { kind: BlockKind::Directory, blkno, owner: dir.ino() };
+    let header = BlockHeader {
+        kind: BlockKind::Directory,
+        blkno,
+        owner: dir.ino(),
+    };
     Ok(buf.modify(|b| {
         let r = f(b);
         header.seal(b);
@@ -119,7 +133,13 @@ impl EntryCopy {
     fn of(e: &DirEntry<'_>) -> Self {
         let mut name = [0; MAX_NAME_LEN];
         name[..e.name.len()].copy_from_slice(e.name);
-        EntryCopy { ino: e.ino, rec_len: e.rec_len, file_type: e.file_type, name, name_len: e.name.len() }
+        EntryCopy {
+            ino: e.ino,
+            rec_len: e.rec_len,
+            file_type: e.file_type,
+            name,
+            name_len: e.name.len(),
+        }
     }
 
     fn name(&self) -> &[u8] {
@@ -134,7 +154,11 @@ fn add_entry(dir: &RexInode, name: &[u8], ino: u64, ftype: u8) -> Result {
     for index in 0..block_count(dir) {
         // A free slot that fits, or a used entry with enough slack after it.
         let place = find_in_block(dir, index, |e| {
-            let used = if e.ino == 0 { 0 } else { dirent_size(e.name.len()) };
+            let used = if e.ino == 0 {
+                0
+            } else {
+                dirent_size(e.name.len())
+            };
             (e.rec_len - used >= need).then(|| (e.offset, used, EntryCopy::of(e)))
         })?;
         if let Some((offset, used, entry)) = place {
@@ -150,27 +174,43 @@ fn add_entry(dir: &RexInode, name: &[u8], ino: u64, ftype: u8) -> Result {
     }
     let sb = dir.super_block();
     let index = block_count(dir);
-    let goal = dir.data().read_map(|map, _| map.goal_for(index));
-    let (blkno, _) = {
-        let _nofs = NoFsScope::enter();
-        sb.data().alloc.lock().alloc_blocks(sb, goal, 1)?
+    let goal = dir.data().map.read(|map, _| map.goal_for(index));
+    let (blkno, _) = sb.data().allocator().alloc_blocks(sb, goal, 1)?;
+    let extent = Extent {
+        logical: index,
+        physical: blkno,
+        len: 1,
+        flags: 0,
     };
-    let extent = Extent { logical: index, physical: blkno, len: 1, flags: 0 };
-    dir.data().change_map(|map, _| map.insert(extent))?;
-    let header = BlockHeader { kind: BlockKind::Directory, blkno, owner: dir.ino() };
+    dir.data().map.change(|map, _| map.insert(extent))?;
+    let header = BlockHeader {
+        kind: BlockKind::Directory,
+        blkno,
+        owner: dir.ino(),
+    };
     sb.new_block(blkno)?.modify(|b| {
         init_dir_block(b);
-        write_dirent(b, HEADER_SIZE, ino, format::BLOCK_SIZE - HEADER_SIZE, ftype, name);
+        write_dirent(
+            b,
+            HEADER_SIZE,
+            ino,
+            format::BLOCK_SIZE - HEADER_SIZE,
+            ftype,
+            name,
+        );
         header.seal(b);
     });
     dir.set_size((index as i64 + 1) * BLOCK_SIZE);
-    inode::account_blocks(dir);
+    account_blocks(dir);
     Ok(())
 }
 
 /// A copy of the entry at `slot` of `dir`.
 fn entry_at(dir: &RexInode, slot: Slot) -> Result<EntryCopy> {
-    find_in_block(dir, slot.index, |e| (e.offset == slot.offset).then(|| EntryCopy::of(e)))?.ok_or(EINVAL)
+    find_in_block(dir, slot.index, |e| {
+        (e.offset == slot.offset).then(|| EntryCopy::of(e))
+    })?
+    .ok_or(EINVAL)
 }
 
 /// Removes the entry at `slot` of `dir`: the entry before it in its block
@@ -181,9 +221,14 @@ fn remove_entry(dir: &RexInode, slot: Slot) -> Result {
     })?;
     let this = entry_at(dir, slot)?;
     modify_block(dir, slot.index, |b| match prev {
-        Some((offset, p)) => {
-            write_dirent(b, offset, p.ino, p.rec_len + this.rec_len, p.file_type, p.name())
-        }
+        Some((offset, p)) => write_dirent(
+            b,
+            offset,
+            p.ino,
+            p.rec_len + this.rec_len,
+            p.file_type,
+            p.name(),
+        ),
         None => write_dirent(b, slot.offset, 0, this.rec_len, 0, &[]),
     })
 }
@@ -191,7 +236,9 @@ fn remove_entry(dir: &RexInode, slot: Slot) -> Result {
 /// Points the entry at `slot` of `dir` to `ino`.
 fn set_entry(dir: &RexInode, slot: Slot, ino: u64, ftype: u8) -> Result {
     let this = entry_at(dir, slot)?;
-    modify_block(dir, slot.index, |b| write_dirent(b, slot.offset, ino, this.rec_len, ftype, this.name()))
+    modify_block(dir, slot.index, |b| {
+        write_dirent(b, slot.offset, ino, this.rec_len, ftype, this.name())
+    })
 }
 
 fn check_name(name: &[u8]) -> Result {
@@ -207,83 +254,13 @@ fn find_existing(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result<Slot> 
         Some(slot) if slot.ino == inode.ino() => Ok(slot),
         _ => Err(corrupted(
             dir.super_block(),
-            format_args!("directory {}: entry for inode {} not found", dir.ino(), inode.ino()),
+            format_args!(
+                "directory {}: entry for inode {} not found",
+                dir.ino(),
+                inode.ino()
+            ),
         )),
     }
-}
-
-/// Looks `name` up in `dir`.
-pub(super) fn lookup(dir: &RexInode, name: &[u8]) -> Result<Option<ARef<RexInode>>> {
-    check_name(name)?;
-    find(dir, name)?.map(|slot| inode::iget(dir.super_block(), slot.ino)).transpose()
-}
-
-/// Emits the entries of `dir` from the emitter's position on.
-pub(super) fn read_dir(dir: &RexInode, emitter: &mut DirEmitter<'_>) -> Result {
-    if emitter.pos() == 0 {
-        if !emitter.emit(b".", dir.ino(), file_type::DIR) {
-            return Ok(());
-        }
-        emitter.set_pos(1);
-    }
-    if emitter.pos() == 1 {
-        if !emitter.emit(b"..", dir.data().parent(), file_type::DIR) {
-            return Ok(());
-        }
-        emitter.set_pos(HEADER_SIZE as i64);
-    }
-    while emitter.pos() < dir.size() {
-        let pos = emitter.pos();
-        let index = (pos / BLOCK_SIZE) as u64;
-        let start = (pos % BLOCK_SIZE) as usize;
-        let full = find_in_block(dir, index, |e| {
-            if e.ino == 0 || e.offset < start {
-                return None;
-            }
-            emitter.set_pos(index as i64 * BLOCK_SIZE + e.offset as i64);
-            (!emitter.emit(e.name, e.ino, e.file_type)).then_some(())
-        })?;
-        if full.is_some() {
-            return Ok(());
-        }
-        emitter.set_pos((index as i64 + 1) * BLOCK_SIZE + HEADER_SIZE as i64);
-    }
-    Ok(())
-}
-
-/// Creates `name` in `dir`.
-pub(super) fn create(
-    dir: &RexInode,
-    name: &[u8],
-    kind: NewInodeKind<'_>,
-    mode: u16,
-    idmap: Idmap<'_>,
-) -> Result<ARef<RexInode>> {
-    check_name(name)?;
-    let inode = inode::create(dir, kind, mode, idmap)?;
-    if let Err(e) = add_entry(dir, name, inode.ino(), dirent_type(&inode)) {
-        // Unlinked, the new inode is freed when the last reference goes.
-        inode.clear_nlink();
-        return Err(e);
-    }
-    if let NewInodeKind::Dir = kind {
-        dir.inc_nlink();
-    }
-    dir.touch(true);
-    inode::save(dir)?;
-    Ok(inode)
-}
-
-/// Adds hard link `name` in `dir` to `inode`.
-pub(super) fn link(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result {
-    check_name(name)?;
-    add_entry(dir, name, inode.ino(), dirent_type(inode))?;
-    inode.inc_nlink();
-    inode.touch(false);
-    inode::save(inode)?;
-    dir.touch(true);
-    inode::save(dir)?;
-    Ok(())
 }
 
 /// Fails with `ENOTEMPTY` if `victim` is a directory with entries: it is
@@ -305,114 +282,196 @@ fn drop_link(dir: &RexInode, victim: &RexInode) -> Result {
         victim.drop_nlink();
     }
     victim.touch(false);
-    inode::save(victim)
+    save(victim)
 }
 
-/// Removes `name` (which refers to `inode`) from `dir`; `rmdir` too.
-pub(super) fn unlink(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result {
-    let slot = find_existing(dir, name, inode)?;
-    check_removable(inode)?;
-    remove_entry(dir, slot)?;
-    drop_link(dir, inode)?;
-    dir.touch(true);
-    inode::save(dir)?;
-    Ok(())
-}
-
-/// Renames `old_dir/old_name` (`old`) to `new_dir/new_name` (`new`, if it
-/// exists), or exchanges the two with `RENAME_EXCHANGE`. With
-/// `RENAME_WHITEOUT` (which the VFS refuses together with `RENAME_EXCHANGE`),
-/// `old_name` is left to a new whiteout, a character device 0:0 owned as
-/// `idmap` says.
-pub(super) fn rename(
-    old_dir: &RexInode,
-    old_name: &[u8],
-    old: &RexInode,
-    new_dir: &RexInode,
-    new_name: &[u8],
-    new: Option<&RexInode>,
-    flags: u32,
-    idmap: Idmap<'_>,
-) -> Result {
-    let known = bindings::RENAME_NOREPLACE | bindings::RENAME_EXCHANGE | bindings::RENAME_WHITEOUT;
-    if flags & !known != 0 {
-        return Err(EINVAL);
+impl DirOps for Rexfs {
+    /// Looks `name` up in `dir`.
+    fn lookup(dir: &RexInode, name: &[u8]) -> Result<Option<ARef<RexInode>>> {
+        check_name(name)?;
+        find(dir, name)?
+            .map(|slot| iget(dir.super_block(), slot.ino))
+            .transpose()
     }
-    check_name(new_name)?;
-    let same_dir = old_dir.ino() == new_dir.ino();
-    let old_is_dir = old.data().is_dir();
-    let old_slot = find_existing(old_dir, old_name, old)?;
 
-    if flags & bindings::RENAME_EXCHANGE != 0 {
-        let new = new.ok_or(ENOENT)?;
-        let new_slot = find_existing(new_dir, new_name, new)?;
-        let new_is_dir = new.data().is_dir();
-        set_entry(old_dir, old_slot, new.ino(), dirent_type(new))?;
-        set_entry(new_dir, new_slot, old.ino(), dirent_type(old))?;
-        if !same_dir {
-            if old_is_dir {
-                old.data().set_parent(new_dir.ino());
+    /// Emits the entries of `dir` from the emitter's position on.
+    fn read_dir(dir: &RexInode, emitter: &mut DirEmitter<'_>) -> Result {
+        if emitter.pos() == 0 {
+            if !emitter.emit(b".", dir.ino(), file_type::DIR) {
+                return Ok(());
             }
-            if new_is_dir {
-                new.data().set_parent(old_dir.ino());
-            }
-            if old_is_dir && !new_is_dir {
-                old_dir.drop_nlink();
-                new_dir.inc_nlink();
-            } else if new_is_dir && !old_is_dir {
-                new_dir.drop_nlink();
-                old_dir.inc_nlink();
-            }
+            emitter.set_pos(1);
         }
-        for inode in [old, new] {
-            inode.touch(false);
-            inode::save(inode)?;
-        }
-    } else {
-        if let Some(new) = new {
-            check_removable(new)?;
-        }
-        // Made before anything changes, so that failing to make it changes
-        // nothing.
-        let whiteout = if flags & bindings::RENAME_WHITEOUT != 0 {
-            let whiteout_mode = mode::S_IFCHR | bindings::WHITEOUT_MODE as u16;
-            let kind = NewInodeKind::Special(bindings::WHITEOUT_DEV);
-            Some(inode::create(old_dir, kind, whiteout_mode, idmap)?)
-        } else {
-            None
-        };
-        let target = match new {
-            Some(new) => find_existing(new_dir, new_name, new)
-                .and_then(|slot| set_entry(new_dir, slot, old.ino(), dirent_type(old))),
-            None => add_entry(new_dir, new_name, old.ino(), dirent_type(old)),
-        };
-        if let Err(e) = target {
-            if let Some(whiteout) = &whiteout {
-                // Unlinked, it is freed when the last reference goes.
-                whiteout.clear_nlink();
+        if emitter.pos() == 1 {
+            if !emitter.emit(b"..", dir.data().parent(), file_type::DIR) {
+                return Ok(());
             }
+            emitter.set_pos(HEADER_SIZE as i64);
+        }
+        while emitter.pos() < dir.size() {
+            let pos = emitter.pos();
+            let index = (pos / BLOCK_SIZE) as u64;
+            let start = (pos % BLOCK_SIZE) as usize;
+            let full = find_in_block(dir, index, |e| {
+                if e.ino == 0 || e.offset < start {
+                    return None;
+                }
+                emitter.set_pos(index as i64 * BLOCK_SIZE + e.offset as i64);
+                (!emitter.emit(e.name, e.ino, e.file_type)).then_some(())
+            })?;
+            if full.is_some() {
+                return Ok(());
+            }
+            emitter.set_pos((index as i64 + 1) * BLOCK_SIZE + HEADER_SIZE as i64);
+        }
+        Ok(())
+    }
+
+    /// Creates `name` in `dir`.
+    fn create(
+        dir: &RexInode,
+        name: &[u8],
+        kind: NewInodeKind<'_>,
+        mode: u16,
+        idmap: Idmap<'_>,
+    ) -> Result<ARef<RexInode>> {
+        check_name(name)?;
+        let inode = ialloc::create(dir, kind, mode, idmap)?;
+        if let Err(e) = add_entry(dir, name, inode.ino(), inode::dirent_type(&inode)) {
+            // Unlinked, the new inode is freed when the last reference goes.
+            inode.clear_nlink();
             return Err(e);
         }
-        if let Some(new) = new {
-            drop_link(new_dir, new)?;
+        if let NewInodeKind::Dir = kind {
+            dir.inc_nlink();
         }
-        // Adding may have split the old entry's predecessor: look it up again.
-        let old_slot = find_existing(old_dir, old_name, old)?;
-        match &whiteout {
-            Some(whiteout) => set_entry(old_dir, old_slot, whiteout.ino(), dirent_type(whiteout))?,
-            None => remove_entry(old_dir, old_slot)?,
-        }
-        if old_is_dir && !same_dir {
-            old.data().set_parent(new_dir.ino());
-            old_dir.drop_nlink();
-            new_dir.inc_nlink();
-        }
-        old.touch(false);
-        inode::save(old)?;
-    }
-    for dir in [old_dir, new_dir] {
         dir.touch(true);
-        inode::save(dir)?;
+        save(dir)?;
+        Ok(inode)
     }
-    Ok(())
+
+    /// Adds hard link `name` in `dir` to `inode`.
+    fn link(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result {
+        check_name(name)?;
+        add_entry(dir, name, inode.ino(), inode::dirent_type(inode))?;
+        inode.inc_nlink();
+        inode.touch(false);
+        save(inode)?;
+        dir.touch(true);
+        save(dir)?;
+        Ok(())
+    }
+
+    /// Removes `name` (which refers to `inode`) from `dir`; `rmdir` too.
+    fn unlink(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result {
+        let slot = find_existing(dir, name, inode)?;
+        check_removable(inode)?;
+        remove_entry(dir, slot)?;
+        drop_link(dir, inode)?;
+        dir.touch(true);
+        save(dir)?;
+        Ok(())
+    }
+
+    /// Renames `old_dir/old_name` (`old`) to `new_dir/new_name` (`new`, if it
+    /// exists), or exchanges the two with `RENAME_EXCHANGE`. With
+    /// `RENAME_WHITEOUT` (which the VFS refuses together with `RENAME_EXCHANGE`),
+    /// `old_name` is left to a new whiteout, a character device 0:0 owned as
+    /// `idmap` says.
+    fn rename(
+        old_dir: &RexInode,
+        old_name: &[u8],
+        old: &RexInode,
+        new_dir: &RexInode,
+        new_name: &[u8],
+        new: Option<&RexInode>,
+        flags: RenameFlags,
+        idmap: Idmap<'_>,
+    ) -> Result {
+        check_name(new_name)?;
+        let same_dir = old_dir.ino() == new_dir.ino();
+        let old_is_dir = old.data().is_dir();
+        let old_slot = find_existing(old_dir, old_name, old)?;
+
+        if flags.contains(RenameFlag::Exchange) {
+            let new = new.ok_or(ENOENT)?;
+            let new_slot = find_existing(new_dir, new_name, new)?;
+            let new_is_dir = new.data().is_dir();
+            set_entry(old_dir, old_slot, new.ino(), inode::dirent_type(new))?;
+            set_entry(new_dir, new_slot, old.ino(), inode::dirent_type(old))?;
+            if !same_dir {
+                if old_is_dir {
+                    old.data().set_parent(new_dir.ino());
+                }
+                if new_is_dir {
+                    new.data().set_parent(old_dir.ino());
+                }
+                if old_is_dir && !new_is_dir {
+                    old_dir.drop_nlink();
+                    new_dir.inc_nlink();
+                } else if new_is_dir && !old_is_dir {
+                    new_dir.drop_nlink();
+                    old_dir.inc_nlink();
+                }
+            }
+            for inode in [old, new] {
+                inode.touch(false);
+                save(inode)?;
+            }
+        } else {
+            if let Some(new) = new {
+                check_removable(new)?;
+            }
+            // Made before anything changes, so that failing to make it changes
+            // nothing.
+            let whiteout = if flags.contains(RenameFlag::Whiteout) {
+                let (kind, mode) = NewInodeKind::whiteout();
+                Some(ialloc::create(old_dir, kind, mode, idmap)?)
+            } else {
+                None
+            };
+            let target = match new {
+                Some(new) => find_existing(new_dir, new_name, new)
+                    .and_then(|slot| set_entry(new_dir, slot, old.ino(), inode::dirent_type(old))),
+                None => add_entry(new_dir, new_name, old.ino(), inode::dirent_type(old)),
+            };
+            if let Err(e) = target {
+                if let Some(whiteout) = &whiteout {
+                    // Unlinked, it is freed when the last reference goes.
+                    whiteout.clear_nlink();
+                }
+                return Err(e);
+            }
+            if let Some(new) = new {
+                drop_link(new_dir, new)?;
+            }
+            // Adding may have split the old entry's predecessor: look it up again.
+            let old_slot = find_existing(old_dir, old_name, old)?;
+            match &whiteout {
+                Some(whiteout) => set_entry(
+                    old_dir,
+                    old_slot,
+                    whiteout.ino(),
+                    inode::dirent_type(whiteout),
+                )?,
+                None => remove_entry(old_dir, old_slot)?,
+            }
+            if old_is_dir && !same_dir {
+                old.data().set_parent(new_dir.ino());
+                old_dir.drop_nlink();
+                new_dir.inc_nlink();
+            }
+            old.touch(false);
+            save(old)?;
+        }
+        for dir in [old_dir, new_dir] {
+            dir.touch(true);
+            save(dir)?;
+        }
+        Ok(())
+    }
+
+    fn tmpfile(dir: &RexInode, mode: u16, idmap: Idmap<'_>) -> Result<ARef<RexInode>> {
+        ialloc::create(dir, NewInodeKind::File, mode, idmap)
+    }
 }

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The in-memory extent map of an inode: which disk blocks hold which file
-//! blocks, and the extent blocks that store the extents beyond the inode.
+//! blocks; and the chain of extent blocks that stores the extents beyond
+//! the inode.
 //!
-//! The map lives behind `InodeInfo::map`; its generation number is bumped
-//! before every change (see [`super::inode::InodeInfo::change_map`]).
+//! Both live behind the inode's [`ExtentMapLock`], which bumps the map's
+//! generation before every change of the map.
+//!
+//! [`ExtentMapLock`]: super::lock::ExtentMapLock
 
 use super::{corrupted, RexSb};
 use crate::format::{self, DiskInode, Extent, ExtentBlock, Geometry};
@@ -13,13 +16,21 @@ use kernel::prelude::*;
 /// The extents of one inode, sorted by file block and non-overlapping.
 pub(crate) struct ExtentMap {
     extents: KVec<Extent>,
-    /// The extent blocks storing `extents[INODE_EXTENTS..]`, in chain order.
-    pub(super) chain: KVec<u64>,
-    /// The extents changed since they were last written to disk.
-    pub(super) dirty: bool,
     /// Regular files: the data is in the inode (`InodeInfo::inline_data`)
     /// and there are no extents.
     pub(super) inline: bool,
+}
+
+/// Where the extents beyond the inode are stored: not part of the map (a
+/// change here changes no mapping), but behind the same lock.
+#[derive(Default)]
+pub(crate) struct ExtentChain {
+    /// The extent blocks storing the extents past the inode's, in chain
+    /// order.
+    pub(super) blocks: KVec<u64>,
+    /// The generation of the map that the inode and `blocks` were last
+    /// filled from.
+    pub(super) stored_generation: u64,
 }
 
 /// Block runs an operation freed, to be returned to the allocator.
@@ -28,15 +39,19 @@ pub(crate) type FreedRuns = KVec<(u64, u64)>;
 impl ExtentMap {
     /// An empty map.
     pub(super) fn new() -> Self {
-        ExtentMap { extents: KVec::new(), chain: KVec::new(), dirty: false, inline: false }
+        ExtentMap {
+            extents: KVec::new(),
+            inline: false,
+        }
     }
 
     /// Loads and checks the extents of inode `ino`: those in the inode, then
-    /// those in its chain of extent blocks.
-    pub(super) fn load(sb: &RexSb, ino: u64, disk: &DiskInode) -> Result<Self> {
+    /// those in its chain of extent blocks, which it returns too.
+    pub(super) fn load(sb: &RexSb, ino: u64, disk: &DiskInode) -> Result<(Self, ExtentChain)> {
         let geometry = sb.data().geometry();
         let count = disk.extent_count as usize;
         let mut map = ExtentMap::new();
+        let mut chain = ExtentChain::default();
         map.extents.reserve(count, GFP_KERNEL)?;
         for extent in disk.inode_extents() {
             map.extents.push(extent, GFP_KERNEL)?;
@@ -44,24 +59,33 @@ impl ExtentMap {
         let mut next = disk.extent_block;
         while next != 0 {
             if map.extents.len() >= count || !geometry.is_data_range(next, 1) {
-                return Err(corrupted(sb, format_args!("inode {ino}: bad extent block {next}")));
+                return Err(corrupted(
+                    sb,
+                    format_args!("inode {ino}: bad extent block {next}"),
+                ));
             }
             let buf = sb.bread(next)?;
             let block = ExtentBlock::decode(buf.data(), next, ino).map_err(|e| {
-                corrupted(sb, format_args!("inode {ino}: extent block {next}: {}", e.reason()))
+                corrupted(
+                    sb,
+                    format_args!("inode {ino}: extent block {next}: {}", e.reason()),
+                )
             })?;
             for i in 0..block.count {
                 map.extents.push(block.extent(i), GFP_KERNEL)?;
             }
-            map.chain.push(next, GFP_KERNEL)?;
+            chain.blocks.push(next, GFP_KERNEL)?;
             next = block.next;
         }
         if map.extents.len() != count {
-            return Err(corrupted(sb, format_args!("inode {ino}: extent count mismatch")));
+            return Err(corrupted(
+                sb,
+                format_args!("inode {ino}: extent count mismatch"),
+            ));
         }
         check_extents(&map.extents, geometry)
             .map_err(|why| corrupted(sb, format_args!("inode {ino}: {why}")))?;
-        Ok(map)
+        Ok((map, chain))
     }
 
     /// All extents, sorted.
@@ -79,7 +103,9 @@ impl ExtentMap {
     /// (`u64::MAX`: none).
     pub(super) fn next_mapped(&self, logical: u64) -> u64 {
         let i = self.extents.partition_point(|e| e.logical_end() <= logical);
-        self.extents.get(i).map_or(u64::MAX, |e| e.logical.max(logical))
+        self.extents
+            .get(i)
+            .map_or(u64::MAX, |e| e.logical.max(logical))
     }
 
     /// The disk block just past the extent that ends at or before `logical`:
@@ -87,12 +113,12 @@ impl ExtentMap {
     pub(super) fn goal_for(&self, logical: u64) -> Option<u64> {
         let i = self.extents.partition_point(|e| e.logical_end() <= logical);
         let prev = self.extents.get(i.checked_sub(1)?)?;
-        Some(prev.physical + prev.len as u64 + (logical - prev.logical_end()))
+        Some(prev.physical + u64::from(prev.len) + (logical - prev.logical_end()))
     }
 
     /// Number of data blocks the extents map.
     pub(super) fn data_blocks(&self) -> u64 {
-        self.extents.iter().map(|e| e.len as u64).sum()
+        self.extents.iter().map(|e| u64::from(e.len)).sum()
     }
 
     /// Adds `new`, which must not overlap any extent, merging it with its
@@ -101,11 +127,10 @@ impl ExtentMap {
         let i = self.extents.partition_point(|e| e.logical < new.logical);
         let joins = |a: &Extent, b: &Extent| {
             a.logical_end() == b.logical
-                && a.physical + a.len as u64 == b.physical
+                && a.physical + u64::from(a.len) == b.physical
                 && a.flags == b.flags
-                && a.len as u64 + b.len as u64 <= u32::MAX as u64
+                && u64::from(a.len) + u64::from(b.len) <= u64::from(u32::MAX)
         };
-        self.dirty = true;
         if let Some(prev) = i.checked_sub(1).and_then(|p| self.extents.get_mut(p)) {
             if joins(prev, &new) {
                 prev.len += new.len;
@@ -136,8 +161,10 @@ impl ExtentMap {
             let e = self.extents[i];
             let cut_start = e.logical.max(start);
             let cut_end = e.logical_end().min(end);
-            freed.push((e.physical + (cut_start - e.logical), cut_end - cut_start), GFP_KERNEL)?;
-            self.dirty = true;
+            freed.push(
+                (e.physical + (cut_start - e.logical), cut_end - cut_start),
+                GFP_KERNEL,
+            )?;
             let head = cut_start - e.logical;
             let tail = e.logical_end() - cut_end;
             match (head, tail) {
@@ -185,7 +212,12 @@ impl ExtentMap {
             let mut freed = FreedRuns::new();
             self.remove(cut_start, cut_end, &mut freed)?;
             let physical = e.physical + (cut_start - e.logical);
-            self.insert(Extent { logical: cut_start, physical, len: (cut_end - cut_start) as u32, flags: 0 })?;
+            self.insert(Extent {
+                logical: cut_start,
+                physical,
+                len: (cut_end - cut_start) as u32,
+                flags: 0,
+            })?;
             i = self.extents.partition_point(|x| x.logical_end() <= cut_end);
         }
         Ok(())
@@ -206,7 +238,10 @@ fn insert_at(extents: &mut KVec<Extent>, i: usize, e: Extent) -> Result {
 }
 
 /// Checks that `extents` are each valid, sorted and non-overlapping.
-fn check_extents(extents: &[Extent], geometry: &Geometry) -> core::result::Result<(), &'static str> {
+fn check_extents(
+    extents: &[Extent],
+    geometry: &Geometry,
+) -> core::result::Result<(), &'static str> {
     let mut end = 0;
     for e in extents {
         e.check(geometry).map_err(|e| e.reason())?;
@@ -231,7 +266,12 @@ mod tests {
     use super::*;
 
     fn extent(logical: u64, physical: u64, len: u32) -> Extent {
-        Extent { logical, physical, len, flags: 0 }
+        Extent {
+            logical,
+            physical,
+            len,
+            flags: 0,
+        }
     }
 
     fn map_of(extents: &[Extent]) -> Result<ExtentMap> {
@@ -251,7 +291,10 @@ mod tests {
         let map = map_of(&[extent(0, 100, 4), extent(4, 200, 4)])?;
         assert_eq!(map.extents().len(), 2);
         // Unwritten and written blocks stay apart.
-        let unwritten = Extent { flags: format::EXTENT_UNWRITTEN, ..extent(4, 104, 4) };
+        let unwritten = Extent {
+            flags: format::EXTENT_UNWRITTEN,
+            ..extent(4, 104, 4)
+        };
         let map = map_of(&[extent(0, 100, 4), unwritten])?;
         assert_eq!(map.extents().len(), 2);
         Ok(())
@@ -279,7 +322,10 @@ mod tests {
         // Split the first extent, trim the head of the second.
         map.remove(4, 6, &mut freed)?;
         map.remove(18, 22, &mut freed)?;
-        assert_eq!(map.extents(), &[extent(0, 100, 4), extent(6, 106, 4), extent(22, 202, 3)]);
+        assert_eq!(
+            map.extents(),
+            &[extent(0, 100, 4), extent(6, 106, 4), extent(22, 202, 3)]
+        );
         assert_eq!(&freed[..], &[(104, 2), (200, 2)]);
         // Truncate to block 7: trims the tail of one, drops the last.
         freed.clear();
@@ -291,13 +337,24 @@ mod tests {
 
     #[test]
     fn mark_written_splits_unwritten() -> Result {
-        let unwritten = |l, p, n| Extent { flags: format::EXTENT_UNWRITTEN, ..extent(l, p, n) };
+        let unwritten = |l, p, n| Extent {
+            flags: format::EXTENT_UNWRITTEN,
+            ..extent(l, p, n)
+        };
         let mut map = map_of(&[extent(0, 100, 2), unwritten(2, 102, 6)])?;
         map.mark_written(2, 4)?;
         // The written head merges with the written extent before it.
         assert_eq!(map.extents(), &[extent(0, 100, 4), unwritten(4, 104, 4)]);
         map.mark_written(5, 6)?;
-        assert_eq!(map.extents(), &[extent(0, 100, 4), unwritten(4, 104, 1), extent(5, 105, 1), unwritten(6, 106, 2)]);
+        assert_eq!(
+            map.extents(),
+            &[
+                extent(0, 100, 4),
+                unwritten(4, 104, 1),
+                extent(5, 105, 1),
+                unwritten(6, 106, 2)
+            ]
+        );
         // Holes in the range are left alone.
         map.mark_written(6, 100)?;
         assert_eq!(map.extents().len(), 3);

@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Mounting, the per-mount state, and writing the superblock.
+//! Mounting, the per-mount state, writing the superblock, and the super
+//! block operations ([`SuperOps`]).
 
 use super::alloc::Allocator;
-use super::{corrupted, RexSb, Rexfs};
+use super::lock::{AllocatorGuard, AllocatorLock};
+use super::{corrupted, ialloc, inode, RexInode, RexSb, Rexfs};
 use crate::format::{self, FormatError, Geometry, Superblock, STATE_CLEAN};
 use crate::vfs::{
-    self, Counter, DebugDir, DebugFile, DelayKnob, Fresh, StatFs, SuperBlock, UnsafeSwitch,
+    self, Counter, DebugDir, DebugFile, DelayKnob, Fresh, StatFs, SuperBlock, SuperOps,
+    UnsafeSwitch,
 };
 use kernel::{
-    new_mutex,
     prelude::*,
-    sync::{Arc, Mutex, SetOnce},
+    sync::{aref::ARef, Arc, SetOnce},
 };
 
 /// What `/sys/kernel/debug/rexfs/<dev>/` shows of one mount: event counters
@@ -87,26 +89,62 @@ impl Probes {
         (c"iomap_begin", DebugFile::Counter(|p| &p.iomap_begin)),
         (c"iomap_stale", DebugFile::Counter(|p| &p.iomap_stale)),
         (c"wb_map_reused", DebugFile::Counter(|p| &p.wb_map_reused)),
-        (c"wb_map_refetched", DebugFile::Counter(|p| &p.wb_map_refetched)),
+        (
+            c"wb_map_refetched",
+            DebugFile::Counter(|p| &p.wb_map_refetched),
+        ),
         (c"dio_retry", DebugFile::Counter(|p| &p.dio_retry)),
         (c"dio_fallback", DebugFile::Counter(|p| &p.dio_fallback)),
-        (c"inline_fault_retry", DebugFile::Counter(|p| &p.inline_fault_retry)),
-        (c"inline_fault_nowait", DebugFile::Counter(|p| &p.inline_fault_nowait)),
-        (c"inline_fault_no_retry", DebugFile::Counter(|p| &p.inline_fault_no_retry)),
-        (c"inline_mkwrite_unmap", DebugFile::Counter(|p| &p.inline_mkwrite_unmap)),
-        (c"delays_injected", DebugFile::Counter(|p| &p.delays_injected)),
-        (c"delay_iomap_valid_ms", DebugFile::Delay(|p| &p.delay_iomap_valid)),
+        (
+            c"inline_fault_retry",
+            DebugFile::Counter(|p| &p.inline_fault_retry),
+        ),
+        (
+            c"inline_fault_nowait",
+            DebugFile::Counter(|p| &p.inline_fault_nowait),
+        ),
+        (
+            c"inline_fault_no_retry",
+            DebugFile::Counter(|p| &p.inline_fault_no_retry),
+        ),
+        (
+            c"inline_mkwrite_unmap",
+            DebugFile::Counter(|p| &p.inline_mkwrite_unmap),
+        ),
+        (
+            c"delays_injected",
+            DebugFile::Counter(|p| &p.delays_injected),
+        ),
+        (
+            c"delay_iomap_valid_ms",
+            DebugFile::Delay(|p| &p.delay_iomap_valid),
+        ),
         (c"delay_wb_map_ms", DebugFile::Delay(|p| &p.delay_wb_map)),
-        (c"delay_write_fault_ms", DebugFile::Delay(|p| &p.delay_write_fault)),
+        (
+            c"delay_write_fault_ms",
+            DebugFile::Delay(|p| &p.delay_write_fault),
+        ),
         (c"delay_dio_map_ms", DebugFile::Delay(|p| &p.delay_dio_map)),
-        (c"delay_fallocate_ms", DebugFile::Delay(|p| &p.delay_fallocate)),
-        (c"unsafe_skip_iomap_valid", DebugFile::Switch(|p| &p.unsafe_skip_iomap_valid)),
-        (c"unsafe_skip_wb_revalidate", DebugFile::Switch(|p| &p.unsafe_skip_wb_revalidate)),
+        (
+            c"delay_fallocate_ms",
+            DebugFile::Delay(|p| &p.delay_fallocate),
+        ),
+        (
+            c"unsafe_skip_iomap_valid",
+            DebugFile::Switch(|p| &p.unsafe_skip_iomap_valid),
+        ),
+        (
+            c"unsafe_skip_wb_revalidate",
+            DebugFile::Switch(|p| &p.unsafe_skip_wb_revalidate),
+        ),
         (
             c"unsafe_skip_fallocate_invalidate_lock",
             DebugFile::Switch(|p| &p.unsafe_skip_fallocate_invalidate_lock),
         ),
-        (c"unsafe_skip_dio_fallback", DebugFile::Switch(|p| &p.unsafe_skip_dio_fallback)),
+        (
+            c"unsafe_skip_dio_fallback",
+            DebugFile::Switch(|p| &p.unsafe_skip_dio_fallback),
+        ),
         (
             c"unsafe_skip_inline_mkwrite_unmap",
             DebugFile::Switch(|p| &p.unsafe_skip_inline_mkwrite_unmap),
@@ -121,7 +159,7 @@ pub(crate) struct SbInfo {
     root_ino: u64,
     /// The allocator and the in-memory superblock it keeps the counts in.
     #[pin]
-    pub(super) alloc: Mutex<Allocator>,
+    alloc: AllocatorLock,
     pub(super) probes: Arc<Probes>,
     debugfs: SetOnce<DebugDir<Probes>>,
 }
@@ -155,16 +193,24 @@ impl SbInfo {
             ));
         }
         if disk.needs_read_only() && !sb.is_read_only() {
-            pr_err!("{}: unsupported read-only features, mount read-only\n", sb.id());
+            pr_err!(
+                "{}: unsupported read-only features, mount read-only\n",
+                sb.id()
+            );
             return Err(EROFS);
         }
         Ok(try_pin_init!(SbInfo {
             geometry: disk.geometry,
             root_ino: disk.root_ino,
-            alloc <- new_mutex!(Allocator::new(disk)),
+            alloc <- AllocatorLock::new(Allocator::new(disk)),
             probes: Arc::new(Probes::default(), GFP_KERNEL)?,
             debugfs: SetOnce::new(),
         }? Error))
+    }
+
+    /// Takes the allocator lock (see [`super::lock`]).
+    pub(super) fn allocator(&self) -> AllocatorGuard<'_> {
+        self.alloc.lock()
     }
 
     /// The layout of the filesystem.
@@ -181,9 +227,12 @@ impl SbInfo {
     /// in use on disk (when writable) and publishes the probes.
     pub(super) fn mounted(&self, sb: &RexSb) -> Result {
         {
-            let mut alloc = self.alloc.lock();
+            let mut alloc = self.allocator();
             if alloc.disk().state != STATE_CLEAN {
-                pr_info!("{}: not cleanly unmounted, recounting free space\n", sb.id());
+                pr_info!(
+                    "{}: not cleanly unmounted, recounting free space\n",
+                    sb.id()
+                );
                 alloc.recount(sb)?;
             } else {
                 alloc.check_bitmap(sb)?;
@@ -193,7 +242,8 @@ impl SbInfo {
             self.count_mount();
             self.set_clean(sb, false)?;
         }
-        self.debugfs.populate(DebugDir::new(sb.id(), self.probes.clone(), &Probes::FILES));
+        self.debugfs
+            .populate(DebugDir::new(sb.id(), self.probes.clone(), &Probes::FILES));
         Ok(())
     }
 
@@ -201,7 +251,11 @@ impl SbInfo {
     pub(super) fn unmount(&self, sb: &RexSb) {
         if !sb.is_read_only() {
             if let Err(e) = self.set_clean(sb, true) {
-                pr_err!("{}: writing the superblock at unmount failed: {:?}\n", sb.id(), e);
+                pr_err!(
+                    "{}: writing the superblock at unmount failed: {:?}\n",
+                    sb.id(),
+                    e
+                );
             }
         }
     }
@@ -219,7 +273,7 @@ impl SbInfo {
 
     /// Counts a mount, or a remount read-write, in the superblock.
     fn count_mount(&self) {
-        let mut alloc = self.alloc.lock();
+        let mut alloc = self.allocator();
         let disk = alloc.disk_mut();
         disk.mount_count = disk.mount_count.wrapping_add(1);
         disk.mount_time = vfs::now().0;
@@ -229,7 +283,7 @@ impl SbInfo {
     /// bitmaps and inodes: unmount, remount read-only, freeze), or in use
     /// (a mount after an unclean shutdown recounts them).
     pub(super) fn set_clean(&self, sb: &RexSb, clean: bool) -> Result {
-        self.alloc.lock().disk_mut().state = if clean { STATE_CLEAN } else { 0 };
+        self.allocator().disk_mut().state = if clean { STATE_CLEAN } else { 0 };
         self.write_super(sb, true)
     }
 
@@ -240,7 +294,7 @@ impl SbInfo {
     pub(super) fn write_super(&self, sb: &RexSb, sync: bool) -> Result {
         let block = sb.bread(0)?;
         {
-            let mut alloc = self.alloc.lock();
+            let mut alloc = self.allocator();
             let disk = alloc.disk_mut();
             disk.write_time = vfs::now().0;
             let disk = *disk;
@@ -253,7 +307,7 @@ impl SbInfo {
     }
 
     pub(super) fn statfs(&self) -> StatFs {
-        let alloc = self.alloc.lock();
+        let alloc = self.allocator();
         StatFs {
             blocks: self.geometry.data_blocks(),
             free_blocks: alloc.disk().free_blocks,
@@ -262,5 +316,60 @@ impl SbInfo {
             free_files: alloc.disk().free_inodes,
             name_len: format::MAX_NAME_LEN as u64,
         }
+    }
+}
+
+impl SuperOps for Rexfs {
+    fn root(sb: &RexSb) -> Result<ARef<RexInode>> {
+        let root = inode::iget(sb, sb.data().root_ino())?;
+        if !root.data().is_dir() {
+            return Err(corrupted(sb, format_args!("root inode is not a directory")));
+        }
+        sb.data().mounted(sb)?;
+        Ok(root)
+    }
+
+    fn put_super(sb: &RexSb) {
+        sb.data().unmount(sb);
+    }
+
+    fn statfs(sb: &RexSb) -> Result<StatFs> {
+        Ok(sb.data().statfs())
+    }
+
+    fn sync_fs(sb: &RexSb, wait: bool) -> Result {
+        // sync(2) syncs frozen filesystems too; `freeze` wrote everything,
+        // and the device must not change until the thaw.
+        if sb.is_frozen() {
+            return Ok(());
+        }
+        if wait {
+            // sync(2) and unmount write an inode before they wait for its
+            // data (fs/fs-writeback.c leaves the rest to `->sync_fs`):
+            // unwritten extents converted at the data's I/O completion
+            // dirtied it again, and unmount would drop it (generic/393).
+            sb.sync_inodes();
+        }
+        sb.data().write_super(sb, wait)
+    }
+
+    fn remount(sb: &RexSb, read_only: bool) -> Result {
+        sb.data().remount(sb, read_only)
+    }
+
+    fn freeze(sb: &RexSb) -> Result {
+        sb.data().set_clean(sb, true)
+    }
+
+    fn unfreeze(sb: &RexSb) -> Result {
+        sb.data().set_clean(sb, false)
+    }
+
+    fn write_inode(inode: &RexInode, sync: bool) -> Result {
+        inode::write_inode(inode, sync)
+    }
+
+    fn evict_inode(inode: &RexInode) {
+        ialloc::evict(inode)
     }
 }

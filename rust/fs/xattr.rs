@@ -4,80 +4,22 @@
 //! block (see [`format::XattrBlock`]).
 //!
 //! The block is allocated with the first attribute and freed with the last
-//! one, or with the inode. Its users hold the inode's [`Xattrs`] lock: the
+//! one, or with the inode. Its users hold the inode's [`XattrLock`]: the
 //! VFS runs get and list without `i_rwsem`, so the lock is what keeps them
 //! from seeing a half-changed block, or a block that was just freed. See
-//! the lock order in [`super`].
+//! the lock order in [`super::lock`].
+//!
+//! [`XattrLock`]: super::lock::XattrLock
 //!
 //! Limits: names of 1 to [`format::XATTR_NAME_MAX`] bytes (without the
 //! prefix; `ERANGE` beyond, as ext4), and as many attributes and as large
 //! values as fit in the block (`ENOSPC` beyond, as ext2 and ext4).
 
 use super::inode::account_blocks;
-use super::{corrupted, RexInode, RexSb};
+use super::{corrupted, RexInode, RexSb, Rexfs};
 use crate::format::{self, XattrBlock, XattrError};
-use crate::vfs::{NoFsScope, XattrList, XattrNamespace, XattrSetFlags};
-use core::sync::atomic::{AtomicU64, Ordering};
-use kernel::{
-    new_mutex,
-    prelude::*,
-    sync::{Mutex, MutexGuard},
-};
-
-/// The extended attribute block of an inode and the lock of its users.
-#[pin_data]
-pub(crate) struct Xattrs {
-    /// Held while the block is read or changed, and while `block` changes.
-    #[pin]
-    lock: Mutex<()>,
-    /// The block, 0 for none.
-    block: AtomicU64,
-}
-
-impl Xattrs {
-    /// The attributes of an inode whose block is `block` (0 for none).
-    pub(super) fn new(block: u64) -> impl PinInit<Self> {
-        pin_init!(Xattrs { lock <- new_mutex!(()), block: AtomicU64::new(block) })
-    }
-
-    /// Blocks the attributes take, for the inode's block count; read
-    /// without the lock, which the callers may not take (they may hold a
-    /// folio lock). A change accounts the blocks and marks the inode dirty
-    /// after it, so a count it makes stale is corrected when the inode is
-    /// written, if not before.
-    pub(super) fn blocks(&self) -> u64 {
-        u64::from(self.block_number() != 0)
-    }
-
-    /// The block, without the lock, to write the inode: a change marks the
-    /// inode dirty after it, so a stale block number is written again.
-    pub(super) fn block_number(&self) -> u64 {
-        self.block.load(Ordering::Acquire)
-    }
-
-    fn lock(&self) -> XattrsGuard<'_> {
-        let nofs = NoFsScope::enter();
-        XattrsGuard { _guard: self.lock.lock(), _nofs: nofs, xattrs: self }
-    }
-}
-
-/// The [`Xattrs`] lock, held (in a `memalloc_nofs` scope, left after the
-/// lock is released): the block number is stable, and may be changed.
-struct XattrsGuard<'a> {
-    _guard: MutexGuard<'a, ()>,
-    _nofs: NoFsScope,
-    xattrs: &'a Xattrs,
-}
-
-impl XattrsGuard<'_> {
-    fn block(&self) -> u64 {
-        self.xattrs.block.load(Ordering::Relaxed)
-    }
-
-    fn set_block(&mut self, block: u64) {
-        self.xattrs.block.store(block, Ordering::Release);
-    }
-}
+use crate::vfs::{XattrList, XattrNamespace, XattrOps, XattrSetFlags};
+use kernel::prelude::*;
 
 /// The on-disk code of `namespace`.
 fn on_disk(namespace: XattrNamespace) -> format::XattrNamespace {
@@ -107,7 +49,10 @@ fn check_name(name: &[u8]) -> Result {
 /// The error of a damaged attribute block `blkno` of `inode`.
 fn damaged(inode: &RexInode, blkno: u64, e: format::FormatError) -> Error {
     let ino = inode.ino();
-    corrupted(inode.super_block(), format_args!("inode {ino}: xattr block {blkno}: {}", e.reason()))
+    corrupted(
+        inode.super_block(),
+        format_args!("inode {ino}: xattr block {blkno}: {}", e.reason()),
+    )
 }
 
 /// Calls `f` with the verified attribute block of `inode`, under the lock;
@@ -119,30 +64,9 @@ fn read_block<R>(inode: &RexInode, f: impl FnOnce(&XattrBlock<&[u8]>) -> R) -> R
         return Ok(None);
     }
     let buf = inode.super_block().bread(blkno)?;
-    let block = XattrBlock::decode(buf.data(), blkno, inode.ino())
-        .map_err(|e| damaged(inode, blkno, e))?;
+    let block =
+        XattrBlock::decode(buf.data(), blkno, inode.ino()).map_err(|e| damaged(inode, blkno, e))?;
     Ok(Some(f(&block)))
-}
-
-/// `getxattr`: calls `read` with the value of attribute `name`.
-pub(super) fn get<R>(
-    inode: &RexInode,
-    namespace: XattrNamespace,
-    name: &[u8],
-    read: impl FnOnce(&[u8]) -> R,
-) -> Result<R> {
-    check_name(name)?;
-    read_block(inode, |block| block.get(on_disk(namespace), name).map(|e| read(e.value)))?
-        .flatten()
-        .ok_or(ENODATA)
-}
-
-/// `listxattr`: adds every attribute to `list`.
-pub(super) fn list(inode: &RexInode, list: &mut XattrList<'_>) -> Result {
-    read_block(inode, |block| {
-        block.entries().try_for_each(|e| list.add(from_disk(e.namespace), e.name))
-    })?
-    .unwrap_or(Ok(()))
 }
 
 /// What [`change`] did to an existing attribute block.
@@ -153,65 +77,92 @@ enum Outcome {
     LastRemoved,
 }
 
-/// `setxattr` and `removexattr` (`value` `None`), under `i_rwsem`.
-pub(super) fn set(
-    inode: &RexInode,
-    namespace: XattrNamespace,
-    name: &[u8],
-    value: Option<&[u8]>,
-    flags: XattrSetFlags,
-) -> Result {
-    check_name(name)?;
-    let sb = inode.super_block();
-    let ino = inode.ino();
-    let namespace = on_disk(namespace);
-    let mut xattrs = inode.data().xattrs.lock();
-    let blkno = xattrs.block();
-    if blkno == 0 {
-        // No attributes yet: nothing to replace or remove.
-        let value = match value {
-            Some(value) if !flags.replace => value,
-            _ => return Err(ENODATA),
-        };
-        // Fail before allocating if it cannot fit.
-        if format::xattr_entry_size(name.len(), value.len()) > format::XATTR_SPACE {
-            return Err(ENOSPC);
-        }
-        let (blkno, _) = sb.data().alloc.lock().alloc_blocks(sb, None, 1)?;
-        let stored = sb.new_block(blkno).and_then(|buf| {
-            buf.modify(|b| {
-                let mut block = XattrBlock::empty(b);
-                block.set(namespace, name, value).map_err(store_error)?;
-                block.seal(blkno, ino);
-                Ok(())
-            })
-        });
-        if let Err(e) = stored {
-            free_block(sb, blkno)?;
-            return Err(e);
-        }
-        xattrs.set_block(blkno);
-    } else {
-        let buf = sb.bread(blkno)?;
-        let outcome = buf.modify_if(|b| {
-            let result = change(b, blkno, ino, namespace, name, value, flags);
-            (matches!(result, Ok(Outcome::Stored)), result)
-        });
-        let outcome = outcome.map_err(|e| match e {
-            Failure::Damaged(e) => damaged(inode, blkno, e),
-            Failure::Refused(e) => e,
-        })?;
-        if let Outcome::LastRemoved = outcome {
-            drop(buf);
-            free_block(sb, blkno)?;
-            xattrs.set_block(0);
-        }
+impl XattrOps for Rexfs {
+    /// `getxattr`: calls `read` with the value of attribute `name`.
+    fn get_xattr<R>(
+        inode: &RexInode,
+        namespace: XattrNamespace,
+        name: &[u8],
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
+        check_name(name)?;
+        read_block(inode, |block| {
+            block.get(on_disk(namespace), name).map(|e| read(e.value))
+        })?
+        .flatten()
+        .ok_or(ENODATA)
     }
-    drop(xattrs);
-    account_blocks(inode);
-    inode.touch(false);
-    inode.mark_dirty();
-    Ok(())
+
+    /// `listxattr`: adds every attribute to `list`.
+    fn list_xattrs(inode: &RexInode, list: &mut XattrList<'_>) -> Result {
+        read_block(inode, |block| {
+            block
+                .entries()
+                .try_for_each(|e| list.add(from_disk(e.namespace), e.name))
+        })?
+        .unwrap_or(Ok(()))
+    }
+
+    /// `setxattr` and `removexattr` (`value` `None`), under `i_rwsem`.
+    fn set_xattr(
+        inode: &RexInode,
+        namespace: XattrNamespace,
+        name: &[u8],
+        value: Option<&[u8]>,
+        flags: XattrSetFlags,
+    ) -> Result {
+        check_name(name)?;
+        let sb = inode.super_block();
+        let ino = inode.ino();
+        let namespace = on_disk(namespace);
+        let mut xattrs = inode.data().xattrs.lock();
+        let blkno = xattrs.block();
+        if blkno == 0 {
+            // No attributes yet: nothing to replace or remove.
+            let value = match value {
+                Some(value) if !flags.replace => value,
+                _ => return Err(ENODATA),
+            };
+            // Fail before allocating if it cannot fit.
+            if format::xattr_entry_size(name.len(), value.len()) > format::XATTR_SPACE {
+                return Err(ENOSPC);
+            }
+            let (blkno, _) = sb.data().allocator().alloc_blocks(sb, None, 1)?;
+            let stored = sb.new_block(blkno).and_then(|buf| {
+                buf.modify(|b| {
+                    let mut block = XattrBlock::empty(b);
+                    block.set(namespace, name, value).map_err(store_error)?;
+                    block.seal(blkno, ino);
+                    Ok(())
+                })
+            });
+            if let Err(e) = stored {
+                free_block(sb, blkno)?;
+                return Err(e);
+            }
+            xattrs.set_block(blkno);
+        } else {
+            let buf = sb.bread(blkno)?;
+            let outcome = buf.modify_if(|b| {
+                let result = change(b, blkno, ino, namespace, name, value, flags);
+                (matches!(result, Ok(Outcome::Stored)), result)
+            });
+            let outcome = outcome.map_err(|e| match e {
+                Failure::Damaged(e) => damaged(inode, blkno, e),
+                Failure::Refused(e) => e,
+            })?;
+            if let Outcome::LastRemoved = outcome {
+                drop(buf);
+                free_block(sb, blkno)?;
+                xattrs.set_block(0);
+            }
+        }
+        drop(xattrs);
+        account_blocks(inode);
+        inode.touch(false);
+        inode.mark_dirty();
+        Ok(())
+    }
 }
 
 /// Why [`change`] left a block as it was.
@@ -247,9 +198,9 @@ fn change(
         None => {
             block.remove(namespace, name);
         }
-        Some(value) => {
-            block.set(namespace, name, value).map_err(|e| Failure::Refused(store_error(e)))?
-        }
+        Some(value) => block
+            .set(namespace, name, value)
+            .map_err(|e| Failure::Refused(store_error(e)))?,
     }
     block.seal(blkno, ino);
     Ok(Outcome::Stored)
@@ -264,10 +215,10 @@ fn store_error(e: XattrError) -> Error {
 }
 
 /// Frees attribute block `blkno`, dropping its cached buffer first; under
-/// the [`Xattrs`] lock.
+/// the [`XattrLock`](super::lock::XattrLock).
 fn free_block(sb: &RexSb, blkno: u64) -> Result {
     sb.forget_block(blkno);
-    sb.data().alloc.lock().free_blocks(sb, blkno, 1)
+    sb.data().allocator().free_blocks(sb, blkno, 1)
 }
 
 /// Frees the attribute block of `inode`, which is being freed.

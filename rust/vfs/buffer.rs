@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/linux/buffer_head.h`](srctree/include/linux/buffer_head.h).
 
-use super::bindings as rexfs_bindings;
+use super::bindings as vfs_bindings;
 use core::ptr::NonNull;
 use kernel::{error::to_result, prelude::*};
 
@@ -14,7 +14,7 @@ use kernel::{error::to_result, prelude::*};
 ///
 /// We own a reference to the buffer head, its data is up to date and mapped
 /// at `b_data` for `b_size` bytes.
-pub(crate) struct Buffer(NonNull<rexfs_bindings::buffer_head>);
+pub(crate) struct Buffer(NonNull<vfs_bindings::buffer_head>);
 
 impl Buffer {
     /// Takes ownership of the reference `bh`; `None` if `bh` is NULL.
@@ -22,7 +22,7 @@ impl Buffer {
     /// # Safety
     ///
     /// A non-NULL `bh` must satisfy the type invariants.
-    pub(super) unsafe fn from_raw(bh: *mut rexfs_bindings::buffer_head) -> Option<Self> {
+    pub(super) unsafe fn from_raw(bh: *mut vfs_bindings::buffer_head) -> Option<Self> {
         NonNull::new(bh).map(Self)
     }
 
@@ -59,12 +59,12 @@ impl Buffer {
         // SAFETY: the buffer lock excludes other writers of the block and
         // the I/O that writes it out; the data is mapped for `len` bytes.
         unsafe {
-            rexfs_bindings::rexfs_buffer_lock(bh);
+            vfs_bindings::rvfs_buffer_lock(bh);
             let (changed, ret) = f(core::slice::from_raw_parts_mut(ptr, len));
             if changed {
-                rexfs_bindings::rexfs_buffer_unlock_dirty(bh);
+                vfs_bindings::rvfs_buffer_unlock_dirty(bh);
             } else {
-                rexfs_bindings::rexfs_buffer_unlock(bh);
+                vfs_bindings::rvfs_buffer_unlock(bh);
             }
             ret
         }
@@ -73,13 +73,13 @@ impl Buffer {
     /// Writes the block if it is dirty and waits for it.
     pub(crate) fn sync(&self) -> Result {
         // SAFETY: a referenced buffer head.
-        to_result(unsafe { rexfs_bindings::sync_dirty_buffer(self.0.as_ptr()) })
+        to_result(unsafe { vfs_bindings::sync_dirty_buffer(self.0.as_ptr()) })
     }
 }
 
 impl Drop for Buffer {
     fn drop(&mut self) {
         // SAFETY: we own a reference (type invariant).
-        unsafe { rexfs_bindings::__brelse(self.0.as_ptr()) };
+        unsafe { vfs_bindings::__brelse(self.0.as_ptr()) };
     }
 }

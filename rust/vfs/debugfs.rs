@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Per-mount debugfs directories: event counters, and in debug builds
-//! (`--cfg rexfs_debug`, see Kbuild) the fault-injection knobs that race
+//! (`--cfg debug_knobs`, see Kbuild) the fault-injection knobs that race
 //! tests use: one-shot delays and switches that turn a protection off.
 //!
 //! C header: [`include/linux/debugfs.h`](srctree/include/linux/debugfs.h).
@@ -25,14 +25,14 @@ impl Counter {
 /// through the point the knob guards disarms it (the file reads 0 from
 /// then on, which tells a test the window is open) and sleeps that long.
 ///
-/// In builds without `rexfs_debug` it is never armed and has no file.
+/// In builds without `debug_knobs` it is never armed and has no file.
 #[derive(Default)]
 pub(crate) struct DelayKnob(AtomicU32);
 
 impl DelayKnob {
     /// Sleeps if the knob is armed, disarming it; returns whether it slept.
     pub(crate) fn fire(&self) -> bool {
-        if !cfg!(rexfs_debug) {
+        if !cfg!(debug_knobs) {
             return false;
         }
         match self.0.swap(0, Ordering::Relaxed) {
@@ -46,14 +46,14 @@ impl DelayKnob {
 }
 
 /// A switch that turns a protection off, for the negative controls of the
-/// race tests. Always off in builds without `rexfs_debug`.
+/// race tests. Always off in builds without `debug_knobs`.
 #[derive(Default)]
 pub(crate) struct UnsafeSwitch(AtomicBool);
 
 impl UnsafeSwitch {
     /// Whether the protection is switched off.
     pub(crate) fn is_on(&self) -> bool {
-        cfg!(rexfs_debug) && self.0.load(Ordering::Relaxed)
+        cfg!(debug_knobs) && self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -119,11 +119,13 @@ impl DebugfsDir {
         // of `u64`, `u32` and `bool`.
         unsafe {
             match file {
-                DebugFile::Counter(c) => bindings::debugfs_create_u64(name, 0o444, dir, c(state).0.as_ptr()),
-                DebugFile::Delay(d) if cfg!(rexfs_debug) => {
+                DebugFile::Counter(c) => {
+                    bindings::debugfs_create_u64(name, 0o444, dir, c(state).0.as_ptr())
+                }
+                DebugFile::Delay(d) if cfg!(debug_knobs) => {
                     bindings::debugfs_create_u32(name, 0o600, dir, d(state).0.as_ptr())
                 }
-                DebugFile::Switch(s) if cfg!(rexfs_debug) => {
+                DebugFile::Switch(s) if cfg!(debug_knobs) => {
                     bindings::debugfs_create_bool(name, 0o600, dir, s(state).0.as_ptr());
                 }
                 DebugFile::Delay(_) | DebugFile::Switch(_) => {}
@@ -154,7 +156,10 @@ impl<T: Send + Sync + 'static> DebugDir<T> {
             // before dropping it (type invariant).
             unsafe { dir.add(name, file, &state) };
         }
-        DebugDir { _dir: dir, _state: state }
+        DebugDir {
+            _dir: dir,
+            _state: state,
+        }
     }
 }
 

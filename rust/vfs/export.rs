@@ -1,24 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! File handles (`name_to_handle_at(2)`, `open_by_handle_at(2)`, NFS
-//! export): the kernel's 32-bit inode number and generation handles, decoded
-//! through [`FileSystem::inode_for_handle`] and [`FileSystem::parent_dir`].
+//! export): the kernel's 32-bit inode number and generation handles,
+//! decoded through [`ExportOps`].
 //!
 //! C header: [`include/linux/exportfs.h`](srctree/include/linux/exportfs.h).
 
-use super::bindings as rexfs_bindings;
-use super::fs_type::FileSystem;
+use super::bindings as vfs_bindings;
 use super::inode::Inode;
-use super::super_block::SuperBlock;
+use super::super_block::{FileSystem, SuperBlock};
 use core::marker::PhantomData;
-use kernel::{bindings, ffi::c_int, sync::aref::ARef};
+use kernel::{bindings, ffi::c_int, prelude::*, sync::aref::ARef};
 
-/// The export operation table of `T`.
-pub(super) struct ExportOps<T: FileSystem>(PhantomData<T>);
+/// Decoding file handles (`export_operations`).
+pub(crate) trait ExportOps: FileSystem {
+    /// Returns inode `ino` for a file handle made when the inode's
+    /// generation was `generation`; `ESTALE` if that inode is gone.
+    fn inode_for_handle(
+        sb: &SuperBlock<Self>,
+        ino: u64,
+        generation: u32,
+    ) -> Result<ARef<Inode<Self>>>;
+    /// Returns the parent of directory `dir`, which is not the root.
+    fn parent_dir(dir: &Inode<Self>) -> Result<ARef<Inode<Self>>>;
+}
 
-impl<T: FileSystem> ExportOps<T> {
-    const OPS: rexfs_bindings::export_operations = rexfs_bindings::export_operations {
-        encode_fh: Some(rexfs_bindings::generic_encode_ino32_fh),
+/// The `export_operations` of `T`.
+pub(super) struct ExportTable<T>(PhantomData<T>);
+
+impl<T: ExportOps> ExportTable<T> {
+    const OPS: vfs_bindings::export_operations = vfs_bindings::export_operations {
+        encode_fh: Some(vfs_bindings::generic_encode_ino32_fh),
         fh_to_dentry: Some(Self::fh_to_dentry),
         fh_to_parent: Some(Self::fh_to_parent),
         get_parent: Some(Self::get_parent),
@@ -29,11 +41,15 @@ impl<T: FileSystem> ExportOps<T> {
 
     /// The table for `s_export_op`.
     pub(super) fn table() -> *const bindings::export_operations {
-        (&Self::OPS as *const rexfs_bindings::export_operations).cast()
+        core::ptr::from_ref(&Self::OPS).cast()
     }
 
     /// Returns a referenced inode, or an `ERR_PTR`, as `generic_fh_to_*`
     /// expect of their callback.
+    ///
+    /// # Safety
+    ///
+    /// Called by `generic_fh_to_*` on a mounted super block of `T`.
     unsafe extern "C" fn get_inode(
         sb: *mut bindings::super_block,
         ino: u64,
@@ -47,27 +63,47 @@ impl<T: FileSystem> ExportOps<T> {
         }
     }
 
+    /// `export_operations::fh_to_dentry`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS on a mounted super block of `T` with a handle of
+    /// `fh_len` words.
     unsafe extern "C" fn fh_to_dentry(
         sb: *mut bindings::super_block,
-        fid: *mut rexfs_bindings::fid,
+        fid: *mut vfs_bindings::fid,
         fh_len: c_int,
         fh_type: c_int,
     ) -> *mut bindings::dentry {
         // SAFETY: the VFS passes a handle of `fh_len` words; `get_inode`
         // returns what the helper expects.
-        unsafe { rexfs_bindings::generic_fh_to_dentry(sb, fid, fh_len, fh_type, Some(Self::get_inode)) }
+        unsafe {
+            vfs_bindings::generic_fh_to_dentry(sb, fid, fh_len, fh_type, Some(Self::get_inode))
+        }
     }
 
+    /// `export_operations::fh_to_parent`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::fh_to_dentry`].
     unsafe extern "C" fn fh_to_parent(
         sb: *mut bindings::super_block,
-        fid: *mut rexfs_bindings::fid,
+        fid: *mut vfs_bindings::fid,
         fh_len: c_int,
         fh_type: c_int,
     ) -> *mut bindings::dentry {
         // SAFETY: as in `fh_to_dentry`.
-        unsafe { rexfs_bindings::generic_fh_to_parent(sb, fid, fh_len, fh_type, Some(Self::get_inode)) }
+        unsafe {
+            vfs_bindings::generic_fh_to_parent(sb, fid, fh_len, fh_type, Some(Self::get_inode))
+        }
     }
 
+    /// `export_operations::get_parent`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS with a positive directory dentry of `T`.
     unsafe extern "C" fn get_parent(child: *mut bindings::dentry) -> *mut bindings::dentry {
         // SAFETY: the VFS asks for the parent of a positive directory
         // dentry of `T`, which holds its inode.

@@ -1,144 +1,169 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Regular-file entry points: `read(2)` and `write(2)` (buffered and
-//! direct), `mmap(2)` write faults, `fallocate(2)`, `fsync(2)`.
+//! Regular files: [`FileOps`] (`read(2)` and `write(2)`, buffered and
+//! direct, `fsync(2)`, `fallocate(2)`), the [`Kiocb`] handle whose steps a
+//! filesystem composes (locks, checks, iomap), and the `file_operations`
+//! and `inode_operations` of regular files.
 //!
-//! The callbacks here translate the C arguments into typed handles and call
-//! the filesystem, which composes the steps (locks, checks, iomap) offered
-//! by [`Kiocb`] and [`Fault`].
+//! The user buffers are the kernel crate's [`IovIterDest`] (a read's) and
+//! [`IovIterSource`] (a write's); its `Kiocb` is the request under ours.
 //!
-//! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h),
-//! [`include/linux/mm.h`](srctree/include/linux/mm.h).
+//! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h),
+//! [`include/linux/uio.h`](srctree/include/linux/uio.h).
 
-use super::bindings as rexfs_bindings;
-use super::fs_type::FileSystem;
-use super::inode::Inode;
-use super::iomap::Tables;
-use core::{marker::PhantomData, ptr::NonNull};
-use kernel::{bindings, error::to_result, prelude::*};
+use super::aops::{AopsTables, WritebackOps};
+use super::bindings as vfs_bindings;
+use super::fault::{VmOps, VmTables};
+use super::inode::{Inode, InodeTables};
+use super::inode_ops::{AttrCallbacks, InodeOps};
+use super::iomap::{IomapOps, IomapTables};
+use super::lock::PagefaultsDisabled;
+use super::open_file::OpenFile;
+use super::super_block::FileSystem;
+use super::xattr::{Handlers, XattrOps};
+use core::{marker::PhantomData, ptr};
+use kernel::{
+    bindings,
+    error::{from_result, to_result},
+    iov::{IovIterDest, IovIterSource},
+    prelude::*,
+};
 
-/// A `write(2)`-like request on a regular file of filesystem `T`.
-///
-/// # Invariants
-///
-/// `iocb` is valid for `'a` and its file is an open regular file of `T`.
-pub(crate) struct Kiocb<'a, T: FileSystem>(&'a mut bindings::kiocb, PhantomData<T>);
+kernel::impl_flags!(
+    /// What `fallocate(2)` does (`FALLOC_FL_*`); no flag is preallocation
+    /// that may grow the file.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub(crate) struct FallocMode(u32);
 
-/// The user buffer of a read or write (`struct iov_iter`).
-///
-/// # Invariants
-///
-/// `iter` is valid for `'a`.
-pub(crate) struct IoIter<'a>(&'a mut bindings::iov_iter);
-
-impl IoIter<'_> {
-    /// The bytes left to transfer.
-    pub(crate) fn count(&self) -> usize {
-        // SAFETY: a valid iterator (type invariant).
-        unsafe { rexfs_bindings::rexfs_iov_iter_count(self.0) }
+    /// One flag of `fallocate(2)`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum FallocFlag {
+        /// The file size does not change.
+        KeepSize = vfs_bindings::FALLOC_FL_KEEP_SIZE as u32,
+        /// Deallocate the range.
+        PunchHole = vfs_bindings::FALLOC_FL_PUNCH_HOLE as u32,
+        /// Remove the range, shifting what follows down.
+        CollapseRange = vfs_bindings::FALLOC_FL_COLLAPSE_RANGE as u32,
+        /// Make the range read as zeroes, allocated.
+        ZeroRange = vfs_bindings::FALLOC_FL_ZERO_RANGE as u32,
+        /// Insert a hole, shifting what follows up.
+        InsertRange = vfs_bindings::FALLOC_FL_INSERT_RANGE as u32,
+        /// Give the range blocks of its own where they are shared.
+        UnshareRange = vfs_bindings::FALLOC_FL_UNSHARE_RANGE as u32,
+        /// Zero the range on the device, allocated and written.
+        WriteZeroes = vfs_bindings::FALLOC_FL_WRITE_ZEROES as u32,
     }
+);
+
+/// The file operations of regular files (and `fsync` of directories).
+pub(crate) trait FileOps: IomapOps {
+    /// `read(2)` of a regular file; returns the bytes read.
+    fn read_iter(iocb: &mut Kiocb<'_, Self>, to: &mut IovIterDest<'_>) -> Result<usize>;
+    /// `write(2)` on a regular file; returns the bytes written.
+    fn write_iter(iocb: &mut Kiocb<'_, Self>, from: &mut IovIterSource<'_>) -> Result<usize>;
+    /// `fsync(2)` for `start..=end` of a regular file or a directory
+    /// (`datasync`: `fdatasync(2)`).
+    fn fsync(file: &OpenFile<Self>, start: i64, end: i64, datasync: bool) -> Result;
+    /// `fallocate(2)` on a regular file.
+    fn fallocate(_file: &OpenFile<Self>, _mode: FallocMode, _offset: i64, _len: i64) -> Result {
+        Err(EOPNOTSUPP)
+    }
+}
+
+/// The user buffer of a request: a read's destination or a write's source.
+pub(crate) trait UserBuffer {
+    /// Whether the buffer is a write's source.
+    const IS_SOURCE: bool;
+
+    /// The kernel's iterator.
+    fn as_raw(&mut self) -> *mut bindings::iov_iter;
+
+    /// The bytes left to transfer.
+    fn len(&self) -> usize;
 
     /// Faults in the user pages of the next `bytes` bytes (readable ones for
     /// a write, writable ones for a read); returns how many bytes could not
     /// be faulted in. Call it without locks the fault path takes.
-    pub(crate) fn fault_in(&self, bytes: usize) -> usize {
+    fn fault_in(&mut self, bytes: usize) -> usize {
+        let iter = self.as_raw();
         // SAFETY: a valid iterator; faulting in has no other precondition.
         unsafe {
-            if self.0.data_source {
-                rexfs_bindings::fault_in_iov_iter_readable(self.0, bytes)
+            if Self::IS_SOURCE {
+                vfs_bindings::fault_in_iov_iter_readable(iter, bytes)
             } else {
-                rexfs_bindings::fault_in_iov_iter_writeable(self.0, bytes)
+                vfs_bindings::fault_in_iov_iter_writeable(iter, bytes)
             }
         }
     }
 }
 
-/// Holds the inode's `i_rwsem`, exclusively or shared; releases it on drop.
-pub(crate) struct InodeLockGuard<'a, T: FileSystem> {
-    pub(super) inode: &'a Inode<T>,
-    pub(super) shared: bool,
-}
+impl UserBuffer for IovIterSource<'_> {
+    const IS_SOURCE: bool = true;
 
-impl<T: FileSystem> InodeLockGuard<'_, T> {
-    /// Runs `f` with the lock released, then takes it again in the same
-    /// mode.
-    pub(crate) fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        // SAFETY: the guard holds the lock; it holds it again before it is
-        // used or dropped.
-        unsafe { self.release() };
-        let result = f();
-        let inode = self.inode.as_raw();
-        // SAFETY: locking a live inode, in the mode the guard records.
-        unsafe {
-            if self.shared {
-                rexfs_bindings::rexfs_inode_lock_shared(inode);
-            } else {
-                rexfs_bindings::rexfs_inode_lock(inode);
-            }
-        }
-        result
+    fn as_raw(&mut self) -> *mut bindings::iov_iter {
+        IovIterSource::as_raw(self)
     }
 
-    /// Releases the lock.
-    ///
-    /// # Safety
-    ///
-    /// The guard holds the lock in the mode it records.
-    unsafe fn release(&self) {
-        let inode = self.inode.as_raw();
-        // SAFETY: the caller guarantees that we hold the lock so.
-        unsafe {
-            if self.shared {
-                rexfs_bindings::rexfs_inode_unlock_shared(inode);
-            } else {
-                rexfs_bindings::rexfs_inode_unlock(inode);
-            }
-        }
+    fn len(&self) -> usize {
+        IovIterSource::len(self)
     }
 }
 
-impl<T: FileSystem> Drop for InodeLockGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: the guard holds the lock in the mode it records.
-        unsafe { self.release() };
+impl UserBuffer for IovIterDest<'_> {
+    const IS_SOURCE: bool = false;
+
+    fn as_raw(&mut self) -> *mut bindings::iov_iter {
+        IovIterDest::as_raw(self)
+    }
+
+    fn len(&self) -> usize {
+        IovIterDest::len(self)
     }
 }
 
-impl<'a, T: FileSystem> Kiocb<'a, T> {
+/// Converts the result of a C helper that returns a byte count or an errno.
+fn to_count(ret: isize) -> Result<usize> {
+    to_result(ret.min(0) as i32).map(|()| ret as usize)
+}
+
+/// A `read(2)` or `write(2)` request on a regular file of filesystem `T`.
+///
+/// # Invariants
+///
+/// The request's file is an open regular file of `T`.
+pub(crate) struct Kiocb<'a, T: FileSystem>(kernel::fs::Kiocb<'a, ()>, PhantomData<T>);
+
+impl<'a, T: IomapOps> Kiocb<'a, T> {
+    fn raw(&self) -> *mut bindings::kiocb {
+        self.0.as_raw()
+    }
+
+    fn flags(&self) -> u32 {
+        // SAFETY: a valid request.
+        unsafe { (*self.raw()).ki_flags as u32 }
+    }
+
     /// The file's inode.
     pub(crate) fn inode(&self) -> &'a Inode<T> {
-        // SAFETY: the file is open, so its inode is referenced (type
-        // invariant) and initialised.
-        unsafe { Inode::from_raw((*self.0.ki_filp).f_inode) }
+        // SAFETY: the file is open, so its inode, an initialised inode of
+        // `T` (type invariant), is referenced for the request.
+        unsafe { Inode::from_raw((*(*self.raw()).ki_filp).f_inode) }
     }
 
     /// The file position of the request.
     pub(crate) fn pos(&self) -> i64 {
-        self.0.ki_pos
+        self.0.ki_pos()
     }
 
     /// Whether this is direct I/O (`O_DIRECT`).
     pub(crate) fn is_direct(&self) -> bool {
-        self.0.ki_flags & rexfs_bindings::IOCB_DIRECT as c_int != 0
+        self.flags() & vfs_bindings::IOCB_DIRECT as u32 != 0
     }
 
     /// Whether the request writes at the end of the file (`O_APPEND`,
     /// `RWF_APPEND`).
     pub(crate) fn is_append(&self) -> bool {
-        self.0.ki_flags & rexfs_bindings::IOCB_APPEND as c_int != 0
-    }
-
-    /// Takes the inode's `i_rwsem` exclusively.
-    pub(crate) fn lock_inode(&self) -> InodeLockGuard<'a, T> {
-        self.inode().lock()
-    }
-
-    /// Takes the inode's `i_rwsem` shared.
-    pub(crate) fn lock_inode_shared(&self) -> InodeLockGuard<'a, T> {
-        let inode = self.inode();
-        // SAFETY: locking a live inode.
-        unsafe { rexfs_bindings::rexfs_inode_lock_shared(inode.as_raw()) };
-        InodeLockGuard { inode, shared: true }
+        self.flags() & vfs_bindings::IOCB_APPEND as u32 != 0
     }
 
     /// One pass of direct I/O with `iomap_dio_rw` that never faults on the
@@ -149,56 +174,106 @@ impl<'a, T: FileSystem> Kiocb<'a, T> {
     /// `EFAULT` when there are none. It waits for the I/O even for an
     /// asynchronous request (`IOMAP_DIO_FORCE_WAIT`), so completion runs
     /// under the caller's locks.
-    pub(crate) fn direct_io_nofault(&mut self, iter: &mut IoIter<'_>, done_before: usize) -> Result<isize> {
-        let read = !iter.0.data_source;
-        let dio_ops = if read { core::ptr::null() } else { &Tables::<T>::DIO_WRITE_OPS };
-        let flags = rexfs_bindings::IOMAP_DIO_PARTIAL | rexfs_bindings::IOMAP_DIO_FORCE_WAIT;
-        iter.0.nofault = true;
-        // SAFETY: the caller holds `i_rwsem` as direct I/O on this
-        // filesystem requires (shared to read, exclusively to write); the
-        // operation tables are `'static`; page faults are enabled again
-        // right after.
+    pub(crate) fn direct_io_nofault<B: UserBuffer>(
+        &mut self,
+        iter: &mut B,
+        done_before: usize,
+    ) -> Result<usize> {
+        let dio_ops = if B::IS_SOURCE {
+            IomapTables::<T>::dio_write_ops()
+        } else {
+            ptr::null()
+        };
+        let flags = vfs_bindings::IOMAP_DIO_PARTIAL | vfs_bindings::IOMAP_DIO_FORCE_WAIT;
+        let raw_iter = iter.as_raw();
+        let _faults_off = (!B::IS_SOURCE).then(PagefaultsDisabled::enter);
+        // SAFETY: a valid iterator, ours for the call; the caller holds
+        // `i_rwsem` as direct I/O on this filesystem requires (shared to
+        // read, exclusively to write); the operation tables are `'static`.
         let ret = unsafe {
-            if read {
-                rexfs_bindings::rexfs_pagefault_disable();
-            }
-            let ret = rexfs_bindings::iomap_dio_rw(
-                core::ptr::from_mut(self.0).cast(),
-                core::ptr::from_mut(iter.0).cast(),
-                Tables::<T>::ops(),
+            (*raw_iter).nofault = true;
+            let ret = vfs_bindings::iomap_dio_rw(
+                self.raw().cast(),
+                raw_iter.cast(),
+                IomapTables::<T>::ops(),
                 dio_ops,
                 flags,
-                core::ptr::null_mut(),
+                ptr::null_mut(),
                 done_before,
             );
-            if read {
-                rexfs_bindings::rexfs_pagefault_enable();
-            }
+            (*raw_iter).nofault = false;
             ret
         };
-        iter.0.nofault = false;
-        to_result(ret.min(0) as i32).map(|()| ret)
+        to_count(ret)
     }
 
     /// Reads through the page cache (`filemap_read`), also for a direct
     /// I/O request; `already_read` bytes were done before and are added to
     /// the result.
-    pub(crate) fn buffered_read(&mut self, to: &mut IoIter<'_>, already_read: isize) -> Result<isize> {
+    pub(crate) fn buffered_read(
+        &mut self,
+        to: &mut IovIterDest<'_>,
+        already_read: usize,
+    ) -> Result<usize> {
         // SAFETY: a valid request and iterator; `filemap_read` takes the
         // locks it needs.
-        let ret = unsafe { rexfs_bindings::filemap_read(core::ptr::from_mut(self.0).cast(), to.0, already_read) };
-        to_result(ret.min(0) as i32).map(|()| ret)
+        to_count(unsafe {
+            vfs_bindings::filemap_read(self.raw().cast(), to.as_raw(), already_read as isize)
+        })
+    }
+
+    /// `generic_write_checks`: limits, `O_APPEND`; returns the bytes to
+    /// write (0: nothing to do).
+    pub(crate) fn write_checks(&mut self, from: &mut IovIterSource<'_>) -> Result<usize> {
+        // SAFETY: the caller holds `i_rwsem` (required by the helper).
+        to_count(unsafe { bindings::generic_write_checks(self.raw(), from.as_raw()) })
+    }
+
+    /// `file_modified`: removes privileges and updates the times.
+    pub(crate) fn file_modified(&mut self) -> Result {
+        // SAFETY: the file is open.
+        to_result(unsafe { bindings::file_modified((*self.raw()).ki_filp) })
+    }
+
+    /// `generic_write_sync`: honours `O_SYNC`/`O_DSYNC` for `count` bytes
+    /// just written. Call it without `i_rwsem`.
+    pub(crate) fn write_sync(&mut self, count: usize) -> Result<usize> {
+        // SAFETY: a valid request.
+        to_count(unsafe {
+            vfs_bindings::rvfs_generic_write_sync(self.raw().cast(), count as isize)
+        })
+    }
+}
+
+impl<'a, T: IomapOps> Kiocb<'a, T> {
+    /// Writes through the page cache with iomap (`iomap_file_buffered_write`),
+    /// validating mappings with [`IomapOps::iomap_valid`].
+    pub(crate) fn buffered_write(&mut self, from: &mut IovIterSource<'_>) -> Result<usize> {
+        // SAFETY: the caller holds `i_rwsem`; the operation tables are
+        // `'static`.
+        to_count(unsafe {
+            vfs_bindings::iomap_file_buffered_write(
+                self.raw().cast(),
+                from.as_raw().cast(),
+                IomapTables::<T>::ops(),
+                IomapTables::<T>::write_ops(),
+                ptr::null_mut(),
+            )
+        })
     }
 
     /// Writes the rest of a direct I/O request through the page cache, then
     /// writes those folios back and drops them, so that the write reaches
     /// the disk as direct I/O would. `i_rwsem` is held.
-    pub(crate) fn buffered_write_through(&mut self, from: &mut IoIter<'_>) -> Result<isize> {
+    pub(crate) fn buffered_write_through(&mut self, from: &mut IovIterSource<'_>) -> Result<usize> {
         let start = self.pos();
-        let direct = self.0.ki_flags & rexfs_bindings::IOCB_DIRECT as c_int;
-        self.0.ki_flags &= !direct;
+        let direct = vfs_bindings::IOCB_DIRECT as c_int;
+        // SAFETY: the request is ours for the call; the flag is restored
+        // below.
+        unsafe { (*self.raw()).ki_flags &= !direct };
         let written = self.buffered_write(from);
-        self.0.ki_flags |= direct;
+        // SAFETY: as above.
+        unsafe { (*self.raw()).ki_flags |= direct };
         let written = written?;
         if written > 0 {
             let inode = self.inode();
@@ -208,379 +283,165 @@ impl<'a, T: FileSystem> Kiocb<'a, T> {
         }
         Ok(written)
     }
+}
 
-    /// `generic_write_checks`: limits, `O_APPEND`; returns the bytes to write
-    /// (0: nothing to do).
-    pub(crate) fn write_checks(&mut self, from: &mut IoIter<'_>) -> Result<isize> {
-        // SAFETY: the caller holds `i_rwsem` (required by the helper).
-        let ret = unsafe { bindings::generic_write_checks(self.0, from.0) };
-        to_result(ret.min(0) as i32).map(|()| ret)
+/// The file callbacks of `T` and the tables of regular files.
+pub(super) struct FileCallbacks<T>(PhantomData<T>);
+
+impl<T: FileOps> FileCallbacks<T> {
+    /// Runs `op` on a request of the VFS.
+    ///
+    /// # Safety
+    ///
+    /// `iocb` must be a valid request on an open regular file of `T`.
+    unsafe fn request<R>(
+        iocb: *mut bindings::kiocb,
+        op: impl FnOnce(&mut Kiocb<'_, T>) -> Result<R>,
+    ) -> Result<R> {
+        // SAFETY: guaranteed by the caller; the file has no private data of
+        // ours, which `()` describes.
+        let inner = unsafe { kernel::fs::Kiocb::<()>::from_raw(iocb) };
+        // INVARIANT: the request is on a regular file of `T`.
+        op(&mut Kiocb(inner, PhantomData))
     }
 
-    /// `file_modified`: removes privileges and updates the times.
-    pub(crate) fn file_modified(&mut self) -> Result {
-        // SAFETY: the file is open.
-        to_result(unsafe { bindings::file_modified(self.0.ki_filp) })
-    }
-
-    /// Writes through the page cache with iomap (`iomap_file_buffered_write`),
-    /// validating mappings with [`FileSystem::iomap_valid`].
-    pub(crate) fn buffered_write(&mut self, from: &mut IoIter<'_>) -> Result<isize> {
-        // SAFETY: the caller holds `i_rwsem`; the operation tables are
-        // `'static`.
-        let ret = unsafe {
-            rexfs_bindings::iomap_file_buffered_write(
-                core::ptr::from_mut(self.0).cast(),
-                core::ptr::from_mut(from.0).cast(),
-                Tables::<T>::ops(),
-                &Tables::<T>::WRITE_OPS,
-                core::ptr::null_mut(),
-            )
+    /// `file_operations::read_iter`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS with a valid request on an open regular file of
+    /// `T` and its destination iterator.
+    unsafe extern "C" fn read_iter(
+        iocb: *mut bindings::kiocb,
+        to: *mut bindings::iov_iter,
+    ) -> isize {
+        // SAFETY: guaranteed by the caller.
+        let result = unsafe {
+            let to = IovIterDest::from_raw(to);
+            Self::request(iocb, |iocb| T::read_iter(iocb, to))
         };
-        to_result(ret.min(0) as i32).map(|()| ret)
+        result.map_or_else(|e| e.to_errno() as isize, |n| n as isize)
     }
 
-    /// `generic_write_sync`: honours `O_SYNC`/`O_DSYNC` for `count` bytes
-    /// just written. Call it without `i_rwsem`.
-    pub(crate) fn write_sync(&mut self, count: isize) -> Result<isize> {
-        // SAFETY: a valid kiocb.
-        let ret = unsafe { rexfs_bindings::rexfs_generic_write_sync(core::ptr::from_mut(self.0).cast(), count) };
-        to_result(ret.min(0) as i32).map(|()| ret)
-    }
-}
-
-/// Runs `op`, `T::read_iter` or `T::write_iter`, on a request of the VFS.
-///
-/// # Safety
-///
-/// `iocb` and `iter` must be a valid request on an open regular file of `T`.
-unsafe fn rw_iter<T: FileSystem>(
-    iocb: *mut bindings::kiocb,
-    iter: *mut bindings::iov_iter,
-    op: fn(&mut Kiocb<'_, T>, &mut IoIter<'_>) -> Result<isize>,
-) -> isize {
-    // SAFETY: the caller passes a valid request.
-    let (mut iocb, mut iter) = unsafe { (Kiocb::<T>(&mut *iocb, PhantomData), IoIter(&mut *iter)) };
-    match op(&mut iocb, &mut iter) {
-        Ok(n) => n,
-        Err(e) => e.to_errno() as isize,
-    }
-}
-
-pub(super) unsafe extern "C" fn read_iter<T: FileSystem>(
-    iocb: *mut bindings::kiocb,
-    to: *mut bindings::iov_iter,
-) -> isize {
-    // SAFETY: the VFS passes a valid request on an open regular file of `T`.
-    unsafe { rw_iter(iocb, to, T::read_iter) }
-}
-
-pub(super) unsafe extern "C" fn write_iter<T: FileSystem>(
-    iocb: *mut bindings::kiocb,
-    from: *mut bindings::iov_iter,
-) -> isize {
-    // SAFETY: the VFS passes a valid request on an open regular file of `T`.
-    unsafe { rw_iter(iocb, from, T::write_iter) }
-}
-
-pub(super) unsafe extern "C" fn open<T: FileSystem>(
-    inode: *mut bindings::inode,
-    file: *mut bindings::file,
-) -> c_int {
-    // SAFETY: the VFS passes the inode and the file being opened;
-    // `f_mode` is ours to extend until `open` returns.
-    unsafe {
-        (*file).f_mode |= rexfs_bindings::FMODE_CAN_ODIRECT;
-        bindings::generic_file_open(inode, file)
-    }
-}
-
-/// A page fault on a mapping of a regular file: `->fault`, or
-/// `->page_mkwrite` for a write to a page mapped read-only.
-///
-/// # Invariants
-///
-/// `vmf` is valid for `'a` and maps a regular file of `T`; the fault holds
-/// the mmap lock or the VMA's lock, so the VMA and its file are live.
-pub(crate) struct Fault<'a, T: FileSystem>(*mut bindings::vm_fault, PhantomData<&'a T>);
-
-/// A `vm_fault_t`.
-pub(crate) struct VmFaultResult(bindings::vm_fault_t);
-
-impl VmFaultResult {
-    /// The fault lock was dropped (or, under `FAULT_FLAG_RETRY_NOWAIT`, is
-    /// still held): the caller retries the fault.
-    pub(crate) const RETRY: Self = Self(bindings::vm_fault_reason_VM_FAULT_RETRY as _);
-    /// Nothing was mapped: the access faults again.
-    pub(crate) const NOPAGE: Self = Self(bindings::vm_fault_reason_VM_FAULT_NOPAGE as _);
-
-    /// The result for a failure (`vmf_error`).
-    pub(crate) fn error(e: Error) -> Self {
-        let reason = if e == ENOMEM {
-            bindings::vm_fault_reason_VM_FAULT_OOM
-        } else {
-            bindings::vm_fault_reason_VM_FAULT_SIGBUS
+    /// `file_operations::write_iter`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS with a valid request on an open regular file of
+    /// `T` and its source iterator.
+    unsafe extern "C" fn write_iter(
+        iocb: *mut bindings::kiocb,
+        from: *mut bindings::iov_iter,
+    ) -> isize {
+        // SAFETY: guaranteed by the caller.
+        let result = unsafe {
+            let from = IovIterSource::from_raw(from);
+            Self::request(iocb, |iocb| T::write_iter(iocb, from))
         };
-        Self(reason as _)
-    }
-}
-
-/// What a fault may do when it needs a lock that ranks above the fault
-/// lock (`mmap_lock`), as `__folio_lock_or_retry` decides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum FaultRetry {
-    /// The first attempt of a fault that allows a retry: drop the fault
-    /// lock, do the work, return [`VmFaultResult::RETRY`].
-    DropLock,
-    /// `FAULT_FLAG_RETRY_NOWAIT`: return [`VmFaultResult::RETRY`] with the
-    /// fault lock still held, and do nothing.
-    NoWait,
-    /// No retry: the second attempt, or get_user_pages without a `locked`
-    /// pointer (`/proc/PID/mem`, ptrace): the work must be done under the
-    /// fault lock.
-    None,
-}
-
-/// A file pinned by a fault that dropped its lock ([`Fault::release_lock`]);
-/// released on drop.
-///
-/// # Invariants
-///
-/// We hold a reference to `file`, a regular file of `T`.
-pub(crate) struct PinnedFile<T: FileSystem>(NonNull<bindings::file>, PhantomData<T>);
-
-impl<T: FileSystem> PinnedFile<T> {
-    /// The file's inode.
-    pub(crate) fn inode(&self) -> &Inode<T> {
-        // SAFETY: the pinned file holds a reference to its inode.
-        unsafe { Inode::from_raw((*self.0.as_ptr()).f_inode) }
+        result.map_or_else(|e| e.to_errno() as isize, |n| n as isize)
     }
 
-    /// Protects a change of the file against freezing (`sb_start_write`),
-    /// as write(2) is; taken before `i_rwsem`.
-    pub(crate) fn start_write(&self) -> WriteFreezeGuard<'_, T> {
-        let inode = self.inode();
-        // SAFETY: the super block of an open file is live.
-        unsafe { rexfs_bindings::rexfs_sb_start_write(inode.super_block().as_raw()) };
-        WriteFreezeGuard(inode)
-    }
-}
-
-/// Holds `sb_start_write` protection against freezing.
-pub(crate) struct WriteFreezeGuard<'a, T: FileSystem>(&'a Inode<T>);
-
-impl<T: FileSystem> Drop for WriteFreezeGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: the guard holds the protection.
-        unsafe { rexfs_bindings::rexfs_sb_end_write(self.0.super_block().as_raw()) };
-    }
-}
-
-impl<T: FileSystem> Drop for PinnedFile<T> {
-    fn drop(&mut self) {
-        // SAFETY: we hold a reference (type invariant).
-        unsafe { bindings::fput(self.0.as_ptr()) };
-    }
-}
-
-/// An open file a file operation works on (`fsync(2)`, `O_SYNC` writes,
-/// `fallocate(2)`).
-///
-/// # Invariants
-///
-/// The pointer is an open file of `T`, live for the call it was made for.
-pub(crate) struct OpenFile<T: FileSystem>(*mut bindings::file, PhantomData<T>);
-
-impl<T: FileSystem> OpenFile<T> {
-    /// The file's inode.
-    pub(crate) fn inode(&self) -> &Inode<T> {
-        // SAFETY: an open file (type invariant) holds its inode.
-        unsafe { Inode::from_raw((*self.0).f_inode) }
-    }
-
-    /// Writes back and waits for the dirty page cache in `start..=end`, and
-    /// reports a writeback error not yet seen through this file
-    /// (`file_write_and_wait_range`): every file open on the inode sees an
-    /// error once, not only the first to sync.
-    pub(crate) fn write_and_wait_range(&self, start: i64, end: i64) -> Result {
-        // SAFETY: an open file (type invariant).
-        to_result(unsafe { bindings::file_write_and_wait_range(self.0, start, end) })
-    }
-
-    /// Clears the setuid and setgid bits and security capabilities that a
-    /// change of the file by an unprivileged user drops (`file_remove_privs`).
-    /// The caller holds the inode's `i_rwsem` (through `notify_change`,
-    /// this calls the filesystem's `setattr`).
-    pub(crate) fn remove_privs(&self) -> Result {
-        // SAFETY: an open file (type invariant).
-        to_result(unsafe { bindings::file_remove_privs(self.0) })
-    }
-}
-
-/// Holds `sb_start_pagefault` protection against freezing.
-pub(crate) struct PagefaultGuard<'a, T: FileSystem>(&'a Inode<T>);
-
-impl<T: FileSystem> Drop for PagefaultGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: the guard holds the protection.
-        unsafe { rexfs_bindings::rexfs_sb_end_pagefault(self.0.super_block().as_raw()) };
-    }
-}
-
-impl<'a, T: FileSystem> Fault<'a, T> {
-    fn file(&self) -> *mut bindings::file {
-        // SAFETY: the faulting VMA is a file mapping (type invariant).
-        unsafe { (*(*self.0).__bindgen_anon_1.vma).vm_file }
-    }
-
-    /// The inode of the mapped file.
-    pub(crate) fn inode(&self) -> &'a Inode<T> {
-        // SAFETY: the mapped file holds a reference to its inode.
-        unsafe { Inode::from_raw((*self.file()).f_inode) }
-    }
-
-    /// Protects the fault against filesystem freezing (`sb_start_pagefault`).
-    pub(crate) fn start_pagefault(&self) -> PagefaultGuard<'a, T> {
-        let inode = self.inode();
-        // SAFETY: the super block of a mapped file is live.
-        unsafe { rexfs_bindings::rexfs_sb_start_pagefault(inode.super_block().as_raw()) };
-        PagefaultGuard(inode)
-    }
-
-    /// Updates the file times (`file_update_time`).
-    pub(crate) fn update_time(&self) {
-        // SAFETY: the file is mapped, hence open. Failing to update the
-        // times does not fail the fault, as in every in-tree filesystem.
-        unsafe { bindings::file_update_time(self.file()) };
-    }
-
-    /// Whether this is a write through a shared mapping, which dirties the
-    /// file's page cache.
-    pub(crate) fn is_shared_write(&self) -> bool {
-        // SAFETY: a valid fault (type invariant).
-        let write = unsafe { (*self.0).flags } & bindings::fault_flag_FAULT_FLAG_WRITE != 0;
-        // SAFETY: as above.
-        write && unsafe { rexfs_bindings::rexfs_fault_vma_is_shared(self.0) }
-    }
-
-    /// What the fault may do about a lock it cannot take under the fault
-    /// lock.
-    pub(crate) fn retry(&self) -> FaultRetry {
-        // SAFETY: a valid fault (type invariant).
-        let flags = unsafe { (*self.0).flags };
-        let has = |flag| flags & flag != 0;
-        if !has(bindings::fault_flag_FAULT_FLAG_ALLOW_RETRY) || has(bindings::fault_flag_FAULT_FLAG_TRIED) {
-            FaultRetry::None
-        } else if has(bindings::fault_flag_FAULT_FLAG_RETRY_NOWAIT) {
-            FaultRetry::NoWait
-        } else {
-            FaultRetry::DropLock
+    /// `file_operations::open`: regular files take direct I/O.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS with the inode and the file being opened.
+    unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+        // SAFETY: guaranteed by the caller; `f_mode` is ours to extend
+        // until `open` returns.
+        unsafe {
+            (*file).f_mode |= vfs_bindings::FMODE_CAN_ODIRECT;
+            bindings::generic_file_open(inode, file)
         }
     }
 
-    /// Pins the file and drops the fault lock, ending the fault's use of
-    /// its VMA; the fault must then return [`VmFaultResult::RETRY`]. Only
-    /// for [`FaultRetry::DropLock`].
-    pub(crate) fn release_lock(self) -> PinnedFile<T> {
-        debug_assert_eq!(self.retry(), FaultRetry::DropLock);
-        // SAFETY: a valid fault that may drop its lock; `self` is consumed,
-        // so the VMA is not touched afterwards. The VMA maps a file (type
-        // invariant), to which the helper takes a reference and returns.
-        // INVARIANT: we hold that reference.
-        unsafe { PinnedFile(NonNull::new_unchecked(rexfs_bindings::rexfs_fault_release_lock(self.0)), PhantomData) }
+    /// `file_operations::fsync` of regular files and directories.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS with an open file of `T`, which it holds for the
+    /// call.
+    pub(super) unsafe extern "C" fn fsync(
+        file: *mut bindings::file,
+        start: bindings::loff_t,
+        end: bindings::loff_t,
+        datasync: c_int,
+    ) -> c_int {
+        // SAFETY: guaranteed by the caller.
+        let file = unsafe { OpenFile::<T>::from_raw(file) };
+        from_result(|| T::fsync(file, start, end, datasync != 0).map(|()| 0))
     }
 
-    /// Reads the page in and maps it (`filemap_fault`).
-    pub(crate) fn filemap_fault(&self) -> VmFaultResult {
-        // SAFETY: a valid `->fault` call.
-        VmFaultResult(unsafe { bindings::filemap_fault(self.0) })
-    }
-
-    /// Unmaps the faulting page of the file from every process, so that a
-    /// write to it faults again through `->fault` (for `->page_mkwrite`).
-    pub(crate) fn unmap_page(&self) {
-        let shift = kernel::page::PAGE_SHIFT;
-        // SAFETY: a valid fault of a mapped file; the caller holds no page
-        // table lock or folio lock (`->page_mkwrite` is called without).
-        unsafe {
-            bindings::unmap_mapping_range(
-                (*self.file()).f_mapping,
-                ((*self.0).__bindgen_anon_1.pgoff << shift) as _,
-                1 << shift,
-                0,
-            )
-        };
-    }
-
-    /// Makes the faulting folio writable with iomap (`iomap_page_mkwrite`):
-    /// maps (allocates) its blocks and dirties it.
-    pub(crate) fn iomap_mkwrite(&self) -> VmFaultResult {
-        // SAFETY: a valid fault; the operation table is `'static`.
-        VmFaultResult(unsafe {
-            rexfs_bindings::iomap_page_mkwrite(self.0, Tables::<T>::ops(), core::ptr::null_mut())
-        })
+    /// `file_operations::fallocate`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS with an open regular file of `T`, which it holds
+    /// for the call, after checking the mode against `FALLOC_FL_*`.
+    unsafe extern "C" fn fallocate(
+        file: *mut bindings::file,
+        mode: c_int,
+        offset: bindings::loff_t,
+        len: bindings::loff_t,
+    ) -> c_long {
+        // SAFETY: guaranteed by the caller.
+        let file = unsafe { OpenFile::<T>::from_raw(file) };
+        let result = FallocMode::known(mode as u32)
+            .ok_or(EOPNOTSUPP)
+            .and_then(|mode| T::fallocate(file, mode, offset, len));
+        result.map_or_else(|e| e.to_errno() as c_long, |()| 0)
     }
 }
 
-pub(super) unsafe extern "C" fn fault<T: FileSystem>(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
-    // INVARIANT: mm calls `->fault` of our VMAs with a valid fault.
-    T::fault(Fault(vmf, PhantomData)).0
-}
-
-pub(super) unsafe extern "C" fn page_mkwrite<T: FileSystem>(
-    vmf: *mut bindings::vm_fault,
-) -> bindings::vm_fault_t {
-    T::page_mkwrite(&Fault(vmf, PhantomData)).0
-}
-
-pub(super) unsafe extern "C" fn mmap_prepare<T: FileSystem>(
-    desc: *mut bindings::vm_area_desc,
-) -> c_int {
-    // SAFETY: the VFS passes a valid descriptor of a new mapping of an open
-    // regular file; `vm_ops` is ours to set.
-    unsafe {
-        rexfs_bindings::rexfs_file_accessed((*desc).file);
-        (*desc).vm_ops = &Tables::<T>::VM_OPS;
-    }
-    0
-}
-
-pub(super) unsafe extern "C" fn fallocate<T: FileSystem>(
-    file: *mut bindings::file,
-    mode: c_int,
-    offset: bindings::loff_t,
-    len: bindings::loff_t,
-) -> c_long {
-    // INVARIANT: the VFS passes an open regular file of this filesystem
-    // and holds it for the call.
-    let file = OpenFile(file, PhantomData);
-    match T::fallocate(&file, mode, offset, len) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno() as c_long,
+impl FallocMode {
+    /// The mode of `raw`, or `None` if it has a bit this type does not know.
+    fn known(raw: u32) -> Option<Self> {
+        (raw & !Self::all_bits() == 0).then_some(Self(raw))
     }
 }
 
-pub(super) unsafe extern "C" fn fsync<T: FileSystem>(
-    file: *mut bindings::file,
-    start: bindings::loff_t,
-    end: bindings::loff_t,
-    datasync: c_int,
-) -> c_int {
-    // INVARIANT: the VFS passes an open file of this filesystem and holds
-    // it for the call.
-    let file = OpenFile(file, PhantomData);
-    match T::fsync(&file, start, end, datasync != 0) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
-}
+/// The tables of regular files of `T`.
+struct Tables<T>(PhantomData<T>);
 
-impl<T: FileSystem> Tables<T> {
-    pub(super) const VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
-        fault: Some(fault::<T>),
-        map_pages: Some(bindings::filemap_map_pages),
-        page_mkwrite: Some(page_mkwrite::<T>),
+impl<T: FileOps + VmOps + WritebackOps + InodeOps + XattrOps> Tables<T> {
+    const FILE_OPS: bindings::file_operations = bindings::file_operations {
+        llseek: Some(IomapTables::<T>::llseek),
+        read_iter: Some(FileCallbacks::<T>::read_iter),
+        write_iter: Some(FileCallbacks::<T>::write_iter),
+        mmap_prepare: Some(VmTables::<T>::mmap_prepare),
+        open: Some(FileCallbacks::<T>::open),
+        fsync: Some(FileCallbacks::<T>::fsync),
+        fallocate: Some(FileCallbacks::<T>::fallocate),
+        splice_read: Some(bindings::filemap_splice_read),
+        splice_write: Some(bindings::iter_file_splice_write),
+        // Without it, fcntl(F_SETLEASE) fails with EINVAL.
+        setlease: Some(vfs_bindings::generic_setlease),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
+
+    const INODE_OPS: bindings::inode_operations = bindings::inode_operations {
+        setattr: Some(AttrCallbacks::<T>::setattr),
+        fiemap: Some(IomapTables::<T>::fiemap),
+        listxattr: Some(Handlers::<T>::listxattr),
+        fileattr_get: Some(AttrCallbacks::<T>::fileattr_get),
+        fileattr_set: Some(AttrCallbacks::<T>::fileattr_set),
+        // SAFETY: all-zero is valid for the remaining (optional) callbacks.
+        ..unsafe { core::mem::zeroed() }
+    };
+}
+
+impl InodeTables {
+    /// A regular file: its data in the page cache through iomap, in large
+    /// folios.
+    pub(crate) fn regular_file<T: FileOps + VmOps + WritebackOps + InodeOps + XattrOps>() -> Self {
+        InodeTables {
+            iops: &Tables::<T>::INODE_OPS,
+            fops: Some(&Tables::<T>::FILE_OPS),
+            aops: Some(&AopsTables::<T>::AOPS),
+            large_folios: true,
+            link: None,
+            rdev: None,
+        }
+    }
 }

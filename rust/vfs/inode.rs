@@ -1,29 +1,72 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Inodes, and the slab cache that holds them with the filesystem's
-//! per-inode data.
+//! Inodes, the slab cache that holds them with the filesystem's per-inode
+//! data, and the operation tables an inode gets ([`InodeTables`], built by
+//! the files of the tables).
 //!
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h).
 
-use super::bindings as rexfs_bindings;
-use super::fs_type::{FileSystem, Registration};
-use super::iomap;
-use super::super_block::SuperBlock;
+use super::bindings as vfs_bindings;
+use super::super_block::{FileSystem, SuperBlock};
 use core::{
     marker::PhantomData,
     mem::{offset_of, MaybeUninit},
     ptr::{self, NonNull},
     sync::atomic::{AtomicPtr, Ordering},
 };
+use kernel::bindings;
 use kernel::{
-    bindings, c_str,
     error::to_result,
     prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
     types::Opaque,
 };
 
-pub(crate) use rexfs_bindings::rexfs_attrs as Attrs;
+/// The attributes of an inode that a filesystem stores: mode, link count,
+/// owner, size, sectors, times and generation.
+pub(crate) use vfs_bindings::rvfs_inode_attrs as Attrs;
+
+kernel::impl_flags!(
+    /// Inode flags (`FS_*_FL`): `chattr`, `FS_IOC_GETFLAGS` and
+    /// `FS_IOC_SETFLAGS`, and the flags of `FS_IOC_FSGETXATTR`.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub(crate) struct InodeFlags(u32);
+
+    /// One inode flag.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum InodeFlag {
+        /// Changes are written synchronously (`chattr +S`).
+        Sync = bindings::FS_SYNC_FL,
+        /// The inode may not change (`chattr +i`).
+        Immutable = bindings::FS_IMMUTABLE_FL,
+        /// The file may only be appended to (`chattr +a`).
+        Append = bindings::FS_APPEND_FL,
+        /// `dump(8)` skips the file (`chattr +d`).
+        NoDump = bindings::FS_NODUMP_FL,
+        /// The access time is not updated (`chattr +A`).
+        NoAtime = bindings::FS_NOATIME_FL,
+        /// Directory changes are written synchronously (`chattr +D`).
+        DirSync = bindings::FS_DIRSYNC_FL,
+        /// File data is accessed directly, without the page cache (`chattr +x`).
+        Dax = bindings::FS_DAX_FL,
+    }
+);
+
+impl InodeFlags {
+    /// The flags of `raw`, or `None` if it has a bit this type does not know.
+    pub(super) fn known(raw: u32) -> Option<Self> {
+        (raw & !Self::all_bits() == 0).then_some(Self(raw))
+    }
+}
+
+/// The inode flags that the VFS enforces through `i_flags`, with their
+/// `S_*` bit.
+const ENFORCED_FLAGS: [(InodeFlag, u32); 4] = [
+    (InodeFlag::Immutable, bindings::S_IMMUTABLE),
+    (InodeFlag::Append, bindings::S_APPEND),
+    (InodeFlag::Sync, bindings::S_SYNC),
+    (InodeFlag::NoAtime, bindings::S_NOATIME),
+];
 
 /// The kernel's inode together with the filesystem's data for it: the
 /// object the inode slab cache holds.
@@ -54,8 +97,8 @@ impl InodeCache {
         // SAFETY: the name is a static string; the constructor initialises
         // the inode part of each object once, as slab constructors must.
         let cache = unsafe {
-            rexfs_bindings::rexfs_inode_cache_create(
-                c_str!("rexfs_inode_cache").as_char_ptr(),
+            vfs_bindings::rvfs_inode_cache_create(
+                T::INODE_CACHE_NAME.as_char_ptr(),
                 size_of::<InodeWithData<T::InodeData>>() as u32,
                 align_of::<InodeWithData<T::InodeData>>() as u32,
                 Some(inode_init_once::<T::InodeData>),
@@ -91,6 +134,11 @@ impl InodeCache {
     }
 }
 
+/// The slab constructor of [`InodeCache`].
+///
+/// # Safety
+///
+/// Called by the slab allocator on a new object of the cache.
 unsafe extern "C" fn inode_init_once<D>(object: *mut c_void) {
     let object = object.cast::<InodeWithData<D>>();
     // SAFETY: the slab passes a new object of the cache's type.
@@ -98,11 +146,15 @@ unsafe extern "C" fn inode_init_once<D>(object: *mut c_void) {
 }
 
 /// `super_operations::alloc_inode`.
+///
+/// # Safety
+///
+/// Called by the VFS on a super block of `T`, while `T` is registered.
 pub(super) unsafe extern "C" fn alloc_inode<T: FileSystem>(
     sb: *mut bindings::super_block,
 ) -> *mut bindings::inode {
     // SAFETY: the cache exists while the filesystem is registered.
-    let inode = unsafe { rexfs_bindings::rexfs_alloc_inode_sb(sb, InodeCache::get()) };
+    let inode = unsafe { vfs_bindings::rvfs_alloc_inode_sb(sb, InodeCache::get()) };
     if inode.is_null() {
         return inode;
     }
@@ -117,6 +169,10 @@ pub(super) unsafe extern "C" fn alloc_inode<T: FileSystem>(
 }
 
 /// `super_operations::free_inode`, called after an RCU grace period.
+///
+/// # Safety
+///
+/// Called by the VFS on an unused inode made by [`alloc_inode`].
 pub(super) unsafe extern "C" fn free_inode<T: FileSystem>(inode: *mut bindings::inode) {
     let container = container_of::<T>(inode);
     // SAFETY: the inode is unused; `data` is initialised iff `initialized`;
@@ -158,31 +214,6 @@ impl Idmap<'_> {
     pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::mnt_idmap) -> Idmap<'a> {
         Idmap(ptr, PhantomData)
     }
-}
-
-/// What kind of inode a namespace operation creates.
-#[derive(Clone, Copy)]
-pub(crate) enum NewInodeKind<'a> {
-    /// A regular file.
-    File,
-    /// A directory.
-    Dir,
-    /// A symbolic link to the target.
-    Symlink(&'a [u8]),
-    /// A device node, FIFO or socket, with its device number.
-    Special(u32),
-}
-
-/// The file type of an inode; determines its operations.
-pub(crate) enum InodeType {
-    /// A regular file, whose data goes through the page cache and iomap.
-    File,
-    /// A directory.
-    Dir,
-    /// A symbolic link with its target.
-    Symlink(KVec<u8>),
-    /// A device node, FIFO or socket, with its device number.
-    Special(u32),
 }
 
 /// How the owner of an inode being initialised is set.
@@ -235,8 +266,49 @@ impl<T: FileSystem> Inode<T> {
         unsafe { &*ptr.cast() }
     }
 
+    /// The inode of a positive `dentry`, or `None`.
+    ///
+    /// # Safety
+    ///
+    /// `dentry` must belong to a super block of `T` and stay positive for
+    /// `'a`.
+    pub(super) unsafe fn from_dentry<'a>(dentry: *mut bindings::dentry) -> Option<&'a Self> {
+        // SAFETY: guaranteed by the caller.
+        let inode = unsafe { vfs_bindings::rvfs_dentry_inode(dentry) };
+        // SAFETY: a positive dentry holds a reference to its initialised inode.
+        (!inode.is_null()).then(|| unsafe { Self::from_raw(inode) })
+    }
+
     pub(super) fn as_raw(&self) -> *mut bindings::inode {
         self.0.get()
+    }
+
+    /// The page cache of the inode.
+    pub(super) fn mapping(&self) -> *mut bindings::address_space {
+        // SAFETY: `i_mapping` of a live inode is set at allocation.
+        unsafe { (*self.as_raw()).i_mapping }
+    }
+
+    /// Returns inode `ino` of `sb` from the inode cache, or a new locked
+    /// inode that the caller must initialise from disk.
+    pub(crate) fn get_or_new(
+        sb: &SuperBlock<T>,
+        ino: u64,
+    ) -> Result<Result<ARef<Self>, NewInode<T>>> {
+        // SAFETY: the super block is live; `iget_locked` returns a
+        // referenced inode, or NULL on allocation failure.
+        let ptr = unsafe { bindings::iget_locked(sb.as_raw(), ino) };
+        let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
+        // SAFETY: `ptr` is a valid inode we hold a reference to.
+        if unsafe { vfs_bindings::rvfs_inode_is_new(ptr.as_ptr()) } {
+            // INVARIANT: a new inode from `iget_locked` is locked (I_NEW) and
+            // ours to initialise.
+            Ok(Err(NewInode(ptr, PhantomData)))
+        } else {
+            // SAFETY: an inode not in I_NEW state is fully initialised by
+            // `NewInode::init`, so its data is valid; we own the reference.
+            Ok(Ok(unsafe { ARef::from_raw(ptr.cast()) }))
+        }
     }
 
     /// The inode number.
@@ -269,7 +341,7 @@ impl<T: FileSystem> Inode<T> {
     pub(crate) fn set_size(&self, size: i64) {
         // SAFETY: the callers hold `i_rwsem` or are the iomap write path,
         // the two writers of `i_size`.
-        unsafe { rexfs_bindings::rexfs_inode_set_size(self.as_raw(), size) };
+        unsafe { vfs_bindings::rvfs_inode_set_size(self.as_raw(), size) };
     }
 
     /// The link count.
@@ -313,10 +385,9 @@ impl<T: FileSystem> Inode<T> {
         self.i_flags() & bindings::S_APPEND != 0
     }
 
-    /// Makes the VFS enforce the inode flags `flags` (`FS_*_FL`) that have
-    /// an `i_flags` bit, and no others of those. The caller holds
-    /// `i_rwsem`.
-    pub(super) fn enforce_flags(&self, flags: u32) {
+    /// Makes the VFS enforce the inode flags of `flags` that have an
+    /// `i_flags` bit, and no others of those. The caller holds `i_rwsem`.
+    pub(super) fn enforce_flags(&self, flags: InodeFlags) {
         // SAFETY: a live inode; the caller holds `i_rwsem`, as
         // `inode_set_flags` asks.
         unsafe { set_enforced_flags(self.as_raw(), flags) };
@@ -328,76 +399,30 @@ impl<T: FileSystem> Inode<T> {
         unsafe { bindings::inode_set_bytes(self.as_raw(), bytes as i64) };
     }
 
-    /// The attributes the on-disk inode stores.
+    /// The attributes a filesystem stores.
     pub(crate) fn attrs(&self) -> Attrs {
         let mut attrs = Attrs::default();
         // SAFETY: reading the attributes of a live inode.
-        unsafe { rexfs_bindings::rexfs_inode_get_attrs(self.as_raw(), &mut attrs) };
+        unsafe { vfs_bindings::rvfs_inode_get_attrs(self.as_raw(), &mut attrs) };
         attrs
     }
 
     /// Sets the change time, and the modification time if `mtime`, to now.
     pub(crate) fn touch(&self, mtime: bool) {
         // SAFETY: time updates of a live inode.
-        unsafe { rexfs_bindings::rexfs_inode_touch(self.as_raw(), mtime) };
+        unsafe { vfs_bindings::rvfs_inode_touch(self.as_raw(), mtime) };
     }
 
     /// Marks the inode dirty, so that writeback calls `write_inode`.
     pub(crate) fn mark_dirty(&self) {
         // SAFETY: marking a live inode dirty.
-        unsafe { rexfs_bindings::rexfs_mark_inode_dirty(self.as_raw()) };
-    }
-
-    /// Takes `mapping->invalidate_lock` exclusively: no page cache is
-    /// instantiated (faults, reads) while the guard lives.
-    pub(crate) fn invalidate_lock(&self) -> InvalidateGuard<'_, T> {
-        // SAFETY: the mapping of a live inode.
-        unsafe { rexfs_bindings::rexfs_invalidate_lock(self.as_raw()) };
-        InvalidateGuard { inode: self, shared: false }
-    }
-
-    /// Takes `mapping->invalidate_lock` shared.
-    pub(crate) fn invalidate_lock_shared(&self) -> InvalidateGuard<'_, T> {
-        // SAFETY: the mapping of a live inode.
-        unsafe { rexfs_bindings::rexfs_invalidate_lock_shared(self.as_raw()) };
-        InvalidateGuard { inode: self, shared: true }
-    }
-
-    /// Takes the inode's `i_rwsem` exclusively.
-    pub(crate) fn lock(&self) -> super::file::InodeLockGuard<'_, T> {
-        // SAFETY: locking a live inode.
-        unsafe { rexfs_bindings::rexfs_inode_lock(self.as_raw()) };
-        super::file::InodeLockGuard { inode: self, shared: false }
+        unsafe { vfs_bindings::rvfs_mark_inode_dirty(self.as_raw()) };
     }
 
     /// Waits for direct I/O in flight (`inode_dio_wait`).
     pub(crate) fn dio_wait(&self) {
         // SAFETY: a live inode.
         unsafe { bindings::inode_dio_wait(self.as_raw()) };
-    }
-
-    /// Writes back, waits for and drops the page cache of `start..=end`.
-    pub(crate) fn flush_and_drop_range(&self, start: i64, end: i64) -> Result {
-        self.write_and_wait_range(start, end)?;
-        // SAFETY: the caller holds `i_rwsem` and `invalidate_lock`, so no
-        // new page cache appears in the range.
-        unsafe { bindings::truncate_pagecache_range(self.as_raw(), start, end) };
-        Ok(())
-    }
-
-    /// Drops the clean, unmapped page cache of `start..=end` that nobody
-    /// uses (`invalidate_mapping_pages`); what it cannot drop stays.
-    pub(crate) fn invalidate_pages(&self, start: i64, end: i64) {
-        let shift = kernel::page::PAGE_SHIFT;
-        // SAFETY: the mapping of a live inode; the helper skips what is in
-        // use.
-        unsafe {
-            rexfs_bindings::invalidate_mapping_pages(
-                (*self.as_raw()).i_mapping,
-                (start >> shift) as _,
-                (end >> shift) as _,
-            )
-        };
     }
 
     /// Checks that the file may grow to `size` bytes (`inode_newsize_ok`):
@@ -409,156 +434,65 @@ impl<T: FileSystem> Inode<T> {
         to_result(unsafe { bindings::inode_newsize_ok(self.as_raw(), size) })
     }
 
-    /// Sets the size to `size` and drops the page cache past it
-    /// (`truncate_setsize`).
-    pub(crate) fn truncate_setsize(&self, size: i64) {
-        // SAFETY: the caller holds `i_rwsem` (setattr).
-        unsafe { bindings::truncate_setsize(self.as_raw(), size) };
-    }
-
-    /// Zeroes the page cache from `size` to the end of its block
-    /// (`iomap_truncate_page`).
-    pub(crate) fn truncate_page(&self, size: i64) -> Result {
-        iomap::truncate_page(self, size)
-    }
-
-    /// Zeroes the page cache over `pos..pos + len` where blocks are mapped
-    /// (`iomap_zero_range`).
-    pub(crate) fn zero_range(&self, pos: i64, len: i64) -> Result {
-        iomap::zero_range(self, pos, len)
-    }
-
     /// Writes the inode's dirty metadata (`sync_inode_metadata`).
     pub(crate) fn sync_metadata(&self) -> Result {
         // SAFETY: syncing a live inode.
         to_result(unsafe { bindings::sync_inode_metadata(self.as_raw(), 1) })
     }
-
-    /// Writes back and waits for the dirty page cache in `start..=end`.
-    pub(super) fn write_and_wait_range(&self, start: i64, end: i64) -> Result {
-        // SAFETY: the mapping of a live inode.
-        to_result(unsafe {
-            bindings::filemap_write_and_wait_range((*self.as_raw()).i_mapping, start, end)
-        })
-    }
 }
 
-/// The inode flags (`FS_*_FL`) that the VFS enforces through `i_flags`,
-/// with their `S_*` bit.
-const ENFORCED_FLAGS: [(u32, u32); 4] = [
-    (bindings::FS_IMMUTABLE_FL, bindings::S_IMMUTABLE),
-    (bindings::FS_APPEND_FL, bindings::S_APPEND),
-    (bindings::FS_SYNC_FL, bindings::S_SYNC),
-    (bindings::FS_NOATIME_FL, bindings::S_NOATIME),
-];
-
-/// Sets the `i_flags` bits of the inode flags `flags` (`FS_*_FL`) and clears
-/// the others of [`ENFORCED_FLAGS`], as `ext4_set_inode_flags` does.
+/// Sets the `i_flags` bits of the inode flags `flags` and clears the others
+/// of [`ENFORCED_FLAGS`], as `ext4_set_inode_flags` does.
 ///
 /// # Safety
 ///
 /// `inode` is live, and new (`I_NEW`) or locked (`i_rwsem`).
-unsafe fn set_enforced_flags(inode: *mut bindings::inode, flags: u32) {
-    let (set, mask) = ENFORCED_FLAGS.iter().fold((0, 0), |(set, mask), &(fs, bit)| {
-        (if flags & fs != 0 { set | bit } else { set }, mask | bit)
-    });
+unsafe fn set_enforced_flags(inode: *mut bindings::inode, flags: InodeFlags) {
+    let (set, mask) = ENFORCED_FLAGS
+        .iter()
+        .fold((0, 0), |(set, mask), &(flag, bit)| {
+            (
+                if flags.contains(flag) { set | bit } else { set },
+                mask | bit,
+            )
+        });
     // SAFETY: guaranteed by the caller; `set` is within `mask`.
     unsafe { bindings::inode_set_flags(inode, set, mask) };
 }
 
-/// A locked, uptodate folio of the page cache; unlocked and released on
-/// drop.
-///
-/// # Invariants
-///
-/// We hold a reference to the folio and its lock.
-pub(crate) struct LockedFolio(NonNull<bindings::folio>);
-
-impl LockedFolio {
-    /// Marks the folio dirty, for writeback to write.
-    pub(crate) fn mark_dirty(&self) {
-        // SAFETY: a locked folio of a mapping (type invariant).
-        unsafe { bindings::folio_mark_dirty(self.0.as_ptr()) };
-    }
-}
-
-impl Drop for LockedFolio {
-    fn drop(&mut self) {
-        // SAFETY: we hold the lock and a reference (type invariant).
-        unsafe {
-            bindings::folio_unlock(self.0.as_ptr());
-            rexfs_bindings::rexfs_folio_put(self.0.as_ptr());
-        }
-    }
-}
-
-impl<T: FileSystem> Inode<T> {
-    /// Locks the folio at file offset 0, reading it in first if needed.
-    pub(crate) fn lock_first_folio(&self) -> Result<LockedFolio> {
-        // SAFETY: the mapping of a live inode.
-        let mapping = unsafe { (*self.as_raw()).i_mapping };
-        loop {
-            // SAFETY: as above; the folio is read with our `read_folio`.
-            let folio = kernel::error::from_err_ptr(unsafe { rexfs_bindings::rexfs_read_mapping_folio(mapping, 0) })?;
-            // SAFETY: `read_mapping_folio` returned a referenced folio.
-            let folio = unsafe { NonNull::new_unchecked(folio) };
-            // SAFETY: we hold a reference; the helper takes the lock.
-            if unsafe { rexfs_bindings::rexfs_folio_lock_in(folio.as_ptr(), mapping) } {
-                // INVARIANT: referenced and locked.
-                return Ok(LockedFolio(folio));
-            }
-            // Truncated or reclaimed before we locked it: read it again.
-            // SAFETY: we hold the lock and a reference.
-            unsafe {
-                bindings::folio_unlock(folio.as_ptr());
-                rexfs_bindings::rexfs_folio_put(folio.as_ptr());
-            }
-        }
-    }
-}
-
-/// Holds `mapping->invalidate_lock`; releases it on drop.
-pub(crate) struct InvalidateGuard<'a, T: FileSystem> {
-    inode: &'a Inode<T>,
-    shared: bool,
-}
-
-impl<T: FileSystem> InvalidateGuard<'_, T> {
-    /// Whether the lock is held exclusively.
-    pub(crate) fn is_exclusive(&self) -> bool {
-        !self.shared
-    }
-}
-
-impl<T: FileSystem> Drop for InvalidateGuard<'_, T> {
-    fn drop(&mut self) {
-        let inode = self.inode.as_raw();
-        // SAFETY: the guard holds the lock in the recorded mode.
-        unsafe {
-            if self.shared {
-                rexfs_bindings::rexfs_invalidate_unlock_shared(inode);
-            } else {
-                rexfs_bindings::rexfs_invalidate_unlock(inode);
-            }
-        }
-    }
+/// What a new inode gets from its type: its operation tables, and what they
+/// need of it. Made by the files of the tables (`InodeTables::directory` in
+/// `dir.rs`, `InodeTables::regular_file` in `file.rs`, ...); the filesystem
+/// picks one per inode type.
+pub(crate) struct InodeTables {
+    pub(super) iops: &'static bindings::inode_operations,
+    /// `None`: left as `init_special_inode` sets it.
+    pub(super) fops: Option<&'static bindings::file_operations>,
+    /// `None`: the empty address space operations of a new inode.
+    pub(super) aops: Option<&'static bindings::address_space_operations>,
+    /// The page cache may hold folios larger than a page.
+    pub(super) large_folios: bool,
+    /// Symbolic links: the target, which `i_link` points to.
+    pub(super) link: Option<KVec<u8>>,
+    /// Device nodes, FIFOs and sockets: the device number.
+    pub(super) rdev: Option<u32>,
 }
 
 /// The attributes of an inode being initialised.
 pub(crate) struct InodeParams<'a, T: FileSystem> {
-    /// File type, with what it needs.
-    pub(crate) typ: InodeType,
     /// Mode, nlink, owner, size, sectors, times and generation.
     pub(crate) attrs: Attrs,
-    /// Inode flags (`FS_*_FL`) for the VFS to enforce.
-    pub(crate) flags: u32,
+    /// Inode flags, of which the VFS enforces some.
+    pub(crate) flags: InodeFlags,
     /// Where the owner comes from.
     pub(crate) owner: Owner<'a, T>,
+    /// The operation tables of the inode's type.
+    pub(crate) tables: InodeTables,
 }
 
-/// A new, locked inode from [`SuperBlock::get_or_create_inode`], to be
-/// initialised with [`NewInode::init`]. Dropping it marks it bad and
-/// releases it (`iget_failed`).
+/// A new, locked inode from [`Inode::get_or_new`], to be initialised with
+/// [`NewInode::init`]. Dropping it marks it bad and releases it
+/// (`iget_failed`).
 ///
 /// # Invariants
 ///
@@ -566,13 +500,6 @@ pub(crate) struct InodeParams<'a, T: FileSystem> {
 pub(crate) struct NewInode<T: FileSystem>(NonNull<bindings::inode>, PhantomData<T>);
 
 impl<T: FileSystem> NewInode<T> {
-    /// # Safety
-    ///
-    /// `ptr` must satisfy the type invariants.
-    pub(super) unsafe fn from_raw(ptr: NonNull<bindings::inode>) -> Self {
-        Self(ptr, PhantomData)
-    }
-
     /// Fills in the inode and its filesystem data and makes it visible.
     pub(crate) fn init(
         self,
@@ -581,56 +508,47 @@ impl<T: FileSystem> NewInode<T> {
     ) -> Result<ARef<Inode<T>>> {
         let inode = self.0.as_ptr();
         let container = container_of::<T>(inode);
+        let InodeParams {
+            attrs,
+            flags,
+            owner,
+            mut tables,
+        } = params;
+        if let Some(link) = tables.link.as_mut() {
+            link.push(0, GFP_KERNEL)?;
+        }
         // SAFETY: the inode is locked (I_NEW) and exclusively ours until
         // `unlock_new_inode`; `data` is not initialised yet and is pinned in
         // the slab object. On failure `self` is dropped, which releases the
-        // inode with `iget_failed`.
+        // inode with `iget_failed`. The operation tables are `'static`; the
+        // link target lives in the container, so `i_link` stays valid as
+        // long as the inode.
         unsafe {
             data.__init((*container).data.as_mut_ptr())?;
             (*container).initialized = true;
-            rexfs_bindings::rexfs_inode_set_attrs(inode, &params.attrs);
-            set_enforced_flags(inode, params.flags);
-            if let Owner::Inherit(idmap, dir) = params.owner {
-                bindings::inode_init_owner(idmap.0, inode, dir.as_raw(), params.attrs.mode);
+            vfs_bindings::rvfs_inode_set_attrs(inode, &attrs);
+            set_enforced_flags(inode, flags);
+            if let Owner::Inherit(idmap, dir) = owner {
+                bindings::inode_init_owner(idmap.0, inode, dir.as_raw(), attrs.mode);
                 bindings::simple_inode_init_ts(inode);
             }
-        }
-        let ops = |iops, fops| (iops as *const _, fops as *const _);
-        let (iops, fops) = match params.typ {
-            InodeType::Dir => {
-                ops(&Registration::<T>::DIR_INODE_OPS, &Registration::<T>::DIR_FILE_OPS)
+            if let Some(rdev) = tables.rdev {
+                bindings::init_special_inode(inode, (*inode).i_mode, rdev);
             }
-            InodeType::File => {
-                // SAFETY: as above; no page cache exists yet.
-                unsafe {
-                    (*(*inode).i_mapping).a_ops = &iomap::Tables::<T>::AOPS;
-                    rexfs_bindings::rexfs_mapping_set_large_folios(inode);
-                }
-                ops(&iomap::Tables::<T>::INODE_OPS, &iomap::Tables::<T>::FILE_OPS)
+            if let Some(link) = tables.link.take() {
+                let link = (*container).link.insert(link);
+                (*inode).__bindgen_anon_5.i_link = link.as_mut_ptr().cast();
             }
-            InodeType::Symlink(mut target) => {
-                target.push(0, GFP_KERNEL)?;
-                // SAFETY: as above. The target lives in the container, so
-                // `i_link` stays valid as long as the inode.
-                unsafe {
-                    let link = (*container).link.insert(target);
-                    (*inode).__bindgen_anon_5.i_link = link.as_mut_ptr().cast();
-                }
-                (&Registration::<T>::SYMLINK_INODE_OPS as *const _, ptr::null())
+            if let Some(aops) = tables.aops {
+                (*(*inode).i_mapping).a_ops = aops;
             }
-            InodeType::Special(rdev) => {
-                // SAFETY: as above; `init_special_inode` sets the device
-                // file operations for the mode.
-                unsafe {
-                    bindings::init_special_inode(inode, (*inode).i_mode, rdev);
-                    (&Registration::<T>::SPECIAL_INODE_OPS as *const _, (*inode).__bindgen_anon_3.i_fop)
-                }
+            if tables.large_folios {
+                vfs_bindings::rvfs_mapping_set_large_folios(inode);
             }
-        };
-        // SAFETY: as above; the operation tables are `'static`.
-        unsafe {
-            (*inode).i_op = iops;
-            (*inode).__bindgen_anon_3.i_fop = fops;
+            (*inode).i_op = tables.iops;
+            if let Some(fops) = tables.fops {
+                (*inode).__bindgen_anon_3.i_fop = fops;
+            }
             bindings::unlock_new_inode(inode);
         }
         let this = core::mem::ManuallyDrop::new(self);

@@ -1,58 +1,86 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Safe abstractions over the kernel's VFS, block-buffer and iomap C APIs.
+//! Safe abstractions over the kernel's VFS, page cache, buffer and iomap C
+//! APIs, for a block-device filesystem written in Rust.
 //!
-//! Everything that touches a raw kernel pointer lives here; the filesystem
-//! in [`crate::fs`] implements [`FileSystem`] and works with typed handles
-//! ([`SuperBlock`], [`Inode`], [`Buffer`], [`Kiocb`], [`Fault`], ...).
+//! Everything that touches a raw kernel pointer lives here. A filesystem
+//! implements the base trait [`FileSystem`] and one operations trait per C
+//! table it fills; each trait is defined beside the table and the
+//! trampolines that call it:
+//!
+//! | trait | C tables | file |
+//! |---|---|---|
+//! | [`FileSystem`] | (types, constants, reading the super block) | `super_block.rs` |
+//! | [`SuperOps`] | `super_operations` | `super_ops.rs` |
+//! | [`DirOps`] | `inode_operations`, `file_operations` of directories | `dir.rs` |
+//! | [`InodeOps`] | attributes of every inode type; symlinks, special files | `inode_ops.rs` |
+//! | [`FileOps`] | `file_operations`, `inode_operations` of regular files | `file.rs` |
+//! | [`VmOps`] | `vm_operations_struct` | `fault.rs` |
+//! | [`IomapOps`] | `iomap_ops`, `iomap_write_ops`, `iomap_dio_ops` | `iomap.rs` |
+//! | [`WritebackOps`] | `address_space_operations`, `iomap_writeback_ops` | `aops.rs` |
+//! | [`XattrOps`] | `xattr_handler`s, `listxattr` | `xattr.rs` |
+//! | [`ExportOps`] | `export_operations` | `export.rs` |
+//!
+//! The filesystem gives each new inode the [`InodeTables`] of its type
+//! (`InodeTables::directory`, `regular_file`, `symlink`, `special`), and
+//! registers itself with [`Registration`].
+//!
+//! The files depend on each other in one direction, from the handles up to
+//! the tables:
+//!
+//! ```text
+//! bindings, buffer, debugfs, trace
+//!   <- super_block <- inode <- lock, open_file, page_cache
+//!     <- super_ops, xattr, export, iomap
+//!       <- aops, fault, inode_ops
+//!         <- file <- dir
+//!           <- registration
+//! ```
+//!
+//! A handle's methods that need a higher file are defined there (for
+//! example `Inode::lock` in `lock.rs`, `Inode::zero_range` in `iomap.rs`).
 
+mod aops;
 mod bindings;
 mod buffer;
 mod debugfs;
 mod dir;
 mod export;
+mod fault;
 mod file;
-mod fs_type;
 mod inode;
+mod inode_ops;
 mod iomap;
+mod lock;
+mod open_file;
+mod page_cache;
+mod registration;
 mod super_block;
+mod super_ops;
 mod trace;
 mod xattr;
 
+pub(crate) use aops::{WritebackCache, WritebackOps};
 pub(crate) use buffer::Buffer;
 pub(crate) use debugfs::{Counter, DebugDir, DebugFile, DelayKnob, UnsafeSwitch};
-pub(crate) use dir::DirEmitter;
-pub(crate) use file::{Fault, FaultRetry, InodeLockGuard, IoIter, Kiocb, OpenFile, VmFaultResult};
-pub(crate) use fs_type::{FileSystem, Registration, StatFs};
+pub(crate) use dir::{DirEmitter, DirOps, NewInodeKind, RenameFlag, RenameFlags};
+pub(crate) use export::ExportOps;
+pub(crate) use fault::{Fault, FaultRetry, VmFaultResult, VmOps};
+pub(crate) use file::{FallocFlag, FallocMode, FileOps, Kiocb, UserBuffer};
+
 pub(crate) use inode::{
-    Attrs, Idmap, Inode, InodeParams, InodeType, InvalidateGuard, NewInodeKind, Owner,
+    Attrs, Idmap, Inode, InodeFlag, InodeFlags, InodeParams, InodeTables, Owner,
 };
-pub(crate) use iomap::{InlineData, MapKind, Mapping, WritebackCache};
-pub(crate) use super_block::{Fresh, SuperBlock};
+pub(crate) use inode_ops::InodeOps;
+pub(crate) use iomap::{InlineData, IomapFlag, IomapFlags, IomapOps, MapKind, Mapping};
+pub(crate) use kernel::iov::{IovIterDest, IovIterSource};
+pub(crate) use lock::{InodeLockGuard, InvalidateGuard, LockMode, NoFsScope};
+pub(crate) use open_file::OpenFile;
+pub(crate) use registration::Registration;
+pub(crate) use super_block::{FileSystem, Fresh, SuperBlock};
+pub(crate) use super_ops::{StatFs, SuperOps};
 pub(crate) use trace::{trace_iomap_stale, trace_wb_refetch};
-pub(crate) use xattr::{XattrList, XattrNamespace, XattrSetFlags};
-
-/// `FALLOC_FL_*` modes of [`FileSystem::fallocate`].
-pub(crate) mod falloc {
-    pub(crate) use super::bindings::{
-        FALLOC_FL_KEEP_SIZE as KEEP_SIZE, FALLOC_FL_PUNCH_HOLE as PUNCH_HOLE,
-        FALLOC_FL_ZERO_RANGE as ZERO_RANGE,
-    };
-}
-
-/// `FS_*_FL` inode flags of [`FileSystem::get_flags`] and
-/// [`FileSystem::set_flags`].
-pub(crate) mod fs_flags {
-    pub(crate) use kernel::bindings::{
-        FS_APPEND_FL as APPEND, FS_IMMUTABLE_FL as IMMUTABLE, FS_NOATIME_FL as NOATIME,
-        FS_NODUMP_FL as NODUMP, FS_SYNC_FL as SYNC,
-    };
-}
-
-/// `IOMAP_*` flags of [`FileSystem::iomap_begin`].
-pub(crate) mod iomap_flags {
-    pub(crate) use super::bindings::{IOMAP_DIRECT as DIRECT, IOMAP_WRITE as WRITE};
-}
+pub(crate) use xattr::{XattrList, XattrNamespace, XattrOps, XattrSetFlags};
 
 /// The current wall-clock time: seconds since the epoch and nanoseconds.
 pub(crate) fn now() -> (i64, u32) {
@@ -66,26 +94,4 @@ pub(crate) fn now() -> (i64, u32) {
 pub(crate) fn random_u32() -> u32 {
     // SAFETY: no preconditions.
     unsafe { kernel::bindings::get_random_u32() }
-}
-
-/// A scope in which memory allocations do not recurse into filesystem
-/// reclaim (`memalloc_nofs_save`): Rust's allocation flags have no
-/// `GFP_NOFS`, so paths that hold filesystem locks reclaim could need
-/// (extent map, allocator) allocate inside one of these.
-pub(crate) struct NoFsScope(u32);
-
-impl NoFsScope {
-    /// Enters the scope until the returned value is dropped.
-    pub(crate) fn enter() -> Self {
-        // SAFETY: saving the task's allocation scope has no preconditions.
-        NoFsScope(unsafe { bindings::rexfs_nofs_save() })
-    }
-}
-
-impl Drop for NoFsScope {
-    fn drop(&mut self) {
-        // SAFETY: restoring the flags saved by `enter`, in LIFO order (the
-        // value is not `Clone` and scopes nest lexically).
-        unsafe { bindings::rexfs_nofs_restore(self.0) };
-    }
 }

@@ -1,15 +1,47 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Super blocks.
+//! The base trait of a block-device filesystem, and super blocks.
+//!
+//! [`FileSystem`] names the filesystem's private data types and reads its
+//! on-disk super block at mount; everything else a filesystem does comes
+//! through the operations traits of the other files of [`crate::vfs`], one
+//! per C table.
 //!
 //! C header: [`include/linux/fs/super_types.h`](srctree/include/linux/fs/super_types.h).
 
-use super::bindings as rexfs_bindings;
+use super::bindings as vfs_bindings;
 use super::buffer::Buffer;
-use super::fs_type::FileSystem;
-use super::inode::{Inode, NewInode};
 use core::marker::PhantomData;
-use kernel::{bindings, error::to_result, prelude::*, sync::aref::ARef, types::Opaque};
+use kernel::bindings;
+use kernel::{error::to_result, prelude::*, types::Opaque};
+
+/// A block-device filesystem type: its constants, its private data types and
+/// how a mount starts.
+///
+/// Only one filesystem type per module may be registered (see
+/// `Registration::new`).
+pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
+    /// Name of the filesystem type, as given to `mount -t`.
+    const NAME: &'static CStr;
+    /// Name of the slab cache of the filesystem's inodes (`/proc/slabinfo`).
+    const INODE_CACHE_NAME: &'static CStr;
+    /// The `f_type` reported by `statfs(2)`.
+    const MAGIC: u64;
+    /// Block size of the filesystem; the device's logical block size must not
+    /// be larger.
+    const BLOCK_SIZE: u32;
+    /// Largest file size in bytes.
+    const MAX_BYTES: i64;
+
+    /// Per-mount data, owned by the super block.
+    type Data: Send + Sync;
+    /// Per-inode data, owned by the inode.
+    type InodeData: Send + Sync;
+
+    /// Reads and checks the on-disk super block of a device being mounted;
+    /// returns the initialiser of the per-mount data.
+    fn fill_super(sb: &SuperBlock<Self, Fresh>) -> Result<impl PinInit<Self::Data, Error>>;
+}
 
 /// State of a super block whose filesystem data is set up: the default.
 pub(crate) struct Ready;
@@ -57,13 +89,13 @@ impl<T: FileSystem, S> SuperBlock<T, S> {
     /// Size of the block device in bytes.
     pub(crate) fn device_bytes(&self) -> u64 {
         // SAFETY: the device is open (type invariant).
-        unsafe { rexfs_bindings::rexfs_bdev_nr_bytes(self.as_raw()) }
+        unsafe { vfs_bindings::rvfs_bdev_nr_bytes(self.as_raw()) }
     }
 
     /// Whether the filesystem is mounted read-only.
     pub(crate) fn is_read_only(&self) -> bool {
         // SAFETY: reading `s_flags` of a live super block.
-        unsafe { (*self.as_raw()).s_flags as u64 & rexfs_bindings::SB_RDONLY as u64 != 0 }
+        unsafe { (*self.as_raw()).s_flags as u64 & vfs_bindings::SB_RDONLY as u64 != 0 }
     }
 
     /// The block device.
@@ -76,8 +108,8 @@ impl<T: FileSystem, S> SuperBlock<T, S> {
     /// zeroed, without reading the disk.
     pub(crate) fn new_block(&self, block: u64) -> Result<Buffer> {
         // SAFETY: the device is open and the block size set.
-        let bh = unsafe { rexfs_bindings::rexfs_getblk_zeroed(self.as_raw(), block) };
-        // SAFETY: `rexfs_getblk_zeroed` returns a referenced, up-to-date
+        let bh = unsafe { vfs_bindings::rvfs_getblk_zeroed(self.as_raw(), block) };
+        // SAFETY: `rvfs_getblk_zeroed` returns a referenced, up-to-date
         // buffer head, or NULL.
         unsafe { Buffer::from_raw(bh) }.ok_or(ENOMEM)
     }
@@ -88,7 +120,7 @@ impl<T: FileSystem, S> SuperBlock<T, S> {
     pub(crate) fn forget_block(&self, block: u64) {
         // SAFETY: the device is open; the helper copes with an uncached
         // block.
-        unsafe { rexfs_bindings::rexfs_forget_block(self.as_raw(), block) };
+        unsafe { vfs_bindings::rvfs_forget_block(self.as_raw(), block) };
     }
 
     /// Writes every dirty metadata block of the device and waits for them.
@@ -101,6 +133,49 @@ impl<T: FileSystem, S> SuperBlock<T, S> {
     pub(crate) fn flush_device(&self) -> Result {
         // SAFETY: the device is open.
         to_result(unsafe { bindings::blkdev_issue_flush(self.bdev()) })
+    }
+
+    /// Reads block `block` through the buffer cache.
+    pub(crate) fn bread(&self, block: u64) -> Result<Buffer> {
+        // SAFETY: the device is open and `s_blocksize` is set (the block size
+        // is set first thing in `fill_super`).
+        let bh = unsafe { vfs_bindings::rvfs_sb_bread(self.as_raw(), block) };
+        // SAFETY: `__bread_gfp` returns a referenced, up-to-date buffer head,
+        // or NULL on I/O error.
+        unsafe { Buffer::from_raw(bh) }.ok_or(EIO)
+    }
+}
+
+impl<T: FileSystem> SuperBlock<T, Fresh> {
+    /// Sets the block size of the device, failing if its logical block size
+    /// is larger.
+    pub(super) fn set_block_size(&self, size: u32) -> Result {
+        // SAFETY: the super block is being mounted and owned by us.
+        if unsafe { bindings::sb_set_blocksize(self.as_raw(), size as i32) } == 0 {
+            pr_err!("{}: device block size is larger than {}\n", self.id(), size);
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+}
+
+impl<T: FileSystem> SuperBlock<T> {
+    /// The filesystem's per-mount data.
+    pub(crate) fn data(&self) -> &T::Data {
+        // SAFETY: in state `Ready`, `s_fs_info` points to a `T::Data` that
+        // lives until `kill_sb`, after the last reference to `self`.
+        unsafe { &*(*self.as_raw()).s_fs_info.cast::<T::Data>() }
+    }
+
+    /// Whether the filesystem is frozen (`freeze_fs` has returned and no
+    /// thaw has begun): nothing may be written to the device.
+    pub(crate) fn is_frozen(&self) -> bool {
+        // SAFETY: the super block is live. `frozen` changes under
+        // `s_umount`, which `sync_fs`, the only caller, holds; a racing
+        // read would still see one of the states.
+        let frozen =
+            unsafe { core::ptr::read_volatile(&raw const (*self.as_raw()).s_writers.frozen) };
+        u32::from(frozen) == bindings::SB_FREEZE_COMPLETE
     }
 
     /// Writes every dirty inode and its data and waits for both
@@ -116,85 +191,5 @@ impl<T: FileSystem, S> SuperBlock<T, S> {
         // SAFETY: a mounted super block; the callers (remount) hold
         // `s_umount` as the helper requires.
         to_result(unsafe { bindings::sync_filesystem(self.as_raw()) })
-    }
-
-    /// Reads block `block` through the buffer cache.
-    pub(crate) fn bread(&self, block: u64) -> Result<Buffer> {
-        // SAFETY: the device is open and `s_blocksize` is set (the block size
-        // is set first thing in `fill_super`).
-        let bh = unsafe { rexfs_bindings::rexfs_sb_bread(self.as_raw(), block) };
-        // SAFETY: `__bread_gfp` returns a referenced, up-to-date buffer head,
-        // or NULL on I/O error.
-        unsafe { Buffer::from_raw(bh) }.ok_or(EIO)
-    }
-}
-
-impl<T: FileSystem> SuperBlock<T, Fresh> {
-    /// Sets the block size of the device, failing if its logical block size
-    /// is larger.
-    pub(super) fn set_block_size(&self, size: u32) -> Result {
-        // SAFETY: the super block is being mounted and owned by us.
-        if unsafe { bindings::sb_set_blocksize(self.as_raw(), size as _) } == 0 {
-            pr_err!("{}: device block size is larger than {}\n", self.id(), size);
-            return Err(EINVAL);
-        }
-        Ok(())
-    }
-}
-
-impl<T: FileSystem> SuperBlock<T> {
-    /// Whether the filesystem is frozen (`freeze_fs` has returned and no
-    /// thaw has begun): nothing may be written to the device.
-    pub(crate) fn is_frozen(&self) -> bool {
-        // SAFETY: the super block is live. `frozen` changes under
-        // `s_umount`, which `sync_fs`, the only caller, holds; a racing
-        // read would still see one of the states.
-        let frozen = unsafe { core::ptr::read_volatile(&raw const (*self.as_raw()).s_writers.frozen) };
-        u32::from(frozen) == bindings::SB_FREEZE_COMPLETE
-    }
-
-    /// Protects a change that no system call started (freeing an unlinked
-    /// inode at its last `iput`) against freezing (`sb_start_intwrite`):
-    /// waits while the filesystem is frozen.
-    pub(crate) fn start_internal_write(&self) -> InternalWriteGuard<'_, T> {
-        // SAFETY: the super block is live.
-        unsafe { rexfs_bindings::rexfs_sb_start_intwrite(self.as_raw()) };
-        InternalWriteGuard(self)
-    }
-
-    /// The filesystem's per-mount data.
-    pub(crate) fn data(&self) -> &T::Data {
-        // SAFETY: in state `Ready`, `s_fs_info` points to a `T::Data` that
-        // lives until `kill_sb`, after the last reference to `self`.
-        unsafe { &*(*self.as_raw()).s_fs_info.cast::<T::Data>() }
-    }
-
-    /// Returns inode `ino` from the inode cache, or a new locked inode that
-    /// the caller must initialise from disk.
-    pub(crate) fn get_or_create_inode(&self, ino: u64) -> Result<Result<ARef<Inode<T>>, NewInode<T>>> {
-        // SAFETY: the super block is live; `iget_locked` returns a
-        // referenced inode, or NULL on allocation failure.
-        let ptr = unsafe { bindings::iget_locked(self.as_raw(), ino) };
-        let ptr = core::ptr::NonNull::new(ptr).ok_or(ENOMEM)?;
-        // SAFETY: `ptr` is a valid inode we hold a reference to.
-        if unsafe { rexfs_bindings::rexfs_inode_is_new(ptr.as_ptr()) } {
-            // SAFETY: a new inode from `iget_locked` is locked (I_NEW) and
-            // ours to initialise.
-            Ok(Err(unsafe { NewInode::from_raw(ptr) }))
-        } else {
-            // SAFETY: an inode not in I_NEW state is fully initialised by
-            // `NewInode::init`, so its data is valid; we own the reference.
-            Ok(Ok(unsafe { ARef::from_raw(ptr.cast()) }))
-        }
-    }
-}
-
-/// Holds `sb_start_intwrite` protection against freezing.
-pub(crate) struct InternalWriteGuard<'a, T: FileSystem>(&'a SuperBlock<T>);
-
-impl<T: FileSystem> Drop for InternalWriteGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: the guard holds the protection.
-        unsafe { rexfs_bindings::rexfs_sb_end_intwrite(self.0.as_raw()) };
     }
 }

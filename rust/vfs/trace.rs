@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The rexfs tracepoints, defined in C (`rust/trace.h`).
+//! The module's tracepoints, defined in C (`rust/trace.h`) and called
+//! through the plain functions of `rust/trace.c`.
 
-use super::bindings as rexfs_bindings;
+use super::bindings as vfs_bindings;
 
-/// `rexfs:rexfs_iomap_stale`: `iomap_valid` rejected a mapping.
+/// `iomap_stale`: `iomap_valid` rejected a mapping whose cookie is not the
+/// current generation.
 pub(crate) fn trace_iomap_stale(ino: u64, offset: i64, length: u64, cookie: u64, generation: u64) {
     // SAFETY: the tracepoint wrapper takes plain values.
-    unsafe { rexfs_bindings::rexfs_trace_iomap_stale(ino, offset, length, cookie, generation) };
+    unsafe { vfs_bindings::rvfs_trace_iomap_stale(ino, offset, length, cookie, generation) };
 }
 
-/// `rexfs:rexfs_wb_refetch`: writeback dropped a stale cached mapping.
+/// `wb_refetch`: writeback dropped a stale cached mapping.
 pub(crate) fn trace_wb_refetch(ino: u64, pos: i64, cookie: u64, generation: u64) {
     // SAFETY: the tracepoint wrapper takes plain values.
-    unsafe { rexfs_bindings::rexfs_trace_wb_refetch(ino, pos, cookie, generation) };
+    unsafe { vfs_bindings::rvfs_trace_wb_refetch(ino, pos, cookie, generation) };
 }

@@ -14,10 +14,35 @@
 //!
 //! C header: [`include/linux/xattr.h`](srctree/include/linux/xattr.h).
 
-use super::fs_type::{FileSystem, Registration};
 use super::inode::Inode;
+use super::super_block::FileSystem;
 use core::{marker::PhantomData, ptr};
 use kernel::{bindings, error::from_result, prelude::*};
+
+/// Extended attributes of every inode type (`xattr_handler` and
+/// `listxattr`). `name` comes without the namespace prefix and is not
+/// empty; the VFS has checked permissions.
+pub(crate) trait XattrOps: FileSystem {
+    /// Calls `read` with the value of attribute `name` of `namespace`;
+    /// `ENODATA` if there is none. Runs without `i_rwsem`.
+    fn get_xattr<R>(
+        inode: &Inode<Self>,
+        namespace: XattrNamespace,
+        name: &[u8],
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R>;
+    /// Sets attribute `name` of `namespace` to `value`, or removes it
+    /// (`None`), as `flags` allow; `i_rwsem` is held.
+    fn set_xattr(
+        inode: &Inode<Self>,
+        namespace: XattrNamespace,
+        name: &[u8],
+        value: Option<&[u8]>,
+        flags: XattrSetFlags,
+    ) -> Result;
+    /// Adds every attribute of `inode` to `list`. Runs without `i_rwsem`.
+    fn list_xattrs(inode: &Inode<Self>, list: &mut XattrList<'_>) -> Result;
+}
 
 /// A namespace of extended attributes, served by a handler of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,7 +146,7 @@ impl XattrList<'_> {
 /// [`XattrNamespace`], and its `listxattr`.
 pub(super) struct Handlers<T>(PhantomData<T>);
 
-impl<T: FileSystem> Handlers<T> {
+impl<T: XattrOps> Handlers<T> {
     const USER: bindings::xattr_handler = Self::handler(XattrNamespace::User, None);
     const TRUSTED: bindings::xattr_handler =
         Self::handler(XattrNamespace::Trusted, Some(Self::capable_sys_admin));
@@ -214,9 +239,7 @@ impl<T: FileSystem> Handlers<T> {
                     }
                     // SAFETY: `buffer` is valid for writes of `size` bytes
                     // and is not the filesystem's `value`.
-                    unsafe {
-                        ptr::copy_nonoverlapping(value.as_ptr(), buffer.cast(), value.len())
-                    };
+                    unsafe { ptr::copy_nonoverlapping(value.as_ptr(), buffer.cast(), value.len()) };
                 }
                 Ok(value.len())
             })??;
@@ -270,16 +293,28 @@ impl<T: FileSystem> Handlers<T> {
         from_result(|| {
             // SAFETY: the VFS passes a referenced, positive dentry of this
             // filesystem, which stays positive during the call.
-            let inode = unsafe { Registration::<T>::dentry_inode(dentry) }.ok_or(ENOENT)?;
+            let inode = unsafe { Inode::<T>::from_dentry(dentry) }.ok_or(ENOENT)?;
             // As `xattr_handler_can_list`.
             let listable = XattrNamespace::ALL.map(|namespace| {
                 // SAFETY: `list` takes the dentry the VFS passed us.
-                Self::of(namespace).list.is_none_or(|list| unsafe { list(dentry) })
+                Self::of(namespace)
+                    .list
+                    .is_none_or(|list| unsafe { list(dentry) })
             });
-            let buffer = if size == 0 { ptr::null_mut() } else { list.cast() };
+            let buffer = if size == 0 {
+                ptr::null_mut()
+            } else {
+                list.cast()
+            };
             // INVARIANT: the VFS's `list` is valid for writes of `size`
             // bytes during the call.
-            let mut names = XattrList { buffer, size, len: 0, listable, _p: PhantomData };
+            let mut names = XattrList {
+                buffer,
+                size,
+                len: 0,
+                listable,
+                _p: PhantomData,
+            };
             T::list_xattrs(inode, &mut names)?;
             isize::try_from(names.len).map_err(|_| E2BIG)
         })

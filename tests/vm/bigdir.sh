@@ -2,11 +2,11 @@
 # 10,000 files in one directory: create, list, look up, remount, list again,
 # remove all; exact names and counts at every step; statfs back where it
 # started; fsck clean. Prints the time each phase took.
+#
+# timeout: 600
 . "$(dirname "$0")/lib.sh"
 N=10000
-mkfs.rexfs -q -f "$DEV"
-load
-mount_rexfs
+fresh_fs
 D=$MNT/big
 touch "$MNT/keep"   # the root directory never becomes empty
 inodes0=$(free_inodes)

@@ -3,11 +3,11 @@
 # 0xcd at 1 GiB. Exact size; only the data is allocated (st_blocks, and
 # statfs agrees); every byte right from the page cache, from disk after
 # dropping the caches, and after a remount; fsck clean.
+#
+# timeout: 600
 . "$(dirname "$0")/lib.sh"
 SIZE=$(((1 << 30) + (1 << 20)))
-mkfs.rexfs -q -f "$DEV"
-load
-mount_rexfs
+fresh_fs
 F=$MNT/big
 b0=$(free_blocks) root0=$(blocks_of "$MNT")
 

@@ -7,10 +7,8 @@
 # filesystem with a file of a known pattern (which takes the freed blocks),
 # fsync it, and read it back from disk.
 . "$(dirname "$0")/lib.sh"
-load
+fresh_fs "$DEV2"
 M=$MNT
-mkfs.rexfs -q -f "$DEV2"
-mount_rexfs "$DEV2"
 # Keep the metadata dirty in memory until it is freed.
 writeback=$(cat /proc/sys/vm/dirty_writeback_centisecs)
 trap 'echo "$writeback" >/proc/sys/vm/dirty_writeback_centisecs' EXIT

@@ -7,9 +7,7 @@
 # cache drop. FIEMAP reports the extents and their unwritten flag, SEEK_HOLE
 # and SEEK_DATA find them. fsck clean.
 . "$(dirname "$0")/lib.sh"
-mkfs.rexfs -q -f "$DEV"
-load
-mount_rexfs
+fresh_fs
 F=$MNT/dio
 
 # Into a hole, extending the file: 1 MiB direct, then 4 KiB and 512 bytes.

@@ -6,14 +6,14 @@
 # whole file every 1,000 operations. Fails if the exerciser finds a mismatch
 # or an operation fails; fsck clean after. The full operation log of a failed
 # run is kept in $OUT_DIR/exercise-ops.log.
+#
+# timeout: 900
 . "$(dirname "$0")/lib.sh"
 EXERCISE=$REPO/tools/target/release/rexfs-exercise
 [ -x "$EXERCISE" ] || die "no $EXERCISE: run 'make tools'"
 OPS_LOG=/tmp/exercise-ops.log
 
-mkfs.rexfs -q -f "$DEV"
-load
-mount_rexfs
+fresh_fs
 
 t=$(now)
 rc=0

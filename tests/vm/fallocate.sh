@@ -6,9 +6,7 @@
 # unsupported modes fail with EOPNOTSUPP; an unprivileged caller drops
 # setuid and setgid. fsck clean.
 . "$(dirname "$0")/lib.sh"
-mkfs.rexfs -q -f "$DEV"
-load
-mount_rexfs
+fresh_fs
 F=$MNT/f
 # expect_blocks N WHAT: the file has N data blocks; st_blocks also counts the
 # extent block that holds the extents beyond the inode's five, once the

@@ -7,9 +7,7 @@
 # wait for the thaw, and sync(2) writes nothing. After the thaw they
 # complete, and a remount finds everything.
 . "$(dirname "$0")/lib.sh"
-mkfs.rexfs -q -f "$DEV2"
-load
-mount_rexfs "$DEV2"
+fresh_fs "$DEV2"
 # sb_state: the superblock's state word on the device (1 clean, 0 in use).
 sb_state() { od -An -tu4 -j104 -N4 "$DEV2" | tr -d ' '; }
 # device_sum: what the device holds, read past the page cache (data the

@@ -5,9 +5,7 @@
 # through its parents); ESTALE for an unlinked file and for a handle whose
 # generation is not the inode's; new inodes get different generations.
 . "$(dirname "$0")/lib.sh"
-mkfs.rexfs -q -f "$DEV"
-load
-mount_rexfs
+fresh_fs
 mkdir -p "$MNT/d1/d2/d3"
 printf 'by handle\n' >"$MNT/d1/file"
 printf 'gone\n' >"$MNT/victim"

@@ -7,11 +7,11 @@
 # before the flag was set (write, ftruncate, fallocate, a write fault);
 # FS_IOC_SETFLAGS and FS_IOC_FSSETXATTR, unsupported flags and fields
 # refused; everything again after a remount, and a clean fsck.
+#
+# timeout: 600
 . "$(dirname "$0")/lib.sh"
 umask 022
-mkfs.rexfs -q -f "$DEV"
-load
-mount_rexfs
+fresh_fs
 M=$MNT
 # attrs PATH: the flag letters lsattr shows for PATH, sorted ("" for none).
 attrs() { lsattr -d "$1" | cut -d' ' -f1 | sed 's/-//g; s/./&\n/g' | LC_ALL=C sort | tr -d '\n'; }

@@ -1,6 +1,8 @@
 #!/bin/bash
 # The module's KUnit suites (extent map, allocator) run when it loads; each
 # must report every test case ok.
+#
+# order: 20
 . "$(dirname "$0")/lib.sh"
 load
 for suite in rexfs_extent_map rexfs_alloc; do

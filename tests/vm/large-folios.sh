@@ -9,9 +9,7 @@ T=/sys/kernel/tracing
 ADD=$T/events/filemap/mm_filemap_add_to_page_cache
 DEL=$T/events/filemap/mm_filemap_delete_from_page_cache
 [ -f "$ADD/enable" ] && [ -f "$DEL/enable" ] || die "no filemap trace events under $T"
-mkfs.rexfs -q -f "$DEV"
-load
-mount_rexfs
+fresh_fs
 F=$MNT/f
 PAGES=16384    # 64 MiB
 

@@ -5,9 +5,7 @@
 # open for writing by another process signals the holder and waits until
 # it gives the lease up, well before lease-break-time.
 . "$(dirname "$0")/lib.sh"
-mkfs.rexfs -q -f "$DEV"
-load
-mount_rexfs
+fresh_fs
 printf 'leased\n' >"$MNT/file"
 echo 20 >/proc/sys/fs/lease-break-time
 py - "$MNT" <<'PY'

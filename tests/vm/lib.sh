@@ -62,6 +62,13 @@ expect_errno() {
 mount_rexfs() { mount -t rexfs "${1:-$DEV}" "$MNT"; }
 # remount [DEV]: umount $MNT and mount DEV again: a cold start from disk.
 remount() { umount "$MNT"; mount_rexfs "$@"; }
+# fresh_fs [DEV]: a new filesystem on DEV (default $DEV; mkfs.rexfs -q -f),
+# the module loaded, DEV mounted on $MNT.
+fresh_fs() {
+	mkfs.rexfs -q -f "${1:-$DEV}"
+	load
+	mount_rexfs "$@"
+}
 # drop_caches: write back everything, then drop the clean page cache.
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 # statfs free blocks and free inodes of $MNT.
@@ -118,9 +125,7 @@ debugfs_dir() {
 race_test() {
 	local scenario=$1 switch=$2 mode rc d
 	for mode in protected unprotected; do
-		mkfs.rexfs -q -f "$DEV2"
-		load
-		mount_rexfs "$DEV2"
+		fresh_fs "$DEV2"
 		d=/sys/kernel/debug/rexfs/$(basename "$DEV2")
 		[ "$mode" = unprotected ] && echo 1 >"$d/$switch"
 		echo "== $scenario, $mode${switch:+ ($switch=$(cat "$d/$switch"))}"

@@ -1,5 +1,7 @@
 #!/bin/bash
 # The module loads, registers "rexfs", and unloads cleanly, ten times.
+#
+# order: 10
 . "$(dirname "$0")/lib.sh"
 for i in $(seq 10); do
 	insmod "$MODULE"

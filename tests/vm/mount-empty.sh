@@ -1,6 +1,8 @@
 #!/bin/bash
 # mkfs + mount: the empty root directory lists, stats and reports free space;
 # umount and rmmod work; fsck is clean afterwards.
+#
+# order: 30
 . "$(dirname "$0")/lib.sh"
 mkfs.rexfs -q -f "$DEV"
 load

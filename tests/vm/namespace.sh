@@ -2,11 +2,11 @@
 # Every namespace operation with exact outcomes (names, inode numbers, link
 # counts, errnos, statfs counts, contents), remount read-only and back; then
 # a remount that must bring everything back as it was, and a clean fsck.
+#
+# timeout: 600
 . "$(dirname "$0")/lib.sh"
 umask 022
-mkfs.rexfs -q -f "$DEV"
-load
-mount_rexfs
+fresh_fs
 M=$MNT
 inodes0=$(free_inodes)
 # dotdot DIR: the inode number readdir gives for DIR's ".." entry.

@@ -3,6 +3,8 @@
 # left mounted is all there (names, types, inode numbers, sizes, link counts,
 # modes, owners, mtimes, contents, symlink targets, extended attributes), and
 # fsck is clean.
+#
+# reboot: before
 . "$(dirname "$0")/lib.sh"
 SAVED=$OUT_DIR/rexfs-persist.manifest
 [ -f "$SAVED" ] || die "no manifest $SAVED: did persist-write run in the previous boot (REXFS_OUT=$OUT_DIR)?"

@@ -6,12 +6,12 @@
 # directory), fsync every file and directory,
 # save its manifest to $OUT_DIR, and leave the filesystem mounted: the guest
 # goes down without unmounting it. Run it last.
+#
+# reboot: after
 . "$(dirname "$0")/lib.sh"
 SAVED=$OUT_DIR/rexfs-persist.manifest
 rm -f "$SAVED"
-mkfs.rexfs -q -f "$DEV"
-load
-mount_rexfs
+fresh_fs
 py - "$MNT" <<'PY'
 import os, random, sys
 m = sys.argv[1]

@@ -10,9 +10,7 @@
 # writeback-mapping paths ran; fsck clean.
 . "$(dirname "$0")/lib.sh"
 SECONDS_RACE=${RACE_SECONDS:-15}
-mkfs.rexfs -q -f "$DEV"
-load
-mount_rexfs
+fresh_fs
 F=$MNT/race
 
 py - "$F" "$SECONDS_RACE" <<'PY'

@@ -7,9 +7,7 @@
 # blocks FIEMAP reports for the file (read from the raw device) and come
 # back intact; after swapoff the file is an ordinary file again.
 . "$(dirname "$0")/lib.sh"
-mkfs.rexfs -q -f "$DEV"
-load
-mount_rexfs
+fresh_fs
 swap=$MNT/swap
 # A failed check must not leave the file in use: the next test unmounts.
 trap 'swapoff "$swap" 2>/dev/null || true' EXIT

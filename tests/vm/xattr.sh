@@ -9,9 +9,7 @@
 # fsck.rexfs -n clean.
 . "$(dirname "$0")/lib.sh"
 umask 022
-mkfs.rexfs -q -f "$DEV"
-load
-mount_rexfs
+fresh_fs
 M=$MNT
 EXPECTED=/tmp/xattr-expected.json
 free0=$(free_blocks) root0=$(blocks_of "$M")

@@ -82,7 +82,11 @@ impl Problems {
 
     /// Records a problem that `fix`, if any, repairs.
     fn fixable(&mut self, message: String, fix: Option<Fix>) {
-        self.0.push(Problem { message, fix, fixed: false });
+        self.0.push(Problem {
+            message,
+            fix,
+            fixed: false,
+        });
     }
 }
 
@@ -141,11 +145,21 @@ impl Fsck {
         checker.check_links();
         checker.check_bitmap();
         checker.check_superblock();
-        Ok(Fsck { problems: mem::take(&mut checker.problems).0, checker: Some(checker) })
+        Ok(Fsck {
+            problems: mem::take(&mut checker.problems).0,
+            checker: Some(checker),
+        })
     }
 
     fn unusable(message: String) -> Self {
-        Fsck { problems: vec![Problem { message, fix: None, fixed: false }], checker: None }
+        Fsck {
+            problems: vec![Problem {
+                message,
+                fix: None,
+                fixed: false,
+            }],
+            checker: None,
+        }
     }
 
     /// Writes the repairs of all problems that have one to `dev`, syncs it
@@ -345,7 +359,10 @@ impl Checker {
                 self.problems.report("root inode: not a directory".into());
             }
             Some(root) if root.parent != ROOT_INO => self.problems.fixable(
-                format!("root inode: parent is {}, should be {ROOT_INO}", root.parent),
+                format!(
+                    "root inode: parent is {}, should be {ROOT_INO}",
+                    root.parent
+                ),
                 Some(Fix::Parent(ROOT_INO, ROOT_INO)),
             ),
             Some(_) => {}
@@ -371,7 +388,8 @@ impl Checker {
         if inode.is_inline() {
             if kind != mode::S_IFREG && kind != mode::S_IFLNK {
                 let what = mode_name(inode.mode);
-                self.problems.report(format!("inode {ino}: {what} with inline data"));
+                self.problems
+                    .report(format!("inode {ino}: {what} with inline data"));
                 if inode.is_dir() {
                     self.links_known = false;
                 }
@@ -385,7 +403,8 @@ impl Checker {
         if !matches!(kind, mode::S_IFREG | mode::S_IFLNK | mode::S_IFDIR) && !map.extents.is_empty()
         {
             let what = mode_name(inode.mode);
-            self.problems.report(format!("inode {ino}: {what} with data blocks"));
+            self.problems
+                .report(format!("inode {ino}: {what} with data blocks"));
         }
         let size_blocks = inode.size.div_ceil(BLOCK_SIZE as u64);
         let at =
@@ -394,21 +413,26 @@ impl Checker {
         let mut end = 0;
         for (i, e) in map.extents.iter().enumerate() {
             if let Err(err) = e.check(&self.g) {
-                self.problems.report(format!("{}: {}", at(i, e), err.reason()));
+                self.problems
+                    .report(format!("{}: {}", at(i, e), err.reason()));
                 complete = false;
                 continue;
             }
             if e.logical < end {
-                self.problems
-                    .report(format!("{}: overlaps or precedes the previous extent", at(i, e)));
+                self.problems.report(format!(
+                    "{}: overlaps or precedes the previous extent",
+                    at(i, e)
+                ));
             }
             end = end.max(e.logical_end());
             // Only fallocate(KEEP_SIZE) leaves blocks past the end of file,
             // and those are unwritten.
             if e.flags & EXTENT_UNWRITTEN == 0 && e.logical_end() > size_blocks {
                 let size = inode.size;
-                self.problems
-                    .report(format!("{}: written past the end of file (size {size})", at(i, e)));
+                self.problems.report(format!(
+                    "{}: written past the end of file (size {size})",
+                    at(i, e)
+                ));
             }
             self.claim(e.physical, e.len.into(), ino);
             valid.push(*e);
@@ -440,7 +464,8 @@ impl Checker {
         }
         let at = || format!("inode {ino}: xattr block {blkno}");
         if !self.g.is_data_range(blkno, 1) {
-            self.problems.report(format!("{}: outside the data area", at()));
+            self.problems
+                .report(format!("{}: outside the data area", at()));
             return Ok(());
         }
         self.claim(blkno, 1, ino);
@@ -485,7 +510,8 @@ impl Checker {
                     next = eb.next;
                 }
                 Err(why) => {
-                    self.problems.report(format!("inode {ino}: extent block {blkno}: {why}"));
+                    self.problems
+                        .report(format!("inode {ino}: extent block {blkno}: {why}"));
                     map.complete = false;
                     break;
                 }
@@ -493,7 +519,9 @@ impl Checker {
         }
         if map.complete && map.extents.len() != count {
             let found = map.extents.len();
-            self.problems.report(format!("inode {ino}: extent count is {count}, found {found}"));
+            self.problems.report(format!(
+                "inode {ino}: extent count is {count}, found {found}"
+            ));
         }
         Ok(map)
     }
@@ -501,7 +529,10 @@ impl Checker {
     fn check_block_count(&mut self, ino: u64, inode: &DiskInode, blocks: u64) {
         if inode.blocks != blocks {
             self.problems.fixable(
-                format!("inode {ino}: block count is {}, should be {blocks}", inode.blocks),
+                format!(
+                    "inode {ino}: block count is {}, should be {blocks}",
+                    inode.blocks
+                ),
                 Some(Fix::Blocks(ino, blocks)),
             );
         }
@@ -533,26 +564,30 @@ impl Checker {
     fn check_dir_shape(&mut self, ino: u64, inode: &DiskInode, extents: &[Extent]) {
         if !inode.size.is_multiple_of(BLOCK_SIZE as u64) {
             let size = inode.size;
-            self.problems
-                .report(format!("directory {ino}: size {size} is not a multiple of {BLOCK_SIZE}"));
+            self.problems.report(format!(
+                "directory {ino}: size {size} is not a multiple of {BLOCK_SIZE}"
+            ));
         }
         let size_blocks = inode.size.div_ceil(BLOCK_SIZE as u64);
         let mut mapped = 0;
         for e in extents {
             if e.flags & EXTENT_UNWRITTEN != 0 {
                 let blocks = span("file block", e.logical, e.logical_end() - 1);
-                self.problems.report(format!("directory {ino}: {blocks} unwritten"));
+                self.problems
+                    .report(format!("directory {ino}: {blocks} unwritten"));
             }
             let hole_end = e.logical.min(size_blocks);
             if hole_end > mapped {
                 let blocks = span("file block", mapped, hole_end - 1);
-                self.problems.report(format!("directory {ino}: {blocks} not mapped"));
+                self.problems
+                    .report(format!("directory {ino}: {blocks} not mapped"));
             }
             mapped = mapped.max(e.logical_end());
         }
         if mapped < size_blocks {
             let blocks = span("file block", mapped, size_blocks - 1);
-            self.problems.report(format!("directory {ino}: {blocks} not mapped"));
+            self.problems
+                .report(format!("directory {ino}: {blocks} not mapped"));
         }
     }
 
@@ -573,7 +608,8 @@ impl Checker {
         let entries = match dir_entries(block, blkno, dir) {
             Ok(entries) => entries,
             Err(e) => {
-                self.problems.report(format!("directory {dir}: block {blkno}: {}", e.reason()));
+                self.problems
+                    .report(format!("directory {dir}: block {blkno}: {}", e.reason()));
                 self.links_known = false;
                 return;
             }
@@ -583,7 +619,8 @@ impl Checker {
                 Ok(entry) if entry.ino != 0 => self.check_entry(dir, &entry, names),
                 Ok(_) => {}
                 Err(e) => {
-                    self.problems.report(format!("directory {dir}: block {blkno}: {}", e.reason()));
+                    self.problems
+                        .report(format!("directory {dir}: block {blkno}: {}", e.reason()));
                     self.links_known = false;
                 }
             }
@@ -599,20 +636,24 @@ impl Checker {
         let ino = entry.ino;
         let Some(target) = self.inodes.get(&ino) else {
             if ino > self.g.inode_count {
-                self.problems.report(format!("{}: inode {ino} out of range", at()));
+                self.problems
+                    .report(format!("{}: inode {ino} out of range", at()));
             } else if !self.bad_inodes.contains(&ino) {
-                self.problems.report(format!("{}: inode {ino} is free", at()));
+                self.problems
+                    .report(format!("{}: inode {ino} is free", at()));
             }
             return;
         };
         let actual = file_type::from_mode(target.mode);
         if entry.file_type != actual {
             let (said, is) = (type_name(entry.file_type), type_name(actual));
-            self.problems.report(format!("{}: type {said}, but inode {ino} is a {is}", at()));
+            self.problems
+                .report(format!("{}: type {said}, but inode {ino} is a {is}", at()));
         }
         let is_dir = target.is_dir();
         if is_dir && ino == ROOT_INO {
-            self.problems.report(format!("{}: links the root directory", at()));
+            self.problems
+                .report(format!("{}: links the root directory", at()));
             return;
         }
         let links = self.links.entry(ino).or_default();
@@ -632,13 +673,21 @@ impl Checker {
         for (&ino, inode) in &self.inodes {
             let links = self.links.get(&ino).copied().unwrap_or_default();
             if ino != ROOT_INO && links.refs == 0 {
-                self.problems.report(format!("inode {ino}: in use but not in any directory"));
+                self.problems
+                    .report(format!("inode {ino}: in use but not in any directory"));
                 continue;
             }
-            let nlink = if inode.is_dir() { 2 + links.subdirs } else { links.refs };
+            let nlink = if inode.is_dir() {
+                2 + links.subdirs
+            } else {
+                links.refs
+            };
             if inode.nlink != nlink {
                 self.problems.fixable(
-                    format!("inode {ino}: link count is {}, should be {nlink}", inode.nlink),
+                    format!(
+                        "inode {ino}: link count is {}, should be {nlink}",
+                        inode.nlink
+                    ),
                     fix(Fix::Nlink(ino, nlink)),
                 );
             }
@@ -646,8 +695,10 @@ impl Checker {
                 continue;
             }
             if links.refs > 1 {
-                self.problems
-                    .report(format!("directory {ino}: linked from {} entries", links.refs));
+                self.problems.report(format!(
+                    "directory {ino}: linked from {} entries",
+                    links.refs
+                ));
             } else if inode.parent != links.linked_from {
                 let (parent, dir) = (inode.parent, links.linked_from);
                 self.problems.fixable(
@@ -737,14 +788,16 @@ impl Checker {
             let blocks = span("block", first, last);
             let (message, fix) = match mismatch {
                 // Unowned blocks may belong to an inode that could not be read.
-                Mismatch::Leaked => {
-                    (format!("{blocks}: marked used but not owned"), self.blocks_known)
-                }
+                Mismatch::Leaked => (
+                    format!("{blocks}: marked used but not owned"),
+                    self.blocks_known,
+                ),
                 Mismatch::Metadata => (format!("{blocks}: metadata marked free"), true),
                 Mismatch::PastEnd => (format!("{blocks}: past the end but marked free"), true),
-                Mismatch::Owned(ino) => {
-                    (format!("{blocks}: used by inode {ino} but marked free"), true)
-                }
+                Mismatch::Owned(ino) => (
+                    format!("{blocks}: used by inode {ino} but marked free"),
+                    true,
+                ),
             };
             self.problems.fixable(message, fix.then_some(Fix::Bitmap));
         }
@@ -760,7 +813,9 @@ impl Checker {
 
     /// Free data blocks, as in the bitmap a repair writes.
     fn free_blocks(&self) -> u64 {
-        (self.g.data_start..self.g.block_count).filter(|&b| !self.in_use(b)).count() as u64
+        (self.g.data_start..self.g.block_count)
+            .filter(|&b| !self.in_use(b))
+            .count() as u64
     }
 
     /// Free inodes: slots neither in use nor bad.
@@ -808,7 +863,9 @@ impl Checker {
     }
 
     fn write_superblock(&self, dev: &Device) -> io::Result<()> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let sb = Superblock {
             free_blocks: self.free_blocks(),
             free_inodes: self.free_inodes(),

@@ -81,7 +81,11 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, S
         return Err("-n cannot be combined with -y, -p or -a".into());
     }
     let device = getopt::device_operand(operands)?;
-    Ok(Command::Check(Options { repair, verbose, device }))
+    Ok(Command::Check(Options {
+        repair,
+        verbose,
+        device,
+    }))
 }
 
 /// Runs `fsck.rexfs` with the command line `args` (without the program
@@ -111,7 +115,11 @@ pub fn cli(args: impl IntoIterator<Item = OsString>) -> u8 {
         Ok(fsck) => fsck,
         Err(err) => return failed(err),
     };
-    let repaired = if opts.repair { fsck.repair(&dev) } else { Ok(()) };
+    let repaired = if opts.repair {
+        fsck.repair(&dev)
+    } else {
+        Ok(())
+    };
     for problem in fsck.problems() {
         println!("{PROG}: {problem}");
     }
@@ -141,8 +149,13 @@ mod tests {
 
     #[test]
     fn arguments() {
-        let check =
-            |repair, verbose| Ok(Command::Check(Options { repair, verbose, device: "d".into() }));
+        let check = |repair, verbose| {
+            Ok(Command::Check(Options {
+                repair,
+                verbose,
+                device: "d".into(),
+            }))
+        };
         assert_eq!(parse(&["d"]), check(false, false));
         assert_eq!(parse(&["-n", "-f", "d"]), check(false, false));
         assert_eq!(parse(&["-fy", "d"]), check(true, false));

@@ -32,7 +32,10 @@ impl Fs {
         let dev = image.open();
         let mut block = vec![0; BLOCK_SIZE];
         dev.read_blocks(0, &mut block).unwrap();
-        Fs { dev, sb: Superblock::decode(&block).unwrap() }
+        Fs {
+            dev,
+            sb: Superblock::decode(&block).unwrap(),
+        }
     }
 
     fn g(&self) -> Geometry {
@@ -89,7 +92,10 @@ impl Fs {
 
     fn bit(&self, blkno: u64) -> bool {
         let (index, bit) = bitmap_position(blkno);
-        test_bit(&self.read(self.g().bitmap_start + index)[HEADER_SIZE..], bit)
+        test_bit(
+            &self.read(self.g().bitmap_start + index)[HEADER_SIZE..],
+            bit,
+        )
     }
 
     /// Sets the bitmap bit of `blkno` and reseals the bitmap block.
@@ -98,7 +104,12 @@ impl Fs {
         let at = self.g().bitmap_start + index;
         let mut block = self.read(at);
         assign_bit(bitmap_payload_mut(&mut block), bit, used);
-        BlockHeader { kind: BlockKind::Bitmap, blkno: at, owner: 0 }.seal(&mut block);
+        BlockHeader {
+            kind: BlockKind::Bitmap,
+            blkno: at,
+            owner: 0,
+        }
+        .seal(&mut block);
         self.write(at, &block);
     }
 
@@ -120,14 +131,28 @@ impl Fs {
         let mut offset = HEADER_SIZE;
         for (i, &(name, ino, ftype)) in entries.iter().enumerate() {
             let last = i + 1 == entries.len();
-            let rec_len = if last { BLOCK_SIZE - offset } else { dirent_size(name.len()) };
+            let rec_len = if last {
+                BLOCK_SIZE - offset
+            } else {
+                dirent_size(name.len())
+            };
             write_dirent(&mut block, offset, ino, rec_len, ftype, name.as_bytes());
             offset += rec_len;
         }
-        BlockHeader { kind: BlockKind::Directory, blkno, owner: dir }.seal(&mut block);
+        BlockHeader {
+            kind: BlockKind::Directory,
+            blkno,
+            owner: dir,
+        }
+        .seal(&mut block);
         self.write(blkno, &block);
         self.update_inode(dir, |d| {
-            let extent = Extent { logical: d.size / BS, physical: blkno, len: 1, flags: 0 };
+            let extent = Extent {
+                logical: d.size / BS,
+                physical: blkno,
+                len: 1,
+                flags: 0,
+            };
             extent.encode(&mut d.data[d.extent_count as usize * EXTENT_SIZE..]);
             d.extent_count += 1;
             d.size += BS;
@@ -143,7 +168,9 @@ impl Fs {
         let mut raw = vec![0; BLOCK_SIZE];
         let mut block = XattrBlock::empty(&mut raw[..]);
         for (name, value) in attrs {
-            block.set(XattrNamespace::User, name.as_bytes(), value.as_bytes()).unwrap();
+            block
+                .set(XattrNamespace::User, name.as_bytes(), value.as_bytes())
+                .unwrap();
         }
         block.seal(blkno, ino);
         self.write(blkno, &raw);
@@ -166,13 +193,22 @@ fn raw_xattr_block(blkno: u64, ino: u64, count: u32, entries: &[(u8, &str, &str)
         block[at + 4..at + 4 + entry.len()].copy_from_slice(&entry);
         at += (4 + entry.len()).next_multiple_of(4);
     }
-    BlockHeader { kind: BlockKind::Xattr, blkno, owner: ino }.seal(&mut block);
+    BlockHeader {
+        kind: BlockKind::Xattr,
+        blkno,
+        owner: ino,
+    }
+    .seal(&mut block);
     block
 }
 
 /// A regular file with `extents` (at most five), linked once.
 fn file(extents: &[Extent]) -> DiskInode {
-    let mut inode = DiskInode { mode: mode::S_IFREG | 0o644, nlink: 1, ..DiskInode::FREE };
+    let mut inode = DiskInode {
+        mode: mode::S_IFREG | 0o644,
+        nlink: 1,
+        ..DiskInode::FREE
+    };
     for (i, e) in extents.iter().enumerate() {
         e.encode(&mut inode.data[i * EXTENT_SIZE..]);
     }
@@ -197,11 +233,21 @@ fn inline_file(data: &[u8]) -> DiskInode {
 
 /// An empty directory in `parent`.
 fn dir(parent: u64) -> DiskInode {
-    DiskInode { mode: mode::S_IFDIR | 0o755, nlink: 2, parent, ..DiskInode::FREE }
+    DiskInode {
+        mode: mode::S_IFDIR | 0o755,
+        nlink: 2,
+        parent,
+        ..DiskInode::FREE
+    }
 }
 
 fn extent(logical: u64, physical: u64) -> Extent {
-    Extent { logical, physical, len: 1, flags: 0 }
+    Extent {
+        logical,
+        physical,
+        len: 1,
+        flags: 0,
+    }
 }
 
 fn check(image: &Image) -> Fsck {
@@ -254,24 +300,40 @@ fn fresh_filesystems_are_clean() {
     }
     let fsck = check(&formatted());
     let s = fsck.summary().unwrap();
-    assert_eq!((s.inodes_used, s.inode_count, s.blocks_used, s.block_count), (1, 1024, 66, 4096));
+    assert_eq!(
+        (s.inodes_used, s.inode_count, s.blocks_used, s.block_count),
+        (1, 1024, 66, 4096)
+    );
 }
 
 #[test]
 fn corrupt_superblock() {
     let image = formatted();
     Fs::open(&image).flip(0, 100);
-    expect(&image, &["superblock: checksum mismatch"], exit::UNCORRECTED);
+    expect(
+        &image,
+        &["superblock: checksum mismatch"],
+        exit::UNCORRECTED,
+    );
     assert_eq!(repair(&image).exit_code(), exit::UNCORRECTED);
 
     let zeroed = Image::new(MIB);
-    expect(&zeroed, &["superblock: bad magic number"], exit::UNCORRECTED);
+    expect(
+        &zeroed,
+        &["superblock: bad magic number"],
+        exit::UNCORRECTED,
+    );
 }
 
 #[test]
 fn device_smaller_than_the_filesystem() {
     let image = formatted();
-    fs::File::options().write(true).open(image.path()).unwrap().set_len(8 * MIB).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(image.path())
+        .unwrap()
+        .set_len(8 * MIB)
+        .unwrap();
     expect(
         &image,
         &["superblock: the filesystem has 4096 blocks but the device only 2048"],
@@ -299,7 +361,11 @@ fn corrupt_bitmap_block() {
     let image = formatted();
     let fs = Fs::open(&image);
     fs.flip(fs.g().bitmap_start, 1000);
-    expect(&image, &["bitmap block 1: checksum mismatch"], exit::UNCORRECTED);
+    expect(
+        &image,
+        &["bitmap block 1: checksum mismatch"],
+        exit::UNCORRECTED,
+    );
     expect_repaired(&image, &["bitmap block 1: checksum mismatch"]);
 }
 
@@ -312,8 +378,10 @@ fn leaked_blocks() {
     for blkno in start + 100..start + 200 {
         fs.set_bit(blkno, true);
     }
-    let problems =
-        ["block 71: marked used but not owned", "blocks 166-265: marked used but not owned"];
+    let problems = [
+        "block 71: marked used but not owned",
+        "blocks 166-265: marked used but not owned",
+    ];
     expect(&image, &problems, exit::UNCORRECTED);
     expect_repaired(&image, &problems);
     assert!(!fs.bit(start + 5));
@@ -372,10 +440,21 @@ fn directory_with_files_is_clean() {
     let mut fs = Fs::open(&image);
     let data = fs.alloc();
     fs.create(2, &inline_file(b"hello"));
-    fs.create(3, &file(&[Extent { logical: 0, physical: data, len: 1, flags: 0 }]));
+    fs.create(
+        3,
+        &file(&[Extent {
+            logical: 0,
+            physical: data,
+            len: 1,
+            flags: 0,
+        }]),
+    );
     fs.create(4, &dir(ROOT_INO));
     fs.update_inode(ROOT_INO, |root| root.nlink = 3);
-    fs.add_dir_block(ROOT_INO, &[("a", 2, file_type::REG), ("b", 3, file_type::REG)]);
+    fs.add_dir_block(
+        ROOT_INO,
+        &[("a", 2, file_type::REG), ("b", 3, file_type::REG)],
+    );
     fs.add_dir_block(ROOT_INO, &[("sub", 4, file_type::DIR)]);
     fs.add_dir_block(4, &[("hardlink", 3, file_type::REG)]);
     fs.update_inode(3, |f| f.nlink = 2);
@@ -390,20 +469,44 @@ fn inode_flags_and_whiteouts() {
     let mut fs = Fs::open(&image);
     // Every chattr flag on an inline file and a directory; a whiteout (a
     // character device 0:0 that RENAME_WHITEOUT leaves).
-    let flagged = DiskInode { flags: INODE_INLINE | INODE_USER_FLAGS, ..inline_file(b"x") };
+    let flagged = DiskInode {
+        flags: INODE_INLINE | INODE_USER_FLAGS,
+        ..inline_file(b"x")
+    };
     fs.create(2, &flagged);
-    fs.create(3, &DiskInode { flags: INODE_IMMUTABLE, ..dir(ROOT_INO) });
-    let whiteout = DiskInode { mode: mode::S_IFCHR, nlink: 1, rdev: 0, ..DiskInode::FREE };
+    fs.create(
+        3,
+        &DiskInode {
+            flags: INODE_IMMUTABLE,
+            ..dir(ROOT_INO)
+        },
+    );
+    let whiteout = DiskInode {
+        mode: mode::S_IFCHR,
+        nlink: 1,
+        rdev: 0,
+        ..DiskInode::FREE
+    };
     fs.create(4, &whiteout);
     fs.update_inode(ROOT_INO, |root| root.nlink = 3);
     fs.add_dir_block(
         ROOT_INO,
-        &[("flagged", 2, file_type::REG), ("dir", 3, file_type::DIR), ("gone", 4, file_type::CHR)],
+        &[
+            ("flagged", 2, file_type::REG),
+            ("dir", 3, file_type::DIR),
+            ("gone", 4, file_type::CHR),
+        ],
     );
     expect(&image, &[], exit::OK);
 
     // A flag bit this version does not know makes the inode unreadable.
-    fs.put_inode(2, &DiskInode { flags: flagged.flags | 0x40, ..flagged });
+    fs.put_inode(
+        2,
+        &DiskInode {
+            flags: flagged.flags | 0x40,
+            ..flagged
+        },
+    );
     expect(&image, &["inode 2: unknown inode flags"], exit::UNCORRECTED);
 }
 
@@ -411,7 +514,11 @@ fn inode_flags_and_whiteouts() {
 fn entry_of_a_free_inode() {
     let image = formatted();
     Fs::open(&image).add_dir_block(ROOT_INO, &[("ghost", 5, file_type::REG)]);
-    expect(&image, &["directory 1: entry \"ghost\": inode 5 is free"], exit::UNCORRECTED);
+    expect(
+        &image,
+        &["directory 1: entry \"ghost\": inode 5 is free"],
+        exit::UNCORRECTED,
+    );
 }
 
 #[test]
@@ -453,7 +560,11 @@ fn corrupt_directory_block() {
         format!("directory 1: block {blkno}: checksum mismatch"),
         "inode 2: in use but not in any directory".into(),
     ];
-    expect(&image, &problems.each_ref().map(String::as_str), exit::UNCORRECTED);
+    expect(
+        &image,
+        &problems.each_ref().map(String::as_str),
+        exit::UNCORRECTED,
+    );
     assert_eq!(repair(&image).exit_code(), exit::UNCORRECTED);
 }
 
@@ -464,7 +575,10 @@ fn two_inodes_claim_a_block() {
     let blkno = fs.alloc();
     fs.create(2, &file(&[extent(0, blkno)]));
     fs.create(3, &file(&[extent(0, blkno)]));
-    fs.add_dir_block(ROOT_INO, &[("a", 2, file_type::REG), ("b", 3, file_type::REG)]);
+    fs.add_dir_block(
+        ROOT_INO,
+        &[("a", 2, file_type::REG), ("b", 3, file_type::REG)],
+    );
     let problem = format!("block {blkno}: used by inode 2 and inode 3");
     expect(&image, &[&problem], exit::UNCORRECTED);
     assert_eq!(repair(&image).exit_code(), exit::UNCORRECTED);
@@ -475,7 +589,13 @@ fn extents_and_file_size() {
     let image = formatted();
     let mut fs = Fs::open(&image);
     let (a, b) = (fs.alloc(), fs.alloc());
-    let mut inode = file(&[extent(0, a), Extent { flags: EXTENT_UNWRITTEN, ..extent(5, b) }]);
+    let mut inode = file(&[
+        extent(0, a),
+        Extent {
+            flags: EXTENT_UNWRITTEN,
+            ..extent(5, b)
+        },
+    ]);
     // fallocate(KEEP_SIZE) leaves unwritten blocks past the end of file.
     inode.size = 100;
     fs.create(2, &inode);
@@ -526,11 +646,28 @@ fn extent_chain() {
 /// 3, a directory "d" with one; returns the two blocks.
 fn files_with_xattrs(fs: &mut Fs) -> (u64, u64) {
     let file_block = fs.add_xattr_block(2, &[("colour", "beige"), ("empty", "")]);
-    fs.create(2, &DiskInode { xattr_block: file_block, blocks: 1, ..inline_file(b"data") });
+    fs.create(
+        2,
+        &DiskInode {
+            xattr_block: file_block,
+            blocks: 1,
+            ..inline_file(b"data")
+        },
+    );
     let dir_block = fs.add_xattr_block(3, &[("x", "yz")]);
-    fs.create(3, &DiskInode { xattr_block: dir_block, blocks: 1, ..dir(ROOT_INO) });
+    fs.create(
+        3,
+        &DiskInode {
+            xattr_block: dir_block,
+            blocks: 1,
+            ..dir(ROOT_INO)
+        },
+    );
     fs.update_inode(ROOT_INO, |root| root.nlink = 3);
-    fs.add_dir_block(ROOT_INO, &[("f", 2, file_type::REG), ("d", 3, file_type::DIR)]);
+    fs.add_dir_block(
+        ROOT_INO,
+        &[("f", 2, file_type::REG), ("d", 3, file_type::DIR)],
+    );
     (file_block, dir_block)
 }
 
@@ -549,7 +686,11 @@ fn xattr_blocks() {
         "inode 2: block count is 0, should be 1".to_string(),
         format!("block {dir_block}: used by inode 3 but marked free"),
     ];
-    expect(&image, &problems.each_ref().map(String::as_str), exit::UNCORRECTED);
+    expect(
+        &image,
+        &problems.each_ref().map(String::as_str),
+        exit::UNCORRECTED,
+    );
     expect_repaired(&image, &problems.each_ref().map(String::as_str));
 
     // Forgetting the attribute block without freeing it leaks it.
@@ -559,7 +700,11 @@ fn xattr_blocks() {
         format!("block {file_block}: marked used but not owned"),
         "superblock: free block count is 4027, should be 4028".to_string(),
     ];
-    expect(&image, &problems.each_ref().map(String::as_str), exit::UNCORRECTED);
+    expect(
+        &image,
+        &problems.each_ref().map(String::as_str),
+        exit::UNCORRECTED,
+    );
     expect_repaired(&image, &problems.each_ref().map(String::as_str));
     assert!(!fs.bit(file_block));
 }
@@ -574,11 +719,17 @@ fn corrupt_xattr_blocks() {
     let (a, b) = ((1, "a", "1"), (1, "b", "2"));
     // (stored at, owner, count, entries): why the block is bad.
     let cases = [
-        ((file_block, 2, 2, &[a, (1, "a", "2")][..]), "duplicate attribute name"),
+        (
+            (file_block, 2, 2, &[a, (1, "a", "2")][..]),
+            "duplicate attribute name",
+        ),
         ((file_block, 2, 3, &[a, b]), "bad attribute count"),
         ((file_block, 2, 1, &[a, b]), "bad attribute count"),
         ((file_block, 2, 2, &[b, a]), "attributes out of order"),
-        ((file_block, 2, 1, &[(9, "a", "1")]), "unknown attribute namespace"),
+        (
+            (file_block, 2, 1, &[(9, "a", "1")]),
+            "unknown attribute namespace",
+        ),
         ((file_block, 3, 1, &[a]), "block header does not match"),
         ((file_block + 1, 2, 1, &[a]), "block header does not match"),
     ];
@@ -588,7 +739,11 @@ fn corrupt_xattr_blocks() {
     }
     fs.write(file_block, &clean);
     fs.flip(file_block, 100);
-    expect(&image, &[&format!("{at}: checksum mismatch")], exit::UNCORRECTED);
+    expect(
+        &image,
+        &[&format!("{at}: checksum mismatch")],
+        exit::UNCORRECTED,
+    );
     // A damaged block is not the kind of damage fsck repairs; it stays
     // allocated to its inode.
     assert_eq!(repair(&image).exit_code(), exit::UNCORRECTED);
@@ -611,7 +766,10 @@ fn corrupt_xattr_blocks() {
     expect(
         &image,
         &[
-            &format!("inode 3: xattr block {}: outside the data area", fs.g().block_count),
+            &format!(
+                "inode 3: xattr block {}: outside the data area",
+                fs.g().block_count
+            ),
             &format!("block {dir_block}: marked used but not owned"),
             "superblock: free block count is 4027, should be 4028",
         ],
@@ -659,7 +817,11 @@ fn directory_hole() {
         e.encode(&mut root.data);
         root.size = 2 * BS;
     });
-    expect(&image, &["directory 1: file block 0 not mapped"], exit::UNCORRECTED);
+    expect(
+        &image,
+        &["directory 1: file block 0 not mapped"],
+        exit::UNCORRECTED,
+    );
 }
 
 #[test]
@@ -676,7 +838,10 @@ fn check_without_repair_changes_nothing() {
 }
 
 fn fsck(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fsck-rexfs")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_fsck-rexfs"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn code(output: &Output) -> Option<i32> {
@@ -700,7 +865,10 @@ fn binary_exit_codes() {
     assert_eq!(String::from_utf8_lossy(&found.stdout), format!("{line}\n"));
     let fixed = fsck(&["-y", path]);
     assert_eq!(code(&fixed), Some(1));
-    assert_eq!(String::from_utf8_lossy(&fixed.stdout), format!("{line} (fixed)\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&fixed.stdout),
+        format!("{line} (fixed)\n")
+    );
     assert_eq!(code(&fsck(&["-p", path])), Some(0));
 
     let (file_block, _) = files_with_xattrs(&mut fs);
@@ -713,7 +881,10 @@ fn binary_exit_codes() {
     assert_eq!(code(&fsck(&["-y", path])), Some(4));
 
     let zeroed = Image::new(MIB);
-    assert_eq!(code(&fsck(&["-a", zeroed.path().to_str().unwrap()])), Some(4));
+    assert_eq!(
+        code(&fsck(&["-a", zeroed.path().to_str().unwrap()])),
+        Some(4)
+    );
     let empty = Image::new(0);
     assert_eq!(code(&fsck(&[empty.path().to_str().unwrap()])), Some(8));
     assert_eq!(code(&fsck(&["/nonexistent/rexfs.img"])), Some(8));
@@ -731,7 +902,9 @@ fn binary_exit_codes() {
 /// fsck.rexfs through PATH and passes its exit status on.
 #[test]
 fn through_the_fsck_front_end() {
-    let Ok(front) = Command::new("fsck").arg("--version").output() else { return };
+    let Ok(front) = Command::new("fsck").arg("--version").output() else {
+        return;
+    };
     if !front.status.success() {
         return;
     }
@@ -740,10 +913,17 @@ fn through_the_fsck_front_end() {
     let link = dir.join("fsck.rexfs");
     let _ = fs::remove_file(&link);
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_fsck-rexfs"), &link).unwrap();
-    let path_var = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let path_var = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let front_end = |args: &[&str]| {
         let mut front_end = Command::new("fsck");
-        front_end.args(["-t", "rexfs"]).args(args).env("PATH", &path_var);
+        front_end
+            .args(["-t", "rexfs"])
+            .args(args)
+            .env("PATH", &path_var);
         front_end.output().unwrap()
     };
 

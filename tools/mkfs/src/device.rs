@@ -113,7 +113,9 @@ impl Device {
 
     /// Flushes all writes to stable storage.
     pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_all().map_err(|e| annotate(e, format_args!("{}: cannot sync", self.name)))
+        self.file
+            .sync_all()
+            .map_err(|e| annotate(e, format_args!("{}: cannot sync", self.name)))
     }
 }
 

@@ -115,7 +115,11 @@ mod tests {
         );
         assert_eq!(
             parse(&["-", "-qL", ""]),
-            [Ok(Arg::Operand(v("-"))), Ok(Arg::Flag(b'q')), Ok(Arg::Value(b'L', v(""))),]
+            [
+                Ok(Arg::Operand(v("-"))),
+                Ok(Arg::Flag(b'q')),
+                Ok(Arg::Value(b'L', v(""))),
+            ]
         );
     }
 
@@ -123,7 +127,10 @@ mod tests {
     fn missing_value() {
         assert_eq!(
             parse(&["-qN"]),
-            [Ok(Arg::Flag(b'q')), Err("option requires an argument -- 'N'".into())]
+            [
+                Ok(Arg::Flag(b'q')),
+                Err("option requires an argument -- 'N'".into())
+            ]
         );
     }
 

@@ -139,14 +139,23 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
     if operands.len() == 2 {
         let value = operands.pop().unwrap_or_default();
         if size.is_some() {
-            return Err(Error::Usage("size given both with -s and after the device".into()));
+            return Err(Error::Usage(
+                "size given both with -s and after the device".into(),
+            ));
         }
         let bytes = parse_fs_size(&value, block_size_given)
             .ok_or_else(|| Error::Usage(format!("invalid size {}", value.display())))?;
         size = Some(bytes);
     }
     let device = getopt::device_operand(operands).map_err(Error::Usage)?;
-    Ok(Command::Format(Options { quiet, force, label, inodes, size, device }))
+    Ok(Command::Format(Options {
+        quiet,
+        force,
+        label,
+        inodes,
+        size,
+        device,
+    }))
 }
 
 /// Parses the size operand after the device as mke2fs does: a number with
@@ -157,7 +166,11 @@ pub fn parse_fs_size(value: &OsStr, block_size_given: bool) -> Option<u64> {
     if !s.bytes().all(|b| b.is_ascii_digit()) {
         return parse_size(value);
     }
-    let unit = if block_size_given { BLOCK_SIZE as u64 } else { 1024 };
+    let unit = if block_size_given {
+        BLOCK_SIZE as u64
+    } else {
+        1024
+    };
     s.parse::<u64>().ok()?.checked_mul(unit)
 }
 
@@ -187,7 +200,10 @@ pub fn parse_size(value: &OsStr) -> Option<u64> {
 /// default one inode per 16 KiB, as many as fit but at least [`MIN_INODES`].
 pub fn geometry(block_count: u64, inodes: Option<u64>) -> Result<Geometry, Error> {
     let invalid = |e: FormatError| {
-        Error::Invalid(format!("cannot make a filesystem of {block_count} blocks: {}", e.reason()))
+        Error::Invalid(format!(
+            "cannot make a filesystem of {block_count} blocks: {}",
+            e.reason()
+        ))
     };
     let smallest = Geometry::new(block_count, MIN_INODES).map_err(invalid)?;
     let inodes = inodes.unwrap_or_else(|| {
@@ -211,7 +227,12 @@ pub fn bitmap_block(block: &mut [u8], g: &Geometry, index: u64, in_use: impl Fn(
         let used = blkno < g.data_start || blkno >= g.block_count || in_use(blkno);
         assign_bit(bits, bit, used);
     }
-    BlockHeader { kind: BlockKind::Bitmap, blkno: g.bitmap_start + index, owner: 0 }.seal(block);
+    BlockHeader {
+        kind: BlockKind::Bitmap,
+        blkno: g.bitmap_start + index,
+        owner: 0,
+    }
+    .seal(block);
 }
 
 /// Makes an empty filesystem on `dev` as `opts` ask; returns its superblock.
@@ -237,8 +258,13 @@ pub fn format(dev: &Device, opts: &Options) -> Result<Superblock, Error> {
     uuid[6] = (uuid[6] & 0x0f) | 0x40;
     uuid[8] = (uuid[8] & 0x3f) | 0x80;
     let generation = u32::from_le_bytes(random_bytes()?);
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let now = Timestamp { sec: since_epoch.as_secs() as i64, nsec: since_epoch.subsec_nanos() };
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let now = Timestamp {
+        sec: since_epoch.as_secs() as i64,
+        nsec: since_epoch.subsec_nanos(),
+    };
 
     let mut block = vec![0; BLOCK_SIZE];
     dev.write_blocks(0, &block)?;
@@ -257,8 +283,9 @@ pub fn format(dev: &Device, opts: &Options) -> Result<Superblock, Error> {
         generation,
         ..DiskInode::FREE
     };
-    let (root_block, root_offset) =
-        g.inode_location(ROOT_INO).map_err(|e| Error::Invalid(e.reason().into()))?;
+    let (root_block, root_offset) = g
+        .inode_location(ROOT_INO)
+        .map_err(|e| Error::Invalid(e.reason().into()))?;
     // All-zero slots are free inodes.
     dev.write_region(g.inode_table_start, g.inode_table_blocks, |blkno, block| {
         if blkno == root_block {
@@ -354,9 +381,10 @@ mod tests {
 
     #[test]
     fn arguments() {
-        let opts =
-            options(&["-q", "-F", "-L", "scratch", "-N", "64", "-b", "4096", "-s16M", "img"])
-                .unwrap();
+        let opts = options(&[
+            "-q", "-F", "-L", "scratch", "-N", "64", "-b", "4096", "-s16M", "img",
+        ])
+        .unwrap();
         assert_eq!(
             opts,
             Options {
@@ -368,10 +396,19 @@ mod tests {
                 device: "img".into(),
             }
         );
-        assert!(matches!(options(&["-b", "1024", "img"]), Err(Error::Invalid(_))));
-        assert!(matches!(options(&["-N", "many", "img"]), Err(Error::Usage(_))));
+        assert!(matches!(
+            options(&["-b", "1024", "img"]),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            options(&["-N", "many", "img"]),
+            Err(Error::Usage(_))
+        ));
         assert!(matches!(options(&["-x", "img"]), Err(Error::Usage(_))));
-        assert!(matches!(options(&["-s", "12X", "img"]), Err(Error::Usage(_))));
+        assert!(matches!(
+            options(&["-s", "12X", "img"]),
+            Err(Error::Usage(_))
+        ));
         assert!(matches!(options(&[]), Err(Error::Usage(_))));
         assert!(matches!(options(&["a", "b"]), Err(Error::Usage(_))));
         assert!(matches!(options(&["a", "1", "2"]), Err(Error::Usage(_))));
@@ -387,14 +424,29 @@ mod tests {
             (Some(100 << 20), "/dev/vdc".into())
         );
         // Without -b, KiB (mke2fs); with a suffix, bytes.
-        assert_eq!(size(&["img", "1024"]).unwrap(), (Some(1 << 20), "img".into()));
-        assert_eq!(size(&["-q", "img", "16M"]).unwrap(), (Some(16 << 20), "img".into()));
-        assert_eq!(size(&["img", "16m", "-q"]).unwrap(), (Some(16 << 20), "img".into()));
-        assert!(matches!(size(&["-s", "1M", "img", "1024"]), Err(Error::Usage(_))));
+        assert_eq!(
+            size(&["img", "1024"]).unwrap(),
+            (Some(1 << 20), "img".into())
+        );
+        assert_eq!(
+            size(&["-q", "img", "16M"]).unwrap(),
+            (Some(16 << 20), "img".into())
+        );
+        assert_eq!(
+            size(&["img", "16m", "-q"]).unwrap(),
+            (Some(16 << 20), "img".into())
+        );
+        assert!(matches!(
+            size(&["-s", "1M", "img", "1024"]),
+            Err(Error::Usage(_))
+        ));
         assert!(matches!(size(&["img", "12X"]), Err(Error::Usage(_))));
         assert!(matches!(size(&["img", "-1"]), Err(Error::Usage(_))));
         assert!(matches!(size(&["img", ""]), Err(Error::Usage(_))));
-        assert!(matches!(size(&["img", "99999999999999999"]), Err(Error::Usage(_))));
+        assert!(matches!(
+            size(&["img", "99999999999999999"]),
+            Err(Error::Usage(_))
+        ));
     }
 
     #[test]
@@ -405,7 +457,10 @@ mod tests {
         assert!(geometry(MIN_BLOCKS - 1, None).is_err());
         assert!(geometry(MIN_BLOCKS, Some(MIN_BLOCKS * INODES_PER_BLOCK)).is_err());
         // Past 64 TiB the default is capped by the 32-bit inode numbers.
-        assert_eq!(geometry(1 << 36, None).unwrap().inode_count, u32::MAX.into());
+        assert_eq!(
+            geometry(1 << 36, None).unwrap().inode_count,
+            u32::MAX.into()
+        );
     }
 
     #[test]

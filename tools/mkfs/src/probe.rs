@@ -18,7 +18,9 @@ use crate::Device;
 /// What `blkid` found on a device, as `mkfs.rexfs` names it in its refusal.
 fn describe_blkid(export: &str) -> String {
     let value = |key: &str| {
-        export.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        export
+            .lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
     };
     match (value("TYPE"), value("PTTYPE")) {
         (Some(fs), _) => format!("an existing filesystem ({fs})"),
@@ -43,9 +45,16 @@ pub fn existing_contents(dev: &Device, path: &Path) -> io::Result<Option<String>
         .into_iter()
         .find(|candidate| Path::new(candidate).exists())
         .unwrap_or("blkid");
-    let out = Command::new(blkid).args(["-p", "-o", "export"]).arg(path).output().map_err(|e| {
-        io::Error::new(e.kind(), format!("cannot run blkid to look for an existing filesystem: {e}"))
-    })?;
+    let out = Command::new(blkid)
+        .args(["-p", "-o", "export"])
+        .arg(path)
+        .output()
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot run blkid to look for an existing filesystem: {e}"),
+            )
+        })?;
     match out.status.code() {
         Some(0) => Ok(Some(describe_blkid(&String::from_utf8_lossy(&out.stdout)))),
         // Nothing identified.

@@ -50,11 +50,17 @@ fn root_is_an_empty_directory() {
     let root = DiskInode::decode(&table[..INODE_SIZE]).unwrap();
     assert_eq!(root.mode, mode::S_IFDIR | 0o755);
     assert_eq!((root.nlink, root.uid, root.gid), (2, 0, 0));
-    assert_eq!((root.size, root.blocks, root.extent_count, root.extent_block), (0, 0, 0, 0));
+    assert_eq!(
+        (root.size, root.blocks, root.extent_count, root.extent_block),
+        (0, 0, 0, 0)
+    );
     assert_eq!(root.parent, ROOT_INO);
     assert!(root.mtime.sec > 0);
     assert_eq!([root.atime, root.ctime, root.crtime], [root.mtime; 3]);
-    assert!(table[INODE_SIZE..].iter().all(|&b| b == 0), "other inodes are free");
+    assert!(
+        table[INODE_SIZE..].iter().all(|&b| b == 0),
+        "other inodes are free"
+    );
 }
 
 #[test]
@@ -81,7 +87,10 @@ fn bitmap_marks_metadata_and_missing_blocks() {
     assert_eq!(g.bitmap_blocks, 2);
     for index in 0..g.bitmap_blocks {
         let block = read(&dev, g.bitmap_start + index, 1);
-        assert_eq!(BlockHeader::verify(&block, BlockKind::Bitmap, g.bitmap_start + index), Ok(0));
+        assert_eq!(
+            BlockHeader::verify(&block, BlockKind::Bitmap, g.bitmap_start + index),
+            Ok(0)
+        );
         let bits = bitmap_payload(&block);
         for bit in 0..BITS_PER_BITMAP_BLOCK {
             let blkno = index * BITS_PER_BITMAP_BLOCK + bit;
@@ -106,9 +115,18 @@ fn size_option_limits_the_filesystem() {
 fn unusable_sizes_rejected() {
     let image = Image::new(16 * MIB);
     assert!(matches!(image.mkfs(&["-s", "17M"]), Err(Error::Invalid(_))));
-    assert!(matches!(image.mkfs(&["-s", "255K"]), Err(Error::Invalid(_))));
-    assert!(matches!(image.mkfs(&["-b", "1024"]), Err(Error::Invalid(_))));
-    assert!(matches!(image.mkfs(&["-N", "70000"]), Err(Error::Invalid(_))));
+    assert!(matches!(
+        image.mkfs(&["-s", "255K"]),
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        image.mkfs(&["-b", "1024"]),
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        image.mkfs(&["-N", "70000"]),
+        Err(Error::Invalid(_))
+    ));
     assert!(matches!(image.mkfs(&["-N", "0"]), Err(Error::Invalid(_))));
     let small = Image::new(255 * 1024);
     assert!(matches!(small.mkfs(&[]), Err(Error::Invalid(_))));
@@ -124,7 +142,10 @@ fn long_label_truncated() {
 }
 
 fn mkfs(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mkfs-rexfs")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_mkfs-rexfs"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -138,12 +159,21 @@ fn binary_exit_codes() {
     let made = mkfs(&["-f", "-L", "x", path]);
     assert_eq!(made.status.code(), Some(0));
     let out = String::from_utf8_lossy(&made.stdout);
-    assert!(out.contains("4096 blocks") && out.contains("1024 inodes"), "{out}");
+    assert!(
+        out.contains("4096 blocks") && out.contains("1024 inodes"),
+        "{out}"
+    );
     let quiet = mkfs(&["-q", "-f", path]);
     assert_eq!(quiet.status.code(), Some(0));
     assert!(quiet.stdout.is_empty());
 
-    for bad in [&[][..], &["-x", path], &["-L"], &["-b", "1024", path], &["-s", "1G", path]] {
+    for bad in [
+        &[][..],
+        &["-x", path],
+        &["-L"],
+        &["-b", "1024", path],
+        &["-s", "1G", path],
+    ] {
         let failed = mkfs(bad);
         assert_eq!(failed.status.code(), Some(1), "{bad:?}");
         assert!(String::from_utf8_lossy(&failed.stderr).starts_with("mkfs.rexfs: "));
@@ -166,10 +196,15 @@ fn xfstests_command_lines() {
     assert_eq!(superblock(&image.open()).geometry.block_count, 1024);
     let too_big = mkfs(&["-f", path, "17M"]);
     assert_eq!(too_big.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&too_big.stderr).contains("exceeds the size"), "{too_big:?}");
+    assert!(
+        String::from_utf8_lossy(&too_big.stderr).contains("exceeds the size"),
+        "{too_big:?}"
+    );
 
     // Through util-linux's mkfs front end, when it is installed.
-    let Ok(front) = Command::new("mkfs").arg("-V").output() else { return };
+    let Ok(front) = Command::new("mkfs").arg("-V").output() else {
+        return;
+    };
     if !front.status.success() {
         return;
     }
@@ -178,7 +213,11 @@ fn xfstests_command_lines() {
     let link = dir.join("mkfs.rexfs");
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_mkfs-rexfs"), &link).unwrap();
-    let path_var = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let path_var = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let made = Command::new("mkfs")
         .args(["-t", "rexfs", "--", "-q", "-f", path])
         .env("PATH", path_var)
@@ -196,25 +235,41 @@ fn xfstests_command_lines() {
 fn refuses_to_overwrite() {
     let image = Image::new(16 * MIB);
     let path = image.path().to_str().unwrap();
-    assert_eq!(mkfs(&["-q", path]).status.code(), Some(0), "an all-zero image");
+    assert_eq!(
+        mkfs(&["-q", path]).status.code(),
+        Some(0),
+        "an all-zero image"
+    );
     let first = superblock(&image.open());
     let refused = mkfs(&["-q", path]);
     assert_eq!(refused.status.code(), Some(1));
     let message = String::from_utf8_lossy(&refused.stderr);
-    assert!(message.contains("appears to contain an existing filesystem (rexfs)"), "{message}");
+    assert!(
+        message.contains("appears to contain an existing filesystem (rexfs)"),
+        "{message}"
+    );
     assert!(message.contains("use -f"), "{message}");
-    assert_eq!(superblock(&image.open()).uuid, first.uuid, "refused, yet written");
+    assert_eq!(
+        superblock(&image.open()).uuid,
+        first.uuid,
+        "refused, yet written"
+    );
     assert_eq!(mkfs(&["-q", "-f", path]).status.code(), Some(0));
     assert_ne!(superblock(&image.open()).uuid, first.uuid);
 
     // Another filesystem, when mkfs.ext4 is installed.
     let other = Image::new(16 * MIB);
     let path = other.path().to_str().unwrap();
-    let Ok(ext4) = Command::new("mkfs.ext4").args(["-q", "-F", path]).output() else { return };
+    let Ok(ext4) = Command::new("mkfs.ext4").args(["-q", "-F", path]).output() else {
+        return;
+    };
     assert!(ext4.status.success(), "{ext4:?}");
     let refused = mkfs(&["-q", path]);
     assert_eq!(refused.status.code(), Some(1));
     let message = String::from_utf8_lossy(&refused.stderr);
-    assert!(message.contains("appears to contain an existing filesystem (ext4)"), "{message}");
+    assert!(
+        message.contains("appears to contain an existing filesystem (ext4)"),
+        "{message}"
+    );
     assert_eq!(mkfs(&["-q", "-F", path]).status.code(), Some(0));
 }

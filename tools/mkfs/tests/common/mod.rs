@@ -23,7 +23,9 @@ impl Image {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
         let n = COUNT.fetch_add(1, Ordering::Relaxed);
         let path = env::temp_dir().join(format!("rexfs-test-{}-{n}.img", process::id()));
-        File::create(&path).and_then(|f| f.set_len(size)).expect("cannot create the image");
+        File::create(&path)
+            .and_then(|f| f.set_len(size))
+            .expect("cannot create the image");
         Image { path }
     }
 

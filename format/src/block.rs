@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The header that starts every metadata block other than the superblock
+//! and the inode table: bitmap, directory, extent and extended attribute
+//! blocks.
+
+use super::{
+    crc32c_without_field, get_u32, get_u64, put_u32, put_u64, FormatError, Result, BLOCK_SIZE,
+};
+
+/// Size of the header that starts every bitmap, directory, extent and
+/// extended attribute block.
+pub const HEADER_SIZE: usize = 32;
+
+/// The type of a metadata block, stored as its header magic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum BlockKind {
+    /// Allocation bitmap block, "RXBM".
+    Bitmap = 0x5258_424d,
+    /// Directory block, "RXDR".
+    Directory = 0x5258_4452,
+    /// Extent block, "RXEX".
+    Extent = 0x5258_4558,
+    /// Extended attribute block, "RXXA" (see [`XattrBlock`](super::XattrBlock)).
+    Xattr = 0x5258_5841,
+}
+
+/// Header of a metadata block:
+/// `magic: u32, crc: u32, blkno: u64, owner: u64, reserved: u64`.
+///
+/// `blkno` catches misdirected writes; `owner` is the inode the block belongs
+/// to (0 for bitmap blocks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockHeader {
+    /// What the block holds.
+    pub kind: BlockKind,
+    /// The block's own address.
+    pub blkno: u64,
+    /// Owning inode, 0 for none.
+    pub owner: u64,
+}
+
+const HDR_MAGIC: usize = 0;
+const HDR_CRC: usize = 4;
+const HDR_BLKNO: usize = 8;
+const HDR_OWNER: usize = 16;
+
+impl BlockHeader {
+    /// Writes the header into `block` and seals the block with its checksum.
+    /// Call it after the payload is final.
+    pub fn seal(&self, block: &mut [u8]) {
+        put_u32(block, HDR_MAGIC, self.kind as u32);
+        put_u64(block, HDR_BLKNO, self.blkno);
+        put_u64(block, HDR_OWNER, self.owner);
+        put_u64(block, HDR_OWNER + 8, 0);
+        let crc = crc32c_without_field(block, HDR_CRC);
+        put_u32(block, HDR_CRC, crc);
+    }
+
+    /// Checks that `block` is a sealed block of `kind` stored at `blkno`;
+    /// returns its owner.
+    pub fn verify(block: &[u8], kind: BlockKind, blkno: u64) -> Result<u64> {
+        if block.len() != BLOCK_SIZE {
+            return Err(FormatError::BadField("short block"));
+        }
+        if get_u32(block, HDR_MAGIC) != kind as u32 || get_u64(block, HDR_BLKNO) != blkno {
+            return Err(FormatError::BadHeader);
+        }
+        if get_u32(block, HDR_CRC) != crc32c_without_field(block, HDR_CRC) {
+            return Err(FormatError::BadChecksum);
+        }
+        Ok(get_u64(block, HDR_OWNER))
+    }
+}

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Attribute changes of inodes ([`InodeOps`]): the size of a regular file
+//! (truncate), and the `chattr` flags.
+
+use super::extent_map::FreedRuns;
+use super::ialloc::free_runs;
+use super::inode::{account_blocks, save, to_inode_flags, USER_FLAGS};
+use super::iomap::{block_of, convert_inline};
+use super::{RexInode, Rexfs};
+use crate::format::{BLOCK_SHIFT, INLINE_DATA_MAX};
+use crate::vfs::{InodeFlags, InodeOps};
+use kernel::prelude::*;
+
+impl InodeOps for Rexfs {
+    /// Changes the size of a regular file, or trims the blocks past its end
+    /// when the size stays.
+    fn truncate(inode: &RexInode, size: i64) -> Result {
+        let invalidate = inode.invalidate_lock();
+        inode.dio_wait();
+        let old_size = inode.size();
+        if size > INLINE_DATA_MAX as i64 {
+            convert_inline(inode, &invalidate)?;
+        }
+        if size < old_size {
+            if inode.data().is_inline() {
+                // Zero the inline bytes past the new size, which a later
+                // extension would read back (not the whole block as
+                // `truncate_page` does: the inode holds less).
+                inode.zero_range(size, old_size - size)?;
+            } else {
+                inode.truncate_page(size)?;
+            }
+        }
+        inode.truncate_setsize(size);
+        // Blocks past the new end go, also those that fallocate(KEEP_SIZE)
+        // placed past an unchanged one (as XFS and ext4 do, generic/092).
+        if size <= old_size {
+            let first = block_of(size + (1 << BLOCK_SHIFT) - 1);
+            let mut freed = FreedRuns::new();
+            inode
+                .data()
+                .map
+                .change(|map, _| map.remove(first, u64::MAX, &mut freed))?;
+            free_runs(inode.super_block(), &freed)?;
+            account_blocks(inode);
+        }
+        if size != old_size {
+            inode.touch(true);
+        }
+        inode.mark_dirty();
+        Ok(())
+    }
+
+    fn get_flags(inode: &RexInode) -> InodeFlags {
+        to_inode_flags(inode.data().user_flags())
+    }
+
+    /// Sets the `chattr` flags and the change time.
+    fn set_flags(inode: &RexInode, flags: InodeFlags) -> Result {
+        let supported = USER_FLAGS
+            .iter()
+            .fold(InodeFlags::empty(), |acc, &(_, f)| acc | f);
+        if flags.contains_any(!supported) {
+            return Err(EOPNOTSUPP);
+        }
+        let disk = USER_FLAGS
+            .iter()
+            .filter(|&&(_, f)| flags.contains(f))
+            .fold(0, |acc, &(d, _)| acc | d);
+        inode.data().set_user_flags(disk);
+        inode.touch(false);
+        save(inode)
+    }
+}

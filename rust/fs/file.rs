@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The file operations of regular files ([`FileOps`]): buffered and direct
+//! read and write, `fallocate(2)` and `fsync(2)` (also of directories).
+//!
+//! Buffered I/O goes through the page cache and iomap with the mappings of
+//! [`super::iomap`]; direct I/O is safe when the user buffer maps the same
+//! file (see [`direct_io`]).
+
+use super::extent_map::FreedRuns;
+use super::ialloc::free_runs;
+use super::inode::account_blocks;
+use super::iomap::{allocate_extent, block_of, bytes, convert_inline};
+use super::{RexInode, Rexfs};
+use crate::format::{self, EXTENT_UNWRITTEN, INLINE_DATA_MAX};
+use crate::vfs::{
+    FallocFlag, FallocMode, FileOps, InodeLockGuard, IovIterDest, IovIterSource, Kiocb, OpenFile,
+    UserBuffer,
+};
+use kernel::prelude::*;
+
+const BLOCK_SHIFT: u32 = format::BLOCK_SHIFT;
+
+/// Direct I/O of the whole request, safe when the user buffer is a mapping
+/// of this very file: `iomap_dio_rw` runs without faulting on the buffer;
+/// where it stops at a page that is not present, the rest is faulted in
+/// (no filesystem lock the fault path takes is held: `i_rwsem` ranks above
+/// `mmap_lock`) and it goes on; when a pass makes no progress even so (a
+/// write's own page cache invalidation unmaps a buffer that maps the range
+/// it writes), the rest goes through the page cache. `lock` is `i_rwsem`;
+/// a read releases it while it faults its buffer in and for its buffered
+/// fallback, since those are write faults, and a write fault into an inline
+/// file takes that file's `i_rwsem`. A write's faults only read.
+fn direct_io<B: UserBuffer>(
+    iocb: &mut Kiocb<'_, Rexfs>,
+    iter: &mut B,
+    lock: &mut InodeLockGuard<'_, Rexfs>,
+    fallback: impl FnOnce(
+        &mut Kiocb<'_, Rexfs>,
+        &mut B,
+        &mut InodeLockGuard<'_, Rexfs>,
+    ) -> Result<usize>,
+) -> Result<usize> {
+    let write = B::IS_SOURCE;
+    let inode = iocb.inode();
+    let probes = &inode.super_block().data().probes;
+    let mut done = 0usize;
+    let mut left_before_fault_in = None;
+    let mut faulted;
+    loop {
+        faulted = false;
+        match iocb.direct_io_nofault(iter, done) {
+            // The result counts the bytes done before the pass too.
+            Ok(total) => done = total,
+            Err(e) if e == EFAULT => faulted = true,
+            Err(e) if e == ENOTBLK && write => {
+                probes.dio_fallback.inc();
+                return Ok(done + fallback(iocb, iter, lock)?);
+            }
+            Err(e) if done > 0 => {
+                pr_debug!("rexfs: direct I/O stopped after {done} bytes: {e:?}\n");
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+        let left = iter.len();
+        if left == 0
+            || (!write && iocb.pos() >= inode.size())
+            || probes.unsafe_skip_dio_fallback.is_on()
+        {
+            break;
+        }
+        if left_before_fault_in == Some(left) {
+            probes.dio_fallback.inc();
+            return Ok(done + fallback(iocb, iter, lock)?);
+        }
+        probes.dio_retry.inc();
+        if write {
+            iter.fault_in(left);
+        } else {
+            lock.unlocked(|| iter.fault_in(left));
+        }
+        left_before_fault_in = Some(left);
+    }
+    if faulted && done == 0 {
+        return Err(EFAULT);
+    }
+    Ok(done)
+}
+
+/// Allocates unwritten extents for the holes in file blocks `start..end`.
+fn allocate_unwritten(inode: &RexInode, start: u64, end: u64) -> Result {
+    inode.data().map.change(|map, _| -> Result {
+        let mut block = start;
+        while block < end {
+            if let Some(e) = map.lookup(block) {
+                block = e.logical_end();
+                continue;
+            }
+            let hole_end = map.next_mapped(block).min(end);
+            block += allocate_extent(inode, map, block, hole_end - block, EXTENT_UNWRITTEN)?.1;
+        }
+        Ok(())
+    })
+}
+
+impl FileOps for Rexfs {
+    /// Buffered through the page cache, or direct under `i_rwsem` shared
+    /// (which keeps truncate and fallocate away from its blocks).
+    fn read_iter(iocb: &mut Kiocb<'_, Rexfs>, to: &mut IovIterDest<'_>) -> Result<usize> {
+        // Inline data is read through the page cache.
+        if !iocb.is_direct() || iocb.inode().data().is_inline() {
+            return iocb.buffered_read(to, 0);
+        }
+        if to.is_empty() {
+            return Ok(0);
+        }
+        let mut lock = iocb.inode().lock_shared();
+        direct_io(iocb, to, &mut lock, |iocb, to, lock| {
+            lock.unlocked(|| iocb.buffered_read(to, 0))
+        })
+    }
+
+    /// Buffered through iomap, or direct; both under `i_rwsem` exclusively.
+    fn write_iter(iocb: &mut Kiocb<'_, Rexfs>, from: &mut IovIterSource<'_>) -> Result<usize> {
+        let inode = iocb.inode();
+        let written = {
+            let mut lock = inode.lock();
+            // The VFS checks these flags when a file is opened for writing,
+            // not on the writes of a file opened before they were set.
+            if inode.is_immutable() || (inode.is_append_only() && !iocb.is_append()) {
+                return Err(EPERM);
+            }
+            if iocb.write_checks(from)? == 0 {
+                return Ok(0);
+            }
+            iocb.file_modified()?;
+            let end = iocb.pos() + from.len() as i64;
+            if (iocb.is_direct() || end > INLINE_DATA_MAX as i64) && inode.data().is_inline() {
+                convert_inline(inode, &inode.invalidate_lock())?;
+            }
+            // Data past the old EOF in its last block must read as zeroes.
+            let old_size = inode.size();
+            if iocb.pos() > old_size {
+                let _invalidate = inode.invalidate_lock();
+                inode.zero_range(old_size, iocb.pos() - old_size)?;
+            }
+            let written = if iocb.is_direct() {
+                direct_io(iocb, from, &mut lock, |iocb, from, _| {
+                    iocb.buffered_write_through(from)
+                })?
+            } else {
+                iocb.buffered_write(from)?
+            };
+            if inode.size() != old_size {
+                inode.mark_dirty();
+            }
+            written
+        };
+        if written > 0 {
+            iocb.write_sync(written)?;
+        }
+        Ok(written)
+    }
+
+    /// The file's data, then its inode, then every dirty metadata block
+    /// (allocation bitmap, extent and directory blocks), then a cache
+    /// flush.
+    fn fsync(file: &OpenFile<Rexfs>, start: i64, end: i64, _datasync: bool) -> Result {
+        let inode = file.inode();
+        let sb = inode.super_block();
+        file.write_and_wait_range(start, end)?;
+        inode.sync_metadata()?;
+        sb.sync_device()?;
+        sb.flush_device()
+    }
+
+    /// Preallocation (unwritten extents), hole punching and range zeroing.
+    /// Takes `i_rwsem` and `invalidate_lock` exclusively, waits for direct
+    /// I/O, and writes back and drops the page cache of a range before
+    /// changing its extents.
+    fn fallocate(file: &OpenFile<Rexfs>, mode: FallocMode, offset: i64, len: i64) -> Result {
+        let inode = file.inode();
+        let keep_size = mode.contains(FallocFlag::KeepSize);
+        let punch = mode.contains(FallocFlag::PunchHole);
+        let zero = mode.contains(FallocFlag::ZeroRange);
+        let supported = FallocFlag::KeepSize | FallocFlag::PunchHole | FallocFlag::ZeroRange;
+        if mode.contains_any(!supported) || (punch && zero) {
+            return Err(EOPNOTSUPP);
+        }
+        let probes = &inode.super_block().data().probes;
+        let _lock = inode.lock();
+        // A change by an unprivileged user drops setuid and setgid, as a
+        // write does (generic/683-685).
+        file.remove_privs()?;
+        let end = offset + len;
+        if !keep_size && end > inode.size() {
+            inode.check_new_size(end)?;
+        }
+        let invalidate = inode.invalidate_lock();
+        convert_inline(inode, &invalidate)?;
+        let _invalidate =
+            (!probes.unsafe_skip_fallocate_invalidate_lock.is_on()).then_some(invalidate);
+        inode.dio_wait();
+        let block_size = 1i64 << BLOCK_SHIFT;
+        // Whole blocks inside the range, and the whole range rounded out.
+        let (inner_start, inner_end) = (block_of(offset + block_size - 1), block_of(end));
+        let (outer_start, outer_end) = (block_of(offset), block_of(end + block_size - 1));
+
+        if punch || zero {
+            inode.flush_and_drop_range(offset, end - 1)?;
+            probes.delay(|p| &p.delay_fallocate);
+            if inner_start < inner_end {
+                let mut freed = FreedRuns::new();
+                inode
+                    .data()
+                    .map
+                    .change(|map, _| map.remove(inner_start, inner_end, &mut freed))?;
+                free_runs(inode.super_block(), &freed)?;
+            }
+            // Partial blocks at the edges: zero them through the page cache.
+            let inner = (bytes(inner_start) as i64, bytes(inner_end) as i64);
+            if inner.0 >= inner.1 {
+                inode.zero_range(offset, len)?;
+            } else {
+                if offset < inner.0 {
+                    inode.zero_range(offset, inner.0 - offset)?;
+                }
+                if end > inner.1 {
+                    inode.zero_range(inner.1, end - inner.1)?;
+                }
+            }
+        }
+        if !punch {
+            let (start, stop) = if zero {
+                (inner_start, inner_end)
+            } else {
+                (outer_start, outer_end)
+            };
+            allocate_unwritten(inode, start, stop)?;
+            if !keep_size && end > inode.size() {
+                inode.truncate_setsize(end);
+            }
+        }
+        account_blocks(inode);
+        inode.touch(punch || zero);
+        inode.mark_dirty();
+        Ok(())
+    }
+}

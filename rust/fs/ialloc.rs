@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Creating inodes, and freeing them when their last link and reference
+//! are gone.
+
+use super::extent_map::{ExtentChain, ExtentMap, FreedRuns};
+use super::inode::{account_blocks, save, InodeInfo, InodeInit, InodeType};
+use super::{corrupted, xattr, RexInode, RexSb};
+use crate::format::{self, mode, DiskInode, Extent, Timestamp, INLINE_DATA_MAX};
+use crate::vfs::{self, Attrs, Idmap, InodeFlags, InodeParams, NewInodeKind, Owner};
+use kernel::{prelude::*, sync::aref::ARef};
+
+/// Creates a new inode of `kind` for directory `dir`: allocates its slot
+/// and, for long symlinks, its data block. The caller links it into `dir`
+/// (or, for `O_TMPFILE`, the VFS drops its link); if that fails, clearing
+/// its links frees it with its last reference.
+pub(super) fn create(
+    dir: &RexInode,
+    kind: NewInodeKind<'_>,
+    mode: u16,
+    idmap: Idmap<'_>,
+) -> Result<ARef<RexInode>> {
+    let sb = dir.super_block();
+    let (now_sec, now_nsec) = vfs::now();
+    let now = Timestamp {
+        sec: now_sec,
+        nsec: now_nsec,
+    };
+    let (typ, size, nlink) = match kind {
+        NewInodeKind::File => (InodeType::File, 0, 1),
+        NewInodeKind::Dir => (InodeType::Dir, 0, 2),
+        NewInodeKind::Symlink(target) => {
+            if target.is_empty() || target.len() >= format::BLOCK_SIZE {
+                return Err(ENAMETOOLONG);
+            }
+            let mut copy = KVec::with_capacity(target.len(), GFP_KERNEL)?;
+            copy.extend_from_slice(target, GFP_KERNEL)?;
+            (InodeType::Symlink(copy), target.len() as i64, 1)
+        }
+        NewInodeKind::Special(rdev) => (InodeType::Special(rdev), 0, 1),
+    };
+
+    // Claim a slot first: the provisional inode marks it used on disk.
+    let mut provisional = DiskInode::FREE;
+    provisional.mode = mode;
+    provisional.nlink = nlink;
+    let ino = sb.data().allocator().alloc_inode(sb, &provisional)?;
+
+    let mut map = ExtentMap::new();
+    // New files keep their data inline until it outgrows the inode.
+    map.inline = matches!(typ, InodeType::File);
+    let mut symlink = None;
+    if let InodeType::Symlink(target) = &typ {
+        if target.len() <= INLINE_DATA_MAX {
+            let mut copy = KVec::with_capacity(target.len(), GFP_KERNEL)?;
+            copy.extend_from_slice(target, GFP_KERNEL)?;
+            symlink = Some(copy);
+        } else if let Err(e) = write_symlink_block(sb, target, &mut map) {
+            free_slot(sb, ino);
+            return Err(e);
+        }
+    }
+    let rdev = if let InodeType::Special(rdev) = typ {
+        rdev
+    } else {
+        0
+    };
+    // A new generation tells the file handles of the slot's earlier
+    // inodes from this one's.
+    let attrs = Attrs {
+        mode,
+        nlink,
+        size,
+        generation: vfs::random_u32(),
+        ..Attrs::default()
+    };
+    let new = match RexInode::get_or_new(sb, ino) {
+        Ok(Err(new)) => new,
+        Ok(Ok(_)) => {
+            return Err(corrupted(
+                sb,
+                format_args!("inode {ino}: allocated while in use"),
+            ))
+        }
+        Err(e) => {
+            free_slot(sb, ino);
+            return Err(e);
+        }
+    };
+    let params = InodeParams {
+        attrs,
+        flags: InodeFlags::empty(),
+        owner: Owner::Inherit(idmap, dir),
+        tables: typ.tables(),
+    };
+    let inode = new.init(
+        params,
+        InodeInfo::new(InodeInit {
+            file_type: mode & mode::S_IFMT,
+            crtime: now,
+            rdev,
+            symlink,
+            inline_data: &[],
+            parent: dir.ino(),
+            user_flags: 0,
+            map,
+            chain: ExtentChain::default(),
+            xattr_block: 0,
+        }),
+    )?;
+    account_blocks(&inode);
+    if let Err(e) = save(&inode) {
+        inode.clear_nlink();
+        return Err(e);
+    }
+    Ok(inode)
+}
+
+/// Stores a long symlink target in a new data block mapped at file block 0.
+fn write_symlink_block(sb: &RexSb, target: &[u8], map: &mut ExtentMap) -> Result {
+    let (blkno, _) = sb.data().allocator().alloc_blocks(sb, None, 1)?;
+    let buf = sb.new_block(blkno)?;
+    buf.modify(|b| b[..target.len()].copy_from_slice(target));
+    map.insert(Extent {
+        logical: 0,
+        physical: blkno,
+        len: 1,
+        flags: 0,
+    })
+}
+
+/// Gives back the slot of an inode whose creation failed.
+fn free_slot(sb: &RexSb, ino: u64) {
+    if let Err(e) = sb.data().allocator().free_inode(sb, ino) {
+        pr_err!(
+            "{}: inode {ino}: freeing after a failed create: {:?}\n",
+            sb.id(),
+            e
+        );
+    }
+}
+
+/// Frees blocks `runs` of the allocator.
+pub(super) fn free_runs(sb: &RexSb, runs: &FreedRuns) -> Result {
+    let mut alloc = sb.data().allocator();
+    runs.iter()
+        .try_for_each(|&(start, len)| alloc.free_blocks(sb, start, len))
+}
+
+/// The inode is going away; if it has no links left, frees its blocks and
+/// its slot.
+pub(super) fn evict(inode: &RexInode) {
+    let sb = inode.super_block();
+    if inode.nlink() != 0 || sb.is_read_only() {
+        return;
+    }
+    // The last close of an unlinked file may come while the filesystem is
+    // frozen: wait for the thaw to free it.
+    let _freeze = sb.start_internal_write();
+    let info = inode.data();
+    let result = (|| -> Result {
+        let mut freed = FreedRuns::new();
+        info.map
+            .change(|map, _| map.remove(0, u64::MAX, &mut freed))?;
+        let chain = info
+            .map
+            .store(|_, _, chain| core::mem::take(&mut chain.blocks));
+        for blkno in chain.iter() {
+            freed.push((*blkno, 1), GFP_KERNEL)?;
+        }
+        // Extent blocks, and the blocks of a directory or a symlink, are
+        // metadata in the device's buffer cache: drop their buffers, dirty
+        // or not, so that none is written over the blocks' next owner.
+        let metadata = if info.data_is_metadata() {
+            &freed[..]
+        } else {
+            &freed[freed.len() - chain.len()..]
+        };
+        for &(start, len) in metadata {
+            (start..start + len).for_each(|blkno| sb.forget_block(blkno));
+        }
+        free_runs(sb, &freed)?;
+        xattr::evict(inode)?;
+        sb.data().allocator().free_inode(sb, inode.ino())
+    })();
+    if let Err(e) = result {
+        pr_err!(
+            "{}: inode {}: freeing failed: {:?}\n",
+            sb.id(),
+            inode.ino(),
+            e
+        );
+    }
+}

@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Mapping and allocating the blocks of regular files for iomap
+//! ([`IomapOps`]) and writeback ([`WritebackOps`]), and moving inline data
+//! into a block.
+//!
+//! Every mapping handed to iomap carries the extent-map generation it was
+//! made under as its cookie; `iomap_valid` and `writeback_map` reject a
+//! mapping whose cookie is not the current generation.
+//!
+//! A new file keeps its data in the inode (`IOMAP_INLINE`) until something
+//! needs a block: see [`convert_inline`] and the lock order in
+//! [`super::lock`].
+
+use super::extent_map::{ExtentMap, FreedRuns};
+use super::ialloc::free_runs;
+use super::inode::{account_blocks, InodeInfo};
+use super::{RexInode, Rexfs};
+use crate::format::{self, Extent, EXTENT_UNWRITTEN};
+use crate::vfs::{
+    self, InvalidateGuard, IomapFlag, IomapFlags, IomapOps, LockMode, MapKind, Mapping,
+    WritebackCache, WritebackOps,
+};
+use kernel::prelude::*;
+
+const BLOCK_SHIFT: u32 = format::BLOCK_SHIFT;
+
+/// The file block that holds byte `pos`.
+pub(super) fn block_of(pos: i64) -> u64 {
+    (pos as u64) >> BLOCK_SHIFT
+}
+
+/// Bytes in `blocks` blocks.
+pub(super) fn bytes(blocks: u64) -> u64 {
+    blocks << BLOCK_SHIFT
+}
+
+/// The mapping of file block `first` in `map` of `info`: the extent that
+/// contains it, or the hole up to the next extent; for an inline file, the
+/// inline data in block 0 and a hole after it.
+fn map_block(info: &InodeInfo, map: &ExtentMap, first: u64, cookie: u64) -> Mapping {
+    if map.inline {
+        let (kind, length) = match first {
+            0 => (MapKind::Inline(info.inline_data.ptr()), bytes(1)),
+            _ => (MapKind::Hole, bytes(format::MAX_FILE_BLOCKS - first)),
+        };
+        return Mapping {
+            offset: bytes(first) as i64,
+            length,
+            kind,
+            addr: 0,
+            new: false,
+            cookie,
+        };
+    }
+    match map.lookup(first) {
+        Some(e) => Mapping {
+            offset: bytes(first) as i64,
+            length: bytes(e.logical_end() - first),
+            kind: if e.flags & EXTENT_UNWRITTEN != 0 {
+                MapKind::Unwritten
+            } else {
+                MapKind::Mapped
+            },
+            addr: bytes(e.physical + (first - e.logical)),
+            new: false,
+            cookie,
+        },
+        None => {
+            let next = map.next_mapped(first).min(format::MAX_FILE_BLOCKS);
+            Mapping {
+                offset: bytes(first) as i64,
+                length: bytes(next - first),
+                kind: MapKind::Hole,
+                addr: 0,
+                new: false,
+                cookie,
+            }
+        }
+    }
+}
+
+/// Allocates up to `want` blocks for the hole at file block `first` of
+/// `map` and inserts them as one extent with `flags`; returns its physical
+/// start and length.
+pub(super) fn allocate_extent(
+    inode: &RexInode,
+    map: &mut ExtentMap,
+    first: u64,
+    want: u64,
+    flags: u32,
+) -> Result<(u64, u64)> {
+    let sb = inode.super_block();
+    let (physical, count) =
+        sb.data()
+            .allocator()
+            .alloc_data_blocks(sb, map.goal_for(first), want)?;
+    let extent = Extent {
+        logical: first,
+        physical,
+        len: count as u32,
+        flags,
+    };
+    if let Err(e) = map.insert(extent) {
+        sb.data().allocator().free_blocks(sb, physical, count)?;
+        return Err(e);
+    }
+    Ok((physical, count))
+}
+
+impl IomapOps for Rexfs {
+    /// Maps `pos..pos + len`; for writes, allocates blocks for a hole at
+    /// `pos` (as far as the hole and the request reach): written blocks for
+    /// the page cache, which zeroes what the write does not cover, and
+    /// unwritten ones for direct I/O, converted when the write completes so
+    /// that nobody reads the blocks' old contents meanwhile.
+    fn iomap_begin(inode: &RexInode, pos: i64, len: i64, flags: IomapFlags) -> Result<Mapping> {
+        let probes = &inode.super_block().data().probes;
+        probes.iomap_begin.inc();
+        let first = block_of(pos);
+        let end = block_of(pos + len - 1) + 1;
+        let direct = flags.contains(IomapFlag::Direct);
+        let info = inode.data();
+        let mut mapping = info
+            .map
+            .read(|map, generation| map_block(info, map, first, generation));
+        if mapping.kind == MapKind::Hole && flags.contains(IomapFlag::Write) {
+            // The map may have changed since we looked, so look again under
+            // the lock that every change holds.
+            mapping = info.map.change(|map, generation| -> Result<Mapping> {
+                let current = map_block(info, map, first, generation);
+                if current.kind != MapKind::Hole {
+                    return Ok(current);
+                }
+                if map.inline {
+                    // Writes past the inline data convert the file first.
+                    return Err(EIO);
+                }
+                let want = end.min(first + (current.length >> BLOCK_SHIFT)) - first;
+                let (kind, flags) = if direct {
+                    (MapKind::Unwritten, EXTENT_UNWRITTEN)
+                } else {
+                    (MapKind::Mapped, 0)
+                };
+                let (physical, count) = allocate_extent(inode, map, first, want, flags)?;
+                Ok(Mapping {
+                    offset: bytes(first) as i64,
+                    length: bytes(count),
+                    kind,
+                    addr: bytes(physical),
+                    new: true,
+                    cookie: generation,
+                })
+            })?;
+            account_blocks(inode);
+            inode.mark_dirty();
+        }
+        if direct {
+            probes.delay(|p| &p.delay_dio_map);
+        }
+        Ok(mapping)
+    }
+
+    /// Gives back the blocks a write allocated but did not use (a short
+    /// write, or none at all after a stale mapping).
+    fn iomap_end(
+        inode: &RexInode,
+        pos: i64,
+        _len: i64,
+        written: i64,
+        flags: IomapFlags,
+        mapping: &Mapping,
+    ) -> Result {
+        if !flags.contains(IomapFlag::Write) || !mapping.new {
+            return Ok(());
+        }
+        let start = block_of(pos + written + (1 << BLOCK_SHIFT) - 1);
+        let end = block_of(mapping.offset) + (mapping.length >> BLOCK_SHIFT);
+        if start >= end {
+            return Ok(());
+        }
+        let mut freed = FreedRuns::new();
+        inode
+            .data()
+            .map
+            .change(|map, _| map.remove(start, end, &mut freed))?;
+        free_runs(inode.super_block(), &freed)?;
+        account_blocks(inode);
+        inode.mark_dirty();
+        Ok(())
+    }
+
+    /// Called with the folio locked: a mapping is valid while the extent
+    /// map has the generation it was made under.
+    fn iomap_valid(inode: &RexInode, mapping: &Mapping) -> bool {
+        let probes = &inode.super_block().data().probes;
+        probes.delay(|p| &p.delay_iomap_valid);
+        let generation = inode.data().map.generation();
+        if mapping.cookie == generation || probes.unsafe_skip_iomap_valid.is_on() {
+            return true;
+        }
+        probes.iomap_stale.inc();
+        vfs::trace_iomap_stale(
+            inode.ino(),
+            mapping.offset,
+            mapping.length,
+            mapping.cookie,
+            generation,
+        );
+        false
+    }
+
+    /// A direct write completed: its unwritten blocks hold data now, and
+    /// the file grows to its end.
+    fn dio_write_end(inode: &RexInode, offset: i64, size: u64, unwritten: bool) -> Result {
+        if unwritten {
+            Rexfs::convert_unwritten(inode, offset, size)?;
+        }
+        let end = offset + size as i64;
+        if end > inode.size() {
+            inode.set_size(end);
+            inode.mark_dirty();
+        }
+        Ok(())
+    }
+}
+
+impl WritebackOps for Rexfs {
+    /// The cached mapping is reused while it covers `pos` and the extent
+    /// map has not changed since it was made; the folio lock writeback
+    /// holds keeps buffered writes and truncation of this folio out, and
+    /// every change of the map bumps the generation first.
+    fn writeback_map(inode: &RexInode, cache: &mut WritebackCache, pos: i64) -> Result {
+        let probes = &inode.super_block().data().probes;
+        let info = inode.data();
+        if let Some(cached) = cache.mapping.filter(|m| m.covers(pos)) {
+            let generation = info.map.generation();
+            if cached.cookie == generation || probes.unsafe_skip_wb_revalidate.is_on() {
+                probes.wb_map_reused.inc();
+                return Ok(());
+            }
+            probes.wb_map_refetched.inc();
+            vfs::trace_wb_refetch(inode.ino(), pos, cached.cookie, generation);
+        }
+        let mapping = info
+            .map
+            .read(|map, generation| map_block(info, map, block_of(pos), generation));
+        if matches!(mapping.kind, MapKind::Inline(_)) {
+            // Inline data is written with the inode; its folio is never
+            // dirty unless a write fault made it writable without
+            // converting.
+            return Err(EIO);
+        }
+        cache.mapping = Some(mapping);
+        probes.delay(|p| &p.delay_wb_map);
+        Ok(())
+    }
+
+    /// Writeback of unwritten blocks completed: they hold data now.
+    fn convert_unwritten(inode: &RexInode, offset: i64, size: u64) -> Result {
+        let start = block_of(offset);
+        let end = block_of(offset + size as i64 + (1 << BLOCK_SHIFT) - 1);
+        inode
+            .data()
+            .map
+            .change(|map, _| map.mark_written(start, end))?;
+        inode.mark_dirty();
+        Ok(())
+    }
+}
+
+/// Moves the data of an inline file into a block (an empty file needs
+/// none): folio 0, read in from the inode if it is not cached, gets an
+/// unwritten block and is dirtied; writeback writes it and converts the
+/// extent. The caller holds `invalidate_lock` exclusively (no fault,
+/// truncate or fallocate runs); a buffered write holding an inline mapping
+/// finds it stale, the generation having moved, and maps again.
+pub(super) fn convert_inline(inode: &RexInode, invalidate: &InvalidateGuard<'_, Rexfs>) -> Result {
+    debug_assert_eq!(invalidate.mode(), LockMode::Exclusive);
+    let info = inode.data();
+    if !info.is_inline() {
+        return Ok(());
+    }
+    if inode.size() == 0 {
+        info.map.change(|map, _| map.inline = false);
+        return Ok(());
+    }
+    let folio = inode.lock_first_folio()?;
+    info.map.change(|map, _| -> Result {
+        if map.inline {
+            allocate_extent(inode, map, 0, 1, EXTENT_UNWRITTEN)?;
+            map.inline = false;
+        }
+        Ok(())
+    })?;
+    folio.mark_dirty();
+    drop(folio);
+    account_blocks(inode);
+    inode.mark_dirty();
+    Ok(())
+}

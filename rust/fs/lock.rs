@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The lock order of rexfs, and rexfs's own locks.
+//!
+//! # Lock order
+//!
+//! This is the one place the order is written down; keep it true. The VFS
+//! part (freeze protection, `i_rwsem`, `invalidate_lock`, the folio lock,
+//! `mmap_lock`) is the kernel's (see [`crate::vfs::InodeLockGuard`] and the
+//! other guards in `vfs/lock.rs`); below the folio lock come the locks of
+//! this file.
+//!
+//! ```text
+//! sb_start_write
+//!   -> i_rwsem (write(2), truncate, fallocate, namespace operations,
+//!      setxattr)
+//!     -> mapping->invalidate_lock
+//!       -> folio lock (iomap write, page_mkwrite, writeback)
+//!         -> ExtentMapLock (an inode's extents and their generation)
+//!           -> AllocatorLock (bitmap, inode-table slots, free counts)
+//!             -> buffer lock (Buffer::modify of one metadata block)
+//!
+//! i_rwsem (setxattr, removexattr; getxattr and listxattr start below it)
+//!   -> XattrLock (an inode's extended attribute block)
+//!     -> AllocatorLock -> buffer lock
+//!
+//! mmap_lock -> sb_start_pagefault -> invalidate_lock -> folio lock -> ...
+//!
+//! sb_start_intwrite (evict of an unlinked inode) -> ExtentMapLock -> ...
+//! ```
+//!
+//! `invalidate_lock` is taken exclusively by everything that changes which
+//! blocks back the page cache or what it may cache: truncate, fallocate,
+//! write(2) when it converts inline data or zeroes the tail of the old
+//! last block, and a write fault that converts inline data without
+//! retrying. Faults that only fill or dirty the page cache take it shared
+//! (`page_mkwrite`; `filemap_fault` and readahead inside the page cache).
+//!
+//! - Freeze protection ranks above everything of the filesystem's:
+//!   `sb_start_write` (taken by the VFS, or by a write fault that retries
+//!   with `i_rwsem`) before `i_rwsem`, `sb_start_pagefault` before
+//!   `invalidate_lock`, `sb_start_intwrite` before the extent-map lock.
+//! - Never take `i_rwsem` inside a fault, never hold `invalidate_lock`
+//!   across a copy from or to user memory.
+//! - Inline data moves into a block (the first write past the inline size,
+//!   direct I/O, fallocate, truncate up, a write fault) under
+//!   `invalidate_lock` exclusively and folio 0's lock, and under `i_rwsem`
+//!   except in a fault that may not drop its lock. A write fault that may
+//!   drops the fault lock first (with the file pinned) and then takes
+//!   `sb_start_write -> i_rwsem -> invalidate_lock`, as write(2) does, and
+//!   asks for a retry. A buffered write that mapped the inline data before
+//!   a conversion sees the generation moved and maps again.
+//! - `iomap_begin` runs under the folio lock (write, page_mkwrite,
+//!   writeback) and under `invalidate_lock` shared (readahead), so it takes
+//!   only the extent-map lock and what ranks below it.
+//! - Direct I/O holds `i_rwsem` (shared to read, exclusively to write) and
+//!   nothing below it while `iomap_dio_rw` pins the user buffer, which may
+//!   be a mapping of the same file: the fault it takes there needs
+//!   `invalidate_lock` and the folio lock. A direct read releases `i_rwsem`
+//!   to fault its buffer in (write faults, which may convert an inline file
+//!   under its `i_rwsem`) and for its buffered fallback.
+//! - Directory blocks change only under the directory's `i_rwsem`, which the
+//!   VFS holds for every namespace operation.
+//! - [`XattrLock`] ranks beside [`ExtentMapLock`], not above or below it:
+//!   the two are never held together. It is never taken under
+//!   `invalidate_lock` or a folio lock; what runs there and needs the
+//!   attribute block's number (the block count for `i_blocks`,
+//!   `write_inode`) reads it without the lock, and a change marks the inode
+//!   dirty after it. Setting an attribute allocates and frees the block
+//!   under it, so it ranks above the allocator.
+//! - The three locks of this file are held in a `memalloc_nofs` scope
+//!   (their guards enter it), since reclaim may write back inodes, which
+//!   takes them.
+//! - The extent-map generation is bumped under the extent-map lock before
+//!   every change of the map, and sampled under it into each mapping's
+//!   cookie; `iomap_valid` and writeback compare it without the lock.
+//!
+//! Each lock is made by one constructor here, so each is one lockdep class.
+
+use super::alloc::Allocator;
+use super::extent_map::{ExtentChain, ExtentMap};
+use crate::vfs::NoFsScope;
+use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{Mutex, MutexGuard},
+};
+
+/// What the extent-map lock protects: the map, and where its extents
+/// beyond the inode are stored.
+struct MapState {
+    map: ExtentMap,
+    chain: ExtentChain,
+}
+
+/// An inode's extent map and its generation, behind the extent-map lock.
+#[pin_data]
+pub(crate) struct ExtentMapLock {
+    #[pin]
+    state: Mutex<MapState>,
+    /// Bumped before every change of the map, under the lock.
+    generation: AtomicU64,
+}
+
+impl ExtentMapLock {
+    /// The lock of `map`, whose extents beyond the inode are stored in
+    /// `chain`.
+    pub(super) fn new(map: ExtentMap, chain: ExtentChain) -> impl PinInit<Self> {
+        pin_init!(ExtentMapLock {
+            state <- new_mutex!(MapState { map, chain }, "ExtentMapLock"),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// The current generation of the map, read without the lock.
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Reads the map under its lock; `f` also gets the generation the map
+    /// has while locked, to put into mappings as their cookie.
+    pub(super) fn read<R>(&self, f: impl FnOnce(&ExtentMap, u64) -> R) -> R {
+        let _nofs = NoFsScope::enter();
+        let state = self.state.lock();
+        f(&state.map, self.generation.load(Ordering::Relaxed))
+    }
+
+    /// Changes the map: bumps the generation, then runs `f` under the lock
+    /// with the new generation. Every change of the map goes through here,
+    /// so no mapping made before the change passes `iomap_valid` or the
+    /// writeback check afterwards.
+    pub(super) fn change<R>(&self, f: impl FnOnce(&mut ExtentMap, u64) -> R) -> R {
+        let _nofs = NoFsScope::enter();
+        let mut state = self.state.lock();
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        f(&mut state.map, generation)
+    }
+
+    /// Blocks the map takes: data blocks, and the extent blocks that store
+    /// it.
+    pub(super) fn blocks(&self) -> u64 {
+        let _nofs = NoFsScope::enter();
+        let state = self.state.lock();
+        state.map.data_blocks() + state.chain.blocks.len() as u64
+    }
+
+    /// Stores the map: `f` gets the map (unchanged: the generation stays)
+    /// with its generation, and the chain of extent blocks to bring up to
+    /// date.
+    pub(super) fn store<R>(&self, f: impl FnOnce(&ExtentMap, u64, &mut ExtentChain) -> R) -> R {
+        let _nofs = NoFsScope::enter();
+        let mut state = self.state.lock();
+        let MapState { map, chain } = &mut *state;
+        f(map, self.generation.load(Ordering::Relaxed), chain)
+    }
+}
+
+/// The allocator of a mount, behind the allocator lock.
+#[pin_data]
+pub(crate) struct AllocatorLock {
+    #[pin]
+    allocator: Mutex<Allocator>,
+}
+
+impl AllocatorLock {
+    pub(super) fn new(allocator: Allocator) -> impl PinInit<Self> {
+        pin_init!(AllocatorLock { allocator <- new_mutex!(allocator, "AllocatorLock") })
+    }
+
+    /// Takes the lock, in a `memalloc_nofs` scope.
+    pub(super) fn lock(&self) -> AllocatorGuard<'_> {
+        let nofs = NoFsScope::enter();
+        AllocatorGuard {
+            guard: self.allocator.lock(),
+            _nofs: nofs,
+        }
+    }
+}
+
+/// The allocator lock, held; the `memalloc_nofs` scope is left after the
+/// lock is released (fields drop in order).
+pub(crate) struct AllocatorGuard<'a> {
+    guard: MutexGuard<'a, Allocator>,
+    _nofs: NoFsScope,
+}
+
+impl Deref for AllocatorGuard<'_> {
+    type Target = Allocator;
+
+    fn deref(&self) -> &Allocator {
+        &self.guard
+    }
+}
+
+impl DerefMut for AllocatorGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Allocator {
+        &mut self.guard
+    }
+}
+
+/// An inode's extended attribute block number, and the lock its users hold.
+#[pin_data]
+pub(crate) struct XattrLock {
+    /// Held while the block is read or changed, and while `block` changes.
+    #[pin]
+    lock: Mutex<()>,
+    /// The block, 0 for none.
+    block: AtomicU64,
+}
+
+impl XattrLock {
+    /// The attributes of an inode whose block is `block` (0 for none).
+    pub(super) fn new(block: u64) -> impl PinInit<Self> {
+        pin_init!(XattrLock { lock <- new_mutex!((), "XattrLock"), block: AtomicU64::new(block) })
+    }
+
+    /// The block, without the lock, to write the inode or count its
+    /// blocks: a change marks the inode dirty and accounts its blocks after
+    /// it, so a stale block number is corrected.
+    pub(super) fn block_number(&self) -> u64 {
+        self.block.load(Ordering::Acquire)
+    }
+
+    /// Takes the lock, in a `memalloc_nofs` scope.
+    pub(super) fn lock(&self) -> XattrGuard<'_> {
+        let nofs = NoFsScope::enter();
+        XattrGuard {
+            _guard: self.lock.lock(),
+            _nofs: nofs,
+            xattrs: self,
+        }
+    }
+}
+
+/// The [`XattrLock`], held: the block number is stable, and may be changed.
+pub(crate) struct XattrGuard<'a> {
+    _guard: MutexGuard<'a, ()>,
+    _nofs: NoFsScope,
+    xattrs: &'a XattrLock,
+}
+
+impl XattrGuard<'_> {
+    /// The block, 0 for none.
+    pub(super) fn block(&self) -> u64 {
+        self.xattrs.block.load(Ordering::Relaxed)
+    }
+
+    /// Sets the block.
+    pub(super) fn set_block(&mut self, block: u64) {
+        self.xattrs.block.store(block, Ordering::Release);
+    }
+}

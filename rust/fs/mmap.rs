@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Page faults on mappings of regular files ([`VmOps`]): the write fault
+//! into an inline file, which needs `i_rwsem` above the fault lock and so
+//! retries where it may, and `page_mkwrite`.
+
+use super::iomap::convert_inline;
+use super::Rexfs;
+use crate::vfs::{Fault, FaultRetry, VmFaultResult, VmOps};
+use kernel::prelude::*;
+
+impl VmOps for Rexfs {
+    /// A write through a shared mapping of an inline file must first move
+    /// the data into a block, which takes `i_rwsem`, above the fault lock:
+    /// drop the fault lock and ask for a retry when the fault may; return a
+    /// retry at once when it may only do that (`RETRY_NOWAIT`); convert
+    /// under the fault lock, without `i_rwsem`, when it may not retry at all
+    /// (get_user_pages without a `locked` pointer: `/proc/PID/mem`, ptrace).
+    fn fault(fault: Fault<'_, Rexfs>) -> VmFaultResult {
+        let inode = fault.inode();
+        if !fault.is_shared_write() || !inode.data().is_inline() {
+            return fault.filemap_fault();
+        }
+        // Not converted: the write fails, as in `page_mkwrite`.
+        if inode.is_immutable() {
+            return VmFaultResult::error(EPERM);
+        }
+        let probes = &inode.super_block().data().probes;
+        match fault.retry() {
+            FaultRetry::DropLock => {
+                probes.inline_fault_retry.inc();
+                let file = fault.release_lock();
+                let inode = file.inode();
+                let sb = inode.super_block();
+                sb.data().probes.delay(|p| &p.delay_write_fault);
+                let _freeze = sb.start_write();
+                let _lock = inode.lock();
+                // A failure shows in the retried fault, which may not drop
+                // its lock and converts under it.
+                if let Err(e) = convert_inline(inode, &inode.invalidate_lock()) {
+                    pr_debug!(
+                        "rexfs: inode {}: converting inline data: {e:?}\n",
+                        inode.ino()
+                    );
+                }
+                VmFaultResult::RETRY
+            }
+            FaultRetry::NoWait => {
+                probes.inline_fault_nowait.inc();
+                VmFaultResult::RETRY
+            }
+            FaultRetry::None => {
+                probes.inline_fault_no_retry.inc();
+                probes.delay(|p| &p.delay_write_fault);
+                let converted = {
+                    let _freeze = inode.super_block().start_pagefault();
+                    convert_inline(inode, &inode.invalidate_lock())
+                };
+                match converted {
+                    Ok(()) => fault.filemap_fault(),
+                    Err(e) => VmFaultResult::error(e),
+                }
+            }
+        }
+    }
+
+    /// Allocates the folio's blocks and dirties it, serialised against
+    /// truncation by `invalidate_lock` (shared).
+    ///
+    /// The page of an inline file can only have been mapped read-only (by
+    /// a read fault); it is unmapped instead, so that the write faults
+    /// again through [`VmOps::fault`], which sees the fault's real flags
+    /// (`page_mkwrite` does not) and converts the file.
+    fn page_mkwrite(fault: &Fault<'_, Rexfs>) -> VmFaultResult {
+        let inode = fault.inode();
+        // A shared writable mapping made before the file became immutable:
+        // the write fails with `SIGBUS`, as in ext4.
+        if inode.is_immutable() {
+            return VmFaultResult::error(EPERM);
+        }
+        let probes = &inode.super_block().data().probes;
+        if inode.data().is_inline() && !probes.unsafe_skip_inline_mkwrite_unmap.is_on() {
+            probes.inline_mkwrite_unmap.inc();
+            fault.unmap_page();
+            return VmFaultResult::NOPAGE;
+        }
+        let _freeze = inode.super_block().start_pagefault();
+        fault.update_time();
+        let _invalidate = inode.invalidate_lock_shared();
+        fault.iomap_mkwrite()
+    }
+}

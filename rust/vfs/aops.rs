@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The page cache of regular files on iomap: [`WritebackOps`], and the
+//! `address_space_operations` and `iomap_writeback_ops` tables (reads,
+//! readahead and writeback through iomap, bmap, swap files).
+//!
+//! Writeback caches the last mapping between folios; the filesystem decides
+//! in [`WritebackOps::writeback_map`] whether it is still valid. Writeback
+//! of unwritten extents completes in task context, where the filesystem
+//! converts them ([`WritebackOps::convert_unwritten`]) before the folios'
+//! writeback ends.
+//!
+//! C headers: [`include/linux/iomap.h`](srctree/include/linux/iomap.h),
+//! [`include/linux/fs.h`](srctree/include/linux/fs.h).
+
+use super::bindings as vfs_bindings;
+use super::inode::Inode;
+use super::iomap::{IomapOps, IomapTables, Mapping};
+use core::marker::PhantomData;
+use kernel::{bindings, prelude::*};
+
+/// Writeback of regular files.
+pub(crate) trait WritebackOps: IomapOps {
+    /// Maps `pos` for writeback, reusing the mapping cached in `cache` if
+    /// it is still valid; leaves a mapping that covers `pos` in `cache`.
+    fn writeback_map(inode: &Inode<Self>, cache: &mut WritebackCache, pos: i64) -> Result;
+
+    /// Writeback of unwritten blocks in `offset..offset + size` completed:
+    /// they now hold data. Runs in task context, before the folios'
+    /// writeback ends.
+    fn convert_unwritten(inode: &Inode<Self>, offset: i64, size: u64) -> Result;
+}
+
+/// The mapping a writeback pass caches between folios.
+#[derive(Default)]
+pub(crate) struct WritebackCache {
+    /// The current mapping, if any.
+    pub(crate) mapping: Option<Mapping>,
+}
+
+/// `struct iomap_writepage_ctx` with the cached mapping.
+#[repr(C)]
+struct WritebackCtx {
+    ctx: vfs_bindings::iomap_writepage_ctx,
+    cache: WritebackCache,
+}
+
+/// The page cache tables of `T` and their callbacks.
+pub(super) struct AopsTables<T>(PhantomData<T>);
+
+impl<T: WritebackOps> AopsTables<T> {
+    const WRITEBACK_OPS: vfs_bindings::iomap_writeback_ops = vfs_bindings::iomap_writeback_ops {
+        writeback_range: Some(Self::writeback_range),
+        writeback_submit: Some(Self::writeback_submit),
+    };
+
+    /// The `address_space_operations` of regular files.
+    pub(super) const AOPS: bindings::address_space_operations =
+        bindings::address_space_operations {
+            read_folio: Some(Self::read_folio),
+            readahead: Some(Self::readahead),
+            writepages: Some(Self::writepages),
+            dirty_folio: Some(vfs_bindings::iomap_dirty_folio),
+            release_folio: Some(vfs_bindings::iomap_release_folio),
+            invalidate_folio: Some(vfs_bindings::iomap_invalidate_folio),
+            migrate_folio: Some(bindings::filemap_migrate_folio),
+            is_partially_uptodate: Some(vfs_bindings::iomap_is_partially_uptodate),
+            error_remove_folio: Some(bindings::generic_error_remove_folio),
+            bmap: Some(Self::bmap),
+            swap_activate: Some(Self::swap_activate),
+            // SAFETY: all-zero is valid for the remaining (optional) callbacks.
+            ..unsafe { core::mem::zeroed() }
+        };
+
+    /// `address_space_operations::read_folio`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the page cache with a locked folio of a regular file of
+    /// `T`.
+    unsafe extern "C" fn read_folio(
+        _file: *mut bindings::file,
+        folio: *mut bindings::folio,
+    ) -> c_int {
+        // SAFETY: guaranteed by the caller; the table is `'static`.
+        unsafe { vfs_bindings::rvfs_iomap_bio_read_folio(folio, IomapTables::<T>::ops()) };
+        0
+    }
+
+    /// `address_space_operations::readahead`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the page cache with a valid readahead request on a regular
+    /// file of `T`.
+    unsafe extern "C" fn readahead(rac: *mut bindings::readahead_control) {
+        // SAFETY: guaranteed by the caller; the table is `'static`.
+        unsafe { vfs_bindings::rvfs_iomap_bio_readahead(rac.cast(), IomapTables::<T>::ops()) };
+    }
+
+    /// `address_space_operations::bmap`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS with the mapping of a live regular file of `T`.
+    unsafe extern "C" fn bmap(
+        mapping: *mut bindings::address_space,
+        block: bindings::sector_t,
+    ) -> bindings::sector_t {
+        // SAFETY: guaranteed by the caller; the table is `'static`.
+        unsafe { vfs_bindings::iomap_bmap(mapping, block, IomapTables::<T>::ops()) }
+    }
+
+    /// `address_space_operations::swap_activate`: `swapon(2)` of a regular
+    /// file. Swap I/O then goes straight to the file's blocks, so every
+    /// block must be allocated (iomap refuses holes and inline data). While
+    /// the file is a swap file the VFS refuses what would move or free them
+    /// (writes, truncation, fallocate: `ETXTBSY`).
+    ///
+    /// # Safety
+    ///
+    /// Called by `swapon` with its swap device, an open regular file of `T`
+    /// (whose `i_rwsem` it holds) and where to put the span.
+    unsafe extern "C" fn swap_activate(
+        sis: *mut bindings::swap_info_struct,
+        file: *mut bindings::file,
+        span: *mut bindings::sector_t,
+    ) -> c_int {
+        // SAFETY: guaranteed by the caller; the table is `'static`.
+        unsafe { vfs_bindings::iomap_swapfile_activate(sis, file, span, IomapTables::<T>::ops()) }
+    }
+
+    /// `address_space_operations::writepages`.
+    ///
+    /// # Safety
+    ///
+    /// Called by writeback with the mapping of a live regular file of `T`
+    /// and a valid `writeback_control`.
+    unsafe extern "C" fn writepages(
+        mapping: *mut bindings::address_space,
+        wbc: *mut bindings::writeback_control,
+    ) -> c_int {
+        let mut wpc = WritebackCtx {
+            // SAFETY: all-zero is a valid, empty writepage context.
+            ctx: unsafe { core::mem::zeroed() },
+            cache: WritebackCache::default(),
+        };
+        // SAFETY: guaranteed by the caller.
+        wpc.ctx.inode = unsafe { (*mapping).host };
+        wpc.ctx.wbc = wbc.cast();
+        wpc.ctx.ops = &Self::WRITEBACK_OPS;
+        // SAFETY: `wpc` is set up as `iomap_writepages` requires and lives
+        // until it returns.
+        unsafe { vfs_bindings::iomap_writepages(&mut wpc.ctx) }
+    }
+
+    /// `iomap_writeback_ops::writeback_range`.
+    ///
+    /// # Safety
+    ///
+    /// Called by `iomap_writepages` with the context [`Self::writepages`]
+    /// made (the `ctx` field of a [`WritebackCtx`]) and a locked folio under
+    /// writeback.
+    unsafe extern "C" fn writeback_range(
+        wpc: *mut vfs_bindings::iomap_writepage_ctx,
+        folio: *mut bindings::folio,
+        pos: u64,
+        len: c_uint,
+        end_pos: u64,
+    ) -> isize {
+        // SAFETY: guaranteed by the caller; the inode is referenced.
+        let (ctx, inode) = unsafe {
+            let ctx = &mut *wpc.cast::<WritebackCtx>();
+            let inode = Inode::<T>::from_raw(ctx.ctx.inode);
+            (ctx, inode)
+        };
+        if let Err(e) = T::writeback_map(inode, &mut ctx.cache, pos as i64) {
+            return e.to_errno() as isize;
+        }
+        let Some(mapping) = ctx.cache.mapping.filter(|m| m.covers(pos as i64)) else {
+            return EIO.to_errno() as isize;
+        };
+        mapping.write_to(&mut ctx.ctx.iomap, inode.super_block().bdev());
+        // SAFETY: the folio is locked and under writeback; `wpc.iomap`
+        // covers `pos`.
+        unsafe { vfs_bindings::iomap_add_to_ioend(wpc, folio, pos as i64, end_pos as i64, len) }
+    }
+
+    /// `iomap_writeback_ops::writeback_submit`.
+    ///
+    /// # Safety
+    ///
+    /// Called by iomap with the pending ioend, not yet submitted, in
+    /// `wb_ctx`, so its completion is ours to set.
+    unsafe extern "C" fn writeback_submit(
+        wpc: *mut vfs_bindings::iomap_writepage_ctx,
+        error: c_int,
+    ) -> c_int {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            let ioend = (*wpc).wb_ctx.cast::<vfs_bindings::iomap_ioend>();
+            let flags = u32::from((*ioend).io_flags);
+            if error == 0 && flags & vfs_bindings::IOMAP_IOEND_UNWRITTEN != 0 {
+                vfs_bindings::rvfs_ioend_convert_on_completion(
+                    ioend,
+                    Some(Self::convert_unwritten),
+                );
+            }
+            vfs_bindings::iomap_ioend_writeback_submit(wpc, error)
+        }
+    }
+
+    /// The completion of a writeback of unwritten extents, in task context.
+    ///
+    /// # Safety
+    ///
+    /// Called by the ioend's completion with its inode, a regular file of
+    /// `T`, which the ioend holds until `iomap_finish_ioends` (after this).
+    unsafe extern "C" fn convert_unwritten(
+        inode: *mut bindings::inode,
+        offset: bindings::loff_t,
+        size: usize,
+    ) -> c_int {
+        // SAFETY: guaranteed by the caller.
+        let inode = unsafe { Inode::<T>::from_raw(inode) };
+        match T::convert_unwritten(inode, offset, size as u64) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+}

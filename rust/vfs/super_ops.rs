@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The operations of a mounted super block: [`SuperOps`] and the
+//! `super_operations` table it fills.
+//!
+//! C header: [`include/linux/fs/super_types.h`](srctree/include/linux/fs/super_types.h).
+
+use super::bindings as vfs_bindings;
+use super::inode::{self, Inode};
+use super::super_block::{FileSystem, SuperBlock};
+use core::marker::PhantomData;
+use kernel::bindings;
+use kernel::{error::from_result, prelude::*, sync::aref::ARef};
+
+/// Filesystem statistics, as returned by `statfs(2)`.
+pub(crate) struct StatFs {
+    /// Total data blocks.
+    pub(crate) blocks: u64,
+    /// Free data blocks.
+    pub(crate) free_blocks: u64,
+    /// Free data blocks that file data may take (`f_bavail`).
+    pub(crate) available_blocks: u64,
+    /// Total inodes.
+    pub(crate) files: u64,
+    /// Free inodes.
+    pub(crate) free_files: u64,
+    /// Longest file name.
+    pub(crate) name_len: u64,
+}
+
+/// The operations of a mounted super block (`super_operations`).
+pub(crate) trait SuperOps: FileSystem {
+    /// Returns the root directory inode of a filesystem being mounted, once
+    /// [`FileSystem::fill_super`] has set up its data.
+    fn root(sb: &SuperBlock<Self>) -> Result<ARef<Inode<Self>>>;
+    /// Called on unmount, after all inodes are written back and evicted.
+    fn put_super(sb: &SuperBlock<Self>);
+    /// Reports filesystem statistics.
+    fn statfs(sb: &SuperBlock<Self>) -> Result<StatFs>;
+    /// Writes the filesystem's own dirty state (`wait`: synchronously).
+    fn sync_fs(sb: &SuperBlock<Self>, wait: bool) -> Result;
+    /// Called on remount before the read-only flag changes to `read_only`.
+    fn remount(sb: &SuperBlock<Self>, read_only: bool) -> Result;
+    /// Freezing (`FIFREEZE`, snapshots): the VFS has blocked every change
+    /// and written everything back; leaves the device consistent.
+    fn freeze(sb: &SuperBlock<Self>) -> Result;
+    /// Thawing: changes may start again.
+    fn unfreeze(sb: &SuperBlock<Self>) -> Result;
+    /// Writes the inode to disk (`sync`: and waits for it).
+    fn write_inode(inode: &Inode<Self>, sync: bool) -> Result;
+    /// The last reference to the inode is gone and its page cache is
+    /// truncated; frees it on disk if it has no links left.
+    fn evict_inode(inode: &Inode<Self>);
+}
+
+/// The `super_operations` of `T`.
+pub(super) struct SuperTable<T>(PhantomData<T>);
+
+impl<T: SuperOps> SuperTable<T> {
+    pub(super) const OPS: bindings::super_operations = bindings::super_operations {
+        alloc_inode: Some(inode::alloc_inode::<T>),
+        free_inode: Some(inode::free_inode::<T>),
+        write_inode: Some(Self::write_inode),
+        evict_inode: Some(Self::evict_inode),
+        put_super: Some(Self::put_super),
+        sync_fs: Some(Self::sync_fs),
+        freeze_fs: Some(Self::freeze_fs),
+        unfreeze_fs: Some(Self::unfreeze_fs),
+        statfs: Some(Self::statfs),
+        // SAFETY: all-zero is valid for the remaining (optional) callbacks.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    /// `super_operations::write_inode`.
+    ///
+    /// # Safety
+    ///
+    /// Called by writeback with a referenced inode of `T` and a valid
+    /// `writeback_control`.
+    unsafe extern "C" fn write_inode(
+        inode: *mut bindings::inode,
+        wbc: *mut bindings::writeback_control,
+    ) -> c_int {
+        let wbc = wbc.cast::<vfs_bindings::writeback_control>();
+        // SAFETY: guaranteed by the caller.
+        let (inode, sync) = unsafe {
+            (
+                Inode::<T>::from_raw(inode),
+                (*wbc).sync_mode == bindings::writeback_sync_modes_WB_SYNC_ALL,
+            )
+        };
+        from_result(|| T::write_inode(inode, sync).map(|()| 0))
+    }
+
+    /// `super_operations::evict_inode`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS with an inode of `T` being evicted: no other user
+    /// is left.
+    unsafe extern "C" fn evict_inode(inode_ptr: *mut bindings::inode) {
+        // SAFETY: guaranteed by the caller: the page cache can be truncated
+        // and the inode cleared; the filesystem sees only inodes whose data
+        // it initialised, and none that failed to be read (bad inodes).
+        unsafe {
+            bindings::truncate_inode_pages_final(&raw mut (*inode_ptr).i_data);
+            if inode::is_initialised::<T>(inode_ptr) && !bindings::is_bad_inode(inode_ptr) {
+                T::evict_inode(Inode::<T>::from_raw(inode_ptr));
+            }
+            bindings::clear_inode(inode_ptr);
+        }
+    }
+
+    /// `super_operations::put_super`.
+    ///
+    /// # Safety
+    ///
+    /// Called at unmount with a super block of `T` whose data is still set
+    /// up (it is freed later, in `kill_sb`).
+    unsafe extern "C" fn put_super(sb: *mut bindings::super_block) {
+        // SAFETY: guaranteed by the caller.
+        T::put_super(unsafe { SuperBlock::<T>::from_raw(sb) });
+    }
+
+    /// `super_operations::sync_fs`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS with a mounted super block of `T`.
+    unsafe extern "C" fn sync_fs(sb: *mut bindings::super_block, wait: c_int) -> c_int {
+        // SAFETY: guaranteed by the caller.
+        let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
+        from_result(|| T::sync_fs(sb, wait != 0).map(|()| 0))
+    }
+
+    /// `super_operations::freeze_fs`.
+    ///
+    /// # Safety
+    ///
+    /// Called by `freeze_super` with a mounted, writable super block of `T`.
+    unsafe extern "C" fn freeze_fs(sb: *mut bindings::super_block) -> c_int {
+        // SAFETY: guaranteed by the caller.
+        let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
+        from_result(|| T::freeze(sb).map(|()| 0))
+    }
+
+    /// `super_operations::unfreeze_fs`.
+    ///
+    /// # Safety
+    ///
+    /// Called by `thaw_super` with a mounted, frozen super block of `T`.
+    unsafe extern "C" fn unfreeze_fs(sb: *mut bindings::super_block) -> c_int {
+        // SAFETY: guaranteed by the caller.
+        let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
+        from_result(|| T::unfreeze(sb).map(|()| 0))
+    }
+
+    /// `super_operations::statfs`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS with a dentry of a mounted super block of `T` and a
+    /// zeroed, writable `kstatfs`.
+    unsafe extern "C" fn statfs(
+        dentry: *mut bindings::dentry,
+        buf: *mut bindings::kstatfs,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: guaranteed by the caller.
+            let sb = unsafe { SuperBlock::<T>::from_raw((*dentry).d_sb) };
+            let stat = T::statfs(sb)?;
+            let buf = buf.cast::<vfs_bindings::kstatfs>();
+            // SAFETY: guaranteed by the caller.
+            unsafe {
+                (*buf).f_type = T::MAGIC as isize;
+                (*buf).f_bsize = T::BLOCK_SIZE as isize;
+                (*buf).f_frsize = T::BLOCK_SIZE as isize;
+                (*buf).f_blocks = stat.blocks;
+                (*buf).f_bfree = stat.free_blocks;
+                (*buf).f_bavail = stat.available_blocks;
+                (*buf).f_files = stat.files;
+                (*buf).f_ffree = stat.free_files;
+                (*buf).f_namelen = stat.name_len as isize;
+            }
+            Ok(0)
+        })
+    }
+}
