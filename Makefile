@@ -50,6 +50,10 @@ bench:
 xfstests: module tools
 	XFSTESTS_DIR="$(XFSTESTS_DIR)" TESTS="$(TESTS)" scripts/xfstests.sh
 
+.PHONY: races
+races:
+	KDIR="$(KDIR)" FSTYP="$(FSTYP)" MKFS_OPTIONS="$(MKFS_OPTIONS)" RACE_SECONDS="$(RACE_SECONDS)" scripts/races.sh
+
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) clean
 	rm -rf rust/generated tools/bin

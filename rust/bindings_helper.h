@@ -11,6 +11,7 @@
 #include <linux/filelock.h>
 #include <linux/fs_context.h>
 #include <linux/iomap.h>
+#include <linux/jbd2.h>
 #include <linux/pagemap.h>
 #include <linux/writeback.h>
 
@@ -33,3 +34,8 @@ const int RUST_CONST_HELPER_IOCB_APPEND = IOCB_APPEND;
 const fmode_t RUST_CONST_HELPER_FMODE_CAN_ODIRECT = FMODE_CAN_ODIRECT;
 const unsigned int RUST_CONST_HELPER_SEEK_HOLE = SEEK_HOLE;
 const unsigned int RUST_CONST_HELPER_SEEK_DATA = SEEK_DATA;
+const unsigned long RUST_CONST_HELPER_JBD2_BARRIER = JBD2_BARRIER;
+const unsigned long RUST_CONST_HELPER_JBD2_ABORT = JBD2_ABORT;
+const gfp_t RUST_CONST_HELPER_GFP_NOFS = GFP_NOFS;
+const unsigned int RUST_CONST_HELPER_I_DIRTY_INODE = I_DIRTY_INODE;
+const unsigned int RUST_CONST_HELPER_FS_IOC_SHUTDOWN = FS_IOC_SHUTDOWN;

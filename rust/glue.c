@@ -16,6 +16,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
+#include <linux/workqueue.h>
 
 #include "glue.h"
 
@@ -215,6 +216,22 @@ struct buffer_head *rvfs_getblk_zeroed(struct super_block *sb, u64 block)
 	return bh;
 }
 
+/* The buffer of @block, locked and not read: its contents are to be made. */
+struct buffer_head *rvfs_getblk_locked(struct super_block *sb, u64 block)
+{
+	struct buffer_head *bh = sb_getblk(sb, block);
+
+	if (bh)
+		lock_buffer(bh);
+	return bh;
+}
+
+void rvfs_buffer_unlock_uptodate(struct buffer_head *bh)
+{
+	set_buffer_uptodate(bh);
+	unlock_buffer(bh);
+}
+
 /*
  * Drops the cached buffer of @block, a metadata block being freed, dirty or
  * not, so that it is never written over what the block's next owner puts
@@ -225,16 +242,15 @@ void rvfs_forget_block(struct super_block *sb, u64 block)
 	bforget(sb_find_get_block_nonatomic(sb, block));
 }
 
+/* The cached buffer of @block, referenced, or NULL if it is not cached. */
+struct buffer_head *rvfs_find_block(struct super_block *sb, u64 block)
+{
+	return sb_find_get_block_nonatomic(sb, block);
+}
+
 void rvfs_buffer_lock(struct buffer_head *bh)
 {
 	lock_buffer(bh);
-}
-
-void rvfs_buffer_unlock_dirty(struct buffer_head *bh)
-{
-	set_buffer_uptodate(bh);
-	mark_buffer_dirty(bh);
-	unlock_buffer(bh);
 }
 
 unsigned int rvfs_nofs_save(void)
@@ -264,23 +280,67 @@ ssize_t rvfs_generic_write_sync(struct kiocb *iocb, ssize_t count)
 
 typedef int (*rvfs_convert_fn)(struct inode *inode, loff_t offset, size_t size);
 
+/*
+ * Completions of unwritten-extent writeback, run by one work item on a
+ * workqueue of their own: the conversion starts a journal handle, which may
+ * wait for a commit, and that commit's own I/O may need the context that
+ * completed the bio (dm completes a bio in its worker, before the next one,
+ * which may be the commit's). So the bio's completion only queues the ioend.
+ */
+static struct workqueue_struct *rvfs_ioend_wq;
+static DEFINE_SPINLOCK(rvfs_ioend_lock);
+static LIST_HEAD(rvfs_ioend_list);
+
+static void rvfs_ioend_work_fn(struct work_struct *work)
+{
+	struct iomap_ioend *ioend;
+
+	for (;;) {
+		spin_lock_irq(&rvfs_ioend_lock);
+		ioend = list_first_entry_or_null(&rvfs_ioend_list, struct iomap_ioend, io_list);
+		if (ioend)
+			list_del_init(&ioend->io_list);
+		spin_unlock_irq(&rvfs_ioend_lock);
+		if (!ioend)
+			return;
+		if (!ioend->io_error) {
+			rvfs_convert_fn convert = ioend->io_private;
+
+			ioend->io_error = convert(ioend->io_inode, ioend->io_offset, ioend->io_size);
+		}
+		iomap_finish_ioends(ioend, ioend->io_error);
+	}
+}
+
+static DECLARE_WORK(rvfs_ioend_work, rvfs_ioend_work_fn);
+
 static void rvfs_unwritten_end_bio(struct bio *bio)
 {
 	struct iomap_ioend *ioend = iomap_ioend_from_bio(bio);
-	rvfs_convert_fn convert = ioend->io_private;
-	int error = blk_status_to_errno(bio->bi_status);
+	unsigned long flags;
 
-	if (!error)
-		error = convert(ioend->io_inode, ioend->io_offset, ioend->io_size);
-	iomap_finish_ioends(ioend, error);
+	ioend->io_error = blk_status_to_errno(bio->bi_status);
+	spin_lock_irqsave(&rvfs_ioend_lock, flags);
+	list_add_tail(&ioend->io_list, &rvfs_ioend_list);
+	spin_unlock_irqrestore(&rvfs_ioend_lock, flags);
+	queue_work(rvfs_ioend_wq, &rvfs_ioend_work);
+}
+
+int rvfs_ioend_queue_init(void)
+{
+	rvfs_ioend_wq = alloc_workqueue("rvfs-ioend", WQ_MEM_RECLAIM | WQ_UNBOUND, 1);
+	return rvfs_ioend_wq ? 0 : -ENOMEM;
+}
+
+void rvfs_ioend_queue_exit(void)
+{
+	destroy_workqueue(rvfs_ioend_wq);
 }
 
 void rvfs_ioend_convert_on_completion(struct iomap_ioend *ioend, rvfs_convert_fn convert)
 {
 	ioend->io_private = convert;
 	ioend->io_bio.bi_end_io = rvfs_unwritten_end_bio;
-	/* The conversion sleeps: complete in task context (bio_complete_wq). */
-	bio_set_flag(&ioend->io_bio, BIO_COMPLETE_IN_TASK);
 }
 
 void rvfs_iomap_bio_read_folio(struct folio *folio, const struct iomap_ops *ops)

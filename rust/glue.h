@@ -77,10 +77,12 @@ bool rvfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino,
 /* Metadata buffers */
 struct buffer_head *rvfs_sb_bread(struct super_block *sb, u64 block);
 struct buffer_head *rvfs_getblk_zeroed(struct super_block *sb, u64 block);
+struct buffer_head *rvfs_getblk_locked(struct super_block *sb, u64 block);
+void rvfs_buffer_unlock_uptodate(struct buffer_head *bh);
 void rvfs_buffer_lock(struct buffer_head *bh);
-void rvfs_buffer_unlock_dirty(struct buffer_head *bh);
 void rvfs_buffer_unlock(struct buffer_head *bh);
 void rvfs_forget_block(struct super_block *sb, u64 block);
+struct buffer_head *rvfs_find_block(struct super_block *sb, u64 block);
 
 /* Memory allocation scopes */
 unsigned int rvfs_nofs_save(void);
@@ -105,7 +107,13 @@ void rvfs_folio_put(struct folio *folio);
 
 struct iomap_ioend;
 /*
- * Completes @ioend, a writeback of unwritten extents, in task context:
+ * The queue of unwritten-extent writeback completions (see glue.c), made
+ * when the filesystem type is registered and destroyed when it goes.
+ */
+int rvfs_ioend_queue_init(void);
+void rvfs_ioend_queue_exit(void);
+/*
+ * Completes @ioend, a writeback of unwritten extents, on that queue:
  * @convert turns the written range into written extents, then the folios'
  * writeback ends.
  */

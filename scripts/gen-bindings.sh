@@ -24,9 +24,13 @@ eval bindgen "$header" \
 	--allowlist-type "'buffer_head|bh_end_io_t|bh_state_bits|kstatfs|file_kattr|rvfs_.*'" \
 	--allowlist-type "'export_operations|fid|fid__.*|handle_to_path_ctx'" \
 	--allowlist-type "'iomap.*|writeback_control|readahead_control|dax_device|fsverity_info'" \
-	--allowlist-function "'get_tree_bdev|__brelse|sync_dirty_buffer|fault_in_iov_iter_.*|filemap_read|invalidate_mapping_pages'" \
+	--allowlist-type "'journal_s|journal_t|jbd2_journal_handle|handle_t|transaction_s|transaction_t|tid_t'" \
+	--allowlist-type "'journal_head|transaction_chp_stats_s|transaction_stats_s|journal_superblock_t|journal_superblock_s|journal_header_t|journal_header_s'" \
+	--allowlist-type "'jbd2_revoke_table_s|jbd2_inode|jbd2_buffer_trigger_type|passtype'" \
+	--opaque-type "'journal_head|transaction_chp_stats_s|transaction_stats_s|jbd2_revoke_table_s|jbd2_inode|jbd2_buffer_trigger_type'" \
+	--allowlist-function "'get_tree_bdev|__brelse|sync_dirty_buffer|mark_buffer_dirty|fault_in_iov_iter_.*|filemap_read|invalidate_mapping_pages'" \
 	--allowlist-function "'fileattr_fill_flags|generic_encode_ino32_fh|generic_fh_to_.*|generic_setlease'" \
-	--allowlist-function "'iomap_.*|rvfs_.*'" \
+	--allowlist-function "'iomap_.*|rvfs_.*|jbd2_.*'" \
 	--allowlist-var "'IOMAP_.*|RUST_CONST_HELPER_.*'" \
 	--opaque-type handle_to_path_ctx \
 	--raw-line "'use kernel::bindings::*;'" \

@@ -3,8 +3,18 @@
 # package, tinyconfig + tests/kernel.config, built with LLVM=-19 into a cache
 # outside the repository keyed by kernel version and configuration.
 #
-#   scripts/kernel.sh build   fetch, configure and build if needed; print the build dir
-#   scripts/kernel.sh path    print the build dir of a finished build, or fail
+#   scripts/kernel.sh build [--production]  fetch, configure and build if needed;
+#                                           print the build dir
+#   scripts/kernel.sh path [--production]   print the build dir of a finished
+#                                           build, or fail
+#   scripts/kernel.sh key [--production]    print the configuration key
+#
+# --production is the benchmark kernel (make bench): the same version and
+# options with tests/kernel-production.config merged last, which turns the
+# debugging checkers off (lockdep, debug lists, hung-task detection, fault
+# injection, KUnit). It is a second cache entry beside the test kernel,
+# linux-VERSION-production-KEY, keyed by both fragments; the test kernel's
+# key is unchanged by it.
 #
 # REXFS_CACHE (default ~/.cache/rexfs) holds the cache. A user's own tree is
 # used by passing KDIR= to make instead of running this script.
@@ -12,6 +22,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 FRAGMENT=$HERE/tests/kernel.config
+PRODUCTION_FRAGMENT=$HERE/tests/kernel-production.config
 CACHE=${REXFS_CACHE:-$HOME/.cache/rexfs}
 SERIES=7.3
 JOBS=${JOBS:-$(nproc)}
@@ -20,17 +31,29 @@ MAKE_LLVM=(make LLVM=-19)
 log() { echo "[kernel] $*" >&2; }
 die() { echo "[kernel] error: $*" >&2; exit 1; }
 
+# The flavour: FRAGMENTS are merged over tinyconfig in order, a later one
+# overriding an earlier one; FLAVOUR is the build directory's infix.
+FRAGMENTS=("$FRAGMENT") FLAVOUR=
+set_flavour() {
+	case ${1:-} in
+	"") ;;
+	--production) FRAGMENTS=("$FRAGMENT" "$PRODUCTION_FRAGMENT") FLAVOUR=-production ;;
+	*) echo "usage: $0 build|path|key [--production]" >&2; exit 2 ;;
+	esac
+}
+
 # The key covers everything that makes two builds differ besides the kernel
-# version: the fragment and the Rust toolchain the module must match.
+# version: the fragments and the Rust toolchain the module must match. (For
+# the test kernel this is the key it always had: the one fragment's text.)
 config_key() {
-	{ cat "$FRAGMENT"; rustc --version; bindgen --version; clang-19 --version | head -1; } |
+	{ cat "${FRAGMENTS[@]}"; rustc --version; bindgen --version; clang-19 --version | head -1; } |
 		sha256sum | cut -c1-12
 }
 
 finished_build() {
 	local key d
 	key=$(config_key)
-	for d in $(ls -d "$CACHE"/linux-$SERIES.*-"$key" 2>/dev/null | sort -V -r); do
+	for d in $(ls -d "$CACHE"/linux-$SERIES.*"$FLAVOUR"-"$key" 2>/dev/null | sort -V -r); do
 		[ -f "$d/build/.rexfs-built" ] && { echo "$d/build"; return 0; }
 	done
 	return 1
@@ -63,23 +86,34 @@ build() {
 	deb=$(fetch_source)
 	# Upstream version, e.g. 7.3.4 from linux-source-7.3_7.3.4-1~bpo13+1_all.deb
 	version=$(basename "$deb" | sed -E 's/^linux-source-[0-9.]+_([0-9.]+)-.*/\1/')
-	dir=$CACHE/linux-$version-$(config_key)
-	log "Linux $version, cache $dir"
+	dir=$CACHE/linux-$version$FLAVOUR-$(config_key)
+	log "Linux $version${FLAVOUR:+ (${FLAVOUR#-})}, cache $dir"
 
 	if [ ! -f "$dir/src/Makefile" ]; then
-		log "unpacking $(basename "$deb")"
-		rm -rf "$dir/src" "$dir/deb"
-		mkdir -p "$dir/deb" "$dir/src"
-		dpkg-deb -x "$deb" "$dir/deb"
-		tar -xf "$dir"/deb/usr/src/linux-source-$SERIES.tar.xz -C "$dir/src" --strip-components=1
-		rm -rf "$dir/deb"
+		rm -rf "$dir/src" "$dir/src.tmp" "$dir/deb"
+		# The other flavour's finished build of this version has the same
+		# source, never written to (builds go to O=): link it, file by file.
+		local done_other
+		done_other=$(ls -d "$CACHE"/linux-"$version"-*/build/.rexfs-built 2>/dev/null | head -1)
+		if [ -n "$done_other" ]; then
+			log "hard-linking the source of ${done_other%/build/.rexfs-built}"
+			mkdir -p "$dir"
+			cp -al "${done_other%/build/.rexfs-built}/src" "$dir/src.tmp"
+			mv "$dir/src.tmp" "$dir/src"
+		else
+			log "unpacking $(basename "$deb")"
+			mkdir -p "$dir/deb" "$dir/src"
+			dpkg-deb -x "$deb" "$dir/deb"
+			tar -xf "$dir"/deb/usr/src/linux-source-$SERIES.tar.xz -C "$dir/src" --strip-components=1
+			rm -rf "$dir/deb"
+		fi
 	fi
 
 	local src=$dir/src out=$dir/build
 	mkdir -p "$out"
-	log "configuring: tinyconfig + tests/kernel.config"
+	log "configuring: tinyconfig$(printf ' + tests/%s' "${FRAGMENTS[@]##*/}")"
 	"${MAKE_LLVM[@]}" -s -C "$src" O="$out" tinyconfig >/dev/null
-	"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$FRAGMENT" >/dev/null
+	"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${FRAGMENTS[@]}" >/dev/null
 	"${MAKE_LLVM[@]}" -s -C "$src" O="$out" olddefconfig >/dev/null
 	check_config "$out/.config"
 
@@ -98,22 +132,42 @@ build() {
 	echo "$out"
 }
 
-# Every option the fragment sets must survive olddefconfig; a dropped
-# CONFIG_RUST usually means the toolchain failed `make rustavailable`.
+# Every option the fragments set must survive olddefconfig as the last
+# fragment naming it asks: "CONFIG_X=v" must be in the .config as written;
+# "# CONFIG_X is not set" and "# CONFIG_X goes with CONFIG_Y" (the production
+# fragment's) mean off or gone, never set. A dropped CONFIG_RUST usually
+# means the toolchain failed `make rustavailable`.
 check_config() {
-	local config=$1 missing=()
-	while IFS= read -r line; do
-		grep -qx -- "$line" "$config" || missing+=("$line")
-	done < <(grep -E '^CONFIG_' "$FRAGMENT")
+	local config=$1 missing=() line sym f
+	local -A want=()
+	local -a order=()
+	for f in "${FRAGMENTS[@]}"; do
+		while IFS= read -r line; do
+			sym=$(sed -E 's/^# (CONFIG_[A-Za-z0-9_]+) .*/\1/; s/^(CONFIG_[A-Za-z0-9_]+)=.*/\1/' <<<"$line")
+			[ -n "${want[$sym]+set}" ] || order+=("$sym")
+			want[$sym]=$line
+		done < <(grep -E '^CONFIG_[A-Za-z0-9_]+=|^# CONFIG_[A-Za-z0-9_]+ (is not set|goes with CONFIG_[A-Za-z0-9_]+)$' "$f")
+	done
+	for sym in "${order[@]}"; do
+		line=${want[$sym]}
+		if [[ $line == "# "* ]]; then
+			! grep -q "^$sym=" "$config" || missing+=("$(grep "^$sym=" "$config") (wanted off)")
+		else
+			grep -qx -- "$line" "$config" || missing+=("$line")
+		fi
+	done
 	((${#missing[@]} == 0)) && return 0
-	printf '[kernel] not set after olddefconfig: %s\n' "${missing[@]}" >&2
+	printf '[kernel] not as the fragments ask after olddefconfig: %s\n' "${missing[@]}" >&2
 	printf '%s\n' "${missing[@]}" | grep -qx 'CONFIG_RUST=y' &&
 		"${MAKE_LLVM[@]}" -C "$(dirname "$config")" rustavailable >&2
-	die "kernel configuration incomplete"
+	die "kernel configuration not as tests/kernel*.config ask"
 }
 
-case "${1:-}" in
+cmd=${1:-}
+set_flavour "${2:-}"
+case $cmd in
 build) build ;;
-path) finished_build || die "no finished build for this configuration: run scripts/kernel.sh build" ;;
-*) echo "usage: $0 build|path" >&2; exit 2 ;;
+path) finished_build || die "no finished build for this configuration: run scripts/kernel.sh build${FLAVOUR:+ --production}" ;;
+key) config_key ;;
+*) echo "usage: $0 build|path|key [--production]" >&2; exit 2 ;;
 esac

@@ -11,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 OUT=$REPO/out/${1:-}
+# The crash test's rounds and seed (tests/vm/crash.sh): CRASH_ROUNDS=200
+# make test runs more.
+CRASH_ROUNDS=${CRASH_ROUNDS:-20} CRASH_SEED=${CRASH_SEED:-1}
 
 step() { echo "== $* ($(date +%T))"; }
 
@@ -37,10 +40,13 @@ make_disks() {
 }
 
 demo() {
+	local t0=$SECONDS
 	build
 	make_disks
 	step "booting the demo VM (QEMU under TCG)"
-	scripts/vm.sh --out "$OUT" --disk "$OUT/disk0.img" --timeout 300 -- tests/demo.sh
+	scripts/vm.sh --out "$OUT" --disk "$OUT/disk0.img" --disk "$OUT/disk1.img" \
+		--timeout 600 -- tests/demo.sh
+	echo "demo: done in $((SECONDS - t0)) s (setup, build and VM)"
 }
 
 # Runs cargo's tests and prints a PASS/FAIL line per test; sets
@@ -85,7 +91,8 @@ vm_boot() {
 	shift 2
 	mkdir -p "$dir"
 	scripts/vm.sh --out "$dir" --disk "$OUT/disk0.img" --disk "$OUT/disk1.img" \
-		--timeout "$timeout" -- REXFS_OUT="$OUT/boot1" tests/vm/run.sh "$dir/vm-results" "$@" \
+		--timeout "$timeout" -- REXFS_OUT="$OUT/boot1" CRASH_ROUNDS="$CRASH_ROUNDS" \
+		CRASH_SEED="$CRASH_SEED" tests/vm/run.sh "$dir/vm-results" "$@" \
 		>"$dir/vm.log" 2>&1 || status=$?
 	grep -E '^(PASS|FAIL) |^    ' "$dir/vm.log" || true
 	if [ -f "$dir/vm-results" ]; then
@@ -127,7 +134,7 @@ test_all() {
 	# when the guest went down.
 	local vm_passed=0 vm_failed=0
 	step "in-VM tests (QEMU under TCG)"
-	vm_boot boot1 2400
+	vm_boot boot1 $((2700 + 45 * CRASH_ROUNDS))
 	step "in-VM tests after a reboot (QEMU under TCG)"
 	vm_boot boot2 600 persist-verify
 	rm -f "$OUT"/disk*.img
@@ -139,23 +146,72 @@ test_all() {
 	[ "$failed" = 0 ]
 }
 
-# One VM running tests/bench.sh on a dedicated disk, large enough for every
-# job's files; the guest writes its table to $OUT/bench.txt, printed here.
+# The benchmark: one VM running tests/bench.sh on the production-config
+# kernel (scripts/kernel.sh build --production: the test kernel's version and
+# options without its debugging checkers, cached beside it; KDIR= benchmarks
+# a kernel of your own instead), with a rexfs module built for that kernel in
+# $OUT/module by tests/bench/build-module.sh. The repository's rexfs.ko is
+# not touched: it stays built for the test kernel, and `make test`, `make
+# demo` and `make xfstests` run `make module` against the test kernel first
+# in any case. Four disks, one per column (rexfs, XFS, ext4, the raw
+# device), each written out in full; the guest writes its table to
+# $OUT/bench.txt, printed here. The BENCH_* settings of tests/bench.sh and
+# SCALE are passed on to the guest; BENCH_DISK_MIB (4096), BENCH_MEM_MB
+# (2048) and BENCH_TIMEOUT (seconds) are the VM's.
 bench() {
-	build
+	local kdir kernel checkers mod status=0 v timeout
+	local runs=${BENCH_RUNS:-3} runtime=${BENCH_RUNTIME:-30} disk_mib=${BENCH_DISK_MIB:-4096}
+	step "host packages and toolchain"
+	scripts/setup-host.sh
+	if [ -n "${KDIR:-}" ]; then
+		kdir=$KDIR kernel="KDIR from the caller, not the production build"
+	else
+		step "production kernel: the test kernel's version and options, without the debug checkers"
+		kdir=$(scripts/kernel.sh build --production)
+		kernel="production config, key $(scripts/kernel.sh key --production)"
+	fi
+	checkers=$(grep -oE '^CONFIG_(PROVE_LOCKING|LOCKDEP|DEBUG_LIST|DETECT_HUNG_TASK|FAULT_INJECTION|DEBUG_ATOMIC_SLEEP|KUNIT|KASAN|KCSAN|KMSAN|UBSAN|KFENCE|DEBUG_PAGEALLOC|DEBUG_KMEMLEAK|DEBUG_OBJECTS|DEBUG_VM|SLUB_DEBUG_ON)=y' \
+		"$kdir/.config" | sed 's/^CONFIG_//; s/=y$//' | paste -sd ' ' || true)
+	kernel="Linux $(cat "$kdir/include/config/kernel.release") ($kernel; debug checkers: ${checkers:-none}), $kdir"
+	echo "kernel: $kernel"
+	step "module for that kernel, in $OUT/module (REXFS_DEBUG=n)"
+	mod=$(tests/bench/build-module.sh "$kdir" "$OUT/module")
+	step "userspace tools"
+	make -s tools
+
 	mkdir -p "$OUT"
 	rm -f "$OUT/bench.txt"
-	# Written out in full: under a sparse image the host allocates blocks on
-	# the first write to each region, which charges whichever filesystem
-	# writes there first (rexfs, running first, measured 5x slower O_DIRECT
-	# writes than the raw device that way). It goes afterwards.
-	trap 'rm -f "$OUT/bench.img"' EXIT
-	step "benchmark disk (2 GiB of zeroes)"
-	dd if=/dev/zero of="$OUT/bench.img" bs=1M count=2048 status=none
-	step "benchmark VM (QEMU under TCG, best of 2 runs per job: the numbers are noisy)"
-	local status=0
-	scripts/vm.sh --out "$OUT" --disk "$OUT/bench.img" --timeout 1800 \
-		-- REXFS_OUT="$OUT" tests/bench.sh || status=$?
+	# Written out in full and synced: under a sparse image the host allocates
+	# blocks on the first write to each region, which charges whichever
+	# filesystem writes there first (rexfs measured 5x slower O_DIRECT writes
+	# than the raw device that way), and 16 GiB of zeroes still in the host's
+	# page cache would be written back during the first jobs. They go
+	# afterwards.
+	local disks=("$OUT/bench-rexfs.img" "$OUT/bench-xfs.img" "$OUT/bench-ext4.img" "$OUT/bench-raw.img")
+	local disk_args=()
+	# shellcheck disable=SC2064 # the paths now: the locals are gone at exit
+	trap "rm -f $(printf '%q ' "${disks[@]}")" EXIT
+	step "benchmark disks (4 x $disk_mib MiB of zeroes)"
+	for v in "${disks[@]}"; do
+		dd if=/dev/zero of="$v" bs=1M count="$disk_mib" conv=fsync status=none
+		disk_args+=(--disk "$v")
+	done
+
+	# The guest's command line: vm.sh runs it with bash -c, so each value is
+	# quoted here. The host's BENCH_* settings go first, ours after them.
+	local vars=()
+	for v in $(compgen -v BENCH_) SCALE; do
+		if [ -n "${!v+set}" ]; then vars+=("$v=$(printf '%q' "${!v}")"); fi
+	done
+	vars+=("REXFS_OUT=$(printf '%q' "$OUT")" "BENCH_MODULE=$(printf '%q' "$mod")"
+	       "BENCH_MODULE_NOTE=REXFS_DEBUG=n" "BENCH_KERNEL=$(printf '%q' "$kernel")")
+	# 17 time-based fio runs per round (random and fsync jobs on each
+	# column) and about 4 minutes of the rest: some 14 minutes a round with
+	# the defaults. The limit is near twice that.
+	timeout=${BENCH_TIMEOUT:-$((900 + runs * (17 * (runtime + 20) + 600)))}
+	step "benchmark VM (QEMU under TCG: $runs rounds, ${runtime} s time-based jobs; about $(((runs * (17 * (runtime + 5) + 240) + 180) / 60)) min, limit $((timeout / 60)) min)"
+	KDIR=$kdir scripts/vm.sh --out "$OUT" "${disk_args[@]}" --mem "${BENCH_MEM_MB:-2048}" \
+		--timeout "$timeout" -- "${vars[@]}" tests/bench.sh || status=$?
 	step "results ($OUT/bench.txt)"
 	cat "$OUT/bench.txt" 2>/dev/null || echo "no results; see $OUT/console.log"
 	# A failed rexfs job is a cell of the table; a non-zero status here means

@@ -7,7 +7,7 @@ set -euo pipefail
 BINDGEN_VERSION=0.73.2
 PACKAGES=(clang-19 lld-19 llvm-19 libclang-19-dev flex bison bc libelf-dev libssl-dev
 	  cpio kmod pahole xz-utils make qemu-system-x86 busybox-static xfsprogs e2fsprogs
-	  util-linux dmsetup acl)
+	  util-linux dmsetup acl fio)
 
 log() { echo "[setup] $*"; }
 

@@ -4,22 +4,31 @@
 #   XFSTESTS_DIR=/path/to/xfstests scripts/xfstests.sh [CHECK ARGUMENTS...]
 #
 # XFSTESTS_DIR is a built xfstests tree (`make` done in it: ./check,
-# ltp/fsx, ltp/fsstress); it is not part of this repository. The arguments
-# go to xfstests' ./check (tests such as generic/013, or -g quick); without
-# any, $TESTS, or the default list below. rexfs.ko and tools/bin must be
-# built (make module tools). The guest (scripts/vm.sh) sees the host's / read-only,
-# so XFSTESTS_DIR and the packages xfstests needs at run time come from the
-# host; tests/xfstests/guest.sh runs a copy of the tree in the guest's
-# memory, on /dev/vda (TEST_DEV) and /dev/vdb (SCRATCH_DEV), sparse files
-# made here and removed afterwards.
+# ltp/fsx, ltp/fsstress); it is not part of this repository and is never
+# modified. The arguments go to xfstests' ./check (tests such as
+# generic/013, or -g quick); without any, $TESTS, or the default list
+# below. rexfs.ko and tools/bin must be built (make module tools). The guest
+# (scripts/vm.sh) sees the host's / read-only, so XFSTESTS_DIR and the
+# packages xfstests needs at run time come from the host;
+# tests/xfstests/guest.sh copies the tree into the guest's memory, applies
+# tests/xfstests/fstests-rexfs.patch to that copy (the rexfs cases of
+# _scratch_mkfs_sized, _scratch_mkfs_blocksized, _has_metadata_journaling
+# and others in common/rc; this script first checks that it applies to
+# XFSTESTS_DIR, without changing it) and runs it on /dev/vda (TEST_DEV),
+# /dev/vdb (SCRATCH_DEV) and /dev/vdc (LOGWRITES_DEV, the dm-log-writes
+# log), sparse files made here and removed afterwards.
 #
 # Settings: XFSTESTS_TIMEOUT (seconds for the whole VM, default 7200),
-# XFSTESTS_MEM (guest MiB, 3072), XFSTESTS_TEST_SIZE and
-# XFSTESTS_SCRATCH_SIZE (disk sizes, 2G each), KDIR (as for scripts/vm.sh).
+# XFSTESTS_MEM (guest MiB, 3072), XFSTESTS_TEST_SIZE,
+# XFSTESTS_SCRATCH_SIZE (disk sizes, 2G each) and XFSTESTS_LOGWRITES_SIZE
+# (the scratch size by default), XFSTESTS_PATCH (the patch to fstests,
+# default tests/xfstests/fstests-rexfs.patch; "none" runs the tree as it
+# is), KDIR (as for scripts/vm.sh).
 #
 # Output in out/xfstests/: check.out (what ./check printed), results/
 # (xfstests' RESULT_BASE: check.log, and per test .full, .out.bad, .dmesg),
-# kmsg.log (the guest's whole kernel log), console.log, dmesg. Prints
+# patch.log (the patch applied in the guest), kmsg.log (the guest's whole
+# kernel log), console.log, dmesg. Prints
 # ./check's summary and "xfstests: N passed, N failed, N skipped"; exits 0
 # only if no test failed and the kernel log is clean.
 set -euo pipefail
@@ -39,11 +48,21 @@ for f in rexfs.ko tools/bin/mkfs.rexfs tools/bin/fsck.rexfs; do
 	[ -e "$f" ] || die "$f missing: run 'make module tools' first"
 done
 # What xfstests' common/config refuses to start without, the front ends
-# that run mkfs.rexfs and fsck.rexfs, and ip for the guest's loopback; the
-# guest uses the host's.
-for p in mkfs fsck mount umount perl awk sed bc df xfs_io ip; do
+# that run mkfs.rexfs and fsck.rexfs, ip for the guest's loopback and patch
+# for fstests-rexfs.patch; the guest uses the host's.
+for p in mkfs fsck mount umount perl awk sed bc df xfs_io ip patch; do
 	command -v "$p" >/dev/null || die "$p not found (xfstests needs it in the guest, which uses the host's /)"
 done
+# The patch to fstests: the guest applies it to its copy of the tree; check
+# here, before booting, that it applies (or is applied already), changing
+# nothing in XFSTESTS_DIR.
+fstests_patch=${XFSTESTS_PATCH:-$REPO/tests/xfstests/fstests-rexfs.patch}
+if [ "$fstests_patch" != none ]; then
+	[ -f "$fstests_patch" ] || die "no patch at $fstests_patch (XFSTESTS_PATCH)"
+	fstests_patch=$(cd "$(dirname "$fstests_patch")" && pwd)/$(basename "$fstests_patch")
+	tests/xfstests/apply-patch.sh --check "$XFSTESTS_DIR" "$fstests_patch" ||
+		die "$(basename "$fstests_patch") does not apply to $XFSTESTS_DIR (XFSTESTS_PATCH=none runs the tree unpatched)"
+fi
 
 if (($#)); then
 	tests=("$@")
@@ -52,17 +71,23 @@ else
 fi
 
 mkdir -p "$OUT"
-rm -rf "$OUT/results" "$OUT/check.out" "$OUT"/fsck-*.log "$OUT/kmsg.log"
-trap 'rm -f "$OUT/test.img" "$OUT/scratch.img"' EXIT
-rm -f "$OUT/test.img" "$OUT/scratch.img"
+rm -rf "$OUT/results" "$OUT/check.out" "$OUT"/fsck-*.log "$OUT/kmsg.log" "$OUT/patch.log"
+disks=("$OUT/test.img" "$OUT/scratch.img" "$OUT/logwrites.img")
+trap 'rm -f "${disks[@]}"' EXIT
+rm -f "${disks[@]}"
 truncate -s "${XFSTESTS_TEST_SIZE:-2G}" "$OUT/test.img"
 truncate -s "${XFSTESTS_SCRATCH_SIZE:-2G}" "$OUT/scratch.img"
+# The dm-log-writes log (LOGWRITES_DEV): every write made to the scratch
+# device during a test, so as large as the scratch disk.
+truncate -s "${XFSTESTS_LOGWRITES_SIZE:-${XFSTESTS_SCRATCH_SIZE:-2G}}" "$OUT/logwrites.img"
 
 echo "== xfstests ${tests[*]} (QEMU under TCG; log in $OUT/vm.log)"
 status=0
+# The order of the disks is that of local.config: vda, vdb, vdc.
 scripts/vm.sh --out "$OUT" --disk "$OUT/test.img" --disk "$OUT/scratch.img" \
+	--disk "$OUT/logwrites.img" \
 	--timeout "${XFSTESTS_TIMEOUT:-7200}" --mem "${XFSTESTS_MEM:-3072}" \
-	-- tests/xfstests/guest.sh "$OUT" "$XFSTESTS_DIR" "${tests[@]}" \
+	-- tests/xfstests/guest.sh "$OUT" "$XFSTESTS_DIR" "$fstests_patch" "${tests[@]}" \
 	>"$OUT/vm.log" 2>&1 || status=$?
 
 # ./check's own summary, then counts in the form the test drivers read.
@@ -84,7 +109,7 @@ case $status in
 *)
 	echo "xfstests.sh: vm.sh exit $status (124 timeout, 125 guest died, 126 kernel log;" \
 		"see $OUT/vm.log, $OUT/console.log)" >&2
-	grep -E '^vm.sh|^kernel log|^[0-9]+:' "$OUT/vm.log" | head -30 >&2 || true
+	grep -E '^vm.sh|^kernel log|^[0-9]+:|^guest.sh|^apply-patch.sh' "$OUT/vm.log" | head -30 >&2 || true
 	;;
 esac
 exit "$status"

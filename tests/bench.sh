@@ -1,13 +1,43 @@
 #!/bin/bash
-# The benchmark (run inside the VM by `make bench`): the same I/O jobs, on the
-# same virtual disk, for rexfs, XFS and ext4 in turn, each made fresh before
-# its jobs; O_DIRECT jobs also on the raw device. Prints a table of MiB/s and
-# writes it to $REXFS_OUT/bench.txt when REXFS_OUT is set.
+# The benchmark, run inside the VM by `make bench` (scripts/run.sh bench) on
+# the production-config kernel: rexfs, XFS and ext4, each on its own disk and
+# mounted for the whole run, and the raw device for the O_DIRECT jobs, in one
+# table. Every job runs BENCH_RUNS times on every column, the runs of a job
+# interleaved over the columns in rotating order, the page cache dropped
+# before each; the table has the best run and the spread of the runs. The
+# throughput is the one the tool measured (fio's JSON, xfs_io's report, or a
+# timer inside the one process doing the work), never a process's wall time.
 #
-# Under QEMU TCG on a debug kernel (lockdep etc.), best of $REPEAT runs: the numbers are
-# noisy and only mean something relative to each other.
+# Disks (the host writes each out in full first): /dev/vda rexfs, /dev/vdb
+# XFS, /dev/vdc ext4, /dev/vdd the raw device. They are destroyed, so this
+# refuses to run outside the test VM.
 #
-# It destroys everything on /dev/vda, so it refuses to run outside the guest.
+# Settings, from the host's environment (scripts/run.sh passes BENCH_* on):
+#   BENCH_RUNS=3          runs of each job on each column
+#   BENCH_RUNTIME=30      seconds of each time-based fio job (random, fsync)
+#   BENCH_SEQ_MIB=512     size of each sequential job
+#   BENCH_RAND_MIB=2048   file (or device range) of the random jobs
+#   BENCH_IOENGINE=libaio the random jobs' engine (libaio or io_uring)
+#   BENCH_MMAP_MIB=256    size of the mmap job
+#   BENCH_DSYNC_MIB=16    size of the RWF_DSYNC job
+#   BENCH_META_FILES=10000 files of the metadata job
+#   BENCH_JOBS="..."      only these jobs (names as in JOBS below)
+#   BENCH_COLUMNS="..."   only these columns (rexfs xfs ext4 raw)
+#   BENCH_JOB_TIMEOUT     seconds one run of a job may take, then it failed
+#                         (default 3 x BENCH_RUNTIME + 900)
+# From scripts/run.sh: BENCH_MODULE (the rexfs.ko built for this kernel)
+# and BENCH_MODULE_NOTE (how), BENCH_KERNEL (which kernel this is),
+# REXFS_OUT (where the table goes).
+#
+# Outputs in $REXFS_OUT: bench.txt (the table), bench-results.tsv (every
+# run's value), bench-rows.tsv (the rows), bench-logs/ (fio's JSON and each
+# run's log).
+#
+# Adding a job: a `job` line and its `row` lines below, and a function
+# job_NAME COLUMN TARGET printing "ROW VALUE" per row (TARGET: the mount
+# point, or the raw device; VALUE a number, or n/a where the column lacks
+# the feature); see the existing ones. A row's unit ending in "/s" (or IOPS)
+# is a rate, any other (ms, us/op) a time, lower better (report.py).
 . "$(dirname "$0")/vm/lib.sh"
 # lib.sh turns on errexit for tests; here a failing job (rexfs's write path is
 # under development) must be recorded as "failed" and the run go on, so every
@@ -15,172 +45,360 @@
 set +e
 
 if ! grep -qE '^[^ ]+ / 9p ' /proc/mounts; then
-	echo "bench.sh: the root is not 9p; this is not the test VM and $DEV would be overwritten" >&2
+	echo "bench.sh: the root is not 9p; this is not the test VM and its disks would be overwritten" >&2
 	exit 2
 fi
 
-NA_DIRECT="n/a (no O_DIRECT)"
-# Runs of each job; the table has the best.
-REPEAT=${BENCH_REPEAT:-2}
+BENCH=$REPO/tests/bench
+RUNS=${BENCH_RUNS:-3}
+RUNTIME=${BENCH_RUNTIME:-30}
+SEQ_MIB=${BENCH_SEQ_MIB:-512}
+RAND_MIB=${BENCH_RAND_MIB:-2048}
+IOENGINE=${BENCH_IOENGINE:-libaio}
+MMAP_MIB=${BENCH_MMAP_MIB:-256}
+DSYNC_MIB=${BENCH_DSYNC_MIB:-16}
+META_FILES=${BENCH_META_FILES:-10000}
+JOB_TIMEOUT=${BENCH_JOB_TIMEOUT:-$((RUNTIME * 3 + 900))}
+MODULE=${BENCH_MODULE:-$MODULE}
+OUTDIR=${REXFS_OUT:-/tmp/bench-out}
+LOGDIR=$OUTDIR/bench-logs
+ROWS_FILE=$OUTDIR/bench-rows.tsv
+RESULTS=$OUTDIR/bench-results.tsv
 
-# The jobs, in table order. Each has a label, a size in MiB (the bytes it
-# moves, for MiB/s), the file it uses (a job reading a file reuses the one
-# the previous job wrote) and a function job_<name> TARGET running it.
-# Jobs named direct_* use O_DIRECT: n/a on a filesystem without it, and the
-# only ones also run on the raw device.
-JOBS=(seq_write seq_read mmap_write dsync_write direct_write direct_read)
-declare -A LABEL=(
-	[seq_write]="seq write+fsync (1M, 256M)"
-	[seq_read]="cold seq read (1M, 256M)"
-	[mmap_write]="mmap write+msync (64M)"
-	[dsync_write]="4K RWF_DSYNC write (4M)"
-	[direct_write]="O_DIRECT seq write (1M, 256M)"
-	[direct_read]="O_DIRECT seq read (1M, 256M)"
-)
-declare -A SIZE_MIB=(
-	[seq_write]=256 [seq_read]=256 [mmap_write]=64
-	[dsync_write]=4 [direct_write]=256 [direct_read]=256
-)
-declare -A FILE=(
-	[seq_write]=seq [seq_read]=seq [mmap_write]=mmap
-	[dsync_write]=dsync [direct_write]=direct [direct_read]=direct
-)
+ALL_COLUMNS=(rexfs xfs ext4 raw)
+read -ra COLUMNS <<<"${BENCH_COLUMNS:-${ALL_COLUMNS[*]}}"
+declare -A DISK=([rexfs]=/dev/vda [xfs]=/dev/vdb [ext4]=/dev/vdc [raw]=/dev/vdd)
+declare -A TARGET=()   # column -> mount point, or the raw device
+declare -A BROKEN=()   # column -> why it has no results (not made or mounted)
+declare -A DIRECT=()   # column -> yes if O_DIRECT works there
+for col in "${COLUMNS[@]}"; do
+	[ -n "${DISK[$col]:-}" ] || { echo "bench.sh: unknown column $col" >&2; exit 2; }
+	[ -b "${DISK[$col]}" ] || { echo "bench.sh: no disk ${DISK[$col]} for $col" >&2; exit 2; }
+done
 
-# The whole command is timed, so the fsync is part of the write's cost.
-job_seq_write() { xfs_io -f -c "pwrite -b 1m 0 256m" -c fsync "$1"; }
-job_seq_read() { xfs_io -c "pread -b 1m 0 256m" "$1"; }
-# truncate first: a store into a mapping beyond EOF is a SIGBUS.
+# ---- The jobs and the rows of the table, in table order ----
+
+declare -a JOBS=()
+# JOB_WHERE: "fs" or "fs raw"; JOB_ROWS: the rows it fills; JOB_DIRECT: uses
+# O_DIRECT (n/a on a filesystem without it); JOB_FILES: the files it uses,
+# removed once no later job uses them; JOB_SETUP: run once per column first.
+declare -A JOB_WHERE=() JOB_ROWS=() JOB_DIRECT=() JOB_FILES=() JOB_SETUP=()
+declare -A ROW_UNIT=() ROW_LABEL=() ROW_GROUP=()
+declare -a ROWS=()
+GROUP=
+
+# job NAME WHERE [direct] [files=F1,F2] [setup=FUNCTION]
+job() {
+	local name=$1 arg
+	JOBS+=("$name")
+	JOB_WHERE[$name]=$2
+	for arg in "${@:3}"; do
+		case $arg in
+		direct) JOB_DIRECT[$name]=1 ;;
+		files=*) JOB_FILES[$name]=${arg#files=} ;;
+		setup=*) JOB_SETUP[$name]=${arg#setup=} ;;
+		esac
+	done
+}
+# row JOB ROW UNIT LABEL: a row of the table, in the current GROUP.
+row() {
+	ROWS+=("$2")
+	JOB_ROWS[$1]+=" $2"
+	ROW_UNIT[$2]=$3 ROW_LABEL[$2]=$4 ROW_GROUP[$2]=$GROUP
+}
+
+GROUP="sequential, 1 MiB blocks, psync; the writes end with fsync"
+job seq_write fs files=seq
+row seq_write seq_write MiB/s "buffered write, ${SEQ_MIB} MiB"
+job seq_read fs files=seq
+row seq_read seq_read MiB/s "buffered read, cold"
+job dio_seq_write "fs raw" direct files=dseq
+row dio_seq_write dio_seq_write MiB/s "O_DIRECT write, ${SEQ_MIB} MiB"
+job dio_seq_read "fs raw" direct files=dseq
+row dio_seq_read dio_seq_read MiB/s "O_DIRECT read"
+
+GROUP="random 4 KiB, $IOENGINE iodepth 16, ${RUNTIME} s each, in a ${RAND_MIB} MiB file"
+job rand_read fs files=rand setup=setup_rand
+row rand_read rand_read IOPS "buffered read, cold"
+job dio_rand_read "fs raw" direct files=rand setup=setup_rand
+row dio_rand_read dio_rand_read IOPS "O_DIRECT read"
+job rand_write fs files=rand setup=setup_rand
+row rand_write rand_write IOPS "buffered overwrite + fsync"
+job dio_rand_write "fs raw" direct files=rand setup=setup_rand
+row dio_rand_write dio_rand_write IOPS "O_DIRECT overwrite + fsync"
+
+GROUP="synchronous 4 KiB appends to a new file"
+job fsync_write fs files=fsync
+row fsync_write fsync_write ops/s "write + fsync each, ${RUNTIME} s (fio)"
+job dsync_write fs files=dsync
+row dsync_write dsync_write ops/s "RWF_DSYNC each, ${DSYNC_MIB} MiB (xfs_io)"
+
+GROUP="mmap"
+job mmap_write fs files=mmap
+row mmap_write mmap_write MiB/s "stores + msync, ${MMAP_MIB} MiB sparse file"
+
+GROUP="metadata: ${META_FILES} empty files in one directory"
+job meta fs files=meta
+row meta meta_create ops/s "create + syncfs"
+row meta meta_stat ops/s "stat, cold cache"
+row meta meta_unlink ops/s "unlink + syncfs"
+
+# Later rows (issues 16, 17, 21) go here: a create+fsync loop, clone and COW
+# overwrite (XFS and rexfs only: ext4's cells say n/a), and, under SCALE=1
+# (passed through by scripts/run.sh), the scaling benchmark as its own group.
+
+if [ -n "${BENCH_JOBS:-}" ]; then
+	read -ra JOBS <<<"$BENCH_JOBS"
+	for j in "${JOBS[@]}"; do
+		[ -n "${JOB_WHERE[$j]:-}" ] || { echo "bench.sh: unknown job $j" >&2; exit 2; }
+	done
+fi
+
+# ---- Running one measurement ----
+
+# in_list WORD LIST...: is WORD one of LIST?
+in_list() { local w=$1 x; shift; for x; do [ "$x" = "$w" ] && return 0; done; return 1; }
+
+# path_of COLUMN TARGET NAME: the file NAME on a filesystem, or the device.
+path_of() { if [ "$1" = raw ]; then echo "$2"; else echo "$2/$3"; fi; }
+
+# fresh COLUMN PATH: before a write job, no file at PATH (the device stays).
+fresh() { [ "$1" = raw ] || rm -rf "$2"; }
+
+# need_file PATH MIB: a read job's input, left by the write job before it.
+need_file() {
+	[ -b "$1" ] && return 0
+	local size
+	size=$(stat -c %s "$1" 2>/dev/null) || { echo "no $1: its write job failed or did not run" >&2; return 1; }
+	[ "$size" -ge $(($2 << 20)) ] || { echo "$1 is $size bytes, short of $2 MiB" >&2; return 1; }
+}
+
+# run_fio SECTION PATH read|write mib|iops ROW: one fio job of jobs.fio on
+# PATH; prints "ROW VALUE" with fio's own throughput. Its JSON goes to
+# $RUN_LOG.json.
+run_fio() {
+	local section=$1 path=$2 rw=$3 metric=$4 row=$5 value
+	grep -q "^\[$section\]" "$BENCH/jobs.fio" || { echo "no section [$section] in jobs.fio" >&2; return 1; }
+	BENCH_TARGET=$path BENCH_SEQ_SIZE=${SEQ_MIB}m BENCH_RAND_SIZE=${RAND_MIB}m \
+		BENCH_RUNTIME=$RUNTIME BENCH_IOENGINE=$IOENGINE \
+		timeout -k 30 "$JOB_TIMEOUT" fio --eta=never --output-format=json \
+		--output="$RUN_LOG.json" --section="$section" "$BENCH/jobs.fio" >&2 ||
+		{ echo "fio exit status $?" >&2; return 1; }
+	value=$(python3 "$BENCH/measure.py" fio "$RUN_LOG.json" "$rw" "$metric") || return 1
+	echo "$row $value"
+}
+
+# setup_rand COLUMN TARGET: the random jobs' file, written in full and
+# synced (unless a previous random job left it).
+setup_rand() {
+	[ "$1" = raw ] && return 0
+	local f=$2/rand
+	[ "$(stat -c %s "$f" 2>/dev/null)" = $((RAND_MIB << 20)) ] && return 0
+	rm -f "$f"
+	xfs_io -f -c "pwrite -q -b 1m 0 ${RAND_MIB}m" -c fsync "$f"
+}
+
+job_seq_write() {
+	local f; f=$(path_of "$1" "$2" seq); fresh "$1" "$f"
+	run_fio seq-write "$f" write mib seq_write
+}
+job_seq_read() {
+	local f; f=$(path_of "$1" "$2" seq)
+	need_file "$f" "$SEQ_MIB" && run_fio seq-read "$f" read mib seq_read
+}
+job_dio_seq_write() {
+	local f; f=$(path_of "$1" "$2" dseq); fresh "$1" "$f"
+	run_fio dio-seq-write "$f" write mib dio_seq_write
+}
+job_dio_seq_read() {
+	local f; f=$(path_of "$1" "$2" dseq)
+	need_file "$f" "$SEQ_MIB" && run_fio dio-seq-read "$f" read mib dio_seq_read
+}
+job_rand_read() { run_fio rand-read "$(path_of "$1" "$2" rand)" read iops rand_read; }
+job_dio_rand_read() { run_fio dio-rand-read "$(path_of "$1" "$2" rand)" read iops dio_rand_read; }
+job_rand_write() { run_fio rand-write "$(path_of "$1" "$2" rand)" write iops rand_write; }
+job_dio_rand_write() { run_fio dio-rand-write "$(path_of "$1" "$2" rand)" write iops dio_rand_write; }
+job_fsync_write() {
+	local f=$2/fsync; fresh "$1" "$f"
+	run_fio fsync-write "$f" write iops fsync_write
+}
+# xfsprogs 6.1's pwrite -D issues each 4 KiB pwritev2() with RWF_DSYNC (man
+# xfs_io): a data-integrity write per block. Its rate is xfs_io's own.
+job_dsync_write() {
+	local f=$2/dsync value; fresh "$1" "$f"
+	timeout -k 30 "$JOB_TIMEOUT" xfs_io -f -c "pwrite -D -b 4k 0 ${DSYNC_MIB}m" "$f" >"$RUN_LOG.xfs_io" 2>&1
+	local status=$?
+	cat "$RUN_LOG.xfs_io" >&2
+	[ "$status" = 0 ] || { echo "xfs_io exit status $status" >&2; return 1; }
+	value=$(python3 "$BENCH/measure.py" xfs_io "$RUN_LOG.xfs_io" ops) && echo "dsync_write $value"
+}
 job_mmap_write() {
-	xfs_io -f -c "truncate 64m" -c "mmap -rw 0 64m" -c "mwrite 0 64m" -c "msync -s 0 64m" "$1"
+	local f=$2/mmap value; fresh "$1" "$f"
+	value=$(timeout -k 30 "$JOB_TIMEOUT" python3 "$BENCH/measure.py" mmap "$f" "$MMAP_MIB") &&
+		echo "mmap_write $value"
 }
-# xfsprogs 6.1's pwrite -D issues each 4 KiB pwritev2() with RWF_DSYNC
-# (man xfs_io), i.e. a data-integrity write per block, not one sync at the end.
-job_dsync_write() { xfs_io -f -c "pwrite -D -b 4k 0 4m" "$1"; }
-job_direct_write() { xfs_io -d -f -c "pwrite -b 1m 0 256m" "$1"; }
-job_direct_read() { xfs_io -d -c "pread -b 1m 0 256m" "$1"; }
-
-declare -A RESULT # RESULT[job,column]: MiB/s, "failed" or $NA_DIRECT
-FSCK_REPORT="fsck.rexfs: not run"
-
-# short_io LOG: true if xfs_io moved fewer bytes than asked ("read 1048576/
-# 268435456 bytes"): it exits 0 on a short read, e.g. of a truncated file.
-short_io() {
-	awk '$1 ~ /^(read|wrote)$/ && split($2, n, "/") == 2 && n[1] != n[2] { short = 1 }
-	     END { exit !short }' "$1"
+job_meta() {
+	local d=$2/meta; fresh "$1" "$d"
+	mkdir "$d" && timeout -k 30 "$JOB_TIMEOUT" python3 "$BENCH/measure.py" meta "$d" "$META_FILES"
 }
 
-# timed_mib_per_s SIZE_MIB CMD...: run CMD, print SIZE_MIB divided by its
-# wall time, or "failed" if it failed or moved less than asked. Its output
-# goes to stderr (the console) as a record.
-timed_mib_per_s() {
-	local size=$1 log=/tmp/bench-job.log start end status seconds mib
-	shift
-	start=$(date +%s.%N)
-	"$@" >"$log" 2>&1
-	status=$?
-	end=$(date +%s.%N)
-	sed 's/^/    /' "$log" >&2
-	if [ "$status" != 0 ] || short_io "$log"; then
-		echo "    exit status $status" >&2
-		echo failed
-		return
+# record ROW COLUMN RUN VALUE
+record() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
+
+# record_all JOB COLUMN RUN VALUE: VALUE in every row of JOB.
+record_all() {
+	local r
+	for r in ${JOB_ROWS[$1]}; do record "$r" "$2" "$3" "$4"; done
+}
+
+# one_run JOB COLUMN RUN: run JOB once on COLUMN from a dropped page cache;
+# record each row's value, or "failed" in every row. Returns 1 on failure.
+one_run() {
+	local job=$1 col=$2 run=$3 r value out
+	RUN_LOG=$LOGDIR/$job-$col-$run
+	drop_caches
+	"job_$job" "$col" "${TARGET[$col]}" >"$RUN_LOG.values" 2>"$RUN_LOG.log"
+	local status=$?
+	# Every row of the job must have come out once, as a number or "n/a"
+	# (the column lacks what the row measures, e.g. ext4 and reflink).
+	for r in ${JOB_ROWS[$job]}; do
+		value=$(awk -v r="$r" '$1 == r { print $2 }' "$RUN_LOG.values")
+		[[ $value =~ ^([0-9]+(\.[0-9]+)?|n/a)$ ]] && continue
+		echo "no value for $r" >>"$RUN_LOG.log"
+		[ "$status" != 0 ] || status=1
+	done
+	if [ "$status" != 0 ]; then
+		echo "   $col run $run: failed (exit $status); $RUN_LOG.log:"
+		tail -15 "$RUN_LOG.log" | sed 's/^/      /'
+		record_all "$job" "$col" "$run" failed
+		return 1
 	fi
-	read -r seconds mib <<<"$(awk -v s="$start" -v e="$end" -v m="$size" \
-		'BEGIN { t = e - s; printf "%.2f %.1f\n", t, (t > 0 ? m / t : 0) }')"
-	echo "    $seconds s" >&2
-	echo "$mib"
+	out=
+	for r in ${JOB_ROWS[$job]}; do
+		value=$(awk -v r="$r" '$1 == r { print $2 }' "$RUN_LOG.values")
+		record "$r" "$col" "$run" "$value"
+		out+=" $value ${ROW_UNIT[$r]}"
+	done
+	echo "   $col run $run:$out"
 }
 
-# Every job starts from a clean, empty page cache: reads are cold and no
-# writeback left over from the previous job is charged to this one.
-drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-
-# run_job COLUMN JOB TARGET: run JOB on TARGET (a file or the device)
-# $REPEAT times, each from a dropped page cache and, for a write into a
-# file, without the file, and record the best MiB/s in COLUMN ("failed" if
-# any run failed). The best of several damps what a first run pays and the
-# next do not (under TCG: host memory backing the guest's first touch,
-# allocations of new slab and folio sizes).
+# run_job JOB: its setup on each column, then $RUNS rounds over the
+# columns, each round starting one column further on; then the files no
+# later job needs are removed.
 run_job() {
-	local column=$1 job=$2 target=$3 i mib best=0
-	echo "-- $column: ${LABEL[$job]}"
-	for ((i = 0; i < REPEAT; i++)); do
-		[[ $job == *_write && -f $target ]] && rm -f "$target"
-		drop_caches
-		mib=$(timed_mib_per_s "${SIZE_MIB[$job]}" "job_$job" "$target")
-		if [ "$mib" = failed ]; then
-			best=failed
-			break
+	local job=$1 col run i n
+	local -a cols=()
+	echo "== $job ($(date +%T))"
+	for col in "${COLUMNS[@]}"; do
+		if [ "$col" = raw ]; then
+			in_list raw ${JOB_WHERE[$job]} || continue
+		elif [ -n "${BROKEN[$col]:-}" ]; then
+			record_all "$job" "$col" 1 failed
+			continue
+		elif [ -n "${JOB_DIRECT[$job]:-}" ] && [ "${DIRECT[$col]:-}" != yes ]; then
+			record_all "$job" "$col" 1 n/a
+			echo "   $col: n/a (no O_DIRECT)"
+			continue
 		fi
-		best=$(awk -v a="$best" -v b="$mib" 'BEGIN { print (b > a ? b : a) }')
+		if [ -n "${JOB_SETUP[$job]:-}" ] && ! "${JOB_SETUP[$job]}" "$col" "${TARGET[$col]}"; then
+			echo "   $col: setup ${JOB_SETUP[$job]} failed"
+			record_all "$job" "$col" 1 failed
+			continue
+		fi
+		cols+=("$col")
 	done
-	RESULT[$job,$column]=$best
-	echo "   $column: ${LABEL[$job]}: $best"
+	n=${#cols[@]}
+	for ((run = 1; run <= RUNS; run++)); do
+		for ((i = 0; i < n; i++)); do
+			col=${cols[(i + run - 1) % n]}
+			[ -n "$col" ] || continue
+			# A column that failed a run is out of this job: its cell is "failed".
+			one_run "$job" "$col" "$run" || cols[(i + run - 1) % n]=
+		done
+	done
+	remove_unneeded_files "$job"
 }
 
-# direct_io_works: can the filesystem on $MNT do O_DIRECT writes at all?
-direct_io_works() { xfs_io -d -f -c "pwrite 0 4k" "$MNT/probe" >/dev/null 2>&1; }
-
-# run_jobs FS: every job on the filesystem mounted on $MNT.
-run_jobs() {
-	local fs=$1 job direct=yes
-	direct_io_works || direct=no
-	for job in "${JOBS[@]}"; do
-		if [[ $job == direct_* && $direct == no ]]; then
-			RESULT[$job,$fs]=$NA_DIRECT
-			echo "-- $fs: ${LABEL[$job]}: $NA_DIRECT"
-		else
-			run_job "$fs" "$job" "$MNT/${FILE[$job]}"
-		fi
+# remove_unneeded_files JOB: JOB's files that no job after it uses.
+remove_unneeded_files() {
+	local job=$1 f files later col seen=
+	local -a keep=()
+	for later in "${JOBS[@]}"; do
+		files=${JOB_FILES[$later]:-}
+		[ -n "$seen" ] && keep+=(${files//,/ })
+		[ "$later" = "$job" ] && seen=1
+	done
+	files=${JOB_FILES[$job]:-}
+	for f in ${files//,/ }; do
+		in_list "$f" "${keep[@]}" && continue
+		for col in "${COLUMNS[@]}"; do
+			[ "$col" = raw ] || [ -n "${BROKEN[$col]:-}" ] || rm -rf "${TARGET[$col]}/$f"
+		done
 	done
 }
 
-# make_fs FS: a fresh FS on $DEV.
+# ---- The filesystems ----
+
+# module_matches: the module was built for the running kernel.
+module_matches() {
+	local vermagic
+	vermagic=$(modinfo -F vermagic "$MODULE" 2>/dev/null) || { echo "no module $MODULE" >&2; return 1; }
+	[ "${vermagic%% *}" = "$(uname -r)" ] && return 0
+	echo "$MODULE is for ${vermagic%% *}, this kernel is $(uname -r)" >&2
+	return 1
+}
+
+# make_fs FS DEV: a fresh FS on DEV.
 make_fs() {
 	case $1 in
-	rexfs) load && mkfs.rexfs -q -f "$DEV" ;;
-	xfs) mkfs.xfs -f -q "$DEV" ;;
+	rexfs) module_matches && load && mkfs.rexfs -q -f "$2" ;;
+	xfs) mkfs.xfs -f -q "$2" ;;
 	# Initialise the inode tables and journal now: by default ext4 zeroes
 	# them from a kernel thread after mount, which would run during the jobs.
-	ext4) mkfs.ext4 -F -q -E lazy_itable_init=0,lazy_journal_init=0 "$DEV" ;;
+	ext4) mkfs.ext4 -F -q -E lazy_itable_init=0,lazy_journal_init=0 "$2" ;;
 	esac
 }
 
-unmount() {
-	umount "$MNT" && return
-	echo "bench.sh: umount $MNT failed; detaching it lazily" >&2
-	umount -l "$MNT"
-}
-
-# bench_fs FS: make and mount FS on $DEV, run every job, unmount. If it
-# cannot be made or mounted, every job of FS is "failed".
-bench_fs() {
-	local fs=$1 job
-	echo "== $fs ($(date +%T))"
-	if ! make_fs "$fs" || ! mount -t "$fs" "$DEV" "$MNT"; then
-		echo "bench.sh: could not make or mount $fs on $DEV" >&2
-		for job in "${JOBS[@]}"; do RESULT[$job,$fs]=failed; done
-		return
-	fi
-	run_jobs "$fs"
-	unmount
-}
-
-# bench_raw: the O_DIRECT jobs on the device itself, the ceiling for the
-# filesystems' O_DIRECT numbers. The buffered jobs have no raw counterpart.
-bench_raw() {
-	local job
-	echo "== raw $DEV ($(date +%T))"
-	for job in "${JOBS[@]}"; do
-		if [[ $job == direct_* ]]; then run_job raw "$job" "$DEV"; fi
+# setup_columns: make and mount each filesystem, probe O_DIRECT.
+setup_columns() {
+	local col mnt
+	for col in "${COLUMNS[@]}"; do
+		if [ "$col" = raw ]; then
+			TARGET[raw]=${DISK[raw]} DIRECT[raw]=yes
+			continue
+		fi
+		mnt=/tmp/bench/$col
+		mkdir -p "$mnt"
+		TARGET[$col]=$mnt
+		if ! make_fs "$col" "${DISK[$col]}" || ! mount -t "$col" "${DISK[$col]}" "$mnt"; then
+			BROKEN[$col]="could not make or mount $col on ${DISK[$col]}"
+			echo "bench.sh: ${BROKEN[$col]}" >&2
+			continue
+		fi
+		if xfs_io -d -f -c "pwrite -q 0 4k" "$mnt/probe" >/dev/null 2>&1; then
+			DIRECT[$col]=yes
+		else
+			DIRECT[$col]=no
+		fi
+		rm -f "$mnt/probe"
+		echo "$col on ${DISK[$col]}, mounted on $mnt, O_DIRECT: ${DIRECT[$col]}"
 	done
 }
 
-# check_rexfs: fsck the rexfs the jobs left on $DEV (read-only, with usage
-# counts), before the device is reused.
-check_rexfs() {
-	local out status
-	out=$(fsck.rexfs -n -v "$DEV" 2>&1)
+FSCK_REPORT="fsck.rexfs: not run"
+# finish_columns: unmount everything; fsck.rexfs (read-only, with usage
+# counts) what the rexfs jobs left.
+finish_columns() {
+	local col out status
+	for col in "${COLUMNS[@]}"; do
+		[ "$col" = raw ] || [ -n "${BROKEN[$col]:-}" ] && continue
+		umount "${TARGET[$col]}" || {
+			echo "bench.sh: umount ${TARGET[$col]} failed; detaching it lazily" >&2
+			umount -l "${TARGET[$col]}"
+		}
+	done
+	in_list rexfs "${COLUMNS[@]}" && [ -z "${BROKEN[rexfs]:-}" ] || return 0
+	out=$(fsck.rexfs -n -v "${DISK[rexfs]}" 2>&1)
 	status=$?
 	case $status in
 	0) FSCK_REPORT="clean" ;;
@@ -188,44 +406,54 @@ check_rexfs() {
 	8) FSCK_REPORT="could not check" ;;
 	*) FSCK_REPORT="unexpected" ;;
 	esac
-	FSCK_REPORT="fsck.rexfs -n -v $DEV after the rexfs jobs: exit $status ($FSCK_REPORT)"
+	FSCK_REPORT="fsck.rexfs -n -v ${DISK[rexfs]} after the rexfs jobs: exit $status ($FSCK_REPORT)"
 	[ -z "$out" ] || FSCK_REPORT+=$'\n'$(sed 's/^/    /' <<<"$out")
-	echo "$FSCK_REPORT"
+	unload
 }
 
-# ratio A B: A/B with 2 decimals, or "-" unless both are numbers.
-ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN {
-		num = "^[0-9]+(\\.[0-9]+)?$"
-		if (a ~ num && b ~ num && b > 0) printf "%.2f\n", a / b; else print "-"
-	}'
+# ---- The table ----
+
+header() {
+	local mem disk
+	mem=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 }' /proc/meminfo)
+	disk=$(($(blockdev --getsize64 "${DISK[${COLUMNS[0]}]}") >> 20))
+	echo "rexfs benchmark, $(date -u '+%F %H:%M UTC'), $((SECONDS / 60)) min"
+	echo "kernel:  ${BENCH_KERNEL:-$(uname -r) (not described by the host)}; running $(uname -r)"
+	echo "module:  $MODULE ($(modinfo -F vermagic "$MODULE" 2>/dev/null | sed 's/ *$//')${BENCH_MODULE_NOTE:+; $BENCH_MODULE_NOTE})"
+	echo "guest:   QEMU TCG, $(nproc) vCPU, $mem MiB RAM; a $disk MiB virtio disk per column, written out by the host"
+	echo "tools:   $(fio --version), $(xfs_io -V), $(python3 -V)"
+	echo "method:  best of $RUNS runs per cell, (n%) = (max - min) / max over them; a job's runs"
+	echo "         interleaved over the columns in rotating order, the page cache dropped before"
+	echo "         each; throughput as the tool measured it (fio's JSON, xfs_io's report, timers"
+	echo "         inside the process for mmap and metadata). rexfs/XFS > 1: rexfs faster."
+	echo "         failed: a run failed (bench-logs/); n/a: not supported; -: not run."
+	echo "         TCG: compare the columns of one table, not numbers across machines or runs."
 }
 
-report() {
-	local row="%-30s  %21s  %10s  %10s  %10s  %9s\n" job
-	echo "rexfs benchmark on $(uname -r), $(nproc) vCPU, $DEV $(($(blockdev --getsize64 "$DEV") >> 20)) MiB"
-	echo "best of $REPEAT runs per job under QEMU TCG on a debug kernel: noisy, compare columns, not machines"
-	echo
-	printf "$row" job "rexfs MiB/s" "xfs MiB/s" "ext4 MiB/s" "raw MiB/s" rexfs/xfs
-	for job in "${JOBS[@]}"; do
-		printf "$row" "${LABEL[$job]}" "${RESULT[$job,rexfs]}" "${RESULT[$job,xfs]}" \
-			"${RESULT[$job,ext4]}" "${RESULT[$job,raw]:--}" \
-			"$(ratio "${RESULT[$job,rexfs]}" "${RESULT[$job,xfs]}")"
+# ---- Main ----
+
+mkdir -p "$OUTDIR" "$LOGDIR"
+rm -f "$RESULTS" "$ROWS_FILE" "$LOGDIR"/*
+for r in "${ROWS[@]}"; do
+	for j in "${JOBS[@]}"; do
+		in_list "$r" ${JOB_ROWS[$j]} &&
+			printf '%s\t%s\t%s\t%s\n' "$r" "${ROW_GROUP[$r]}" "${ROW_UNIT[$r]}" "${ROW_LABEL[$r]}" >>"$ROWS_FILE"
 	done
+done
+: >>"$RESULTS"
+
+echo "== columns ($(date +%T)): ${COLUMNS[*]}; jobs: ${JOBS[*]}; $RUNS runs"
+setup_columns
+for j in "${JOBS[@]}"; do run_job "$j"; done
+finish_columns
+
+{
+	header
+	echo
+	python3 "$BENCH/report.py" "$ROWS_FILE" "$RESULTS" || echo "report.py failed"
 	echo
 	echo "$FSCK_REPORT"
-}
-
-bench_fs rexfs
-check_rexfs
-unload
-bench_fs xfs
-bench_fs ext4
-bench_raw
-
-report >/tmp/bench.txt
+} >/tmp/bench.txt
 echo
 cat /tmp/bench.txt
-if [ -n "${REXFS_OUT:-}" ]; then
-	cp /tmp/bench.txt "$REXFS_OUT/bench.txt"
-fi
+cp /tmp/bench.txt "$OUTDIR/bench.txt"

@@ -44,6 +44,7 @@ const HDR_MAGIC: usize = 0;
 const HDR_CRC: usize = 4;
 const HDR_BLKNO: usize = 8;
 const HDR_OWNER: usize = 16;
+const HDR_RESERVED: usize = 24;
 
 impl BlockHeader {
     /// Writes the header into `block` and seals the block with its checksum.
@@ -52,13 +53,16 @@ impl BlockHeader {
         put_u32(block, HDR_MAGIC, self.kind as u32);
         put_u64(block, HDR_BLKNO, self.blkno);
         put_u64(block, HDR_OWNER, self.owner);
-        put_u64(block, HDR_OWNER + 8, 0);
+        put_u64(block, HDR_RESERVED, 0);
         let crc = crc32c_without_field(block, HDR_CRC);
         put_u32(block, HDR_CRC, crc);
     }
 
     /// Checks that `block` is a sealed block of `kind` stored at `blkno`;
     /// returns its owner.
+    ///
+    /// Rules: a whole block; the magic of `kind` and the block's own number
+    /// ([`FormatError::BadHeader`]); the checksum; the reserved bytes zero.
     pub fn verify(block: &[u8], kind: BlockKind, blkno: u64) -> Result<u64> {
         if block.len() != BLOCK_SIZE {
             return Err(FormatError::BadField("short block"));
@@ -69,6 +73,81 @@ impl BlockHeader {
         if get_u32(block, HDR_CRC) != crc32c_without_field(block, HDR_CRC) {
             return Err(FormatError::BadChecksum);
         }
+        if get_u64(block, HDR_RESERVED) != 0 {
+            return Err(FormatError::BadField(
+                "block header reserved bytes not zero",
+            ));
+        }
         Ok(get_u64(block, HDR_OWNER))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: BlockHeader = BlockHeader {
+        kind: BlockKind::Extent,
+        blkno: 40,
+        owner: 7,
+    };
+
+    /// A sealed block of `HEADER` with `f` applied to its bytes before
+    /// sealing.
+    fn sealed(f: impl FnOnce(&mut [u8])) -> [u8; BLOCK_SIZE] {
+        let mut block = [0u8; BLOCK_SIZE];
+        block[HEADER_SIZE..].fill(0x5a);
+        HEADER.seal(&mut block);
+        f(&mut block);
+        let crc = crc32c_without_field(&block, HDR_CRC);
+        put_u32(&mut block, HDR_CRC, crc);
+        block
+    }
+
+    #[test]
+    fn header_round_trip() {
+        let block = sealed(|_| {});
+        assert_eq!(BlockHeader::verify(&block, BlockKind::Extent, 40), Ok(7));
+    }
+
+    #[test]
+    fn header_rule_whole_block() {
+        let block = sealed(|_| {});
+        assert_eq!(
+            BlockHeader::verify(&block[..BLOCK_SIZE - 1], BlockKind::Extent, 40),
+            Err(FormatError::BadField("short block"))
+        );
+    }
+
+    #[test]
+    fn header_rule_magic_and_number() {
+        let block = sealed(|_| {});
+        for (kind, blkno) in [(BlockKind::Directory, 40), (BlockKind::Extent, 41)] {
+            assert_eq!(
+                BlockHeader::verify(&block, kind, blkno),
+                Err(FormatError::BadHeader)
+            );
+        }
+    }
+
+    #[test]
+    fn header_rule_checksum() {
+        let mut block = sealed(|_| {});
+        block[100] ^= 1;
+        assert_eq!(
+            BlockHeader::verify(&block, BlockKind::Extent, 40),
+            Err(FormatError::BadChecksum)
+        );
+    }
+
+    #[test]
+    fn header_rule_reserved_zero() {
+        let block = sealed(|b| b[HDR_RESERVED + 7] = 1);
+        assert_eq!(
+            BlockHeader::verify(&block, BlockKind::Extent, 40),
+            Err(FormatError::BadField(
+                "block header reserved bytes not zero"
+            ))
+        );
     }
 }

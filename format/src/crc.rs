@@ -36,7 +36,7 @@ const fn crc32c_tables() -> [[u32; 256]; 8] {
 
 static CRC32C_TABLES: [[u32; 256]; 8] = crc32c_tables();
 
-fn crc32c_update(mut crc: u32, data: &[u8]) -> u32 {
+pub(super) fn crc32c_update(mut crc: u32, data: &[u8]) -> u32 {
     let t = &CRC32C_TABLES;
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {

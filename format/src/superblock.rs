@@ -4,8 +4,8 @@
 
 use super::{
     crc32c_without_field, div_round_up, get_u32, get_u64, put_u32, put_u64, FormatError, Result,
-    BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, INODES_PER_BLOCK, INODE_SIZE, ROOT_INO, SUPER_MAGIC,
-    VERSION,
+    BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, INODES_PER_BLOCK, INODE_SIZE, JOURNAL_MAX_BLOCKS,
+    JOURNAL_MIN_BLOCKS, ROOT_INO, SUPER_MAGIC, VERSION,
 };
 
 /// Bytes of block 0 that the superblock occupies (and its checksum covers).
@@ -16,8 +16,15 @@ pub const MIN_BLOCKS: u64 = 64;
 /// Superblock `state`: the filesystem was unmounted cleanly.
 pub const STATE_CLEAN: u32 = 1;
 
-/// Incompatible features this version understands (none yet).
-pub const FEATURE_INCOMPAT_SUPPORTED: u32 = 0;
+/// Incompatible feature: the filesystem has a jbd2 journal (a region of
+/// [`Geometry::journal_blocks`] blocks after the inode table) through
+/// which every metadata change goes, and an orphan list
+/// ([`Superblock::orphan_head`]) of inodes to free or truncate at the next
+/// mount. Without it, metadata is written in place and a mount after an
+/// unclean shutdown recounts the free blocks and inodes.
+pub const FEATURE_INCOMPAT_JOURNAL: u32 = 1;
+/// Incompatible features this version understands.
+pub const FEATURE_INCOMPAT_SUPPORTED: u32 = FEATURE_INCOMPAT_JOURNAL;
 /// Read-only compatible features this version understands (none yet).
 pub const FEATURE_RO_COMPAT_SUPPORTED: u32 = 0;
 
@@ -36,13 +43,18 @@ pub struct Geometry {
     pub inode_table_start: u64,
     /// Number of inode-table blocks.
     pub inode_table_blocks: u64,
+    /// First block of the journal (its jbd2 superblock).
+    pub journal_start: u64,
+    /// Number of journal blocks; 0 for none.
+    pub journal_blocks: u64,
     /// First block available for data.
     pub data_start: u64,
 }
 
 impl Geometry {
-    /// Lays out a filesystem of `block_count` blocks with `inode_count` inodes.
-    pub fn new(block_count: u64, inode_count: u64) -> Result<Self> {
+    /// Lays out a filesystem of `block_count` blocks with `inode_count`
+    /// inodes and a journal of `journal_blocks` blocks (0: none).
+    pub fn new(block_count: u64, inode_count: u64, journal_blocks: u64) -> Result<Self> {
         if block_count < MIN_BLOCKS {
             return Err(FormatError::BadGeometry("filesystem too small"));
         }
@@ -53,7 +65,13 @@ impl Geometry {
         let bitmap_blocks = div_round_up(block_count, BITS_PER_BITMAP_BLOCK);
         let inode_table_start = bitmap_start + bitmap_blocks;
         let inode_table_blocks = div_round_up(inode_count, INODES_PER_BLOCK);
-        let data_start = inode_table_start + inode_table_blocks;
+        if journal_blocks != 0
+            && !(JOURNAL_MIN_BLOCKS..=JOURNAL_MAX_BLOCKS).contains(&journal_blocks)
+        {
+            return Err(FormatError::BadGeometry("bad journal size"));
+        }
+        let journal_start = inode_table_start + inode_table_blocks;
+        let data_start = journal_start + journal_blocks;
         if data_start >= block_count {
             return Err(FormatError::BadGeometry("metadata does not fit"));
         }
@@ -64,8 +82,15 @@ impl Geometry {
             bitmap_blocks,
             inode_table_start,
             inode_table_blocks,
+            journal_start,
+            journal_blocks,
             data_start,
         })
+    }
+
+    /// Whether the filesystem has a journal.
+    pub fn has_journal(&self) -> bool {
+        self.journal_blocks != 0
     }
 
     /// Number of blocks available for data when the filesystem is empty.
@@ -125,6 +150,11 @@ pub struct Superblock {
     pub uuid: [u8; 16],
     /// Volume label, NUL padded.
     pub label: [u8; 32],
+    /// First inode of the orphan list (linked through
+    /// [`DiskInode::next_orphan`](super::DiskInode::next_orphan)): unlinked
+    /// inodes still open, to free at the next mount if the filesystem was
+    /// not unmounted. 0: none. Journaled filesystems only.
+    pub orphan_head: u64,
 }
 
 mod sb_off {
@@ -151,6 +181,11 @@ mod sb_off {
     pub(super) const WRITE_TIME: usize = 128;
     pub(super) const UUID: usize = 136;
     pub(super) const LABEL: usize = 152;
+    pub(super) const JOURNAL_START: usize = 184;
+    pub(super) const JOURNAL_BLOCKS: usize = 192;
+    pub(super) const ORPHAN_HEAD: usize = 200;
+    /// Unused up to the checksum: zero.
+    pub(super) const UNUSED: usize = 208;
     pub(super) const CRC: usize = super::SUPERBLOCK_SIZE - 4;
 }
 
@@ -158,9 +193,14 @@ impl Superblock {
     /// A superblock for a new, empty filesystem with `geometry`. The root
     /// directory and the metadata blocks are accounted as used.
     pub fn new(geometry: Geometry, now: i64, uuid: [u8; 16]) -> Self {
+        let journal = if geometry.has_journal() {
+            FEATURE_INCOMPAT_JOURNAL
+        } else {
+            0
+        };
         Superblock {
             feature_compat: 0,
-            feature_incompat: 0,
+            feature_incompat: journal,
             feature_ro_compat: 0,
             geometry,
             free_blocks: geometry.data_blocks(),
@@ -173,13 +213,17 @@ impl Superblock {
             write_time: now,
             uuid,
             label: [0; 32],
+            orphan_head: 0,
         }
     }
 
     /// Decodes and checks the superblock at the start of `block`.
     ///
-    /// Checks the magic, version, checksum, features and that the stored
-    /// layout is the one [`Geometry::new`] derives from the stored sizes.
+    /// Checks the magic, version, checksum, block size, features, that the
+    /// stored layout is the one [`Geometry::new`] derives from the stored
+    /// sizes (which checks those), the free counts, the root inode, the
+    /// orphan list head, and that the unused bytes before the checksum are
+    /// zero.
     pub fn decode(block: &[u8]) -> Result<Self> {
         use sb_off::*;
         if block.len() < SUPERBLOCK_SIZE {
@@ -202,12 +246,23 @@ impl Superblock {
         if feature_incompat & !FEATURE_INCOMPAT_SUPPORTED != 0 {
             return Err(FormatError::UnknownFeatures);
         }
-        let geometry = Geometry::new(get_u64(b, BLOCK_COUNT), get_u64(b, INODE_COUNT))?;
+        let journal_blocks = get_u64(b, JOURNAL_BLOCKS);
+        if (journal_blocks != 0) != (feature_incompat & FEATURE_INCOMPAT_JOURNAL != 0) {
+            return Err(FormatError::BadGeometry(
+                "journal feature without a journal",
+            ));
+        }
+        let geometry = Geometry::new(
+            get_u64(b, BLOCK_COUNT),
+            get_u64(b, INODE_COUNT),
+            journal_blocks,
+        )?;
         let stored = Geometry {
             bitmap_start: get_u64(b, BITMAP_START),
             bitmap_blocks: get_u64(b, BITMAP_BLOCKS),
             inode_table_start: get_u64(b, INODE_TABLE_START),
             inode_table_blocks: get_u64(b, INODE_TABLE_BLOCKS),
+            journal_start: get_u64(b, JOURNAL_START),
             data_start: get_u64(b, DATA_START),
             ..geometry
         };
@@ -229,12 +284,22 @@ impl Superblock {
             write_time: get_u64(b, WRITE_TIME) as i64,
             uuid: b[UUID..UUID + 16].try_into().unwrap_or([0; 16]),
             label: b[LABEL..LABEL + 32].try_into().unwrap_or([0; 32]),
+            orphan_head: get_u64(b, ORPHAN_HEAD),
         };
         if sb.free_blocks > geometry.data_blocks() || sb.free_inodes >= geometry.inode_count {
             return Err(FormatError::BadField("free counts exceed the filesystem"));
         }
         if sb.root_ino == 0 || sb.root_ino > geometry.inode_count {
             return Err(FormatError::BadField("root inode out of range"));
+        }
+        if sb.orphan_head > geometry.inode_count
+            || sb.orphan_head == sb.root_ino
+            || (sb.orphan_head != 0 && journal_blocks == 0)
+        {
+            return Err(FormatError::BadField("bad orphan list head"));
+        }
+        if b[UNUSED..CRC].iter().any(|&x| x != 0) {
+            return Err(FormatError::BadField("unused bytes not zero"));
         }
         Ok(sb)
     }
@@ -262,6 +327,8 @@ impl Superblock {
         put_u64(b, BITMAP_BLOCKS, g.bitmap_blocks);
         put_u64(b, INODE_TABLE_START, g.inode_table_start);
         put_u64(b, INODE_TABLE_BLOCKS, g.inode_table_blocks);
+        put_u64(b, JOURNAL_START, g.journal_start);
+        put_u64(b, JOURNAL_BLOCKS, g.journal_blocks);
         put_u64(b, DATA_START, g.data_start);
         put_u64(b, FREE_BLOCKS, self.free_blocks);
         put_u64(b, FREE_INODES, self.free_inodes);
@@ -273,6 +340,7 @@ impl Superblock {
         put_u64(b, WRITE_TIME, self.write_time as u64);
         b[UUID..UUID + 16].copy_from_slice(&self.uuid);
         b[LABEL..LABEL + 32].copy_from_slice(&self.label);
+        put_u64(b, ORPHAN_HEAD, self.orphan_head);
         let crc = crc32c_without_field(b, CRC);
         put_u32(b, CRC, crc);
     }
@@ -284,7 +352,7 @@ mod tests {
 
     #[test]
     fn superblock_round_trip_and_checks() {
-        let g = Geometry::new(1 << 18, 1 << 16).unwrap();
+        let g = Geometry::new(1 << 18, 1 << 16, 4096).unwrap();
         let sb = Superblock::new(g, 1_700_000_000, [7; 16]);
         let mut block = [0u8; BLOCK_SIZE];
         sb.encode(&mut block);
@@ -302,9 +370,200 @@ mod tests {
         );
     }
 
+    /// A valid journaled superblock, encoded, then changed by `f` with the
+    /// checksum recomputed; what decoding it gives.
+    fn decode_changed(f: impl FnOnce(&mut [u8])) -> Result<Superblock> {
+        let g = Geometry::new(1 << 16, 1 << 12, JOURNAL_MIN_BLOCKS).unwrap();
+        let mut block = [0u8; BLOCK_SIZE];
+        Superblock::new(g, 1_700_000_000, [7; 16]).encode(&mut block);
+        f(&mut block);
+        let crc = crc32c_without_field(&block[..SUPERBLOCK_SIZE], sb_off::CRC);
+        put_u32(&mut block, sb_off::CRC, crc);
+        Superblock::decode(&block)
+    }
+
+    fn bad_field(why: &'static str) -> Result<Superblock> {
+        Err(FormatError::BadField(why))
+    }
+
+    fn bad_geometry(why: &'static str) -> Result<Superblock> {
+        Err(FormatError::BadGeometry(why))
+    }
+
+    #[test]
+    fn superblock_valid() {
+        assert!(decode_changed(|_| {}).is_ok());
+        // Fields any value of which is valid.
+        assert!(decode_changed(|b| {
+            put_u32(b, sb_off::FEATURE_COMPAT, 0x8000_0000);
+            put_u32(b, sb_off::STATE, 0);
+            put_u32(b, sb_off::MOUNT_COUNT, u32::MAX);
+            b[sb_off::LABEL] = b'x';
+        })
+        .is_ok());
+    }
+
+    #[test]
+    fn superblock_rule_magic() {
+        assert_eq!(
+            decode_changed(|b| put_u32(b, sb_off::MAGIC, 0x5846_4552)),
+            Err(FormatError::BadMagic)
+        );
+    }
+
+    #[test]
+    fn superblock_rule_checksum() {
+        let g = Geometry::new(1 << 16, 1 << 12, JOURNAL_MIN_BLOCKS).unwrap();
+        let mut block = [0u8; BLOCK_SIZE];
+        Superblock::new(g, 0, [7; 16]).encode(&mut block);
+        block[sb_off::MOUNT_COUNT] ^= 1;
+        assert_eq!(Superblock::decode(&block), Err(FormatError::BadChecksum));
+    }
+
+    #[test]
+    fn superblock_rule_short() {
+        assert_eq!(
+            Superblock::decode(&[0; SUPERBLOCK_SIZE - 1]),
+            bad_geometry("short superblock")
+        );
+    }
+
+    #[test]
+    fn superblock_rule_version() {
+        assert_eq!(
+            decode_changed(|b| put_u32(b, sb_off::VERSION, 2)),
+            Err(FormatError::BadVersion)
+        );
+    }
+
+    #[test]
+    fn superblock_rule_block_size() {
+        assert_eq!(
+            decode_changed(|b| put_u32(b, sb_off::BLOCK_SIZE, 1024)),
+            bad_geometry("unsupported block size")
+        );
+    }
+
+    #[test]
+    fn superblock_rule_incompat_features() {
+        assert_eq!(
+            decode_changed(|b| put_u32(b, sb_off::FEATURE_INCOMPAT, 3)),
+            Err(FormatError::UnknownFeatures)
+        );
+    }
+
+    #[test]
+    fn superblock_rule_journal_feature() {
+        assert_eq!(
+            decode_changed(|b| put_u32(b, sb_off::FEATURE_INCOMPAT, 0)),
+            bad_geometry("journal feature without a journal")
+        );
+    }
+
+    #[test]
+    fn superblock_rule_sizes() {
+        assert_eq!(
+            decode_changed(|b| put_u64(b, sb_off::BLOCK_COUNT, MIN_BLOCKS - 1)),
+            bad_geometry("filesystem too small")
+        );
+        assert_eq!(
+            decode_changed(|b| put_u64(b, sb_off::INODE_COUNT, 0)),
+            bad_geometry("bad inode count")
+        );
+        assert_eq!(
+            decode_changed(|b| put_u64(b, sb_off::JOURNAL_BLOCKS, 5)),
+            bad_geometry("bad journal size")
+        );
+        assert_eq!(
+            decode_changed(|b| put_u64(b, sb_off::INODE_COUNT, 1 << 32)),
+            bad_geometry("bad inode count")
+        );
+        assert_eq!(
+            decode_changed(|b| put_u64(b, sb_off::BLOCK_COUNT, 1200)),
+            bad_geometry("metadata does not fit")
+        );
+    }
+
+    #[test]
+    fn superblock_rule_layout() {
+        for field in [
+            sb_off::BITMAP_START,
+            sb_off::BITMAP_BLOCKS,
+            sb_off::INODE_TABLE_START,
+            sb_off::INODE_TABLE_BLOCKS,
+            sb_off::JOURNAL_START,
+            sb_off::DATA_START,
+        ] {
+            assert_eq!(
+                decode_changed(|b| {
+                    let value = get_u64(b, field);
+                    put_u64(b, field, value + 1)
+                }),
+                bad_geometry("inconsistent layout"),
+                "field at {field}"
+            );
+        }
+    }
+
+    #[test]
+    fn superblock_rule_free_counts() {
+        let g = Geometry::new(1 << 16, 1 << 12, JOURNAL_MIN_BLOCKS).unwrap();
+        assert_eq!(
+            decode_changed(|b| put_u64(b, sb_off::FREE_BLOCKS, g.data_blocks() + 1)),
+            bad_field("free counts exceed the filesystem")
+        );
+        assert_eq!(
+            decode_changed(|b| put_u64(b, sb_off::FREE_INODES, g.inode_count)),
+            bad_field("free counts exceed the filesystem")
+        );
+    }
+
+    #[test]
+    fn superblock_rule_root_inode() {
+        for root in [0, (1 << 12) + 1] {
+            assert_eq!(
+                decode_changed(|b| put_u64(b, sb_off::ROOT_INO, root)),
+                bad_field("root inode out of range")
+            );
+        }
+    }
+
+    #[test]
+    fn superblock_rule_orphan_head() {
+        for head in [(1 << 12) + 1, ROOT_INO] {
+            assert_eq!(
+                decode_changed(|b| put_u64(b, sb_off::ORPHAN_HEAD, head)),
+                bad_field("bad orphan list head")
+            );
+        }
+        assert!(decode_changed(|b| put_u64(b, sb_off::ORPHAN_HEAD, 9)).is_ok());
+        // No orphan list without a journal.
+        let g = Geometry::new(1 << 16, 1 << 12, 0).unwrap();
+        let mut block = [0u8; BLOCK_SIZE];
+        let sb = Superblock {
+            orphan_head: 9,
+            ..Superblock::new(g, 0, [0; 16])
+        };
+        sb.encode(&mut block);
+        assert_eq!(
+            Superblock::decode(&block),
+            bad_field("bad orphan list head")
+        );
+    }
+
+    #[test]
+    fn superblock_rule_unused_zero() {
+        for at in [sb_off::UNUSED, sb_off::CRC - 1] {
+            assert_eq!(
+                decode_changed(|b| b[at] = 1),
+                bad_field("unused bytes not zero")
+            );
+        }
+    }
+
     #[test]
     fn geometry_layout() {
-        let g = Geometry::new(BITS_PER_BITMAP_BLOCK + 1, 33).unwrap();
+        let g = Geometry::new(BITS_PER_BITMAP_BLOCK + 1, 33, 0).unwrap();
         assert_eq!(g.bitmap_blocks, 2);
         assert_eq!(g.inode_table_start, 3);
         assert_eq!(g.inode_table_blocks, 3);
@@ -314,7 +573,12 @@ mod tests {
         assert_eq!(g.inode_location(18), Ok((4, INODE_SIZE)));
         assert!(g.inode_location(0).is_err());
         assert!(g.inode_location(34).is_err());
-        assert!(Geometry::new(MIN_BLOCKS - 1, 16).is_err());
-        assert!(Geometry::new(MIN_BLOCKS, 16 * MIN_BLOCKS).is_err());
+        assert!(Geometry::new(MIN_BLOCKS - 1, 16, 0).is_err());
+        assert!(Geometry::new(MIN_BLOCKS, 16 * MIN_BLOCKS, 0).is_err());
+        let j = Geometry::new(1 << 16, 64, JOURNAL_MIN_BLOCKS).unwrap();
+        assert_eq!(j.journal_start, j.inode_table_start + j.inode_table_blocks);
+        assert_eq!(j.data_start, j.journal_start + JOURNAL_MIN_BLOCKS);
+        assert!(Geometry::new(1 << 16, 64, JOURNAL_MIN_BLOCKS - 1).is_err());
+        assert!(Geometry::new(2048, 64, JOURNAL_MIN_BLOCKS * 2).is_err());
     }
 }

@@ -53,6 +53,7 @@ impl XattrNamespace {
 }
 
 const XATTR_COUNT: usize = HEADER_SIZE;
+const XATTR_RESERVED: usize = HEADER_SIZE + 4;
 const XATTR_ENTRIES: usize = HEADER_SIZE + 8;
 const XATTR_ENTRY_HEADER: usize = 4;
 const XATTR_ALIGN: usize = 4;
@@ -69,7 +70,7 @@ pub const fn xattr_entry_size(name_len: usize, value_len: usize) -> usize {
 /// Why an attribute cannot be stored in a block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum XattrError {
-    /// The name is empty or longer than [`XATTR_NAME_MAX`].
+    /// The name is empty, longer than [`XATTR_NAME_MAX`], or holds a NUL.
     BadName,
     /// The entries would not fit in the block.
     NoSpace,
@@ -117,10 +118,18 @@ fn parse_entry(block: &[u8], offset: usize, end: usize) -> Result<XattrEntry<'_>
         return Err(FormatError::BadField("empty attribute name"));
     }
     let name_start = offset + XATTR_ENTRY_HEADER;
-    if offset + xattr_entry_size(name_len, value_len) > end {
+    let entry_end = offset + xattr_entry_size(name_len, value_len);
+    if entry_end > end {
         return Err(FormatError::BadField(
             "attribute entry crosses the block end",
         ));
+    }
+    let value_end = name_start + name_len + value_len;
+    if block[name_start..name_start + name_len].contains(&0) {
+        return Err(FormatError::BadField("NUL in attribute name"));
+    }
+    if block[value_end..entry_end].iter().any(|&x| x != 0) {
+        return Err(FormatError::BadField("attribute entry padding not zero"));
     }
     Ok(XattrEntry {
         namespace,
@@ -142,16 +151,24 @@ pub struct XattrBlock<B> {
 
 impl<B: AsRef<[u8]>> XattrBlock<B> {
     /// Verifies `block` (stored at `blkno`) as the extended attribute block
-    /// of inode `ino`: header, checksum, owner, and entries that are
-    /// well-formed, within the block, as many as `count` says, and sorted
-    /// without duplicate names.
+    /// of inode `ino`. Rules: the header ([`BlockHeader::verify`]) and
+    /// owner; the reserved field zero; a count of at least one, and as many
+    /// entries, within the block, with zeroes after the last; each entry of
+    /// a known namespace, with a name of 1 to 255 bytes without NUL, and
+    /// zero padding; sorted by namespace and name, without duplicates.
     pub fn decode(block: B, blkno: u64, ino: u64) -> Result<Self> {
         let b = block.as_ref();
         if BlockHeader::verify(b, BlockKind::Xattr, blkno)? != ino {
             return Err(FormatError::BadHeader);
         }
+        if get_u32(b, XATTR_RESERVED) != 0 {
+            return Err(FormatError::BadField(
+                "attribute block reserved bytes not zero",
+            ));
+        }
         let count = get_u32(b, XATTR_COUNT) as usize;
-        if count == 0 {
+        // Every entry takes at least xattr_entry_size(1, 0) bytes.
+        if count == 0 || count > XATTR_SPACE / xattr_entry_size(1, 0) {
             return Err(FormatError::BadField("bad attribute count"));
         }
         let mut offset = XATTR_ENTRIES;
@@ -229,7 +246,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> XattrBlock<B> {
         name: &[u8],
         value: &[u8],
     ) -> core::result::Result<(), XattrError> {
-        if name.is_empty() || name.len() > XATTR_NAME_MAX {
+        if name.is_empty() || name.len() > XATTR_NAME_MAX || name.contains(&0) {
             return Err(XattrError::BadName);
         }
         let old = self.get(namespace, name).map_or(0, |e| e.size());
@@ -390,6 +407,7 @@ mod tests {
         let mut raw = [0u8; BLOCK_SIZE];
         let mut block = XattrBlock::empty(&mut raw[..]);
         assert_eq!(block.set(USER, b"", b"v"), Err(XattrError::BadName));
+        assert_eq!(block.set(USER, b"a\0b", b"v"), Err(XattrError::BadName));
         assert_eq!(
             block.set(USER, &[b'n'; 256], b"v"),
             Err(XattrError::BadName)
@@ -397,7 +415,10 @@ mod tests {
         block.set(USER, &[b'n'; XATTR_NAME_MAX], b"v").unwrap();
         // Filling with small entries until the block is full.
         let mut n = 0u32;
-        while block.set(TRUSTED, &n.to_be_bytes(), b"").is_ok() {
+        while block
+            .set(TRUSTED, std::format!("{n:04}").as_bytes(), b"")
+            .is_ok()
+        {
             n += 1;
         }
         let used = xattr_entry_size(XATTR_NAME_MAX, 1) + n as usize * xattr_entry_size(4, 0);
@@ -411,6 +432,135 @@ mod tests {
 
     fn vec_of(len: usize) -> Vec<u8> {
         (0..len).map(|i| i as u8).collect()
+    }
+
+    /// `good` (two user attributes "a" = "1" and "b" = "2") changed by `f`
+    /// and resealed: what decoding it gives.
+    fn decode_changed(f: impl FnOnce(&mut [u8])) -> Option<FormatError> {
+        let mut raw = block_with(&[(USER, b"a", b"1"), (USER, b"b", b"2")]);
+        f(&mut raw);
+        BlockHeader {
+            kind: BlockKind::Xattr,
+            blkno: BLKNO,
+            owner: INO,
+        }
+        .seal(&mut raw);
+        XattrBlock::decode(&raw[..], BLKNO, INO).err()
+    }
+
+    fn bad(why: &'static str) -> Option<FormatError> {
+        Some(FormatError::BadField(why))
+    }
+
+    /// Offset of the second entry.
+    const SECOND: usize = XATTR_ENTRIES + 8;
+
+    #[test]
+    fn xattr_rule_reserved_zero() {
+        assert_eq!(decode_changed(|_| {}), None);
+        assert_eq!(
+            decode_changed(|b| b[XATTR_RESERVED + 2] = 1),
+            bad("attribute block reserved bytes not zero")
+        );
+    }
+
+    #[test]
+    fn xattr_rule_count() {
+        for count in [0, 1, 3, 508, u32::MAX] {
+            assert_eq!(
+                decode_changed(|b| put_u32(b, XATTR_COUNT, count)),
+                bad("bad attribute count"),
+                "{count}"
+            );
+        }
+    }
+
+    #[test]
+    fn xattr_rule_zero_after_last() {
+        assert_eq!(
+            decode_changed(|b| b[BLOCK_SIZE - 1] = 1),
+            bad("bad attribute count")
+        );
+    }
+
+    #[test]
+    fn xattr_rule_namespace() {
+        for code in [0, 3, 255] {
+            assert_eq!(
+                decode_changed(|b| b[SECOND] = code),
+                bad("unknown attribute namespace")
+            );
+        }
+    }
+
+    #[test]
+    fn xattr_rule_name_not_empty() {
+        assert_eq!(
+            decode_changed(|b| b[SECOND + 1] = 0),
+            bad("empty attribute name")
+        );
+    }
+
+    #[test]
+    fn xattr_rule_name_characters() {
+        assert_eq!(
+            decode_changed(|b| b[SECOND + XATTR_ENTRY_HEADER] = 0),
+            bad("NUL in attribute name")
+        );
+    }
+
+    #[test]
+    fn xattr_rule_within_block() {
+        assert_eq!(
+            decode_changed(|b| put_u16(b, SECOND + 2, 5000)),
+            bad("attribute entry crosses the block end")
+        );
+        assert_eq!(
+            decode_changed(|b| put_u16(b, SECOND + 2, XATTR_SPACE as u16 - 12)),
+            bad("attribute entry crosses the block end")
+        );
+    }
+
+    #[test]
+    fn xattr_rule_padding_zero() {
+        // "b" = "2" takes 6 of its 8 bytes.
+        assert_eq!(
+            decode_changed(|b| b[SECOND + 7] = 1),
+            bad("attribute entry padding not zero")
+        );
+        // A value shortened by one leaves its last byte in the padding.
+        assert_eq!(
+            decode_changed(|b| put_u16(b, SECOND + 2, 0)),
+            bad("attribute entry padding not zero")
+        );
+    }
+
+    #[test]
+    fn xattr_rule_sorted() {
+        assert_eq!(
+            decode_changed(|b| b[SECOND + XATTR_ENTRY_HEADER] = b'a'),
+            bad("duplicate attribute name")
+        );
+        assert_eq!(
+            decode_changed(|b| b[XATTR_ENTRIES + XATTR_ENTRY_HEADER] = b'c'),
+            bad("attributes out of order")
+        );
+        // Namespaces first: trusted sorts after user.
+        assert_eq!(
+            decode_changed(|b| b[XATTR_ENTRIES] = XattrNamespace::Trusted as u8),
+            bad("attributes out of order")
+        );
+    }
+
+    #[test]
+    fn xattr_rule_header() {
+        let raw = block_with(&[(USER, b"a", b"1")]);
+        for (blkno, ino) in [(BLKNO + 1, INO), (BLKNO, INO + 1)] {
+            assert_eq!(
+                XattrBlock::decode(&raw[..], blkno, ino).err(),
+                Some(FormatError::BadHeader)
+            );
+        }
     }
 
     #[test]

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Block and inode allocation over the bitmap and the inode table.
+//! Block and inode allocation over the bitmap and the inode table, and the
+//! orphan list.
 //!
-//! Every function here is called with [`SbInfo::alloc`] held (the
-//! [`Allocator`] is its contents), which serialises all changes of the
-//! bitmap, of inode-table slot ownership and of the free counts.
-//!
-//! [`SbInfo::alloc`]: super::SbInfo
+//! Every function here is called with the allocator lock held (the
+//! [`Allocator`] is what it protects, see [`super::lock`]), which
+//! serialises all changes of the bitmap, of inode-table slot ownership, of
+//! the free counts and of the orphan list, and inside a [`Txn`], in which
+//! each change writes the superblock's counts with the blocks it changed:
+//! with a journal, the counts are exact after a crash.
 
-use super::inode_table::write_inode_slot;
+use super::inode_table::{set_next_orphan, write_inode_slot};
+use super::txn::Txn;
 use super::{corrupted, RexSb};
 use crate::format::{
     self, assign_bit, bitmap_payload, bitmap_payload_mut, bitmap_position, test_bit, BlockHeader,
@@ -16,10 +19,29 @@ use crate::format::{
 };
 use kernel::prelude::*;
 
+/// Blocks freed by a journal transaction that has not committed yet.
+#[derive(Clone, Copy)]
+struct BusyRun {
+    tid: u32,
+    start: u64,
+    end: u64,
+}
+
 /// The allocator's state: the in-memory superblock, which holds the free
-/// counts, and where the next searches start.
+/// counts and the head of the orphan list, the orphan list itself, the busy
+/// runs, and where the next searches start.
 pub(crate) struct Allocator {
     disk: Superblock,
+    /// Blocks free in the bitmap whose freeing is not committed yet ("busy
+    /// extents", as XFS calls them): they are not handed out again until
+    /// it is. File data is written in place, not journaled, so a block
+    /// reused at once and written could be lost to its old owner, whom a
+    /// crash before the commit brings back; and jbd2 refuses a block that
+    /// the committing transaction still holds as a new metadata block.
+    busy: KVec<BusyRun>,
+    /// The orphan list, from its head: unlinked inodes still in use, freed
+    /// at their eviction, or at the next mount after a crash.
+    orphans: KVec<u64>,
     block_hint: u64,
     ino_hint: u64,
 }
@@ -29,8 +51,18 @@ impl Allocator {
         Allocator {
             block_hint: disk.geometry.data_start,
             ino_hint: format::ROOT_INO,
+            orphans: KVec::new(),
+            busy: KVec::new(),
             disk,
         }
+    }
+
+    /// Writes the in-memory superblock (counts, orphan list head) into
+    /// block 0 in `txn`.
+    fn write_super(&self, txn: &Txn<'_>) -> Result {
+        let buf = txn.sb().bread(0)?;
+        let disk = self.disk;
+        txn.modify(&buf, |b| disk.encode(b))
     }
 
     /// The in-memory superblock.
@@ -113,27 +145,56 @@ impl Allocator {
     /// [`Self::alloc_blocks`] does, but not from the metadata reserve.
     pub(super) fn alloc_data_blocks(
         &mut self,
-        sb: &RexSb,
+        txn: &Txn<'_>,
         goal: Option<u64>,
         max: u64,
     ) -> Result<(u64, u64)> {
         match self.available_blocks().min(max) {
             0 => Err(ENOSPC),
-            max => self.alloc_blocks(sb, goal, max),
+            max => self.alloc_blocks(txn, goal, max),
+        }
+    }
+
+    /// Whether blocks are waiting for their freeing to commit.
+    pub(super) fn has_busy(&self) -> bool {
+        !self.busy.is_empty()
+    }
+
+    /// The part of `start..start + len` before the first busy block in it
+    /// (`None` if that is the first), and where the next free block past
+    /// the busy run may be.
+    fn not_busy(&self, start: u64, len: u64) -> core::result::Result<u64, u64> {
+        let end = start + len;
+        let first_busy = self
+            .busy
+            .iter()
+            .filter(|b| b.start < end && b.end > start)
+            .min_by_key(|b| b.start);
+        match first_busy {
+            None => Ok(len),
+            Some(b) if b.start > start => Ok(b.start - start),
+            Some(b) => Err(b.end),
         }
     }
 
     /// Allocates up to `max` contiguous blocks, preferring a run that starts
     /// at `goal`. Returns the first block and the count (at least one).
+    /// Fails with `ENOSPC` if no block is free, or if the free ones are all
+    /// busy (then a commit is started, and a caller without a running
+    /// handle may wait for it and try again).
     pub(super) fn alloc_blocks(
         &mut self,
-        sb: &RexSb,
+        txn: &Txn<'_>,
         goal: Option<u64>,
         max: u64,
     ) -> Result<(u64, u64)> {
+        let sb = txn.sb();
         let g = self.disk.geometry;
         if self.disk.free_blocks == 0 {
             return Err(ENOSPC);
+        }
+        if let Some(journal) = sb.data().journal() {
+            self.busy.retain(|b| !journal.is_committed(b.tid));
         }
         let start = goal
             .filter(|&b| g.is_data_range(b, 1))
@@ -147,9 +208,23 @@ impl Allocator {
                 let block_base = index * BITS_PER_BITMAP_BLOCK;
                 let limit = (to - block_base).min(BITS_PER_BITMAP_BLOCK) as usize;
                 let buf = sb.bread(bitmap_blkno)?;
-                let found = find_free_run(bitmap_payload(buf.data()), first_bit, limit, max);
+                let mut from_bit = first_bit;
+                let mut found = None;
+                while let Some((bit, len)) =
+                    find_free_run(bitmap_payload(buf.data()), from_bit, limit, max)
+                {
+                    match self.not_busy(block_base + bit as u64, len as u64) {
+                        Ok(free) => {
+                            found = Some((bit, free as usize));
+                            break;
+                        }
+                        Err(busy_end) => {
+                            from_bit = (busy_end - block_base).min(limit as u64) as usize
+                        }
+                    }
+                }
                 if let Some((bit, len)) = found {
-                    buf.modify(|b| {
+                    txn.modify(&buf, |b| {
                         let bits = bitmap_payload_mut(b);
                         for i in bit..bit + len {
                             assign_bit(bits, i, true);
@@ -160,14 +235,21 @@ impl Allocator {
                             owner: 0,
                         }
                         .seal(b);
-                    });
+                    })?;
                     let first = block_base + bit as u64;
                     self.disk.free_blocks -= len as u64;
                     self.block_hint = first + len as u64;
+                    self.write_super(txn)?;
                     return Ok((first, len as u64));
                 }
                 block = block_base + BITS_PER_BITMAP_BLOCK;
             }
+        }
+        if let (Some(journal), true) = (sb.data().journal(), self.has_busy()) {
+            // Nothing returned yet: the busy blocks come back with the
+            // commit that frees them.
+            journal.commit(false)?;
+            return Err(ENOSPC);
         }
         Err(corrupted(
             sb,
@@ -179,7 +261,8 @@ impl Allocator {
     }
 
     /// Frees blocks `start..start + len`.
-    pub(super) fn free_blocks(&mut self, sb: &RexSb, start: u64, len: u64) -> Result {
+    pub(super) fn free_blocks(&mut self, txn: &Txn<'_>, start: u64, len: u64) -> Result {
+        let sb = txn.sb();
         let g = self.disk.geometry;
         if !g.is_data_range(start, len) {
             return Err(corrupted(
@@ -194,7 +277,7 @@ impl Allocator {
             let n =
                 ((start + len - block) as usize).min(BITS_PER_BITMAP_BLOCK as usize - first_bit);
             let buf = sb.bread(bitmap_blkno)?;
-            let double_free = buf.modify(|b| {
+            let double_free = txn.modify(&buf, |b| {
                 let bits = bitmap_payload_mut(b);
                 let double_free = (first_bit..first_bit + n).any(|i| !test_bit(bits, i));
                 for i in first_bit..first_bit + n {
@@ -207,7 +290,7 @@ impl Allocator {
                 }
                 .seal(b);
                 double_free
-            });
+            })?;
             if double_free {
                 return Err(corrupted(
                     sb,
@@ -217,12 +300,26 @@ impl Allocator {
             self.disk.free_blocks += n as u64;
             block += n as u64;
         }
-        Ok(())
+        if let Some(tid) = txn.tid() {
+            match self.busy.last_mut() {
+                Some(last) if last.tid == tid && last.end == start => last.end = start + len,
+                _ => self.busy.push(
+                    BusyRun {
+                        tid,
+                        start,
+                        end: start + len,
+                    },
+                    GFP_KERNEL,
+                )?,
+            }
+        }
+        self.write_super(txn)
     }
 
     /// Finds a free inode-table slot, writes `inode` into it and returns its
     /// inode number.
-    pub(super) fn alloc_inode(&mut self, sb: &RexSb, inode: &DiskInode) -> Result<u64> {
+    pub(super) fn alloc_inode(&mut self, txn: &Txn<'_>, inode: &DiskInode) -> Result<u64> {
+        let sb = txn.sb();
         let g = self.disk.geometry;
         if self.disk.free_inodes == 0 {
             return Err(ENOSPC);
@@ -233,21 +330,20 @@ impl Allocator {
                 .inode_location(ino)
                 .map_err(|e| corrupted(sb, format_args!("{}", e.reason())))?;
             let buf = sb.bread(blkno)?;
-            // Under the buffer lock: writeback may be rewriting the slot.
-            let claimed = buf.modify_if(|b| {
-                let slot = &mut b[offset..offset + format::INODE_SIZE];
-                match DiskInode::decode(slot) {
-                    Ok(existing) if existing.is_free() => {
-                        inode.encode(slot);
-                        (true, Ok(true))
-                    }
-                    Ok(_) => (false, Ok(false)),
-                    Err(e) => (false, Err(e)),
-                }
-            });
-            if claimed.map_err(|e| corrupted(sb, format_args!("inode {ino}: {}", e.reason())))? {
+            // Read under the buffer lock: another inode of the block may be
+            // being written. Only this lock's holders take free slots, so
+            // one found free stays free until it is claimed below.
+            let free = buf
+                .with_lock(|b| DiskInode::decode(&b[offset..offset + format::INODE_SIZE]))
+                .map_err(|e| corrupted(sb, format_args!("inode {ino}: {}", e.reason())))?
+                .is_free();
+            if free {
+                txn.modify(&buf, |b| {
+                    inode.encode(&mut b[offset..offset + format::INODE_SIZE])
+                })?;
                 self.disk.free_inodes -= 1;
                 self.ino_hint = ino + 1;
+                self.write_super(txn)?;
                 return Ok(ino);
             }
         }
@@ -260,10 +356,78 @@ impl Allocator {
         ))
     }
 
-    /// Frees inode `ino`'s slot.
-    pub(super) fn free_inode(&mut self, sb: &RexSb, ino: u64) -> Result {
-        write_inode_slot(sb, ino, &DiskInode::FREE)?;
+    /// Frees inode `ino`'s slot (the inode is on no orphan list).
+    pub(super) fn free_inode(&mut self, txn: &Txn<'_>, ino: u64) -> Result {
+        write_inode_slot(txn, ino, &DiskInode::FREE)?;
         self.disk.free_inodes += 1;
+        self.write_super(txn)
+    }
+
+    /// Reads the orphan list at mount: the inodes a crash left unlinked but
+    /// not freed; returns a copy of it.
+    pub(super) fn load_orphans(&mut self, sb: &RexSb) -> Result<KVec<u64>> {
+        let g = self.disk.geometry;
+        let mut ino = self.disk.orphan_head;
+        while ino != 0 {
+            if self.orphans.len() as u64 >= g.inode_count || self.orphans.contains(&ino) {
+                return Err(corrupted(
+                    sb,
+                    format_args!("orphan list loops at inode {ino}"),
+                ));
+            }
+            self.orphans.push(ino, GFP_KERNEL)?;
+            let (blkno, offset) = g
+                .inode_location(ino)
+                .map_err(|e| corrupted(sb, format_args!("orphan {ino}: {}", e.reason())))?;
+            let buf = sb.bread(blkno)?;
+            let disk = DiskInode::decode(&buf.data()[offset..offset + format::INODE_SIZE])
+                .map_err(|e| corrupted(sb, format_args!("orphan {ino}: {}", e.reason())))?;
+            if disk.is_free() {
+                return Err(corrupted(
+                    sb,
+                    format_args!("free inode {ino} on the orphan list"),
+                ));
+            }
+            ino = u64::from(disk.next_orphan);
+        }
+        let mut copy = KVec::new();
+        copy.extend_from_slice(&self.orphans, GFP_KERNEL)?;
+        Ok(copy)
+    }
+
+    /// Puts inode `ino` at the head of the orphan list: it has no links
+    /// left but is still in use, and must be freed after a crash.
+    pub(super) fn orphan_add(&mut self, txn: &Txn<'_>, ino: u64) -> Result {
+        if !self.disk.geometry.has_journal() || self.orphans.contains(&ino) {
+            return Ok(());
+        }
+        set_next_orphan(txn, ino, self.disk.orphan_head)?;
+        self.orphans.insert_within_capacity(0, ino).or_else(|_| {
+            self.orphans.reserve(1, GFP_KERNEL)?;
+            self.orphans
+                .insert_within_capacity(0, ino)
+                .map_err(|_| ENOMEM)
+        })?;
+        self.disk.orphan_head = ino;
+        self.write_super(txn)
+    }
+
+    /// Takes inode `ino` off the orphan list, if it is on it: it is being
+    /// freed, or linked again.
+    pub(super) fn orphan_remove(&mut self, txn: &Txn<'_>, ino: u64) -> Result {
+        let Some(i) = self.orphans.iter().position(|&o| o == ino) else {
+            return Ok(());
+        };
+        let next = self.orphans.get(i + 1).copied().unwrap_or(0);
+        match i.checked_sub(1) {
+            Some(prev) => set_next_orphan(txn, self.orphans[prev], next)?,
+            None => {
+                self.disk.orphan_head = next;
+                self.write_super(txn)?;
+            }
+        }
+        set_next_orphan(txn, ino, 0)?;
+        self.orphans.remove(i).map_err(|_| EINVAL)?;
         Ok(())
     }
 }

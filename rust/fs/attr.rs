@@ -4,17 +4,24 @@
 //! (truncate), and the `chattr` flags.
 
 use super::extent_map::FreedRuns;
-use super::ialloc::free_runs;
-use super::inode::{account_blocks, save, to_inode_flags, USER_FLAGS};
+use super::ialloc::{free_credits, free_runs};
+use super::inode::{account_blocks, save, to_inode_flags, write_credits, USER_FLAGS};
 use super::iomap::{block_of, convert_inline};
+use super::txn::Txn;
 use super::{RexInode, Rexfs};
 use crate::format::{BLOCK_SHIFT, INLINE_DATA_MAX};
 use crate::vfs::{InodeFlags, InodeOps};
 use kernel::prelude::*;
 
 impl InodeOps for Rexfs {
+    fn may_change(inode: &RexInode) -> Result {
+        inode.super_block().data().alive()
+    }
+
     /// Changes the size of a regular file, or trims the blocks past its end
-    /// when the size stays.
+    /// when the size stays. The page cache is cut first (which waits for
+    /// its writeback), then the blocks go with the new size, in one
+    /// transaction.
     fn truncate(inode: &RexInode, size: i64) -> Result {
         let invalidate = inode.invalidate_lock();
         inode.dio_wait();
@@ -33,8 +40,16 @@ impl InodeOps for Rexfs {
             }
         }
         inode.truncate_setsize(size);
+        if size != old_size {
+            inode.touch(true);
+        }
         // Blocks past the new end go, also those that fallocate(KEEP_SIZE)
         // placed past an unchanged one (as XFS and ext4 do, generic/092).
+        let sb = inode.super_block();
+        let txn = Txn::start(
+            sb,
+            free_credits(sb, u64::MAX, 0).and(write_credits(inode, 1)),
+        )?;
         if size <= old_size {
             let first = block_of(size + (1 << BLOCK_SHIFT) - 1);
             let mut freed = FreedRuns::new();
@@ -42,14 +57,11 @@ impl InodeOps for Rexfs {
                 .data()
                 .map
                 .change(|map, _| map.remove(first, u64::MAX, &mut freed))?;
-            free_runs(inode.super_block(), &freed)?;
+            free_runs(&txn, &freed)?;
             account_blocks(inode);
         }
-        if size != old_size {
-            inode.touch(true);
-        }
         inode.mark_dirty();
-        Ok(())
+        txn.stop()
     }
 
     fn get_flags(inode: &RexInode) -> InodeFlags {
@@ -68,8 +80,10 @@ impl InodeOps for Rexfs {
             .iter()
             .filter(|&&(_, f)| flags.contains(f))
             .fold(0, |acc, &(d, _)| acc | d);
+        let txn = Txn::start(inode.super_block(), write_credits(inode, 0))?;
         inode.data().set_user_flags(disk);
         inode.touch(false);
-        save(inode)
+        save(&txn, inode)?;
+        txn.stop()
     }
 }

@@ -17,8 +17,10 @@
 //! which writes all dirty metadata buffers, makes the operation durable.
 
 use super::extent_map::written_block;
-use super::inode::{self, account_blocks, iget, save};
-use super::{corrupted, ialloc, RexInode, Rexfs};
+use super::ialloc::{self, orphan, CREATE_CREDITS, ORPHAN_CREDITS};
+use super::inode::{self, account_blocks, iget, save, write_credits};
+use super::txn::{Credits, Txn};
+use super::{corrupted, RexInode, Rexfs};
 use crate::format::{
     self, dirent_size, file_type, init_dir_block, write_dirent, BlockHeader, BlockKind, DirEntry,
     Extent, HEADER_SIZE, MAX_NAME_LEN,
@@ -105,20 +107,37 @@ fn is_empty(dir: &RexInode) -> Result<bool> {
     Ok(true)
 }
 
-/// Changes directory block `index` of `dir` with `f` and reseals it.
-fn modify_block<R>(dir: &RexInode, index: u64, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+/// Changes directory block `index` of `dir` with `f` in `txn` and reseals
+/// it.
+fn modify_block<R>(
+    txn: &Txn<'_>,
+    dir: &RexInode,
+    index: u64,
+    f: impl FnOnce(&mut [u8]) -> R,
+) -> Result<R> {
     let (blkno, buf) = read_block(dir, index)?;
     let header = BlockHeader {
         kind: BlockKind::Directory,
         blkno,
         owner: dir.ino(),
     };
-    Ok(buf.modify(|b| {
+    txn.modify(&buf, |b| {
         let r = f(b);
         header.seal(b);
         r
-    }))
+    })
 }
+
+/// What changing an entry of `dir` may change: the entry's block, or a new
+/// block (allocated, mapped), and the directory's inode.
+fn entry_credits(dir: &RexInode) -> Credits {
+    Credits::blocks(2)
+        .and(Credits::SUPER)
+        .and(write_credits(dir, 1))
+}
+
+/// What changing the links or times of an inode changes: its slot.
+const INODE_CREDITS: Credits = Credits::blocks(1);
 
 /// A copy of an entry's header and name, taken before changing its block.
 struct EntryCopy {
@@ -147,9 +166,9 @@ impl EntryCopy {
     }
 }
 
-/// Adds entry `name` -> `ino` to `dir`, growing it by a block if no block
-/// has room.
-fn add_entry(dir: &RexInode, name: &[u8], ino: u64, ftype: u8) -> Result {
+/// Adds entry `name` -> `ino` to `dir` in `txn`, growing it by a block if
+/// no block has room.
+fn add_entry(txn: &Txn<'_>, dir: &RexInode, name: &[u8], ino: u64, ftype: u8) -> Result {
     let need = dirent_size(name.len());
     for index in 0..block_count(dir) {
         // A free slot that fits, or a used entry with enough slack after it.
@@ -162,7 +181,7 @@ fn add_entry(dir: &RexInode, name: &[u8], ino: u64, ftype: u8) -> Result {
             (e.rec_len - used >= need).then(|| (e.offset, used, EntryCopy::of(e)))
         })?;
         if let Some((offset, used, entry)) = place {
-            return modify_block(dir, index, |b| {
+            return modify_block(txn, dir, index, |b| {
                 if used == 0 {
                     write_dirent(b, offset, ino, entry.rec_len, ftype, name);
                 } else {
@@ -175,7 +194,7 @@ fn add_entry(dir: &RexInode, name: &[u8], ino: u64, ftype: u8) -> Result {
     let sb = dir.super_block();
     let index = block_count(dir);
     let goal = dir.data().map.read(|map, _| map.goal_for(index));
-    let (blkno, _) = sb.data().allocator().alloc_blocks(sb, goal, 1)?;
+    let (blkno, _) = sb.data().allocator().alloc_blocks(txn, goal, 1)?;
     let extent = Extent {
         logical: index,
         physical: blkno,
@@ -188,7 +207,7 @@ fn add_entry(dir: &RexInode, name: &[u8], ino: u64, ftype: u8) -> Result {
         blkno,
         owner: dir.ino(),
     };
-    sb.new_block(blkno)?.modify(|b| {
+    txn.new_block(blkno, |b| {
         init_dir_block(b);
         write_dirent(
             b,
@@ -199,7 +218,7 @@ fn add_entry(dir: &RexInode, name: &[u8], ino: u64, ftype: u8) -> Result {
             name,
         );
         header.seal(b);
-    });
+    })?;
     dir.set_size((index as i64 + 1) * BLOCK_SIZE);
     account_blocks(dir);
     Ok(())
@@ -213,14 +232,15 @@ fn entry_at(dir: &RexInode, slot: Slot) -> Result<EntryCopy> {
     .ok_or(EINVAL)
 }
 
-/// Removes the entry at `slot` of `dir`: the entry before it in its block
-/// takes over its space, or it becomes a free slot if it is the first.
-fn remove_entry(dir: &RexInode, slot: Slot) -> Result {
+/// Removes the entry at `slot` of `dir` in `txn`: the entry before it in
+/// its block takes over its space, or it becomes a free slot if it is the
+/// first.
+fn remove_entry(txn: &Txn<'_>, dir: &RexInode, slot: Slot) -> Result {
     let prev = find_in_block(dir, slot.index, |e| {
         (e.offset + e.rec_len == slot.offset).then(|| (e.offset, EntryCopy::of(e)))
     })?;
     let this = entry_at(dir, slot)?;
-    modify_block(dir, slot.index, |b| match prev {
+    modify_block(txn, dir, slot.index, |b| match prev {
         Some((offset, p)) => write_dirent(
             b,
             offset,
@@ -233,10 +253,10 @@ fn remove_entry(dir: &RexInode, slot: Slot) -> Result {
     })
 }
 
-/// Points the entry at `slot` of `dir` to `ino`.
-fn set_entry(dir: &RexInode, slot: Slot, ino: u64, ftype: u8) -> Result {
+/// Points the entry at `slot` of `dir` to `ino` in `txn`.
+fn set_entry(txn: &Txn<'_>, dir: &RexInode, slot: Slot, ino: u64, ftype: u8) -> Result {
     let this = entry_at(dir, slot)?;
-    modify_block(dir, slot.index, |b| {
+    modify_block(txn, dir, slot.index, |b| {
         write_dirent(b, slot.offset, ino, this.rec_len, ftype, this.name())
     })
 }
@@ -273,8 +293,9 @@ fn check_removable(victim: &RexInode) -> Result {
 }
 
 /// `victim` lost its entry in `dir`: drops its link (a directory loses both
-/// of its own, and `dir` the one of its `..`).
-fn drop_link(dir: &RexInode, victim: &RexInode) -> Result {
+/// of its own, and `dir` the one of its `..`); one left without links goes
+/// on the orphan list until its last reference goes.
+fn drop_link(txn: &Txn<'_>, dir: &RexInode, victim: &RexInode) -> Result {
     if victim.data().is_dir() {
         victim.clear_nlink();
         dir.drop_nlink();
@@ -282,12 +303,29 @@ fn drop_link(dir: &RexInode, victim: &RexInode) -> Result {
         victim.drop_nlink();
     }
     victim.touch(false);
-    save(victim)
+    if victim.nlink() == 0 {
+        orphan(txn, victim)?;
+    }
+    save(txn, victim)
+}
+
+/// A new inode that could not be linked in: without links, it is freed
+/// with its last reference, and on the orphan list until then. `txn` must
+/// stop before that reference goes.
+fn unlinked(txn: &Txn<'_>, inode: &RexInode) {
+    inode.clear_nlink();
+    if let Err(e) = orphan(txn, inode).and_then(|()| save(txn, inode)) {
+        pr_err!(
+            "rexfs: inode {}: putting on the orphan list: {e:?}\n",
+            inode.ino()
+        );
+    }
 }
 
 impl DirOps for Rexfs {
     /// Looks `name` up in `dir`.
     fn lookup(dir: &RexInode, name: &[u8]) -> Result<Option<ARef<RexInode>>> {
+        dir.super_block().data().alive()?;
         check_name(name)?;
         find(dir, name)?
             .map(|slot| iget(dir.super_block(), slot.ino))
@@ -296,6 +334,7 @@ impl DirOps for Rexfs {
 
     /// Emits the entries of `dir` from the emitter's position on.
     fn read_dir(dir: &RexInode, emitter: &mut DirEmitter<'_>) -> Result {
+        dir.super_block().data().alive()?;
         if emitter.pos() == 0 {
             if !emitter.emit(b".", dir.ino(), file_type::DIR) {
                 return Ok(());
@@ -336,41 +375,55 @@ impl DirOps for Rexfs {
         idmap: Idmap<'_>,
     ) -> Result<ARef<RexInode>> {
         check_name(name)?;
-        let inode = ialloc::create(dir, kind, mode, idmap)?;
-        if let Err(e) = add_entry(dir, name, inode.ino(), inode::dirent_type(&inode)) {
-            // Unlinked, the new inode is freed when the last reference goes.
-            inode.clear_nlink();
+        let credits = entry_credits(dir).and(CREATE_CREDITS).and(ORPHAN_CREDITS);
+        let txn = Txn::start(dir.super_block(), credits)?;
+        let inode = ialloc::create(&txn, dir, kind, mode, idmap)?;
+        if let Err(e) = add_entry(&txn, dir, name, inode.ino(), inode::dirent_type(&inode)) {
+            unlinked(&txn, &inode);
+            txn.stop()?;
             return Err(e);
         }
         if let NewInodeKind::Dir = kind {
             dir.inc_nlink();
         }
         dir.touch(true);
-        save(dir)?;
+        save(&txn, dir)?;
+        txn.stop()?;
         Ok(inode)
     }
 
     /// Adds hard link `name` in `dir` to `inode`.
     fn link(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result {
         check_name(name)?;
-        add_entry(dir, name, inode.ino(), inode::dirent_type(inode))?;
+        let credits = entry_credits(dir).and(INODE_CREDITS).and(ORPHAN_CREDITS);
+        let txn = Txn::start(dir.super_block(), credits)?;
+        add_entry(&txn, dir, name, inode.ino(), inode::dirent_type(inode))?;
+        // An `O_TMPFILE` file gets its first link: it is no orphan any more.
+        if inode.nlink() == 0 {
+            dir.super_block()
+                .data()
+                .allocator()
+                .orphan_remove(&txn, inode.ino())?;
+        }
         inode.inc_nlink();
         inode.touch(false);
-        save(inode)?;
+        save(&txn, inode)?;
         dir.touch(true);
-        save(dir)?;
-        Ok(())
+        save(&txn, dir)?;
+        txn.stop()
     }
 
     /// Removes `name` (which refers to `inode`) from `dir`; `rmdir` too.
     fn unlink(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result {
         let slot = find_existing(dir, name, inode)?;
         check_removable(inode)?;
-        remove_entry(dir, slot)?;
-        drop_link(dir, inode)?;
+        let credits = entry_credits(dir).and(INODE_CREDITS).and(ORPHAN_CREDITS);
+        let txn = Txn::start(dir.super_block(), credits)?;
+        remove_entry(&txn, dir, slot)?;
+        drop_link(&txn, dir, inode)?;
         dir.touch(true);
-        save(dir)?;
-        Ok(())
+        save(&txn, dir)?;
+        txn.stop()
     }
 
     /// Renames `old_dir/old_name` (`old`) to `new_dir/new_name` (`new`, if it
@@ -392,13 +445,19 @@ impl DirOps for Rexfs {
         let same_dir = old_dir.ino() == new_dir.ino();
         let old_is_dir = old.data().is_dir();
         let old_slot = find_existing(old_dir, old_name, old)?;
+        let credits = entry_credits(old_dir)
+            .and(entry_credits(new_dir))
+            .and(INODE_CREDITS.times(2))
+            .and(CREATE_CREDITS)
+            .and(ORPHAN_CREDITS.times(2));
+        let txn = Txn::start(old_dir.super_block(), credits)?;
 
         if flags.contains(RenameFlag::Exchange) {
             let new = new.ok_or(ENOENT)?;
             let new_slot = find_existing(new_dir, new_name, new)?;
             let new_is_dir = new.data().is_dir();
-            set_entry(old_dir, old_slot, new.ino(), inode::dirent_type(new))?;
-            set_entry(new_dir, new_slot, old.ino(), inode::dirent_type(old))?;
+            set_entry(&txn, old_dir, old_slot, new.ino(), inode::dirent_type(new))?;
+            set_entry(&txn, new_dir, new_slot, old.ino(), inode::dirent_type(old))?;
             if !same_dir {
                 if old_is_dir {
                     old.data().set_parent(new_dir.ino());
@@ -416,7 +475,7 @@ impl DirOps for Rexfs {
             }
             for inode in [old, new] {
                 inode.touch(false);
-                save(inode)?;
+                save(&txn, inode)?;
             }
         } else {
             if let Some(new) = new {
@@ -426,35 +485,37 @@ impl DirOps for Rexfs {
             // nothing.
             let whiteout = if flags.contains(RenameFlag::Whiteout) {
                 let (kind, mode) = NewInodeKind::whiteout();
-                Some(ialloc::create(old_dir, kind, mode, idmap)?)
+                Some(ialloc::create(&txn, old_dir, kind, mode, idmap)?)
             } else {
                 None
             };
+            let old_type = inode::dirent_type(old);
             let target = match new {
                 Some(new) => find_existing(new_dir, new_name, new)
-                    .and_then(|slot| set_entry(new_dir, slot, old.ino(), inode::dirent_type(old))),
-                None => add_entry(new_dir, new_name, old.ino(), inode::dirent_type(old)),
+                    .and_then(|slot| set_entry(&txn, new_dir, slot, old.ino(), old_type)),
+                None => add_entry(&txn, new_dir, new_name, old.ino(), old_type),
             };
             if let Err(e) = target {
                 if let Some(whiteout) = &whiteout {
-                    // Unlinked, it is freed when the last reference goes.
-                    whiteout.clear_nlink();
+                    unlinked(&txn, whiteout);
                 }
+                txn.stop()?;
                 return Err(e);
             }
             if let Some(new) = new {
-                drop_link(new_dir, new)?;
+                drop_link(&txn, new_dir, new)?;
             }
             // Adding may have split the old entry's predecessor: look it up again.
             let old_slot = find_existing(old_dir, old_name, old)?;
             match &whiteout {
                 Some(whiteout) => set_entry(
+                    &txn,
                     old_dir,
                     old_slot,
                     whiteout.ino(),
                     inode::dirent_type(whiteout),
                 )?,
-                None => remove_entry(old_dir, old_slot)?,
+                None => remove_entry(&txn, old_dir, old_slot)?,
             }
             if old_is_dir && !same_dir {
                 old.data().set_parent(new_dir.ino());
@@ -462,16 +523,22 @@ impl DirOps for Rexfs {
                 new_dir.inc_nlink();
             }
             old.touch(false);
-            save(old)?;
+            save(&txn, old)?;
         }
         for dir in [old_dir, new_dir] {
             dir.touch(true);
-            save(dir)?;
+            save(&txn, dir)?;
         }
-        Ok(())
+        txn.stop()
     }
 
+    /// The new file goes on the orphan list at once: the VFS drops its one
+    /// link as it opens it, and only [`DirOps::link`] takes it off.
     fn tmpfile(dir: &RexInode, mode: u16, idmap: Idmap<'_>) -> Result<ARef<RexInode>> {
-        ialloc::create(dir, NewInodeKind::File, mode, idmap)
+        let txn = Txn::start(dir.super_block(), CREATE_CREDITS.and(ORPHAN_CREDITS))?;
+        let inode = ialloc::create(&txn, dir, NewInodeKind::File, mode, idmap)?;
+        orphan(&txn, &inode)?;
+        txn.stop()?;
+        Ok(inode)
     }
 }

@@ -8,9 +8,10 @@
 //! file (see [`direct_io`]).
 
 use super::extent_map::FreedRuns;
-use super::ialloc::free_runs;
-use super::inode::account_blocks;
-use super::iomap::{allocate_extent, block_of, bytes, convert_inline};
+use super::ialloc::{free_credits, free_runs};
+use super::inode::{account_blocks, write_credits};
+use super::iomap::{allocate_credits, allocate_extent, block_of, bytes, convert_inline};
+use super::txn::Txn;
 use super::{RexInode, Rexfs};
 use crate::format::{self, EXTENT_UNWRITTEN, INLINE_DATA_MAX};
 use crate::vfs::{
@@ -88,26 +89,58 @@ fn direct_io<B: UserBuffer>(
     Ok(done)
 }
 
-/// Allocates unwritten extents for the holes in file blocks `start..end`.
+/// Extents one transaction of [`allocate_unwritten`] allocates at most.
+const ALLOCATE_BATCH: u32 = 32;
+
+/// Allocates unwritten extents for the holes in file blocks `start..end`,
+/// [`ALLOCATE_BATCH`] extents per transaction: a large range in fragmented
+/// free space may need more than one can hold. A crash leaves a prefix of
+/// the range allocated.
 fn allocate_unwritten(inode: &RexInode, start: u64, end: u64) -> Result {
-    inode.data().map.change(|map, _| -> Result {
-        let mut block = start;
-        while block < end {
-            if let Some(e) = map.lookup(block) {
-                block = e.logical_end();
-                continue;
+    let mut block = start;
+    while block < end {
+        let txn = Txn::start(inode.super_block(), allocate_credits(inode, ALLOCATE_BATCH))?;
+        let mut next = block;
+        let allocated = inode.data().map.change(|map, _| -> Result {
+            let mut extents = 0;
+            while next < end && extents < ALLOCATE_BATCH {
+                if let Some(e) = map.lookup(next) {
+                    next = e.logical_end();
+                    continue;
+                }
+                let hole_end = map.next_mapped(next).min(end);
+                next += allocate_extent(&txn, map, next, hole_end - next, EXTENT_UNWRITTEN)?.1;
+                extents += 1;
             }
-            let hole_end = map.next_mapped(block).min(end);
-            block += allocate_extent(inode, map, block, hole_end - block, EXTENT_UNWRITTEN)?.1;
+            Ok(())
+        });
+        account_blocks(inode);
+        inode.mark_dirty();
+        match allocated {
+            // What this transaction allocated stays; the next one goes on
+            // from there, after the commit of the busy blocks if it must.
+            Err(e) if e == ENOSPC && next > block => txn.stop()?,
+            Err(e) if e == ENOSPC => {
+                if !txn.stop_for_busy()? {
+                    return Err(ENOSPC);
+                }
+            }
+            Err(e) => {
+                txn.stop()?;
+                return Err(e);
+            }
+            Ok(()) => txn.stop()?,
         }
-        Ok(())
-    })
+        block = next;
+    }
+    Ok(())
 }
 
 impl FileOps for Rexfs {
     /// Buffered through the page cache, or direct under `i_rwsem` shared
     /// (which keeps truncate and fallocate away from its blocks).
     fn read_iter(iocb: &mut Kiocb<'_, Rexfs>, to: &mut IovIterDest<'_>) -> Result<usize> {
+        iocb.inode().super_block().data().alive()?;
         // Inline data is read through the page cache.
         if !iocb.is_direct() || iocb.inode().data().is_inline() {
             return iocb.buffered_read(to, 0);
@@ -124,6 +157,7 @@ impl FileOps for Rexfs {
     /// Buffered through iomap, or direct; both under `i_rwsem` exclusively.
     fn write_iter(iocb: &mut Kiocb<'_, Rexfs>, from: &mut IovIterSource<'_>) -> Result<usize> {
         let inode = iocb.inode();
+        inode.super_block().data().alive()?;
         let written = {
             let mut lock = inode.lock();
             // The VFS checks these flags when a file is opened for writing,
@@ -163,15 +197,31 @@ impl FileOps for Rexfs {
         Ok(written)
     }
 
-    /// The file's data, then its inode, then every dirty metadata block
-    /// (allocation bitmap, extent and directory blocks), then a cache
-    /// flush.
+    /// The file's data (whose completion converts the unwritten extents it
+    /// filled), then, with a journal, a commit of the transaction that last
+    /// logged the inode (which holds its namespace changes too), and a
+    /// cache flush unless the commit made one after the data; without a
+    /// journal, the inode, every dirty metadata block (allocation bitmap,
+    /// extent and directory blocks), and a cache flush.
     fn fsync(file: &OpenFile<Rexfs>, start: i64, end: i64, _datasync: bool) -> Result {
         let inode = file.inode();
         let sb = inode.super_block();
+        sb.data().alive()?;
         file.write_and_wait_range(start, end)?;
-        inode.sync_metadata()?;
-        sb.sync_device()?;
+        match sb.data().journal() {
+            Some(journal) => {
+                let tid = inode.data().last_tid();
+                let flushed = journal.commit_flushes_data(tid);
+                journal.complete_transaction(tid)?;
+                if flushed {
+                    return Ok(());
+                }
+            }
+            None => {
+                inode.sync_metadata()?;
+                sb.sync_device()?;
+            }
+        }
         sb.flush_device()
     }
 
@@ -188,7 +238,9 @@ impl FileOps for Rexfs {
         if mode.contains_any(!supported) || (punch && zero) {
             return Err(EOPNOTSUPP);
         }
-        let probes = &inode.super_block().data().probes;
+        let sbi = inode.super_block().data();
+        sbi.alive()?;
+        let probes = &sbi.probes;
         let _lock = inode.lock();
         // A change by an unprivileged user drops setuid and setgid, as a
         // write does (generic/683-685).
@@ -211,12 +263,20 @@ impl FileOps for Rexfs {
             inode.flush_and_drop_range(offset, end - 1)?;
             probes.delay(|p| &p.delay_fallocate);
             if inner_start < inner_end {
+                let sb = inode.super_block();
+                let txn = Txn::start(
+                    sb,
+                    free_credits(sb, u64::MAX, 0).and(write_credits(inode, 1)),
+                )?;
                 let mut freed = FreedRuns::new();
                 inode
                     .data()
                     .map
                     .change(|map, _| map.remove(inner_start, inner_end, &mut freed))?;
-                free_runs(inode.super_block(), &freed)?;
+                free_runs(&txn, &freed)?;
+                account_blocks(inode);
+                inode.mark_dirty();
+                txn.stop()?;
             }
             // Partial blocks at the edges: zero them through the page cache.
             let inner = (bytes(inner_start) as i64, bytes(inner_end) as i64);
@@ -242,7 +302,6 @@ impl FileOps for Rexfs {
                 inode.truncate_setsize(end);
             }
         }
-        account_blocks(inode);
         inode.touch(punch || zero);
         inode.mark_dirty();
         Ok(())

@@ -5,16 +5,24 @@
 
 use super::extent_map::{ExtentChain, ExtentMap, FreedRuns};
 use super::inode::{account_blocks, save, InodeInfo, InodeInit, InodeType};
+use super::txn::{Credits, Txn};
 use super::{corrupted, xattr, RexInode, RexSb};
 use crate::format::{self, mode, DiskInode, Extent, Timestamp, INLINE_DATA_MAX};
 use crate::vfs::{self, Attrs, Idmap, InodeFlags, InodeParams, NewInodeKind, Owner};
 use kernel::{prelude::*, sync::aref::ARef};
 
-/// Creates a new inode of `kind` for directory `dir`: allocates its slot
-/// and, for long symlinks, its data block. The caller links it into `dir`
-/// (or, for `O_TMPFILE`, the VFS drops its link); if that fails, clearing
-/// its links frees it with its last reference.
+/// What [`create`] may change: the new inode's slot and, for a long
+/// symlink, its target block (allocated).
+pub(super) const CREATE_CREDITS: Credits = Credits::blocks(2)
+    .and(Credits::SUPER)
+    .and(Credits::blocks(2));
+
+/// Creates a new inode of `kind` for directory `dir` in `txn`: allocates
+/// its slot and, for long symlinks, its data block. The caller links it
+/// into `dir` (or, for `O_TMPFILE`, the VFS drops its link); if that fails,
+/// clearing its links frees it with its last reference.
 pub(super) fn create(
+    txn: &Txn<'_>,
     dir: &RexInode,
     kind: NewInodeKind<'_>,
     mode: u16,
@@ -44,7 +52,7 @@ pub(super) fn create(
     let mut provisional = DiskInode::FREE;
     provisional.mode = mode;
     provisional.nlink = nlink;
-    let ino = sb.data().allocator().alloc_inode(sb, &provisional)?;
+    let ino = sb.data().allocator().alloc_inode(txn, &provisional)?;
 
     let mut map = ExtentMap::new();
     // New files keep their data inline until it outgrows the inode.
@@ -55,8 +63,8 @@ pub(super) fn create(
             let mut copy = KVec::with_capacity(target.len(), GFP_KERNEL)?;
             copy.extend_from_slice(target, GFP_KERNEL)?;
             symlink = Some(copy);
-        } else if let Err(e) = write_symlink_block(sb, target, &mut map) {
-            free_slot(sb, ino);
+        } else if let Err(e) = write_symlink_block(txn, target, &mut map) {
+            free_slot(txn, ino);
             return Err(e);
         }
     }
@@ -83,7 +91,7 @@ pub(super) fn create(
             ))
         }
         Err(e) => {
-            free_slot(sb, ino);
+            free_slot(txn, ino);
             return Err(e);
         }
     };
@@ -109,7 +117,7 @@ pub(super) fn create(
         }),
     )?;
     account_blocks(&inode);
-    if let Err(e) = save(&inode) {
+    if let Err(e) = save(txn, &inode) {
         inode.clear_nlink();
         return Err(e);
     }
@@ -117,10 +125,9 @@ pub(super) fn create(
 }
 
 /// Stores a long symlink target in a new data block mapped at file block 0.
-fn write_symlink_block(sb: &RexSb, target: &[u8], map: &mut ExtentMap) -> Result {
-    let (blkno, _) = sb.data().allocator().alloc_blocks(sb, None, 1)?;
-    let buf = sb.new_block(blkno)?;
-    buf.modify(|b| b[..target.len()].copy_from_slice(target));
+fn write_symlink_block(txn: &Txn<'_>, target: &[u8], map: &mut ExtentMap) -> Result {
+    let (blkno, _) = txn.sb().data().allocator().alloc_blocks(txn, None, 1)?;
+    txn.new_block(blkno, |b| b[..target.len()].copy_from_slice(target))?;
     map.insert(Extent {
         logical: 0,
         physical: blkno,
@@ -130,8 +137,9 @@ fn write_symlink_block(sb: &RexSb, target: &[u8], map: &mut ExtentMap) -> Result
 }
 
 /// Gives back the slot of an inode whose creation failed.
-fn free_slot(sb: &RexSb, ino: u64) {
-    if let Err(e) = sb.data().allocator().free_inode(sb, ino) {
+fn free_slot(txn: &Txn<'_>, ino: u64) {
+    let sb = txn.sb();
+    if let Err(e) = sb.data().allocator().free_inode(txn, ino) {
         pr_err!(
             "{}: inode {ino}: freeing after a failed create: {:?}\n",
             sb.id(),
@@ -140,15 +148,48 @@ fn free_slot(sb: &RexSb, ino: u64) {
     }
 }
 
-/// Frees blocks `runs` of the allocator.
-pub(super) fn free_runs(sb: &RexSb, runs: &FreedRuns) -> Result {
-    let mut alloc = sb.data().allocator();
+/// Frees blocks `runs` of the allocator in `txn`.
+pub(super) fn free_runs(txn: &Txn<'_>, runs: &FreedRuns) -> Result {
+    let mut alloc = txn.sb().data().allocator();
     runs.iter()
-        .try_for_each(|&(start, len)| alloc.free_blocks(sb, start, len))
+        .try_for_each(|&(start, len)| alloc.free_blocks(txn, start, len))
 }
 
-/// The inode is going away; if it has no links left, frees its blocks and
-/// its slot.
+/// What freeing `runs` runs of `blocks` blocks in all may change.
+pub(super) fn free_credits(sb: &RexSb, runs: u64, blocks: u64) -> Credits {
+    Credits::bitmap_runs(sb.data().geometry(), runs, blocks)
+}
+
+/// Puts `inode`, which has no links left but is still in use, on the
+/// orphan list in `txn`, so that a crash does not leak it.
+pub(super) fn orphan(txn: &Txn<'_>, inode: &RexInode) -> Result {
+    txn.sb().data().allocator().orphan_add(txn, inode.ino())
+}
+
+/// What [`orphan`] and taking an inode off the list may change: the
+/// superblock and two inode-table blocks.
+pub(super) const ORPHAN_CREDITS: Credits = Credits::blocks(2).and(Credits::SUPER);
+
+/// What freeing `inode` may change: every bitmap block at worst, its slot
+/// and the orphan list's, and it revokes its extent blocks, its attribute
+/// block and, for a directory or a symlink, its data blocks (metadata).
+fn evict_credits(inode: &RexInode) -> Credits {
+    let sb = inode.super_block();
+    let info = inode.data();
+    let chain = info.map.chain_len();
+    let metadata_data = if info.data_is_metadata() {
+        info.map.blocks()
+    } else {
+        0
+    };
+    Credits::bitmap_runs(sb.data().geometry(), u64::MAX, 0)
+        .and(Credits::blocks(1))
+        .and(ORPHAN_CREDITS)
+        .and(Credits::revokes(chain + metadata_data as u32 + 1))
+}
+
+/// The inode is going away; if it has no links left, frees its blocks, its
+/// slot, and takes it off the orphan list, in one transaction.
 pub(super) fn evict(inode: &RexInode) {
     let sb = inode.super_block();
     if inode.nlink() != 0 || sb.is_read_only() {
@@ -158,7 +199,7 @@ pub(super) fn evict(inode: &RexInode) {
     // frozen: wait for the thaw to free it.
     let _freeze = sb.start_internal_write();
     let info = inode.data();
-    let result = (|| -> Result {
+    let result = Txn::start(sb, evict_credits(inode)).and_then(|txn| {
         let mut freed = FreedRuns::new();
         info.map
             .change(|map, _| map.remove(0, u64::MAX, &mut freed))?;
@@ -169,20 +210,26 @@ pub(super) fn evict(inode: &RexInode) {
             freed.push((*blkno, 1), GFP_KERNEL)?;
         }
         // Extent blocks, and the blocks of a directory or a symlink, are
-        // metadata in the device's buffer cache: drop their buffers, dirty
-        // or not, so that none is written over the blocks' next owner.
+        // metadata in the device's buffer cache (and the journal): forget
+        // them, dirty or not, so that none is written over the blocks' next
+        // owner.
         let metadata = if info.data_is_metadata() {
             &freed[..]
         } else {
             &freed[freed.len() - chain.len()..]
         };
         for &(start, len) in metadata {
-            (start..start + len).for_each(|blkno| sb.forget_block(blkno));
+            (start..start + len).try_for_each(|blkno| txn.forget(blkno))?;
         }
-        free_runs(sb, &freed)?;
-        xattr::evict(inode)?;
-        sb.data().allocator().free_inode(sb, inode.ino())
-    })();
+        free_runs(&txn, &freed)?;
+        xattr::evict(&txn, inode)?;
+        {
+            let mut alloc = sb.data().allocator();
+            alloc.orphan_remove(&txn, inode.ino())?;
+            alloc.free_inode(&txn, inode.ino())?;
+        }
+        txn.stop()
+    });
     if let Err(e) = result {
         pr_err!(
             "{}: inode {}: freeing failed: {:?}\n",

@@ -5,8 +5,9 @@
 //! ([`ExportOps`]). Creating and freeing them is in [`super::ialloc`].
 
 use super::extent_map::{written_block, ExtentChain, ExtentMap};
-use super::inode_table::{read_disk_inode, write_inode_slot};
+use super::inode_table::{read_disk_inode, update_inode_slot};
 use super::lock::{ExtentMapLock, XattrLock};
+use super::txn::{Credits, Txn};
 use super::{corrupted, RexInode, RexSb, Rexfs};
 use crate::format::{
     self, file_type, mode, DiskInode, ExtentBlock, Timestamp, INLINE_DATA_MAX, INODE_APPEND,
@@ -14,9 +15,9 @@ use crate::format::{
     INODE_USER_FLAGS,
 };
 use crate::vfs::{
-    Attrs, ExportOps, InlineData, InodeFlag, InodeFlags, InodeParams, InodeTables, Owner,
+    Attrs, Buffer, ExportOps, InlineData, InodeFlag, InodeFlags, InodeParams, InodeTables, Owner,
 };
-use core::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 use kernel::{prelude::*, sync::aref::ARef};
 
 const _: () = assert!(INLINE_DATA_MAX <= InlineData::CAPACITY);
@@ -41,6 +42,9 @@ pub(crate) struct InodeInfo {
     /// The extended attribute block. See the lock order in [`super::lock`].
     #[pin]
     pub(super) xattrs: XattrLock,
+    /// The journal transaction that last wrote the inode, which `fsync`
+    /// commits.
+    last_tid: AtomicU32,
 }
 
 /// What an [`InodeInfo`] starts from: an inode read from disk, or a new one.
@@ -71,6 +75,7 @@ impl InodeInfo {
             user_flags: AtomicU16::new(init.user_flags),
             map <- ExtentMapLock::new(init.map, init.chain),
             xattrs <- XattrLock::new(init.xattr_block),
+            last_tid: AtomicU32::new(0),
         }? Error)
     }
 
@@ -103,6 +108,11 @@ impl InodeInfo {
     /// Sets the `chattr` flags (under `i_rwsem`).
     pub(super) fn set_user_flags(&self, flags: u16) {
         self.user_flags.store(flags, Ordering::Relaxed);
+    }
+
+    /// The journal transaction that last wrote the inode.
+    pub(super) fn last_tid(&self) -> u32 {
+        self.last_tid.load(Ordering::Acquire)
     }
 
     /// Regular files: whether the data is stored in the inode.
@@ -290,10 +300,22 @@ impl ExportOps for Rexfs {
     }
 }
 
-/// Writes the in-memory inode to its slot, and its extents beyond the inode
-/// to its extent blocks; sets the space it reports (`i_blocks`).
-pub(super) fn write_inode(inode: &RexInode, sync: bool) -> Result {
-    let sb = inode.super_block();
+/// What writing `inode` may change after a change that added up to
+/// `new_extents` extents to its map: its inode-table block and its extent
+/// blocks, rewritten, grown (allocated: a bitmap block each and the
+/// superblock's counts) or shrunk (revoked).
+pub(super) fn write_credits(inode: &RexInode, new_extents: u32) -> Credits {
+    let chain = inode.data().map.chain_len();
+    let growth = new_extents.div_ceil(format::EXTENTS_PER_BLOCK as u32);
+    Credits::blocks(1 + chain + 2 * growth)
+        .and(Credits::SUPER)
+        .and(Credits::revokes(chain))
+}
+
+/// Writes the in-memory inode to its slot in `txn`, and its extents beyond
+/// the inode to its extent blocks; sets the space it reports (`i_blocks`).
+/// Returns the buffer of its inode-table block.
+pub(super) fn write_inode(txn: &Txn<'_>, inode: &RexInode) -> Result<Buffer> {
     let info = inode.data();
     let attrs = inode.attrs();
     let mut disk = DiskInode {
@@ -332,15 +354,15 @@ pub(super) fn write_inode(inode: &RexInode, sync: bool) -> Result {
         let len = (attrs.size as usize).min(INLINE_DATA_MAX);
         info.inline_data.snapshot(&mut disk.data[..len]);
     } else {
-        store_extents(inode, &mut disk)?;
+        store_extents(txn, inode, &mut disk)?;
     }
     disk.blocks += u64::from(disk.xattr_block != 0);
     inode.set_bytes(disk.blocks << format::BLOCK_SHIFT);
-    let buf = write_inode_slot(sb, inode.ino(), &disk)?;
-    if sync {
-        buf.sync()?;
+    let buf = update_inode_slot(txn, inode.ino(), &disk)?;
+    if let Some(tid) = txn.tid() {
+        info.last_tid.store(tid, Ordering::Release);
     }
-    Ok(())
+    Ok(buf)
 }
 
 /// Updates the space the inode reports (`i_blocks`) after its extent map or
@@ -351,31 +373,32 @@ pub(super) fn account_blocks(inode: &RexInode) {
     inode.set_bytes((info.map.blocks() + xattr_blocks) << format::BLOCK_SHIFT);
 }
 
-/// Writes the inode into its inode-table buffer now (without waiting for
-/// the disk), for namespace operations: see [`super::dir`].
-pub(super) fn save(inode: &RexInode) -> Result {
-    write_inode(inode, false)
+/// Writes the inode in `txn`, for the operations that change it: see
+/// [`super::dir`].
+pub(super) fn save(txn: &Txn<'_>, inode: &RexInode) -> Result {
+    write_inode(txn, inode).map(drop)
 }
 
 /// Fills the extent fields and the data and extent block count of `disk`
 /// and, if the map changed since they were last stored, writes the extent
 /// blocks, growing or shrinking the chain to fit.
-fn store_extents(inode: &RexInode, disk: &mut DiskInode) -> Result {
+fn store_extents(txn: &Txn<'_>, inode: &RexInode, disk: &mut DiskInode) -> Result {
     let sb = inode.super_block();
     let ino = inode.ino();
     inode.data().map.store(|map, generation, chain| -> Result {
         let needed = map.chain_blocks_needed();
         if chain.stored_generation != generation || chain.blocks.len() != needed {
+            let kept = chain.blocks.len().min(needed);
             let mut alloc = sb.data().allocator();
             while chain.blocks.len() < needed {
                 let goal = chain.blocks.last().map(|b| b + 1);
-                let (blkno, _) = alloc.alloc_blocks(sb, goal, 1)?;
+                let (blkno, _) = alloc.alloc_blocks(txn, goal, 1)?;
                 chain.blocks.push(blkno, GFP_KERNEL)?;
             }
             while chain.blocks.len() > needed {
                 if let Some(blkno) = chain.blocks.pop() {
-                    sb.forget_block(blkno);
-                    alloc.free_blocks(sb, blkno, 1)?;
+                    txn.forget(blkno)?;
+                    alloc.free_blocks(txn, blkno, 1)?;
                 }
             }
             drop(alloc);
@@ -383,8 +406,12 @@ fn store_extents(inode: &RexInode, disk: &mut DiskInode) -> Result {
             for (i, chunk) in rest.chunks(format::EXTENTS_PER_BLOCK).enumerate() {
                 let blkno = chain.blocks[i];
                 let next = chain.blocks.get(i + 1).copied().unwrap_or(0);
-                sb.new_block(blkno)?
-                    .modify(|b| ExtentBlock::encode(b, blkno, ino, next, chunk));
+                let encode = |b: &mut [u8]| ExtentBlock::encode(b, blkno, ino, next, chunk);
+                if i < kept {
+                    txn.modify(&sb.bread(blkno)?, encode)?;
+                } else {
+                    txn.new_block(blkno, encode)?;
+                }
             }
             chain.stored_generation = generation;
         }

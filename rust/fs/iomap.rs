@@ -13,8 +13,9 @@
 //! [`super::lock`].
 
 use super::extent_map::{ExtentMap, FreedRuns};
-use super::ialloc::free_runs;
-use super::inode::{account_blocks, InodeInfo};
+use super::ialloc::{free_credits, free_runs};
+use super::inode::{account_blocks, write_credits, InodeInfo};
+use super::txn::{Credits, Txn};
 use super::{RexInode, Rexfs};
 use crate::format::{self, Extent, EXTENT_UNWRITTEN};
 use crate::vfs::{
@@ -80,21 +81,25 @@ fn map_block(info: &InodeInfo, map: &ExtentMap, first: u64, cookie: u64) -> Mapp
     }
 }
 
-/// Allocates up to `want` blocks for the hole at file block `first` of
-/// `map` and inserts them as one extent with `flags`; returns its physical
-/// start and length.
+/// What allocating up to `extents` extents of `inode` may change: bitmap
+/// blocks, the superblock, and the inode with its extent blocks.
+pub(super) fn allocate_credits(inode: &RexInode, extents: u32) -> Credits {
+    let geometry = inode.super_block().data().geometry();
+    Credits::bitmap_runs(geometry, u64::from(extents), 0).and(write_credits(inode, extents))
+}
+
+/// Allocates up to `want` blocks in `txn` for the hole at file block
+/// `first` of `map` and inserts them as one extent with `flags`; returns its
+/// physical start and length.
 pub(super) fn allocate_extent(
-    inode: &RexInode,
+    txn: &Txn<'_>,
     map: &mut ExtentMap,
     first: u64,
     want: u64,
     flags: u32,
 ) -> Result<(u64, u64)> {
-    let sb = inode.super_block();
-    let (physical, count) =
-        sb.data()
-            .allocator()
-            .alloc_data_blocks(sb, map.goal_for(first), want)?;
+    let alloc = || txn.sb().data().allocator();
+    let (physical, count) = alloc().alloc_data_blocks(txn, map.goal_for(first), want)?;
     let extent = Extent {
         logical: first,
         physical,
@@ -102,7 +107,7 @@ pub(super) fn allocate_extent(
         flags,
     };
     if let Err(e) = map.insert(extent) {
-        sb.data().allocator().free_blocks(sb, physical, count)?;
+        alloc().free_blocks(txn, physical, count)?;
         return Err(e);
     }
     Ok((physical, count))
@@ -110,52 +115,67 @@ pub(super) fn allocate_extent(
 
 impl IomapOps for Rexfs {
     /// Maps `pos..pos + len`; for writes, allocates blocks for a hole at
-    /// `pos` (as far as the hole and the request reach): written blocks for
-    /// the page cache, which zeroes what the write does not cover, and
-    /// unwritten ones for direct I/O, converted when the write completes so
-    /// that nobody reads the blocks' old contents meanwhile.
+    /// `pos` (as far as the hole and the request reach), unwritten: they
+    /// read as zeroes until the data reaches them and are converted when its
+    /// write completes (writeback or direct I/O), so that neither a reader
+    /// nor a crash sees the blocks' old contents. The page cache zeroes what
+    /// a buffered write does not cover.
     fn iomap_begin(inode: &RexInode, pos: i64, len: i64, flags: IomapFlags) -> Result<Mapping> {
-        let probes = &inode.super_block().data().probes;
+        let sbi = inode.super_block().data();
+        sbi.alive()?;
+        let probes = &sbi.probes;
         probes.iomap_begin.inc();
         let first = block_of(pos);
         let end = block_of(pos + len - 1) + 1;
-        let direct = flags.contains(IomapFlag::Direct);
         let info = inode.data();
         let mut mapping = info
             .map
             .read(|map, generation| map_block(info, map, first, generation));
         if mapping.kind == MapKind::Hole && flags.contains(IomapFlag::Write) {
-            // The map may have changed since we looked, so look again under
-            // the lock that every change holds.
-            mapping = info.map.change(|map, generation| -> Result<Mapping> {
-                let current = map_block(info, map, first, generation);
-                if current.kind != MapKind::Hole {
-                    return Ok(current);
+            mapping = loop {
+                // Under a folio lock (page_mkwrite) this joins the handle the
+                // fault started before it locked the folio.
+                let txn = Txn::start(inode.super_block(), allocate_credits(inode, 1))?;
+                // The map may have changed since we looked, so look again
+                // under the lock that every change holds.
+                let allocated = info.map.change(|map, generation| -> Result<Mapping> {
+                    let current = map_block(info, map, first, generation);
+                    if current.kind != MapKind::Hole {
+                        return Ok(current);
+                    }
+                    if map.inline {
+                        // Writes past the inline data convert the file first.
+                        return Err(EIO);
+                    }
+                    let want = end.min(first + (current.length >> BLOCK_SHIFT)) - first;
+                    let (physical, count) =
+                        allocate_extent(&txn, map, first, want, EXTENT_UNWRITTEN)?;
+                    Ok(Mapping {
+                        offset: bytes(first) as i64,
+                        length: bytes(count),
+                        kind: MapKind::Unwritten,
+                        addr: bytes(physical),
+                        new: true,
+                        cookie: generation,
+                    })
+                });
+                match allocated {
+                    Err(e) if e == ENOSPC => {
+                        if !txn.stop_for_busy()? {
+                            return Err(ENOSPC);
+                        }
+                    }
+                    Err(e) => return Err(e),
+                    Ok(mapping) => {
+                        account_blocks(inode);
+                        inode.mark_dirty();
+                        txn.stop()?;
+                        break mapping;
+                    }
                 }
-                if map.inline {
-                    // Writes past the inline data convert the file first.
-                    return Err(EIO);
-                }
-                let want = end.min(first + (current.length >> BLOCK_SHIFT)) - first;
-                let (kind, flags) = if direct {
-                    (MapKind::Unwritten, EXTENT_UNWRITTEN)
-                } else {
-                    (MapKind::Mapped, 0)
-                };
-                let (physical, count) = allocate_extent(inode, map, first, want, flags)?;
-                Ok(Mapping {
-                    offset: bytes(first) as i64,
-                    length: bytes(count),
-                    kind,
-                    addr: bytes(physical),
-                    new: true,
-                    cookie: generation,
-                })
-            })?;
-            account_blocks(inode);
-            inode.mark_dirty();
+            };
         }
-        if direct {
+        if flags.contains(IomapFlag::Direct) {
             probes.delay(|p| &p.delay_dio_map);
         }
         Ok(mapping)
@@ -179,15 +199,20 @@ impl IomapOps for Rexfs {
         if start >= end {
             return Ok(());
         }
+        let sb = inode.super_block();
+        let txn = Txn::start(
+            sb,
+            free_credits(sb, 1, end - start).and(write_credits(inode, 1)),
+        )?;
         let mut freed = FreedRuns::new();
         inode
             .data()
             .map
             .change(|map, _| map.remove(start, end, &mut freed))?;
-        free_runs(inode.super_block(), &freed)?;
+        free_runs(&txn, &freed)?;
         account_blocks(inode);
         inode.mark_dirty();
-        Ok(())
+        txn.stop()
     }
 
     /// Called with the folio locked: a mapping is valid while the extent
@@ -211,8 +236,9 @@ impl IomapOps for Rexfs {
     }
 
     /// A direct write completed: its unwritten blocks hold data now, and
-    /// the file grows to its end.
+    /// the file grows to its end, in one transaction.
     fn dio_write_end(inode: &RexInode, offset: i64, size: u64, unwritten: bool) -> Result {
+        let txn = Txn::start(inode.super_block(), write_credits(inode, 2))?;
         if unwritten {
             Rexfs::convert_unwritten(inode, offset, size)?;
         }
@@ -221,7 +247,7 @@ impl IomapOps for Rexfs {
             inode.set_size(end);
             inode.mark_dirty();
         }
-        Ok(())
+        txn.stop()
     }
 }
 
@@ -231,7 +257,9 @@ impl WritebackOps for Rexfs {
     /// holds keeps buffered writes and truncation of this folio out, and
     /// every change of the map bumps the generation first.
     fn writeback_map(inode: &RexInode, cache: &mut WritebackCache, pos: i64) -> Result {
-        let probes = &inode.super_block().data().probes;
+        let sbi = inode.super_block().data();
+        sbi.alive()?;
+        let probes = &sbi.probes;
         let info = inode.data();
         if let Some(cached) = cache.mapping.filter(|m| m.covers(pos)) {
             let generation = info.map.generation();
@@ -256,16 +284,18 @@ impl WritebackOps for Rexfs {
         Ok(())
     }
 
-    /// Writeback of unwritten blocks completed: they hold data now.
+    /// Writeback of unwritten blocks completed: they hold data now. Logged
+    /// in a transaction of its own (on the completion queue, no folio locked).
     fn convert_unwritten(inode: &RexInode, offset: i64, size: u64) -> Result {
         let start = block_of(offset);
         let end = block_of(offset + size as i64 + (1 << BLOCK_SHIFT) - 1);
+        let txn = Txn::start(inode.super_block(), write_credits(inode, 2))?;
         inode
             .data()
             .map
             .change(|map, _| map.mark_written(start, end))?;
         inode.mark_dirty();
-        Ok(())
+        txn.stop()
     }
 }
 
@@ -281,21 +311,23 @@ pub(super) fn convert_inline(inode: &RexInode, invalidate: &InvalidateGuard<'_, 
     if !info.is_inline() {
         return Ok(());
     }
+    // The handle ranks above the folio lock.
+    let txn = Txn::start(inode.super_block(), allocate_credits(inode, 1))?;
     if inode.size() == 0 {
         info.map.change(|map, _| map.inline = false);
-        return Ok(());
+    } else {
+        let folio = inode.lock_first_folio()?;
+        info.map.change(|map, _| -> Result {
+            if map.inline {
+                allocate_extent(&txn, map, 0, 1, EXTENT_UNWRITTEN)?;
+                map.inline = false;
+            }
+            Ok(())
+        })?;
+        folio.mark_dirty();
+        drop(folio);
+        account_blocks(inode);
     }
-    let folio = inode.lock_first_folio()?;
-    info.map.change(|map, _| -> Result {
-        if map.inline {
-            allocate_extent(inode, map, 0, 1, EXTENT_UNWRITTEN)?;
-            map.inline = false;
-        }
-        Ok(())
-    })?;
-    folio.mark_dirty();
-    drop(folio);
-    account_blocks(inode);
     inode.mark_dirty();
-    Ok(())
+    txn.stop()
 }

@@ -15,19 +15,34 @@
 //!   -> i_rwsem (write(2), truncate, fallocate, namespace operations,
 //!      setxattr)
 //!     -> mapping->invalidate_lock
-//!       -> folio lock (iomap write, page_mkwrite, writeback)
-//!         -> ExtentMapLock (an inode's extents and their generation)
-//!           -> AllocatorLock (bitmap, inode-table slots, free counts)
-//!             -> buffer lock (Buffer::modify of one metadata block)
+//!       -> jbd2 handle (Txn: every metadata change)
+//!         -> folio lock (iomap write, page_mkwrite, writeback)
+//!           -> ExtentMapLock (an inode's extents and their generation)
+//!             -> AllocatorLock (bitmap, inode-table slots, free counts,
+//!                orphan list)
+//!               -> buffer lock (one metadata block, under the handle's
+//!                  write access to it)
 //!
 //! i_rwsem (setxattr, removexattr; getxattr and listxattr start below it)
-//!   -> XattrLock (an inode's extended attribute block)
+//!   -> jbd2 handle -> XattrLock (an inode's extended attribute block)
 //!     -> AllocatorLock -> buffer lock
 //!
-//! mmap_lock -> sb_start_pagefault -> invalidate_lock -> folio lock -> ...
+//! mmap_lock -> sb_start_pagefault -> invalidate_lock -> jbd2 handle
+//!   -> folio lock -> ...
 //!
-//! sb_start_intwrite (evict of an unlinked inode) -> ExtentMapLock -> ...
+//! sb_start_intwrite (evict of an unlinked inode) -> jbd2 handle
+//!   -> ExtentMapLock -> ...
 //! ```
+//!
+//! The jbd2 handle (see `vfs/journal.rs`) is started before the folio lock
+//! and every lock of this file, and is per task: a function that needs one
+//! while its caller holds one joins it, so the first start reserves the
+//! credits of all. No handle is started under a folio lock (`page_mkwrite`
+//! starts one before `iomap_page_mkwrite` locks the folio, and
+//! `iomap_begin` joins it; writeback allocates nothing), and nothing waits
+//! for writeback while it holds one (truncate and punch drop the page cache
+//! first): the unwritten conversion at I/O completion starts a handle of
+//! its own.
 //!
 //! `invalidate_lock` is taken exclusively by everything that changes which
 //! blocks back the page cache or what it may cache: truncate, fallocate,
@@ -144,6 +159,12 @@ impl ExtentMapLock {
         let _nofs = NoFsScope::enter();
         let state = self.state.lock();
         state.map.data_blocks() + state.chain.blocks.len() as u64
+    }
+
+    /// The number of extent blocks the map is stored in.
+    pub(super) fn chain_len(&self) -> u32 {
+        let _nofs = NoFsScope::enter();
+        self.state.lock().chain.blocks.len() as u32
     }
 
     /// Stores the map: `f` gets the map (unchanged: the generation stays)

@@ -4,10 +4,15 @@
 //! into an inline file, which needs `i_rwsem` above the fault lock and so
 //! retries where it may, and `page_mkwrite`.
 
-use super::iomap::convert_inline;
+use super::iomap::{allocate_credits, convert_inline};
+use super::txn::Txn;
 use super::Rexfs;
 use crate::vfs::{Fault, FaultRetry, VmFaultResult, VmOps};
 use kernel::prelude::*;
+
+/// Extents a write fault may allocate: one per block of the largest folio
+/// (a PMD, 2 MiB), in free space fragmented at worst.
+const FAULT_EXTENTS: u32 = 512;
 
 impl VmOps for Rexfs {
     /// A write through a shared mapping of an inline file must first move
@@ -18,6 +23,9 @@ impl VmOps for Rexfs {
     /// (get_user_pages without a `locked` pointer: `/proc/PID/mem`, ptrace).
     fn fault(fault: Fault<'_, Rexfs>) -> VmFaultResult {
         let inode = fault.inode();
+        if let Err(e) = inode.super_block().data().alive() {
+            return VmFaultResult::error(e);
+        }
         if !fault.is_shared_write() || !inode.data().is_inline() {
             return fault.filemap_fault();
         }
@@ -73,6 +81,9 @@ impl VmOps for Rexfs {
     /// (`page_mkwrite` does not) and converts the file.
     fn page_mkwrite(fault: &Fault<'_, Rexfs>) -> VmFaultResult {
         let inode = fault.inode();
+        if let Err(e) = inode.super_block().data().alive() {
+            return VmFaultResult::error(e);
+        }
         // A shared writable mapping made before the file became immutable:
         // the write fails with `SIGBUS`, as in ext4.
         if inode.is_immutable() {
@@ -84,9 +95,20 @@ impl VmOps for Rexfs {
             fault.unmap_page();
             return VmFaultResult::NOPAGE;
         }
-        let _freeze = inode.super_block().start_pagefault();
+        let sb = inode.super_block();
+        let _freeze = sb.start_pagefault();
         fault.update_time();
         let _invalidate = inode.invalidate_lock_shared();
-        fault.iomap_mkwrite()
+        // Started before `iomap_mkwrite` locks the folio (the handle ranks
+        // above the folio lock): `iomap_begin` joins it to allocate.
+        let txn = match Txn::start(sb, allocate_credits(inode, FAULT_EXTENTS)) {
+            Ok(txn) => txn,
+            Err(e) => return VmFaultResult::error(e),
+        };
+        let result = fault.iomap_mkwrite();
+        if let Err(e) = txn.stop() {
+            return VmFaultResult::error(e);
+        }
+        result
     }
 }

@@ -32,6 +32,7 @@ mod iomap;
 mod lock;
 mod mmap;
 mod super_block;
+mod txn;
 mod xattr;
 
 use crate::format;

@@ -5,12 +5,14 @@
 
 use super::alloc::Allocator;
 use super::lock::{AllocatorGuard, AllocatorLock};
+use super::txn::{Credits, Txn};
 use super::{corrupted, ialloc, inode, RexInode, RexSb, Rexfs};
-use crate::format::{self, FormatError, Geometry, Superblock, STATE_CLEAN};
+use crate::format::{self, FormatError, Geometry, JournalSuperblock, Superblock, STATE_CLEAN};
 use crate::vfs::{
-    self, Counter, DebugDir, DebugFile, DelayKnob, Fresh, StatFs, SuperBlock, SuperOps,
-    UnsafeSwitch,
+    self, Counter, DebugDir, DebugFile, DelayKnob, Fresh, Journal, Shutdown, StatFs, SuperBlock,
+    SuperOps, UnsafeSwitch,
 };
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     prelude::*,
     sync::{aref::ARef, Arc, SetOnce},
@@ -157,31 +159,43 @@ impl Probes {
 pub(crate) struct SbInfo {
     geometry: Geometry,
     root_ino: u64,
+    /// The journal, on a filesystem with one.
+    journal: Option<Journal>,
     /// The allocator and the in-memory superblock it keeps the counts in.
     #[pin]
     alloc: AllocatorLock,
     pub(super) probes: Arc<Probes>,
     debugfs: SetOnce<DebugDir<Probes>>,
+    /// Set by `FS_IOC_SHUTDOWN` (or the device going away): every operation
+    /// fails with `EIO` from then on.
+    shut_down: AtomicBool,
+}
+
+/// Reads and checks the superblock in block 0 of `sb`.
+///
+/// A device that is not rexfs fails with `-EINVAL`, a damaged rexfs with
+/// `-EFSCORRUPTED`; either way with one line in the kernel log.
+fn read_superblock<S>(sb: &SuperBlock<Rexfs, S>) -> Result<Superblock> {
+    let block = sb.bread(0)?;
+    Superblock::decode(block.data()).map_err(|e| match e {
+        FormatError::BadMagic => {
+            pr_err!("{}: not a rexfs filesystem (bad magic)\n", sb.id());
+            EINVAL
+        }
+        FormatError::BadVersion | FormatError::UnknownFeatures => {
+            pr_err!("{}: cannot mount: {}\n", sb.id(), e.reason());
+            EINVAL
+        }
+        _ => corrupted(sb, format_args!("superblock: {}", e.reason())),
+    })
 }
 
 impl SbInfo {
-    /// Reads and checks the superblock of the device being mounted.
-    ///
-    /// A device that is not rexfs fails with `-EINVAL`, a damaged rexfs with
-    /// `-EFSCORRUPTED`; either way with one line in the kernel log.
+    /// Reads and checks the superblock of the device being mounted; loads
+    /// the journal, replaying it, and reads the superblock again as the
+    /// replay left it.
     pub(super) fn read(sb: &SuperBlock<Rexfs, Fresh>) -> Result<impl PinInit<Self, Error>> {
-        let block = sb.bread(0)?;
-        let disk = Superblock::decode(block.data()).map_err(|e| match e {
-            FormatError::BadMagic => {
-                pr_err!("{}: not a rexfs filesystem (bad magic)\n", sb.id());
-                EINVAL
-            }
-            FormatError::BadVersion | FormatError::UnknownFeatures => {
-                pr_err!("{}: cannot mount: {}\n", sb.id(), e.reason());
-                EINVAL
-            }
-            _ => corrupted(sb, format_args!("superblock: {}", e.reason())),
-        })?;
+        let mut disk = read_superblock(sb)?;
         let device_blocks = sb.device_bytes() >> format::BLOCK_SHIFT;
         if disk.geometry.block_count > device_blocks {
             return Err(corrupted(
@@ -199,18 +213,62 @@ impl SbInfo {
             );
             return Err(EROFS);
         }
+        let g = disk.geometry;
+        let journal = if g.has_journal() {
+            let jsb = sb.bread(g.journal_start)?;
+            let jsb = JournalSuperblock::decode(jsb.data(), g.journal_blocks)
+                .map_err(|e| corrupted(sb, format_args!("journal: {}", e.reason())))?;
+            if jsb.needs_recovery() {
+                pr_info!("{}: replaying the journal\n", sb.id());
+            }
+            let journal = Journal::load(sb, g.journal_start, g.journal_blocks as u32)
+                .inspect_err(|e| pr_err!("{}: loading the journal failed: {e:?}\n", sb.id()))?;
+            if let Some(e) = journal.take_error()? {
+                pr_warn!(
+                    "{}: the journal was aborted ({e:?}) by an earlier mount\n",
+                    sb.id()
+                );
+            }
+            let replayed = read_superblock(sb)?;
+            if replayed.geometry != g {
+                return Err(corrupted(
+                    sb,
+                    format_args!("journal replay changed the layout"),
+                ));
+            }
+            disk = replayed;
+            Some(journal)
+        } else {
+            pr_info!("{}: no journal: a crash needs fsck.rexfs\n", sb.id());
+            None
+        };
         Ok(try_pin_init!(SbInfo {
-            geometry: disk.geometry,
+            geometry: g,
             root_ino: disk.root_ino,
+            journal,
             alloc <- AllocatorLock::new(Allocator::new(disk)),
             probes: Arc::new(Probes::default(), GFP_KERNEL)?,
             debugfs: SetOnce::new(),
+            shut_down: AtomicBool::new(false),
         }? Error))
     }
 
     /// Takes the allocator lock (see [`super::lock`]).
     pub(super) fn allocator(&self) -> AllocatorGuard<'_> {
         self.alloc.lock()
+    }
+
+    /// Fails with `EIO` once the filesystem is shut down.
+    pub(super) fn alive(&self) -> Result {
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(EIO);
+        }
+        Ok(())
+    }
+
+    /// The journal, if the filesystem has one.
+    pub(super) fn journal(&self) -> Option<&Journal> {
+        self.journal.as_ref()
     }
 
     /// The layout of the filesystem.
@@ -223,12 +281,14 @@ impl SbInfo {
         self.root_ino
     }
 
-    /// Finishes mounting once the root inode is read: marks the filesystem
-    /// in use on disk (when writable) and publishes the probes.
+    /// Finishes mounting once the root inode is read: checks the bitmap
+    /// (without a journal, after an unclean shutdown, recounts the free
+    /// space), marks the filesystem in use on disk and frees the orphans a
+    /// crash left (when writable), and publishes the probes.
     pub(super) fn mounted(&self, sb: &RexSb) -> Result {
         {
             let mut alloc = self.allocator();
-            if alloc.disk().state != STATE_CLEAN {
+            if alloc.disk().state != STATE_CLEAN && self.journal.is_none() {
                 pr_info!(
                     "{}: not cleanly unmounted, recounting free space\n",
                     sb.id()
@@ -241,30 +301,43 @@ impl SbInfo {
         if !sb.is_read_only() {
             self.count_mount();
             self.set_clean(sb, false)?;
+            free_orphans(sb)?;
         }
         self.debugfs
             .populate(DebugDir::new(sb.id(), self.probes.clone(), &Probes::FILES));
         Ok(())
     }
 
-    /// Unmounting: everything is written back; mark the filesystem clean.
+    /// Unmounting: everything is written back; empties and frees the
+    /// journal and marks the filesystem clean.
     pub(super) fn unmount(&self, sb: &RexSb) {
+        if let Some(journal) = &self.journal {
+            if let Err(e) = journal.destroy() {
+                pr_err!(
+                    "{}: writing the journal at unmount failed: {e:?}\n",
+                    sb.id()
+                );
+            }
+        }
         if !sb.is_read_only() {
             if let Err(e) = self.set_clean(sb, true) {
                 pr_err!(
-                    "{}: writing the superblock at unmount failed: {:?}\n",
-                    sb.id(),
-                    e
+                    "{}: writing the superblock at unmount failed: {e:?}\n",
+                    sb.id()
                 );
             }
         }
     }
 
-    /// Remounting read-only writes everything and marks the filesystem
-    /// clean; remounting read-write marks it in use.
+    /// Remounting read-only writes everything (with a journal, in place)
+    /// and marks the filesystem clean; remounting read-write marks it in
+    /// use.
     pub(super) fn remount(&self, sb: &RexSb, read_only: bool) -> Result {
         if read_only {
             sb.sync_filesystem()?;
+            if let Some(journal) = &self.journal {
+                journal.flush()?;
+            }
         } else {
             self.count_mount();
         }
@@ -280,30 +353,38 @@ impl SbInfo {
     }
 
     /// Writes the superblock marked clean (its free counts match the
-    /// bitmaps and inodes: unmount, remount read-only, freeze), or in use
-    /// (a mount after an unclean shutdown recounts them).
+    /// bitmaps and inodes: unmount, remount read-only, freeze), or in use.
+    /// Written in place, synchronously: only when no journal handle can run
+    /// (mounting, or the journal destroyed, flushed with its updates
+    /// locked, or not started since).
     pub(super) fn set_clean(&self, sb: &RexSb, clean: bool) -> Result {
-        self.allocator().disk_mut().state = if clean { STATE_CLEAN } else { 0 };
-        self.write_super(sb, true)
-    }
-
-    /// Writes the in-memory superblock (free counts, state) to block 0.
-    ///
-    /// Callers make sure the filesystem is writable (or is being remounted
-    /// writable).
-    pub(super) fn write_super(&self, sb: &RexSb, sync: bool) -> Result {
         let block = sb.bread(0)?;
         {
             let mut alloc = self.allocator();
             let disk = alloc.disk_mut();
+            disk.state = if clean { STATE_CLEAN } else { 0 };
             disk.write_time = vfs::now().0;
             let disk = *disk;
             block.modify(|b| disk.encode(b));
         }
-        if sync {
-            block.sync()?;
+        block.sync()
+    }
+
+    /// Writes the in-memory superblock (free counts) to block 0 without a
+    /// journal (with one, every change of the counts is journaled).
+    pub(super) fn write_super(&self, sb: &RexSb, sync: bool) -> Result {
+        let txn = Txn::start(sb, Credits::SUPER)?;
+        {
+            let mut alloc = self.allocator();
+            alloc.disk_mut().write_time = vfs::now().0;
+            let block = sb.bread(0)?;
+            let disk = *alloc.disk();
+            txn.modify(&block, |b| disk.encode(b))?;
+            if sync {
+                block.sync()?;
+            }
         }
-        Ok(())
+        txn.stop()
     }
 
     pub(super) fn statfs(&self) -> StatFs {
@@ -317,6 +398,25 @@ impl SbInfo {
             name_len: format::MAX_NAME_LEN as u64,
         }
     }
+}
+
+/// Frees the inodes of the orphan list, which a crash left unlinked but
+/// allocated: their last reference goes now, and eviction frees them (and
+/// takes them off the list). One that has links again only leaves the list.
+fn free_orphans(sb: &RexSb) -> Result {
+    let orphans = sb.data().allocator().load_orphans(sb)?;
+    if !orphans.is_empty() {
+        pr_info!("{}: freeing {} orphan inodes\n", sb.id(), orphans.len());
+    }
+    for &ino in orphans.iter() {
+        let inode = inode::iget(sb, ino)?;
+        if inode.nlink() != 0 {
+            let txn = Txn::start(sb, Credits::blocks(2).and(Credits::SUPER))?;
+            sb.data().allocator().orphan_remove(&txn, ino)?;
+            txn.stop()?;
+        }
+    }
+    Ok(())
 }
 
 impl SuperOps for Rexfs {
@@ -350,14 +450,28 @@ impl SuperOps for Rexfs {
             // dirtied it again, and unmount would drop it (generic/393).
             sb.sync_inodes();
         }
-        sb.data().write_super(sb, wait)
+        match sb.data().journal() {
+            Some(journal) => journal.commit(wait),
+            None => sb.data().write_super(sb, wait),
+        }
     }
 
     fn remount(sb: &RexSb, read_only: bool) -> Result {
         sb.data().remount(sb, read_only)
     }
 
+    /// The VFS has blocked every change and written everything back: the
+    /// journal is emptied into place, and the superblock marked clean, so
+    /// that a snapshot of the device mounts without a replay.
     fn freeze(sb: &RexSb) -> Result {
+        let _updates = match sb.data().journal() {
+            Some(journal) => {
+                let updates = journal.lock_updates()?;
+                journal.flush()?;
+                Some(updates)
+            }
+            None => None,
+        };
         sb.data().set_clean(sb, true)
     }
 
@@ -365,11 +479,74 @@ impl SuperOps for Rexfs {
         sb.data().set_clean(sb, false)
     }
 
+    /// With a journal, the inode was logged when it changed
+    /// ([`Self::dirty_inode`]): a synchronous write commits its
+    /// transaction. Without one, it is written in place.
     fn write_inode(inode: &RexInode, sync: bool) -> Result {
-        inode::write_inode(inode, sync)
+        let sb = inode.super_block();
+        match sb.data().journal() {
+            Some(journal) if sync => journal.complete_transaction(inode.data().last_tid()),
+            Some(_) => Ok(()),
+            None => {
+                let txn = Txn::start(sb, Credits::blocks(0))?;
+                let buf = inode::write_inode(&txn, inode)?;
+                if sync {
+                    buf.sync()?;
+                }
+                txn.stop()
+            }
+        }
+    }
+
+    /// Logs the inode in the running transaction (the caller's, or one of
+    /// its own), as ext4 does.
+    fn dirty_inode(inode: &RexInode) {
+        let sb = inode.super_block();
+        if sb.data().journal().is_none() {
+            return;
+        }
+        let logged = Txn::start(sb, inode::write_credits(inode, 2)).and_then(|txn| {
+            inode::write_inode(&txn, inode)?;
+            txn.stop()
+        });
+        if let Err(e) = logged {
+            pr_err!(
+                "{}: inode {}: logging failed: {e:?}\n",
+                sb.id(),
+                inode.ino()
+            );
+        }
     }
 
     fn evict_inode(inode: &RexInode) {
         ialloc::evict(inode)
+    }
+
+    /// As ext4: `Sync` freezes the device (which writes everything, the
+    /// journal committed) around setting the flag; `FlushLog` commits the
+    /// journal, then aborts it; `Abort` aborts it at once. An aborted
+    /// journal writes nothing more, and the next mount replays what it
+    /// committed.
+    fn shutdown(sb: &RexSb, how: Shutdown) -> Result {
+        let sbi = sb.data();
+        let _frozen = match how {
+            Shutdown::Sync => Some(sb.freeze_device()?),
+            _ => None,
+        };
+        if sbi.shut_down.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        pr_warn!("{}: shut down ({how:?})\n", sb.id());
+        if let Some(journal) = sbi.journal().filter(|journal| !journal.is_aborted()) {
+            if how == Shutdown::FlushLog {
+                if let Err(e) = journal.commit(true) {
+                    pr_err!("{}: committing at shutdown failed: {e:?}\n", sb.id());
+                }
+            }
+            if how != Shutdown::Sync {
+                journal.abort(ESHUTDOWN);
+            }
+        }
+        Ok(())
     }
 }

@@ -15,8 +15,9 @@
 //! prefix; `ERANGE` beyond, as ext4), and as many attributes and as large
 //! values as fit in the block (`ENOSPC` beyond, as ext2 and ext4).
 
-use super::inode::account_blocks;
-use super::{corrupted, RexInode, RexSb, Rexfs};
+use super::inode::{account_blocks, write_credits};
+use super::txn::{Credits, Txn};
+use super::{corrupted, RexInode, Rexfs};
 use crate::format::{self, XattrBlock, XattrError};
 use crate::vfs::{XattrList, XattrNamespace, XattrOps, XattrSetFlags};
 use kernel::prelude::*;
@@ -58,6 +59,7 @@ fn damaged(inode: &RexInode, blkno: u64, e: format::FormatError) -> Error {
 /// Calls `f` with the verified attribute block of `inode`, under the lock;
 /// `None` if it has none.
 fn read_block<R>(inode: &RexInode, f: impl FnOnce(&XattrBlock<&[u8]>) -> R) -> Result<Option<R>> {
+    inode.super_block().data().alive()?;
     let xattrs = inode.data().xattrs.lock();
     let blkno = xattrs.block();
     if blkno == 0 {
@@ -115,6 +117,7 @@ impl XattrOps for Rexfs {
         let sb = inode.super_block();
         let ino = inode.ino();
         let namespace = on_disk(namespace);
+        let txn = Txn::start(sb, SET_CREDITS.and(write_credits(inode, 0)))?;
         let mut xattrs = inode.data().xattrs.lock();
         let blkno = xattrs.block();
         if blkno == 0 {
@@ -127,33 +130,32 @@ impl XattrOps for Rexfs {
             if format::xattr_entry_size(name.len(), value.len()) > format::XATTR_SPACE {
                 return Err(ENOSPC);
             }
-            let (blkno, _) = sb.data().allocator().alloc_blocks(sb, None, 1)?;
-            let stored = sb.new_block(blkno).and_then(|buf| {
-                buf.modify(|b| {
+            let (blkno, _) = sb.data().allocator().alloc_blocks(&txn, None, 1)?;
+            let stored = txn
+                .new_block(blkno, |b| {
                     let mut block = XattrBlock::empty(b);
                     block.set(namespace, name, value).map_err(store_error)?;
                     block.seal(blkno, ino);
                     Ok(())
                 })
-            });
+                .and_then(|stored| stored);
             if let Err(e) = stored {
-                free_block(sb, blkno)?;
+                free_block(&txn, blkno)?;
                 return Err(e);
             }
             xattrs.set_block(blkno);
         } else {
             let buf = sb.bread(blkno)?;
-            let outcome = buf.modify_if(|b| {
-                let result = change(b, blkno, ino, namespace, name, value, flags);
-                (matches!(result, Ok(Outcome::Stored)), result)
-            });
+            let outcome = txn.modify(&buf, |b| {
+                change(b, blkno, ino, namespace, name, value, flags)
+            })?;
             let outcome = outcome.map_err(|e| match e {
                 Failure::Damaged(e) => damaged(inode, blkno, e),
                 Failure::Refused(e) => e,
             })?;
             if let Outcome::LastRemoved = outcome {
                 drop(buf);
-                free_block(sb, blkno)?;
+                free_block(&txn, blkno)?;
                 xattrs.set_block(0);
             }
         }
@@ -161,7 +163,7 @@ impl XattrOps for Rexfs {
         account_blocks(inode);
         inode.touch(false);
         inode.mark_dirty();
-        Ok(())
+        txn.stop()
     }
 }
 
@@ -214,19 +216,25 @@ fn store_error(e: XattrError) -> Error {
     }
 }
 
-/// Frees attribute block `blkno`, dropping its cached buffer first; under
-/// the [`XattrLock`](super::lock::XattrLock).
-fn free_block(sb: &RexSb, blkno: u64) -> Result {
-    sb.forget_block(blkno);
-    sb.data().allocator().free_blocks(sb, blkno, 1)
+/// What setting an attribute may change besides the inode: the attribute
+/// block, allocated or freed (a bitmap block, the superblock, a revoke).
+const SET_CREDITS: Credits = Credits::blocks(2)
+    .and(Credits::SUPER)
+    .and(Credits::revokes(1));
+
+/// Frees attribute block `blkno` in `txn`, forgetting its cached buffer
+/// first; under the [`XattrLock`](super::lock::XattrLock).
+fn free_block(txn: &Txn<'_>, blkno: u64) -> Result {
+    txn.forget(blkno)?;
+    txn.sb().data().allocator().free_blocks(txn, blkno, 1)
 }
 
-/// Frees the attribute block of `inode`, which is being freed.
-pub(super) fn evict(inode: &RexInode) -> Result {
+/// Frees the attribute block of `inode`, which is being freed, in `txn`.
+pub(super) fn evict(txn: &Txn<'_>, inode: &RexInode) -> Result {
     let mut xattrs = inode.data().xattrs.lock();
     let blkno = xattrs.block();
     if blkno != 0 {
-        free_block(inode.super_block(), blkno)?;
+        free_block(txn, blkno)?;
         xattrs.set_block(0);
     }
     Ok(())

@@ -6,7 +6,7 @@
 //!
 //! Writeback caches the last mapping between folios; the filesystem decides
 //! in [`WritebackOps::writeback_map`] whether it is still valid. Writeback
-//! of unwritten extents completes in task context, where the filesystem
+//! of unwritten extents completes on a queue of its own, where the filesystem
 //! converts them ([`WritebackOps::convert_unwritten`]) before the folios'
 //! writeback ends.
 //!
@@ -17,7 +17,7 @@ use super::bindings as vfs_bindings;
 use super::inode::Inode;
 use super::iomap::{IomapOps, IomapTables, Mapping};
 use core::marker::PhantomData;
-use kernel::{bindings, prelude::*};
+use kernel::{bindings, error::to_result, prelude::*};
 
 /// Writeback of regular files.
 pub(crate) trait WritebackOps: IomapOps {
@@ -26,9 +26,30 @@ pub(crate) trait WritebackOps: IomapOps {
     fn writeback_map(inode: &Inode<Self>, cache: &mut WritebackCache, pos: i64) -> Result;
 
     /// Writeback of unwritten blocks in `offset..offset + size` completed:
-    /// they now hold data. Runs in task context, before the folios'
+    /// they now hold data. Runs on the completion queue, before the folios'
     /// writeback ends.
     fn convert_unwritten(inode: &Inode<Self>, offset: i64, size: u64) -> Result;
+}
+
+/// The queue on which writeback of unwritten extents completes (C glue:
+/// a work item on a workqueue of its own, which the conversion may block,
+/// never the context that completed the bio). One per module, as the inode
+/// cache.
+pub(super) struct IoendQueue;
+
+impl IoendQueue {
+    /// Makes the queue.
+    pub(super) fn create() -> Result {
+        // SAFETY: called once, when the filesystem type is registered.
+        to_result(unsafe { vfs_bindings::rvfs_ioend_queue_init() })
+    }
+
+    /// Destroys the queue, once no filesystem of the type is mounted (every
+    /// ioend completed before its unmount ended).
+    pub(super) fn destroy() {
+        // SAFETY: made by `create`; nothing queues any more.
+        unsafe { vfs_bindings::rvfs_ioend_queue_exit() };
+    }
 }
 
 /// The mapping a writeback pass caches between folios.
@@ -210,7 +231,7 @@ impl<T: WritebackOps> AopsTables<T> {
         }
     }
 
-    /// The completion of a writeback of unwritten extents, in task context.
+    /// The completion of a writeback of unwritten extents, on the queue.
     ///
     /// # Safety
     ///

@@ -45,35 +45,39 @@ impl Buffer {
         unsafe { core::slice::from_raw_parts(ptr, len) }
     }
 
-    /// Changes the block under the buffer lock and marks it dirty.
-    pub(crate) fn modify<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
-        self.modify_if(|b| (true, f(b)))
+    pub(super) fn as_raw(&self) -> *mut vfs_bindings::buffer_head {
+        self.0.as_ptr()
     }
 
     /// Runs `f` on the block under the buffer lock, so that it sees no
-    /// half-made change of another writer; marks the block dirty if `f`
-    /// says it changed it.
-    pub(crate) fn modify_if<R>(&self, f: impl FnOnce(&mut [u8]) -> (bool, R)) -> R {
-        let bh = self.0.as_ptr();
+    /// half-made change of another writer (and makes none visible).
+    pub(crate) fn with_lock<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        let bh = self.as_raw();
         let (ptr, len) = self.raw_data();
         // SAFETY: the buffer lock excludes other writers of the block and
         // the I/O that writes it out; the data is mapped for `len` bytes.
         unsafe {
             vfs_bindings::rvfs_buffer_lock(bh);
-            let (changed, ret) = f(core::slice::from_raw_parts_mut(ptr, len));
-            if changed {
-                vfs_bindings::rvfs_buffer_unlock_dirty(bh);
-            } else {
-                vfs_bindings::rvfs_buffer_unlock(bh);
-            }
+            let ret = f(core::slice::from_raw_parts_mut(ptr, len));
+            vfs_bindings::rvfs_buffer_unlock(bh);
             ret
         }
+    }
+
+    /// Changes the block under the buffer lock and marks it dirty, for
+    /// writeback to write in place: metadata of a filesystem without a
+    /// journal (with one, changes go through a journal `Handle`).
+    pub(crate) fn modify<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        let ret = self.with_lock(f);
+        // SAFETY: a referenced, up-to-date buffer head.
+        unsafe { vfs_bindings::mark_buffer_dirty(self.as_raw()) };
+        ret
     }
 
     /// Writes the block if it is dirty and waits for it.
     pub(crate) fn sync(&self) -> Result {
         // SAFETY: a referenced buffer head.
-        to_result(unsafe { vfs_bindings::sync_dirty_buffer(self.0.as_ptr()) })
+        to_result(unsafe { vfs_bindings::sync_dirty_buffer(self.as_raw()) })
     }
 }
 

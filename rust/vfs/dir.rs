@@ -15,6 +15,7 @@ use super::file::{FileCallbacks, FileOps};
 use super::inode::{Idmap, Inode, InodeTables};
 use super::inode_ops::{AttrCallbacks, InodeOps};
 use super::super_block::FileSystem;
+use super::super_ops::SuperOps;
 use super::xattr::{Handlers, XattrOps};
 use core::{marker::PhantomData, ptr};
 use kernel::{
@@ -65,7 +66,7 @@ kernel::impl_flags!(
 
 /// The namespace operations of directories (`inode_operations`) and
 /// `readdir` (`file_operations::iterate_shared`).
-pub(crate) trait DirOps: InodeOps + XattrOps + FileOps {
+pub(crate) trait DirOps: InodeOps + XattrOps + FileOps + SuperOps {
     /// Looks `name` up in directory `dir`; `None` if it does not exist.
     fn lookup(dir: &Inode<Self>, name: &[u8]) -> Result<Option<ARef<Inode<Self>>>>;
     /// Emits the entries of directory `dir` from the emitter's position on.
@@ -200,6 +201,8 @@ impl<T: DirOps> Tables<T> {
         read: Some(bindings::generic_read_dir),
         iterate_shared: Some(Self::iterate_shared),
         fsync: Some(FileCallbacks::<T>::fsync),
+        unlocked_ioctl: Some(FileCallbacks::<T>::ioctl),
+        compat_ioctl: bindings::compat_ptr_ioctl,
         setlease: Some(vfs_bindings::generic_setlease),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }

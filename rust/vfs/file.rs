@@ -19,7 +19,8 @@ use super::inode_ops::{AttrCallbacks, InodeOps};
 use super::iomap::{IomapOps, IomapTables};
 use super::lock::PagefaultsDisabled;
 use super::open_file::OpenFile;
-use super::super_block::FileSystem;
+use super::super_block::{FileSystem, SuperBlock};
+use super::super_ops::{Shutdown, SuperOps};
 use super::xattr::{Handlers, XattrOps};
 use core::{marker::PhantomData, ptr};
 use kernel::{
@@ -27,6 +28,7 @@ use kernel::{
     error::{from_result, to_result},
     iov::{IovIterDest, IovIterSource},
     prelude::*,
+    uaccess::{UserPtr, UserSlice},
 };
 
 kernel::impl_flags!(
@@ -372,6 +374,44 @@ impl<T: FileOps> FileCallbacks<T> {
         from_result(|| T::fsync(file, start, end, datasync != 0).map(|()| 0))
     }
 
+    /// `file_operations::unlocked_ioctl` of regular files and directories:
+    /// the filesystem's own commands (the VFS handles the common ones, such
+    /// as `FS_IOC_GETFLAGS` and `FS_IOC_FIEMAP`, before it calls this).
+    /// `FS_IOC_SHUTDOWN` (for `CAP_SYS_ADMIN`) stops the filesystem.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS with an open file of `T` and the caller's
+    /// argument.
+    pub(super) unsafe extern "C" fn ioctl(
+        file: *mut bindings::file,
+        cmd: c_uint,
+        arg: c_ulong,
+    ) -> c_long
+    where
+        T: SuperOps,
+    {
+        if cmd != vfs_bindings::FS_IOC_SHUTDOWN {
+            return ENOTTY.to_errno() as c_long;
+        }
+        let result = (|| {
+            // SAFETY: `capable` only looks at the current task's
+            // credentials.
+            if !unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as c_int) } {
+                return Err(EPERM);
+            }
+            let flags = UserSlice::new(UserPtr::from_addr(arg), 4)
+                .reader()
+                .read::<u32>()?;
+            let how = Shutdown::from_flags(flags).ok_or(EINVAL)?;
+            // SAFETY: guaranteed by the caller: the file's super block is
+            // a mounted super block of `T`.
+            let sb = unsafe { SuperBlock::<T>::from_raw((*(*file).f_inode).i_sb) };
+            T::shutdown(sb, how)
+        })();
+        result.map_or_else(|e| e.to_errno() as c_long, |()| 0)
+    }
+
     /// `file_operations::fallocate`.
     ///
     /// # Safety
@@ -403,7 +443,7 @@ impl FallocMode {
 /// The tables of regular files of `T`.
 struct Tables<T>(PhantomData<T>);
 
-impl<T: FileOps + VmOps + WritebackOps + InodeOps + XattrOps> Tables<T> {
+impl<T: FileOps + VmOps + WritebackOps + InodeOps + XattrOps + SuperOps> Tables<T> {
     const FILE_OPS: bindings::file_operations = bindings::file_operations {
         llseek: Some(IomapTables::<T>::llseek),
         read_iter: Some(FileCallbacks::<T>::read_iter),
@@ -412,6 +452,8 @@ impl<T: FileOps + VmOps + WritebackOps + InodeOps + XattrOps> Tables<T> {
         open: Some(FileCallbacks::<T>::open),
         fsync: Some(FileCallbacks::<T>::fsync),
         fallocate: Some(FileCallbacks::<T>::fallocate),
+        unlocked_ioctl: Some(FileCallbacks::<T>::ioctl),
+        compat_ioctl: bindings::compat_ptr_ioctl,
         splice_read: Some(bindings::filemap_splice_read),
         splice_write: Some(bindings::iter_file_splice_write),
         // Without it, fcntl(F_SETLEASE) fails with EINVAL.
@@ -434,7 +476,9 @@ impl<T: FileOps + VmOps + WritebackOps + InodeOps + XattrOps> Tables<T> {
 impl InodeTables {
     /// A regular file: its data in the page cache through iomap, in large
     /// folios.
-    pub(crate) fn regular_file<T: FileOps + VmOps + WritebackOps + InodeOps + XattrOps>() -> Self {
+    pub(crate) fn regular_file<
+        T: FileOps + VmOps + WritebackOps + InodeOps + XattrOps + SuperOps,
+    >() -> Self {
         InodeTables {
             iops: &Tables::<T>::INODE_OPS,
             fops: Some(&Tables::<T>::FILE_OPS),

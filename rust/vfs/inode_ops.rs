@@ -23,6 +23,12 @@ use kernel::{
 
 /// Attribute changes of inodes of every type.
 pub(crate) trait InodeOps: FileSystem {
+    /// Whether `inode` may change now, checked before any attribute or
+    /// flag changes (a filesystem that was shut down refuses with `EIO`).
+    fn may_change(_inode: &Inode<Self>) -> Result {
+        Ok(())
+    }
+
     /// Sets the size of a regular file (`ATTR_SIZE`, also to the size it
     /// has): `i_rwsem` is held and the VFS has checked the request
     /// (`setattr_prepare`); the new size is not yet in the inode.
@@ -66,6 +72,7 @@ impl<T: InodeOps> AttrCallbacks<T> {
                 if inode.is_immutable() {
                     return Err(EPERM);
                 }
+                T::may_change(inode)?;
                 to_result(bindings::setattr_prepare(idmap, dentry, attr))?;
                 if (*attr).ia_valid & bindings::ATTR_SIZE != 0 {
                     T::truncate(inode, (*attr).ia_size)?;
@@ -125,6 +132,7 @@ impl<T: InodeOps> AttrCallbacks<T> {
                 return Err(EOPNOTSUPP);
             }
             let flags = InodeFlags::known(fa.flags).ok_or(EOPNOTSUPP)?;
+            T::may_change(inode)?;
             T::set_flags(inode, flags)?;
             inode.enforce_flags(flags);
             Ok(0)

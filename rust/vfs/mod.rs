@@ -30,7 +30,7 @@
 //!
 //! ```text
 //! bindings, buffer, debugfs, trace
-//!   <- super_block <- inode <- lock, open_file, page_cache
+//!   <- super_block <- journal, inode <- lock, open_file, page_cache
 //!     <- super_ops, xattr, export, iomap
 //!       <- aops, fault, inode_ops
 //!         <- file <- dir
@@ -51,6 +51,7 @@ mod file;
 mod inode;
 mod inode_ops;
 mod iomap;
+mod journal;
 mod lock;
 mod open_file;
 mod page_cache;
@@ -73,12 +74,13 @@ pub(crate) use inode::{
 };
 pub(crate) use inode_ops::InodeOps;
 pub(crate) use iomap::{InlineData, IomapFlag, IomapFlags, IomapOps, MapKind, Mapping};
+pub(crate) use journal::{Handle, Journal};
 pub(crate) use kernel::iov::{IovIterDest, IovIterSource};
 pub(crate) use lock::{InodeLockGuard, InvalidateGuard, LockMode, NoFsScope};
 pub(crate) use open_file::OpenFile;
 pub(crate) use registration::Registration;
 pub(crate) use super_block::{FileSystem, Fresh, SuperBlock};
-pub(crate) use super_ops::{StatFs, SuperOps};
+pub(crate) use super_ops::{Shutdown, StatFs, SuperOps};
 pub(crate) use trace::{trace_iomap_stale, trace_wb_refetch};
 pub(crate) use xattr::{XattrList, XattrNamespace, XattrOps, XattrSetFlags};
 

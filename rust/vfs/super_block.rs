@@ -178,6 +178,15 @@ impl<T: FileSystem> SuperBlock<T> {
         u32::from(frozen) == bindings::SB_FREEZE_COMPLETE
     }
 
+    /// Freezes the block device and the filesystem on it, which writes
+    /// everything out (`bdev_freeze`), until the guard is dropped.
+    pub(crate) fn freeze_device(&self) -> Result<DeviceFrozen<'_, T>> {
+        // SAFETY: the device is open.
+        to_result(unsafe { bindings::bdev_freeze(self.bdev()) })?;
+        // INVARIANT: frozen above.
+        Ok(DeviceFrozen(self))
+    }
+
     /// Writes every dirty inode and its data and waits for both
     /// (`sync_inodes_sb`).
     pub(crate) fn sync_inodes(&self) {
@@ -191,5 +200,20 @@ impl<T: FileSystem> SuperBlock<T> {
         // SAFETY: a mounted super block; the callers (remount) hold
         // `s_umount` as the helper requires.
         to_result(unsafe { bindings::sync_filesystem(self.as_raw()) })
+    }
+}
+
+/// The block device of a super block frozen by us; thawed on drop.
+///
+/// # Invariants
+///
+/// We froze the super block's device (`bdev_freeze`).
+pub(crate) struct DeviceFrozen<'a, T: FileSystem>(&'a SuperBlock<T>);
+
+impl<T: FileSystem> Drop for DeviceFrozen<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: frozen by us (type invariant); the thaw's error (none for
+        // a freeze of ours) has nobody to go to.
+        unsafe { bindings::bdev_thaw(self.0.bdev()) };
     }
 }

@@ -28,6 +28,32 @@ pub(crate) struct StatFs {
     pub(crate) name_len: u64,
 }
 
+/// How [`SuperOps::shutdown`] stops a filesystem (`FS_IOC_SHUTDOWN`'s
+/// flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shutdown {
+    /// Write everything out first, with the device frozen
+    /// (`FS_SHUTDOWN_FLAGS_DEFAULT`).
+    Sync,
+    /// Commit the journal, but write no data (`FS_SHUTDOWN_FLAGS_LOGFLUSH`).
+    FlushLog,
+    /// Write nothing more (`FS_SHUTDOWN_FLAGS_NOLOGFLUSH`; also when the
+    /// device goes away).
+    Abort,
+}
+
+impl Shutdown {
+    /// The mode of `FS_IOC_SHUTDOWN`'s argument.
+    pub(super) fn from_flags(flags: u32) -> Option<Self> {
+        match flags {
+            0 => Some(Shutdown::Sync),
+            1 => Some(Shutdown::FlushLog),
+            2 => Some(Shutdown::Abort),
+            _ => None,
+        }
+    }
+}
+
 /// The operations of a mounted super block (`super_operations`).
 pub(crate) trait SuperOps: FileSystem {
     /// Returns the root directory inode of a filesystem being mounted, once
@@ -48,9 +74,19 @@ pub(crate) trait SuperOps: FileSystem {
     fn unfreeze(sb: &SuperBlock<Self>) -> Result;
     /// Writes the inode to disk (`sync`: and waits for it).
     fn write_inode(inode: &Inode<Self>, sync: bool) -> Result;
+    /// The inode's metadata changed (`mark_inode_dirty`; not for a change
+    /// of its times only, with `lazytime`): a journaling filesystem logs it
+    /// here, in the caller's transaction if it has one.
+    fn dirty_inode(_inode: &Inode<Self>) {}
     /// The last reference to the inode is gone and its page cache is
     /// truncated; frees it on disk if it has no links left.
     fn evict_inode(inode: &Inode<Self>);
+    /// Stops the filesystem as `how` says: every operation fails with `EIO`
+    /// from now on, and the device is left for the next mount to recover
+    /// (`FS_IOC_SHUTDOWN`, or the device going away).
+    fn shutdown(_sb: &SuperBlock<Self>, _how: Shutdown) -> Result {
+        Err(EOPNOTSUPP)
+    }
 }
 
 /// The `super_operations` of `T`.
@@ -61,12 +97,14 @@ impl<T: SuperOps> SuperTable<T> {
         alloc_inode: Some(inode::alloc_inode::<T>),
         free_inode: Some(inode::free_inode::<T>),
         write_inode: Some(Self::write_inode),
+        dirty_inode: Some(Self::dirty_inode),
         evict_inode: Some(Self::evict_inode),
         put_super: Some(Self::put_super),
         sync_fs: Some(Self::sync_fs),
         freeze_fs: Some(Self::freeze_fs),
         unfreeze_fs: Some(Self::unfreeze_fs),
         statfs: Some(Self::statfs),
+        shutdown: Some(Self::shutdown),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
@@ -90,6 +128,23 @@ impl<T: SuperOps> SuperTable<T> {
             )
         };
         from_result(|| T::write_inode(inode, sync).map(|()| 0))
+    }
+
+    /// `super_operations::dirty_inode`.
+    ///
+    /// # Safety
+    ///
+    /// Called by `__mark_inode_dirty` with a referenced inode of `T`.
+    unsafe extern "C" fn dirty_inode(inode: *mut bindings::inode, flags: c_int) {
+        if flags as u32 & vfs_bindings::I_DIRTY_INODE == 0 {
+            return;
+        }
+        // SAFETY: guaranteed by the caller.
+        if !unsafe { inode::is_initialised::<T>(inode) } {
+            return;
+        }
+        // SAFETY: guaranteed by the caller; the data is initialised.
+        T::dirty_inode(unsafe { Inode::<T>::from_raw(inode) });
     }
 
     /// `super_operations::evict_inode`.
@@ -153,6 +208,20 @@ impl<T: SuperOps> SuperTable<T> {
         // SAFETY: guaranteed by the caller.
         let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
         from_result(|| T::unfreeze(sb).map(|()| 0))
+    }
+
+    /// `super_operations::shutdown`: the device went away.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS (`fs_bdev_mark_dead`) with a mounted super block
+    /// of `T`.
+    unsafe extern "C" fn shutdown(sb: *mut bindings::super_block) {
+        // SAFETY: guaranteed by the caller.
+        let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
+        if let Err(e) = T::shutdown(sb, Shutdown::Abort) {
+            pr_err!("{}: shutting down failed: {e:?}\n", sb.id());
+        }
     }
 
     /// `super_operations::statfs`.

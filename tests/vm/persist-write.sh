@@ -7,11 +7,28 @@
 # save its manifest to $OUT_DIR, and leave the filesystem mounted: the guest
 # goes down without unmounting it. Run it last.
 #
+# The crash tests' real reset: the workload of tests/vm/crash.py
+# (rexfs-exercise, namespace churn with files unlinked while open and
+# O_TMPFILE files held open, fsynced marker files) runs in $MNT/inflight,
+# which the manifest leaves out, and is left running: the guest's init
+# resets it (sysrq b, no sync; scripts/vm.sh) with writes in flight. The
+# marker log and the workload's output go to $OUT_DIR, which the second
+# boot reads.
+#
 # reboot: after
 . "$(dirname "$0")/lib.sh"
 SAVED=$OUT_DIR/rexfs-persist.manifest
-rm -f "$SAVED"
+MARKERS=$OUT_DIR/rexfs-persist-markers.log
+WORKLOAD_OUT=$OUT_DIR/rexfs-persist-workload.log
+EXERCISE=$REPO/tools/target/release/rexfs-exercise
+[ -x "$EXERCISE" ] || die "no $EXERCISE: run 'make tools'"
+rm -f "$SAVED" "$MARKERS" "$WORKLOAD_OUT"
+# The manifest leaves out the workload's directory (check_manifest of
+# persist-verify.sh calls it the same way).
+manifest() { helper manifest "$1" | grep -v "^'inflight[/']"; }
 fresh_fs
+# Made before the tree, so that the fsync of the root below covers it.
+mkdir "$MNT/inflight"
 py - "$MNT" <<'PY'
 import os, random, sys
 m = sys.argv[1]
@@ -60,4 +77,29 @@ PY
 manifest "$MNT" >"$SAVED.tmp"
 mv "$SAVED.tmp" "$SAVED"
 expect_eq "$(wc -l <"$SAVED")" 57 "manifest entries (root, 4 dirs, 50 files, symlink, hard link)"
-echo "manifest saved to $SAVED; leaving $DEV mounted"
+echo "manifest saved to $SAVED"
+
+# The workload, in a session of its own (not killed when this test ends).
+wpid=$(py "$VMDIR/crash.py" workload --dir "$MNT/inflight" --log "$MARKERS" --seed 20240602 \
+	--tag reset --exerciser "$EXERCISE" --background "$WORKLOAD_OUT") ||
+	die "the workload did not start"
+# Running for a while: some markers fsynced (60 s at most), orphans held
+# open, the exerciser writing.
+markers_so_far() {
+	local n
+	n=$(grep -c '^new ' "$MARKERS" 2>/dev/null) || true
+	echo "${n:-0}"
+}
+for _ in $(seq 600); do
+	[ "$(markers_so_far)" -ge 5 ] && break
+	sleep 0.1
+done
+[ "$(markers_so_far)" -ge 5 ] || die "the workload fsynced $(markers_so_far) markers in 60 s"
+sleep 2
+if ! kill -0 "$wpid" 2>/dev/null || grep -q '^FAILED' "$WORKLOAD_OUT"; then
+	tail -30 "$WORKLOAD_OUT" >&2
+	die "the workload stopped"
+fi
+grep '^workload: t=' "$WORKLOAD_OUT" | tail -1 || true
+echo "workload (session $wpid) running: $(markers_so_far) markers fsynced so far;" \
+	"leaving $DEV mounted for the reset"

@@ -10,7 +10,9 @@
 # are helpers), in the order their headers say. A test's headers are lines
 # "# KEY: VALUE" in its leading comment block; absent ones take the default:
 #
-#   # timeout: SECONDS  the test's time limit (default 300)
+#   # timeout: SECONDS  the test's time limit (default 300): a shell
+#                       arithmetic expression, which may use the test's
+#                       knobs from the environment (crash: CRASH_ROUNDS)
 #   # order: N          default list: ascending N, then by name (default 50);
 #                       load-unload (10; it insmods without checking) and
 #                       kunit (20) check the module itself, and mount-empty
@@ -41,11 +43,20 @@ header() {
 	echo "${value:-$3}"
 }
 
+# time_limit NAME: NAME's time limit in seconds, its timeout header
+# evaluated (nothing if it does not evaluate).
+time_limit() {
+	local expr
+	expr=$(header "$1" timeout 300)
+	(eval "echo \$(( $expr ))") 2>/dev/null
+}
+
 # bad_headers NAME: what is wrong with NAME's headers, if anything.
 bad_headers() {
 	local v
-	v=$(header "$1" timeout 300)
-	[[ $v =~ ^[1-9][0-9]*$ ]] || echo "run.sh: bad header '# timeout: $v' in $1.sh (seconds expected)"
+	v=$(time_limit "$1")
+	[[ $v =~ ^[1-9][0-9]*$ ]] ||
+		echo "run.sh: bad header '# timeout: $(header "$1" timeout 300)' in $1.sh (seconds expected)"
 	v=$(header "$1" order 50)
 	[[ $v =~ ^-?[0-9]+$ ]] || echo "run.sh: bad header '# order: $v' in $1.sh (an integer expected)"
 	v=$(header "$1" reboot "")
@@ -78,7 +89,7 @@ for t in "${tests[@]}"; do
 	start=$SECONDS
 	log=/tmp/test-$t.log
 	bad=$(bad_headers "$t")
-	if [ -z "$bad" ] && timeout "$(header "$t" timeout 300)" "$HERE/$t.sh" >"$log" 2>&1; then
+	if [ -z "$bad" ] && timeout "$(time_limit "$t")" "$HERE/$t.sh" >"$log" 2>&1; then
 		passed=$((passed + 1))
 		echo "PASS vm/$t ($((SECONDS - start))s)"
 	else

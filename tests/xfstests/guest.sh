@@ -1,22 +1,28 @@
 #!/bin/bash
 # Runs xfstests on rexfs inside the QEMU guest; scripts/xfstests.sh starts it.
 #
-#   tests/xfstests/guest.sh OUT XFSTESTS_DIR [CHECK ARGUMENTS...]
+#   tests/xfstests/guest.sh OUT XFSTESTS_DIR PATCH [CHECK ARGUMENTS...]
 #
 # OUT is the run's output directory (the read-write share of scripts/vm.sh);
 # XFSTESTS_DIR a built xfstests tree on the host, seen here through the
-# read-only root share. The disks are those of local.config: /dev/vda
-# (TEST_DEV) and /dev/vdb (SCRATCH_DEV). Writes OUT/results/ (xfstests'
+# read-only root share; PATCH the patch to fstests applied to the copy run
+# here (tests/xfstests/fstests-rexfs.patch), or "none". The disks are those
+# of local.config: /dev/vda (TEST_DEV), /dev/vdb (SCRATCH_DEV) and /dev/vdc
+# (LOGWRITES_DEV, for dm-log-writes). Writes OUT/results/ (xfstests'
 # RESULT_BASE: check.log, check.time and per test .full, .out.bad, .dmesg),
-# OUT/check.out (what ./check printed), OUT/kmsg.log (the kernel log) and
-# OUT/fsck-*.log; exits with ./check's status.
+# OUT/check.out (what ./check printed), OUT/patch.log (the patch applied)
+# and OUT/fsck-*.log; exits with ./check's status. The whole kernel log,
+# OUT/kmsg.log, is streamed out of the guest by scripts/vm.sh (for every
+# boot; nothing to start here).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-out=${1:?usage: guest.sh OUT XFSTESTS_DIR [CHECK ARGUMENTS...]}
-src=${2:?usage: guest.sh OUT XFSTESTS_DIR [CHECK ARGUMENTS...]}
-shift 2
+usage="usage: guest.sh OUT XFSTESTS_DIR PATCH|none [CHECK ARGUMENTS...]"
+out=${1:?$usage}
+src=${2:?$usage}
+fstests_patch=${3:?$usage}
+shift 3
 
 # mkfs.rexfs and fsck.rexfs for util-linux's mkfs and fsck front ends.
 export PATH=$REPO/tools/bin:$PATH
@@ -27,6 +33,10 @@ export PATH=$REPO/tools/bin:$PATH
 # /run/host; a tree the host keeps there is found at that path.
 [ -x "$src/check" ] || src=/run/host$src
 [ -x "$src/check" ] || { echo "guest.sh: no xfstests at $2" >&2; exit 2; }
+if [ "$fstests_patch" != none ]; then
+	[ -r "$fstests_patch" ] || fstests_patch=/run/host$fstests_patch
+	[ -r "$fstests_patch" ] || { echo "guest.sh: no patch at $3" >&2; exit 2; }
+fi
 
 # xfstests writes into its own tree (core files, stray outputs of some
 # tests): run a copy in the guest's memory. Object files and git history
@@ -35,6 +45,13 @@ xfstests=/var/tmp/xfstests
 rm -rf "$xfstests"
 mkdir -p "$xfstests"
 tar -C "$src" --exclude=./.git --exclude='*.o' -cf - . | tar -C "$xfstests" -xf -
+# The rexfs cases of common/ (tests/xfstests/fstests-rexfs.patch), applied
+# to this copy only; the patch changes shell code, so the binaries the
+# user built stay valid. scripts/xfstests.sh checked that it applies.
+if [ "$fstests_patch" != none ]; then
+	"$HERE/apply-patch.sh" "$xfstests" "$fstests_patch" 2>&1 | tee "$out/patch.log" ||
+		{ echo "guest.sh: $fstests_patch does not apply to the copy of $src" >&2; exit 2; }
+fi
 
 # Mount points, on a tmpfs over the read-only /mnt.
 mount -t tmpfs -o size=16m xfstests-mnt /mnt
@@ -60,15 +77,12 @@ mount --bind "$etc/group" /etc/group
 # of generic/131 and others).
 ip link set lo up
 
-# The module, as tests/vm/lib.sh loads it, and a fresh test filesystem; the
-# scratch device is made by the tests that use it.
+# The module, as tests/vm/lib.sh loads it, and a fresh test filesystem made
+# with the same MKFS_OPTIONS as the scratch filesystems (so that "-J none"
+# there holds for both); the scratch device is made by the tests that use it.
 grep -qw rexfs /proc/modules || insmod "$REPO/rexfs.ko"
-mkfs.rexfs -q -f "$TEST_DEV"
-
-# The whole kernel log, as it is written: a long run overflows the ring
-# buffer that scripts/vm.sh reads at the end.
-dmesg --follow --nopager >"$out/kmsg.log" 2>&1 &
-kmsg=$!
+# shellcheck disable=SC2086 # MKFS_OPTIONS is a list of options
+mkfs.rexfs $MKFS_OPTIONS "$TEST_DEV"
 
 mkdir -p "$out/results"
 cd "$xfstests"
@@ -90,6 +104,4 @@ for dev in "$TEST_DEV" "$SCRATCH_DEV"; do
 		echo "fsck.rexfs -n $dev: exit $? (see $log)"
 	fi
 done | tee -a "$out/check.out"
-kill "$kmsg" 2>/dev/null || true
-wait "$kmsg" 2>/dev/null || true
 exit "$status"

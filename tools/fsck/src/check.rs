@@ -1,14 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The consistency check of a rexfs filesystem, and its repairs.
 //!
-//! The check reads the superblock, the bitmap and the whole inode table, then
-//! every block map, extended attribute block and directory, and computes
-//! from them which blocks are owned by whom and how often each inode is
-//! linked. Everything on disk
-//! that disagrees is a [`Problem`]. Repairs are only offered where the
-//! computed value is known to be complete: a bitmap is not trimmed while some
-//! block map could not be read, nor a link count set while some directory
-//! could not be read.
+//! The check reads the superblock and, on a journaled filesystem, the
+//! journal superblock: a journal holding transactions is replayed first
+//! ([`Fsck::replay_and_check`]), or stops the check ([`Fsck::check`]), since
+//! the rest of the metadata would be stale. Then it reads the bitmap and the
+//! whole inode table, walks the orphan list, reads every block map,
+//! extended attribute block and directory, and computes from them which
+//! blocks are owned by whom and how often each inode is linked. Everything
+//! on disk that disagrees is a [`Problem`]. Repairs are only offered where
+//! the computed value is known to be complete: a bitmap is not trimmed while
+//! some block map could not be read, nor a link count set while some
+//! directory could not be read.
+//!
+//! Orphan inodes (unlinked, on the orphan list, with no link left) are not
+//! damage: the next mount frees them. They are reported as pending, and a
+//! repair frees them as the mount would.
+//!
+//! Every structure goes through the format's verifiers, the rules the
+//! module applies when it reads it (`DiskInode::decode` and the
+//! `DiskInode::verify_*` rules, `ExtentChainWalk`, `ExtentMapVerifier`,
+//! `DirEntry::check_*`, `XattrBlock::decode`, `verify_bitmap_header`,
+//! `Superblock::decode`), so that whatever the module rejects, fsck reports.
+//! Their reasons are reported with where they were found. A few rules the
+//! module applies as it goes are checked here against what fsck computes
+//! instead, which says more and can be repaired: an inode's link count
+//! (`DiskInode::verify_links`) against its entries, and a directory's parent
+//! against the directory holding its entry. And fsck checks a few things
+//! the module does not need: no written block past the end of a regular
+//! file, and zeroes after each directory entry's name, which the module
+//! writes (`write_dirent`) but does not check, since an older module left
+//! old bytes there (a `name_len` that shrank shows as such bytes).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -17,13 +39,16 @@ use std::mem;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rexfs_format::{
-    bitmap_payload, dir_entries, file_type, mode, test_bit, BlockHeader, BlockKind, DirEntry,
-    DiskInode, Extent, ExtentBlock, Geometry, Superblock, XattrBlock, BITS_PER_BITMAP_BLOCK,
-    BLOCK_SIZE, EXTENT_UNWRITTEN, INODES_PER_BLOCK, INODE_SIZE, ROOT_INO,
+    bitmap_payload, check_entry_target, check_entry_type, check_symlink_target, clear_dir_slack,
+    dir_block_entries, file_type, mode, test_bit, verify_bitmap_header, BlockHeader, BlockKind,
+    DirEntry, DiskInode, Extent, ExtentChainWalk, ExtentMapVerifier, Geometry, JournalSuperblock,
+    Superblock, XattrBlock, BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, EXTENT_UNWRITTEN, INODES_PER_BLOCK,
+    INODE_SIZE, ROOT_INO,
 };
-use rexfs_mkfs::{bitmap_block, Device};
+use rexfs_mkfs::{bitmap_block, write_journal, Device};
 
-use crate::exit;
+use crate::journal::{self, Recovery};
+use crate::{exit, PROG};
 
 /// A change to the device that repairs a problem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,16 +61,35 @@ enum Fix {
     Nlink(u64, u32),
     /// Set an inode's count of allocated blocks.
     Blocks(u64, u64),
-    /// Set a directory's parent.
+    /// Set an inode's parent.
     Parent(u64, u64),
+    /// Zero the bytes after the entry names of a directory block (the
+    /// directory, the block).
+    DirSlack(u64, u64),
+    /// Clear the orphan list link of an inode not on the list.
+    NextOrphan(u64),
+    /// Rewrite a free inode slot as free and nothing else.
+    FreeSlot(u64),
+    /// Free the orphan inodes and take them off the orphan list.
+    Orphans,
+    /// Write a new, empty journal over a damaged one.
+    Journal,
+    /// Clear the error the kernel recorded in the journal superblock.
+    JournalErrno,
 }
 
-/// An inconsistency found on the device.
+/// An inconsistency found on the device, or a state that the next mount
+/// resolves by itself (pending).
 #[derive(Clone, Debug)]
 pub struct Problem {
     message: String,
     fix: Option<Fix>,
     fixed: bool,
+    /// Not damage but work the next mount does (orphan inodes): it does not
+    /// count against the filesystem unless repaired.
+    pending: bool,
+    /// What the repair did, when that is better said than "(fixed)".
+    done: Option<String>,
 }
 
 impl Problem {
@@ -58,15 +102,20 @@ impl Problem {
     pub fn is_fixed(&self) -> bool {
         self.fixed
     }
+
+    /// Whether this is work the next mount does rather than damage.
+    pub fn is_pending(&self) -> bool {
+        self.pending
+    }
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if self.fixed {
-            f.write_str(" (fixed)")?;
+        match (&self.done, self.fixed) {
+            (Some(done), true) => f.write_str(done),
+            (None, true) => write!(f, "{} (fixed)", self.message),
+            (_, false) => f.write_str(&self.message),
         }
-        Ok(())
     }
 }
 
@@ -86,6 +135,32 @@ impl Problems {
             message,
             fix,
             fixed: false,
+            pending: false,
+            done: None,
+        });
+    }
+
+    /// Records a problem already repaired while checking: `message` says
+    /// what was done.
+    fn repaired(&mut self, message: String) {
+        self.0.push(Problem {
+            done: Some(message.clone()),
+            message,
+            fix: None,
+            fixed: true,
+            pending: false,
+        });
+    }
+
+    /// Records work the next mount does, which `fix`, if any, does now and
+    /// then reports as `done`.
+    fn pending(&mut self, message: String, fix: Option<Fix>, done: String) {
+        self.0.push(Problem {
+            message,
+            fix,
+            fixed: false,
+            pending: true,
+            done: Some(done),
         });
     }
 }
@@ -115,34 +190,89 @@ impl Fsck {
     /// Checks the filesystem on `dev` without changing it.
     ///
     /// Damage is reported as problems; an error means the device could not
-    /// be read.
+    /// be read. A journal holding transactions not yet replayed is the only
+    /// problem reported: the rest of the metadata is stale until they are.
     pub fn check(dev: &Device) -> io::Result<Self> {
-        let mut block = vec![0; BLOCK_SIZE];
-        dev.read_blocks(0, &mut block)?;
-        let sb = match Superblock::decode(&block) {
+        Self::run(dev, false)
+    }
+
+    /// Checks the filesystem on `dev` as [`Fsck::check`] does, but first
+    /// replays the transactions its journal holds, if any, as jbd2 does at
+    /// mount, and marks the journal empty. The replay writes to `dev`; the
+    /// other repairs wait for [`Fsck::repair`].
+    pub fn replay_and_check(dev: &Device) -> io::Result<Self> {
+        Self::run(dev, true)
+    }
+
+    fn run(dev: &Device, replay: bool) -> io::Result<Self> {
+        let mut sb = match read_superblock(dev)? {
             Ok(sb) => sb,
-            Err(e) => return Ok(Self::unusable(format!("superblock: {}", e.reason()))),
+            Err(fsck) => return Ok(fsck),
         };
-        if sb.geometry.block_count > dev.block_count() {
-            return Ok(Self::unusable(format!(
-                "superblock: the filesystem has {} blocks but the device only {}",
-                sb.geometry.block_count,
-                dev.block_count()
-            )));
+        let mut problems = Problems::default();
+        let mut jsb = None;
+        if sb.geometry.has_journal() {
+            let g = sb.geometry;
+            match journal::read_superblock(dev, &g)? {
+                Err(bad) => {
+                    // A journal with features this version does not know
+                    // may hold anything: it is not overwritten.
+                    let fix = (!bad.unknown_features).then_some(Fix::Journal);
+                    problems.fixable(
+                        format!(
+                            "journal superblock (block {}): {}",
+                            g.journal_start, bad.why
+                        ),
+                        fix,
+                    );
+                }
+                Ok(dirty) if dirty.needs_recovery() => {
+                    if !replay {
+                        return Ok(Self::unusable(format!(
+                            "{}: the journal holds transactions not yet replayed: mount the \
+                             filesystem (which replays them) or run {PROG} -y to replay them",
+                            dev.name()
+                        )));
+                    }
+                    let rec = journal::replay(dev, &g, &dirty)?;
+                    report_replay(&mut problems, &rec);
+                    jsb = Some(JournalSuperblock {
+                        start: 0,
+                        sequence: rec.next_sequence(),
+                        ..dirty
+                    });
+                    // The replay may have rewritten the superblock.
+                    sb = match read_superblock(dev)? {
+                        Ok(sb) => sb,
+                        Err(mut fsck) => {
+                            problems.0.append(&mut fsck.problems);
+                            fsck.problems = problems.0;
+                            return Ok(fsck);
+                        }
+                    };
+                }
+                Ok(clean) => jsb = Some(clean),
+            }
+            if let Some(j) = jsb.filter(|j| j.errno != 0) {
+                problems.fixable(
+                    format!(
+                        "journal: the kernel aborted the journal with error {}",
+                        j.errno
+                    ),
+                    Some(Fix::JournalErrno),
+                );
+            }
         }
-        if sb.needs_read_only() {
-            return Ok(Self::unusable(format!(
-                "superblock: unsupported read-only features {:#x}",
-                sb.feature_ro_compat
-            )));
-        }
-        let mut checker = Checker::new(sb);
+        let mut checker = Checker::new(sb, jsb);
+        checker.problems = problems;
         checker.read_bitmap(dev)?;
         checker.read_inodes(dev)?;
         checker.check_root();
+        checker.walk_orphans();
         checker.map_inodes(dev)?;
         checker.read_directories(dev)?;
         checker.check_links();
+        checker.check_orphans();
         checker.check_bitmap();
         checker.check_superblock();
         Ok(Fsck {
@@ -152,12 +282,10 @@ impl Fsck {
     }
 
     fn unusable(message: String) -> Self {
+        let mut problems = Problems::default();
+        problems.report(message);
         Fsck {
-            problems: vec![Problem {
-                message,
-                fix: None,
-                fixed: false,
-            }],
+            problems: problems.0,
             checker: None,
         }
     }
@@ -165,7 +293,7 @@ impl Fsck {
     /// Writes the repairs of all problems that have one to `dev`, syncs it
     /// and marks those problems fixed.
     pub fn repair(&mut self, dev: &Device) -> io::Result<()> {
-        let Some(checker) = &self.checker else {
+        let Some(checker) = &mut self.checker else {
             return Ok(());
         };
         let fixes: Vec<Fix> = self.problems.iter().filter_map(|p| p.fix).collect();
@@ -174,25 +302,58 @@ impl Fsck {
         }
         let mut inodes = BTreeMap::new();
         for &fix in &fixes {
+            let mut change = |ino, f: &dyn Fn(&mut DiskInode)| {
+                f(inodes.entry(ino).or_insert(checker.inodes[&ino]));
+            };
             match fix {
-                Fix::Nlink(ino, n) => inodes.entry(ino).or_insert(checker.inodes[&ino]).nlink = n,
-                Fix::Blocks(ino, n) => inodes.entry(ino).or_insert(checker.inodes[&ino]).blocks = n,
-                Fix::Parent(ino, p) => inodes.entry(ino).or_insert(checker.inodes[&ino]).parent = p,
-                Fix::Bitmap | Fix::Superblock => {}
+                Fix::Nlink(ino, n) => change(ino, &|i| i.nlink = n),
+                Fix::Blocks(ino, n) => change(ino, &|i| i.blocks = n),
+                Fix::Parent(ino, p) => change(ino, &|i| i.parent = p),
+                Fix::NextOrphan(ino) => change(ino, &|i| i.next_orphan = 0),
+                Fix::FreeSlot(ino) => {
+                    inodes.insert(ino, DiskInode::FREE);
+                }
+                Fix::Bitmap
+                | Fix::Superblock
+                | Fix::Orphans
+                | Fix::Journal
+                | Fix::JournalErrno
+                | Fix::DirSlack(..) => {}
             }
+        }
+        let orphans = fixes.contains(&Fix::Orphans);
+        if orphans {
+            checker.release_orphans(&mut inodes);
         }
         for (&ino, inode) in &inodes {
             checker.write_inode(dev, ino, inode)?;
         }
-        if fixes.contains(&Fix::Bitmap) {
+        let mut slack = Vec::new();
+        for &fix in &fixes {
+            if let Fix::DirSlack(dir, blkno) = fix {
+                if !slack.contains(&blkno) {
+                    slack.push(blkno);
+                    clear_slack(dev, dir, blkno)?;
+                }
+            }
+        }
+        if orphans || fixes.contains(&Fix::Bitmap) {
             checker.write_bitmap(dev)?;
         }
-        if fixes.contains(&Fix::Superblock) {
+        if orphans || fixes.contains(&Fix::Superblock) {
             checker.write_superblock(dev)?;
+        }
+        if fixes.contains(&Fix::Journal) {
+            write_journal(dev, &checker.g, checker.sb.uuid)?;
+        } else if let Some(jsb) = checker
+            .journal
+            .filter(|_| fixes.contains(&Fix::JournalErrno))
+        {
+            journal::store_state(dev, &checker.g, &JournalSuperblock { errno: 0, ..jsb })?;
         }
         dev.sync()?;
         for problem in &mut self.problems {
-            problem.fixed = problem.fix.is_some();
+            problem.fixed |= problem.fix.is_some();
         }
         Ok(())
     }
@@ -202,14 +363,14 @@ impl Fsck {
         &self.problems
     }
 
-    /// The exit status for the outcome, as e2fsck's.
+    /// The exit status for the outcome, as e2fsck's. Pending work left for
+    /// the next mount does not count; done by a repair, it does.
     pub fn exit_code(&self) -> u8 {
-        if self.problems.is_empty() {
-            exit::OK
-        } else if self.problems.iter().all(|p| p.fixed) {
-            exit::CORRECTED
-        } else {
-            exit::UNCORRECTED
+        let mut counted = self.problems.iter().filter(|p| !p.pending || p.fixed);
+        match counted.next() {
+            None => exit::OK,
+            Some(first) if first.fixed && counted.all(|p| p.fixed) => exit::CORRECTED,
+            Some(_) => exit::UNCORRECTED,
         }
     }
 
@@ -223,6 +384,72 @@ impl Fsck {
             blocks_used: c.g.block_count - c.free_blocks(),
             block_count: c.g.block_count,
         })
+    }
+}
+
+/// Reads and checks the superblock of `dev`; what [`Fsck`] reports when it
+/// is unusable.
+fn read_superblock(dev: &Device) -> io::Result<Result<Superblock, Fsck>> {
+    let mut block = vec![0; BLOCK_SIZE];
+    dev.read_blocks(0, &mut block)?;
+    let sb = match Superblock::decode(&block) {
+        Ok(sb) => sb,
+        Err(e) => return Ok(Err(Fsck::unusable(format!("superblock: {}", e.reason())))),
+    };
+    if sb.geometry.block_count > dev.block_count() {
+        return Ok(Err(Fsck::unusable(format!(
+            "superblock: the filesystem has {} blocks but the device only {}",
+            sb.geometry.block_count,
+            dev.block_count()
+        ))));
+    }
+    if sb.needs_read_only() {
+        return Ok(Err(Fsck::unusable(format!(
+            "superblock: unsupported read-only features {:#x}",
+            sb.feature_ro_compat
+        ))));
+    }
+    Ok(Ok(sb))
+}
+
+/// Zeroes the bytes after the entry names of block `blkno` of directory
+/// `dir`, and reseals it.
+fn clear_slack(dev: &Device, dir: u64, blkno: u64) -> io::Result<()> {
+    let mut block = vec![0; BLOCK_SIZE];
+    dev.read_blocks(blkno, &mut block)?;
+    clear_dir_slack(&mut block);
+    BlockHeader {
+        kind: BlockKind::Directory,
+        blkno,
+        owner: dir,
+    }
+    .seal(&mut block);
+    dev.write_blocks(blkno, &block)
+}
+
+/// Records what a journal replay did: done, except where jbd2 would have
+/// failed the recovery.
+fn report_replay(problems: &mut Problems, rec: &Recovery) {
+    let first = rec.first_transaction;
+    let last = first.wrapping_add(rec.transactions).wrapping_sub(1);
+    let plural = if rec.replayed == 1 { "" } else { "s" };
+    let blocks = format!(
+        "{} block{plural} written, {} revoked",
+        rec.replayed, rec.revoked
+    );
+    problems.repaired(match rec.transactions {
+        0 => "journal: no transaction replayed; journal emptied".into(),
+        1 => format!("journal: transaction {first} replayed ({blocks}); journal emptied"),
+        _ => format!("journal: transactions {first}-{last} replayed ({blocks}); journal emptied"),
+    });
+    if let Some(id) = rec.failed_commit {
+        problems.repaired(format!(
+            "journal: transaction {id} is corrupt (its commit block fails its checksum): \
+             the replay stopped before it"
+        ));
+    }
+    for why in &rec.errors {
+        problems.report(format!("journal: {why}"));
     }
 }
 
@@ -271,10 +498,20 @@ struct Checker {
     blocks_known: bool,
     /// Whether every directory was read whole, so that `links` is complete.
     links_known: bool,
+    /// The journal superblock, if it is sound.
+    journal: Option<JournalSuperblock>,
+    /// The inodes of the orphan list, in its order, as far as it is sound.
+    orphans: Vec<u64>,
+    /// Whether the orphan list is sound to its end.
+    orphans_known: bool,
+    /// The orphans that the next mount frees: no link left.
+    pending_free: Vec<u64>,
+    /// Inodes that claim a block another inode (or they themselves) claims.
+    sharing: HashSet<u64>,
 }
 
 impl Checker {
-    fn new(sb: Superblock) -> Self {
+    fn new(sb: Superblock, journal: Option<JournalSuperblock>) -> Self {
         let g = sb.geometry;
         Checker {
             sb,
@@ -289,18 +526,21 @@ impl Checker {
             links: HashMap::new(),
             blocks_known: true,
             links_known: true,
+            journal,
+            orphans: Vec::new(),
+            orphans_known: true,
+            pending_free: Vec::new(),
+            sharing: HashSet::new(),
         }
     }
 
     fn read_bitmap(&mut self, dev: &Device) -> io::Result<()> {
-        dev.read_region(self.g.bitmap_start, self.g.bitmap_blocks, |blkno, block| {
-            let ok = match BlockHeader::verify(block, BlockKind::Bitmap, blkno) {
-                Ok(0) => true,
-                Ok(owner) => {
-                    let message = format!("bitmap block {blkno}: owned by inode {owner}");
-                    self.problems.fixable(message, Some(Fix::Bitmap));
-                    false
-                }
+        let g = self.g;
+        // The bits of metadata and past the end, which the module's
+        // verify_bitmap_block checks too, are compared by check_bitmap.
+        dev.read_region(g.bitmap_start, g.bitmap_blocks, |blkno, block| {
+            let ok = match verify_bitmap_header(block, &g, blkno - g.bitmap_start) {
+                Ok(()) => true,
                 Err(e) => {
                     let message = format!("bitmap block {blkno}: {}", e.reason());
                     self.problems.fixable(message, Some(Fix::Bitmap));
@@ -332,7 +572,23 @@ impl Checker {
             let first = (blkno - g.inode_table_start) * INODES_PER_BLOCK + 1;
             for (ino, slot) in (first..=g.inode_count).zip(block.chunks_exact(INODE_SIZE)) {
                 match DiskInode::decode(slot) {
-                    Ok(inode) if inode.is_free() => {}
+                    Ok(inode) if inode.is_free() && inode.next_orphan != 0 => {
+                        self.problems.fixable(
+                            format!(
+                                "inode {ino}: free, but its orphan list link is {}",
+                                inode.next_orphan
+                            ),
+                            Some(Fix::FreeSlot(ino)),
+                        );
+                    }
+                    Ok(inode) if inode.is_free() => {
+                        if let Err(e) = inode.check_free_slot() {
+                            self.problems.fixable(
+                                format!("inode {ino}: {}", e.reason()),
+                                Some(Fix::FreeSlot(ino)),
+                            );
+                        }
+                    }
                     Ok(inode) => {
                         self.inodes.insert(ino, inode);
                     }
@@ -369,6 +625,118 @@ impl Checker {
         }
     }
 
+    /// Walks the orphan list from the superblock through the inodes'
+    /// `next_orphan`: each entry an inode in use, met once. Bounded by the
+    /// inode count, since no entry comes twice. Then checks that no other
+    /// inode links into the list.
+    fn walk_orphans(&mut self) {
+        let mut on_list = HashSet::new();
+        let mut from = "the superblock".to_string();
+        let mut ino = self.sb.orphan_head;
+        while ino != 0 {
+            let at = format!("orphan list: inode {ino} (linked from {from})");
+            let broken = if ino > self.g.inode_count {
+                Some(format!("{at} is out of range"))
+            } else if !on_list.insert(ino) {
+                Some(format!("{at} is already on the list"))
+            } else if ino == ROOT_INO {
+                Some(format!("{at} is the root directory"))
+            } else if self.bad_inodes.contains(&ino) {
+                // Reported already; where the list goes on is unknown.
+                Some(String::new())
+            } else if !self.inodes.contains_key(&ino) {
+                Some(format!("{at} is free"))
+            } else {
+                None
+            };
+            if let Some(message) = broken {
+                if !message.is_empty() {
+                    self.problems.report(message);
+                }
+                self.orphans_known = false;
+                break;
+            }
+            self.orphans.push(ino);
+            from = format!("inode {ino}");
+            ino = self.inodes[&ino].next_orphan.into();
+        }
+        let known = self.orphans_known;
+        for (&ino, inode) in &self.inodes {
+            if inode.next_orphan != 0 && !on_list.contains(&ino) {
+                self.problems.fixable(
+                    format!(
+                        "inode {ino}: not on the orphan list, but its orphan list link is {}",
+                        inode.next_orphan
+                    ),
+                    known.then_some(Fix::NextOrphan(ino)),
+                );
+            }
+        }
+    }
+
+    /// Reports the orphans the next mount frees, and those it truncates
+    /// (still linked); offers to free the former now if their blocks and
+    /// links are all known.
+    fn check_orphans(&mut self) {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let free = self.pending_free.len();
+        if free > 0 {
+            let safe = self.orphans_known
+                && self.blocks_known
+                && self.links_known
+                && self.pending_free.iter().all(|i| !self.sharing.contains(i));
+            self.problems.pending(
+                format!(
+                    "{free} orphan inode{} (freed at the next mount)",
+                    plural(free)
+                ),
+                safe.then_some(Fix::Orphans),
+                format!("{free} orphan inode{} freed", plural(free)),
+            );
+        }
+        let linked = self.orphans.len() - free;
+        if linked > 0 {
+            let s = plural(linked);
+            self.problems.pending(
+                format!(
+                    "{linked} inode{s} on the orphan list with links left \
+                     (truncated at the next mount)"
+                ),
+                None,
+                String::new(),
+            );
+        }
+    }
+
+    /// Frees the orphans the next mount would free: forgets their blocks
+    /// and their slots here, puts free slots for them in `inodes` (the
+    /// inodes to write), and relinks the orphan list without them.
+    fn release_orphans(&mut self, inodes: &mut BTreeMap<u64, DiskInode>) {
+        let freed: HashSet<u32> = self.pending_free.iter().map(|&i| i as u32).collect();
+        for owner in &mut self.owner {
+            if freed.contains(owner) {
+                *owner = 0;
+            }
+        }
+        for &ino in &self.pending_free {
+            self.inodes.remove(&ino);
+            inodes.insert(ino, DiskInode::FREE);
+        }
+        let kept: Vec<u64> = self
+            .orphans
+            .iter()
+            .copied()
+            .filter(|i| !freed.contains(&(*i as u32)))
+            .collect();
+        self.sb.orphan_head = kept.first().copied().unwrap_or(0);
+        for (i, &ino) in kept.iter().enumerate() {
+            let next = kept.get(i + 1).map_or(0, |&n| n as u32);
+            inodes.entry(ino).or_insert(self.inodes[&ino]).next_orphan = next;
+        }
+        self.pending_free.clear();
+        self.orphans = kept;
+    }
+
     fn map_inodes(&mut self, dev: &Device) -> io::Result<()> {
         let inos: Vec<u64> = self.inodes.keys().copied().collect();
         for ino in inos {
@@ -381,53 +749,41 @@ impl Checker {
     /// Checks the data and the extended attributes of an in-use inode and
     /// claims its blocks.
     fn check_inode(&mut self, dev: &Device, ino: u64, inode: &DiskInode) -> io::Result<()> {
-        self.check_xattr_block(dev, ino, inode.xattr_block)?;
+        self.check_xattr_block(dev, ino, inode)?;
         // The inode owns its attribute block even if the block is damaged.
         let xattr_blocks = u64::from(inode.xattr_block != 0);
-        let kind = inode.file_type();
+        if let Err(e) = inode.verify_symlink() {
+            self.problems.report(format!("inode {ino}: {}", e.reason()));
+        }
         if inode.is_inline() {
-            if kind != mode::S_IFREG && kind != mode::S_IFLNK {
-                let what = mode_name(inode.mode);
-                self.problems
-                    .report(format!("inode {ino}: {what} with inline data"));
-                if inode.is_dir() {
-                    self.links_known = false;
-                }
-            }
             self.check_block_count(ino, inode, xattr_blocks);
             return Ok(());
         }
 
         let map = self.read_extents(dev, ino, inode)?;
         let mut complete = map.complete;
-        if !matches!(kind, mode::S_IFREG | mode::S_IFLNK | mode::S_IFDIR) && !map.extents.is_empty()
-        {
-            let what = mode_name(inode.mode);
-            self.problems
-                .report(format!("inode {ino}: {what} with data blocks"));
-        }
+        let mut verifier = ExtentMapVerifier::new(inode, &self.g);
         let size_blocks = inode.size.div_ceil(BLOCK_SIZE as u64);
         let at =
             |i: usize, e: &Extent| format!("inode {ino}: extent {i} (file block {})", e.logical);
         let mut valid = Vec::with_capacity(map.extents.len());
-        let mut end = 0;
         for (i, e) in map.extents.iter().enumerate() {
+            let pushed = verifier.push(e);
             if let Err(err) = e.check(&self.g) {
                 self.problems
                     .report(format!("{}: {}", at(i, e), err.reason()));
                 complete = false;
                 continue;
             }
-            if e.logical < end {
-                self.problems.report(format!(
-                    "{}: overlaps or precedes the previous extent",
-                    at(i, e)
-                ));
+            if let Err(err) = pushed {
+                self.problems
+                    .report(format!("{}: {}", at(i, e), err.reason()));
             }
-            end = end.max(e.logical_end());
-            // Only fallocate(KEEP_SIZE) leaves blocks past the end of file,
-            // and those are unwritten.
-            if e.flags & EXTENT_UNWRITTEN == 0 && e.logical_end() > size_blocks {
+            // Only fallocate(KEEP_SIZE) leaves blocks past the end of a
+            // file, and those are unwritten. (Directories and symlinks:
+            // the verifier's rules.)
+            let regular = inode.file_type() == mode::S_IFREG;
+            if regular && e.flags & EXTENT_UNWRITTEN == 0 && e.logical_end() > size_blocks {
                 let size = inode.size;
                 self.problems.report(format!(
                     "{}: written past the end of file (size {size})",
@@ -436,6 +792,12 @@ impl Checker {
             }
             self.claim(e.physical, e.len.into(), ino);
             valid.push(*e);
+        }
+        if map.complete {
+            if let Err(err) = verifier.finish() {
+                self.problems
+                    .report(format!("inode {ino}: {}", err.reason()));
+            }
         }
         for &blkno in &map.chain {
             self.claim(blkno, 1, ino);
@@ -446,82 +808,111 @@ impl Checker {
         } else {
             self.blocks_known = false;
         }
-        if inode.is_dir() {
-            if !complete {
-                self.links_known = false;
+        match inode.file_type() {
+            mode::S_IFDIR => {
+                if !complete {
+                    self.links_known = false;
+                }
+                self.dirs.push((ino, valid));
             }
-            self.check_dir_shape(ino, inode, &valid);
-            self.dirs.push((ino, valid));
+            mode::S_IFLNK => self.check_symlink_block(dev, ino, inode, &valid)?,
+            _ => {}
         }
         Ok(())
     }
 
-    /// Claims extended attribute block `blkno` (0 for none) of inode `ino`
-    /// and checks that it is well-formed.
-    fn check_xattr_block(&mut self, dev: &Device, ino: u64, blkno: u64) -> io::Result<()> {
+    /// Checks the target of symlink `ino` in its block, the first of
+    /// `extents` (the module reads it so and rejects a NUL in it).
+    fn check_symlink_block(
+        &mut self,
+        dev: &Device,
+        ino: u64,
+        inode: &DiskInode,
+        extents: &[Extent],
+    ) -> io::Result<()> {
+        let len = inode.size as usize;
+        let Some(e) = extents.first().filter(|e| e.logical == 0) else {
+            return Ok(()); // Reported by the extent map verifier.
+        };
+        if len == 0 || len >= BLOCK_SIZE || e.flags & EXTENT_UNWRITTEN != 0 {
+            return Ok(()); // Reported too.
+        }
+        let mut block = vec![0; BLOCK_SIZE];
+        dev.read_blocks(e.physical, &mut block)?;
+        if let Err(err) = check_symlink_target(&block[..len]) {
+            self.problems
+                .report(format!("inode {ino}: {}", err.reason()));
+        }
+        Ok(())
+    }
+
+    /// Claims the extended attribute block of inode `ino`, if any, and
+    /// checks that it is well-formed.
+    fn check_xattr_block(&mut self, dev: &Device, ino: u64, inode: &DiskInode) -> io::Result<()> {
+        let blkno = inode.xattr_block;
         if blkno == 0 {
             return Ok(());
         }
-        let at = || format!("inode {ino}: xattr block {blkno}");
-        if !self.g.is_data_range(blkno, 1) {
+        if let Err(e) = inode.verify_xattr_block(&self.g) {
             self.problems
-                .report(format!("{}: outside the data area", at()));
+                .report(format!("inode {ino}: {} ({blkno})", e.reason()));
             return Ok(());
         }
         self.claim(blkno, 1, ino);
         let mut block = vec![0; BLOCK_SIZE];
         dev.read_blocks(blkno, &mut block)?;
         if let Err(e) = XattrBlock::decode(&block[..], blkno, ino) {
-            self.problems.report(format!("{}: {}", at(), e.reason()));
+            self.problems
+                .report(format!("inode {ino}: xattr block {blkno}: {}", e.reason()));
         }
         Ok(())
     }
 
     /// Reads the block map of `inode`: the extents in the inode, then those
-    /// along its chain of extent blocks.
+    /// along its chain of extent blocks, as [`ExtentChainWalk`] checks it.
     fn read_extents(&mut self, dev: &Device, ino: u64, inode: &DiskInode) -> io::Result<ExtentMap> {
         let mut map = ExtentMap {
             extents: inode.inode_extents().collect(),
             chain: Vec::new(),
             complete: true,
         };
-        let count = inode.extent_count as usize;
+        if let Err(e) = inode.verify_extent_count(&self.g) {
+            self.problems.report(format!("inode {ino}: {}", e.reason()));
+            map.complete = false;
+            return Ok(map);
+        }
+        let mut walk = ExtentChainWalk::new(ino, inode);
         let mut visited = HashSet::new();
         let mut block = vec![0; BLOCK_SIZE];
-        let mut next = inode.extent_block;
-        while next != 0 {
-            let blkno = next;
-            // Every extent block holds at least one extent, so the extent
-            // count bounds the chain even if it is corrupt.
-            let decoded = if !self.g.is_data_range(blkno, 1) {
-                Err("outside the data area")
-            } else if !visited.insert(blkno) {
-                Err("the extent chain loops")
-            } else if map.extents.len() >= count {
-                Err("the extent chain is longer than the extent count")
-            } else {
-                dev.read_blocks(blkno, &mut block)?;
-                ExtentBlock::decode(&block, blkno, ino).map_err(|e| e.reason())
+        loop {
+            let at = walk.link();
+            let visit = match walk.next_block(&self.g) {
+                Ok(None) => break,
+                // The walk would find out at its end; this says where.
+                Ok(Some(blkno)) if !visited.insert(blkno) => Err("the extent chain loops"),
+                Ok(Some(blkno)) => {
+                    dev.read_blocks(blkno, &mut block)?;
+                    match walk.visit(&block) {
+                        Ok(eb) => {
+                            map.chain.push(blkno);
+                            map.extents.extend((0..eb.count).map(|i| eb.extent(i)));
+                            Ok(())
+                        }
+                        Err(e) => Err(e.reason()),
+                    }
+                }
+                Err(e) => Err(e.reason()),
             };
-            match decoded {
-                Ok(eb) => {
-                    map.chain.push(blkno);
-                    map.extents.extend((0..eb.count).map(|i| eb.extent(i)));
-                    next = eb.next;
-                }
-                Err(why) => {
-                    self.problems
-                        .report(format!("inode {ino}: extent block {blkno}: {why}"));
-                    map.complete = false;
-                    break;
-                }
+            if let Err(why) = visit {
+                let message = if at == 0 {
+                    format!("inode {ino}: {why}")
+                } else {
+                    format!("inode {ino}: extent block {at}: {why}")
+                };
+                self.problems.report(message);
+                map.complete = false;
+                break;
             }
-        }
-        if map.complete && map.extents.len() != count {
-            let found = map.extents.len();
-            self.problems.report(format!(
-                "inode {ino}: extent count is {count}, found {found}"
-            ));
         }
         Ok(map)
     }
@@ -550,44 +941,17 @@ impl Checker {
                 shared.push(blkno, *owner);
             }
         }
+        if !shared.0.is_empty() {
+            self.sharing.insert(ino);
+        }
         for (first, last, other) in shared.0 {
+            self.sharing.insert(other.into());
             let blocks = span("block", first, last);
             self.problems.report(if u64::from(other) == ino {
                 format!("{blocks}: used twice by inode {ino}")
             } else {
                 format!("{blocks}: used by inode {other} and inode {ino}")
             });
-        }
-    }
-
-    /// Checks that a directory is a whole number of written blocks, all mapped.
-    fn check_dir_shape(&mut self, ino: u64, inode: &DiskInode, extents: &[Extent]) {
-        if !inode.size.is_multiple_of(BLOCK_SIZE as u64) {
-            let size = inode.size;
-            self.problems.report(format!(
-                "directory {ino}: size {size} is not a multiple of {BLOCK_SIZE}"
-            ));
-        }
-        let size_blocks = inode.size.div_ceil(BLOCK_SIZE as u64);
-        let mut mapped = 0;
-        for e in extents {
-            if e.flags & EXTENT_UNWRITTEN != 0 {
-                let blocks = span("file block", e.logical, e.logical_end() - 1);
-                self.problems
-                    .report(format!("directory {ino}: {blocks} unwritten"));
-            }
-            let hole_end = e.logical.min(size_blocks);
-            if hole_end > mapped {
-                let blocks = span("file block", mapped, hole_end - 1);
-                self.problems
-                    .report(format!("directory {ino}: {blocks} not mapped"));
-            }
-            mapped = mapped.max(e.logical_end());
-        }
-        if mapped < size_blocks {
-            let blocks = span("file block", mapped, size_blocks - 1);
-            self.problems
-                .report(format!("directory {ino}: {blocks} not mapped"));
         }
     }
 
@@ -604,8 +968,10 @@ impl Checker {
         Ok(())
     }
 
+    /// Checks the entries of block `blkno` of directory `dir` one by one,
+    /// with the module's rules, and counts the links they make.
     fn read_dir_block(&mut self, dir: u64, blkno: u64, block: &[u8], names: &mut HashSet<Vec<u8>>) {
-        let entries = match dir_entries(block, blkno, dir) {
+        let entries = match dir_block_entries(block, blkno, dir) {
             Ok(entries) => entries,
             Err(e) => {
                 self.problems
@@ -615,47 +981,85 @@ impl Checker {
             }
         };
         for entry in entries {
-            match entry {
-                Ok(entry) if entry.ino != 0 => self.check_entry(dir, &entry, names),
-                Ok(_) => {}
+            let entry = match entry {
+                Ok(entry) => entry,
                 Err(e) => {
                     self.problems
                         .report(format!("directory {dir}: block {blkno}: {}", e.reason()));
                     self.links_known = false;
+                    break;
                 }
+            };
+            let at = if entry.ino == 0 {
+                format!(
+                    "directory {dir}: block {blkno}: free entry at {}",
+                    entry.offset
+                )
+            } else {
+                format!("directory {dir}: entry \"{}\"", entry.name.escape_ascii())
+            };
+            if entry.ino == 0 {
+                if let Err(e) = entry.check(dir, self.g.inode_count) {
+                    self.problems.report(format!("{at}: {}", e.reason()));
+                }
+            } else {
+                // A bad name or type: the entry still links its inode.
+                if let Err(e) = entry.check_name_and_type() {
+                    self.problems.report(format!("{at}: {}", e.reason()));
+                }
+                match entry.check_inode_number(dir, self.g.inode_count) {
+                    Ok(()) => self.check_entry(dir, &at, &entry, names),
+                    Err(e) => {
+                        let ino = entry.ino;
+                        self.problems
+                            .report(format!("{at}: {} (inode {ino})", e.reason()));
+                    }
+                }
+            }
+            if let Err(e) = entry.check_slack() {
+                self.problems.fixable(
+                    format!("{at}: {}", e.reason()),
+                    Some(Fix::DirSlack(dir, blkno)),
+                );
             }
         }
     }
 
-    /// Checks a used entry of directory `dir` and counts the link it makes.
-    fn check_entry(&mut self, dir: u64, entry: &DirEntry<'_>, names: &mut HashSet<Vec<u8>>) {
-        let at = || format!("directory {dir}: entry \"{}\"", entry.name.escape_ascii());
+    /// Checks a used entry of directory `dir`, reported as `at`, against the
+    /// inode it names, and counts the link it makes.
+    fn check_entry(
+        &mut self,
+        dir: u64,
+        at: &str,
+        entry: &DirEntry<'_>,
+        names: &mut HashSet<Vec<u8>>,
+    ) {
         if !names.insert(entry.name.to_vec()) {
-            self.problems.report(format!("{}: duplicate name", at()));
+            self.problems.report(format!("{at}: duplicate name"));
         }
         let ino = entry.ino;
         let Some(target) = self.inodes.get(&ino) else {
-            if ino > self.g.inode_count {
-                self.problems
-                    .report(format!("{}: inode {ino} out of range", at()));
-            } else if !self.bad_inodes.contains(&ino) {
-                self.problems
-                    .report(format!("{}: inode {ino} is free", at()));
+            if !self.bad_inodes.contains(&ino) {
+                let why = check_entry_target(entry.file_type, 0, 0).err();
+                let why = why.map_or("", |e| e.reason());
+                self.problems.report(format!("{at}: {why} (inode {ino})"));
             }
             return;
         };
-        let actual = file_type::from_mode(target.mode);
-        if entry.file_type != actual {
-            let (said, is) = (type_name(entry.file_type), type_name(actual));
-            self.problems
-                .report(format!("{}: type {said}, but inode {ino} is a {is}", at()));
+        // The link count is compared with the entries in check_links; an
+        // unknown type was reported.
+        let typed = file_type::is_known(entry.file_type);
+        if let Some(e) = check_entry_type(entry.file_type, target.mode)
+            .err()
+            .filter(|_| typed)
+        {
+            let (said, is) = (type_name(entry.file_type), mode_name(target.mode));
+            self.problems.report(format!(
+                "{at}: {} (type {said}, inode {ino} is a {is})",
+                e.reason()
+            ));
         }
         let is_dir = target.is_dir();
-        if is_dir && ino == ROOT_INO {
-            self.problems
-                .report(format!("{}: links the root directory", at()));
-            return;
-        }
         let links = self.links.entry(ino).or_default();
         links.refs += 1;
         if links.refs == 1 {
@@ -666,15 +1070,29 @@ impl Checker {
         }
     }
 
-    /// Compares link counts and directory parents with the entries found.
+    /// Compares link counts and parents with the entries found.
     fn check_links(&mut self) {
         let known = self.links_known;
         let fix = |fix| known.then_some(fix);
         for (&ino, inode) in &self.inodes {
             let links = self.links.get(&ino).copied().unwrap_or_default();
+            // The parent's range; a directory's parent is compared with the
+            // directory holding its entry below, which says more.
+            let parent = inode.verify_parent(&self.g).err();
+            let parent_message = |e: rexfs_format::FormatError| {
+                format!("inode {ino}: {} ({})", e.reason(), inode.parent)
+            };
             if ino != ROOT_INO && links.refs == 0 {
-                self.problems
-                    .report(format!("inode {ino}: in use but not in any directory"));
+                // An orphan with no link left: the next mount frees it.
+                if inode.nlink == 0 && self.orphans.contains(&ino) {
+                    self.pending_free.push(ino);
+                } else {
+                    self.problems
+                        .report(format!("inode {ino}: in use but not in any directory"));
+                }
+                if let Some(e) = parent {
+                    self.problems.report(parent_message(e));
+                }
                 continue;
             }
             let nlink = if inode.is_dir() {
@@ -691,14 +1109,26 @@ impl Checker {
                     fix(Fix::Nlink(ino, nlink)),
                 );
             }
-            if !inode.is_dir() || ino == ROOT_INO {
+            if !inode.is_dir() {
+                // Informational (the directory the inode was made in): any
+                // directory holding an entry of it is as good.
+                if let Some(e) = parent {
+                    self.problems
+                        .fixable(parent_message(e), Some(Fix::Parent(ino, links.linked_from)));
+                }
                 continue;
+            }
+            if ino == ROOT_INO {
+                continue; // check_root
             }
             if links.refs > 1 {
                 self.problems.report(format!(
                     "directory {ino}: linked from {} entries",
                     links.refs
                 ));
+                if let Some(e) = parent {
+                    self.problems.report(parent_message(e));
+                }
             } else if inode.parent != links.linked_from {
                 let (parent, dir) = (inode.parent, links.linked_from);
                 self.problems.fixable(

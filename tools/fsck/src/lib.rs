@@ -2,9 +2,11 @@
 //! `fsck.rexfs`: checks a rexfs filesystem and repairs what it safely can.
 //!
 //! The command line and the exit statuses follow e2fsck, so that `fsck -t
-//! rexfs` and xfstests can drive it.
+//! rexfs` and xfstests can drive it. A journal holding transactions is
+//! replayed by `-y`/`-p` before the check, as e2fsck does; `-n` stops at it.
 
 mod check;
+pub mod journal;
 
 use std::ffi::OsString;
 use std::io;
@@ -37,8 +39,8 @@ pub mod exit {
 /// How to check, from the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
-    /// Write repairs (`-y`, `-p`, `-a`); otherwise the device is opened
-    /// read-only.
+    /// Replay the journal and write repairs (`-y`, `-p`, `-a`); otherwise
+    /// the device is opened read-only.
     pub repair: bool,
     /// Print a usage summary (`-v`).
     pub verbose: bool,
@@ -111,7 +113,12 @@ pub fn cli(args: impl IntoIterator<Item = OsString>) -> u8 {
         Ok(dev) => dev,
         Err(err) => return failed(err),
     };
-    let mut fsck = match Fsck::check(&dev) {
+    let checked = if opts.repair {
+        Fsck::replay_and_check(&dev)
+    } else {
+        Fsck::check(&dev)
+    };
+    let mut fsck = match checked {
         Ok(fsck) => fsck,
         Err(err) => return failed(err),
     };

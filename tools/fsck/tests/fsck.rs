@@ -4,179 +4,22 @@
 
 #[path = "../../mkfs/tests/common/mod.rs"]
 mod common;
+mod edit;
 
 use std::fs;
 use std::process::{Command, Output};
 
 use common::Image;
+use edit::{
+    check, dir, expect, expect_repaired, extent, file, formatted, inline_file, journal_superblock,
+    messages, repair, Fs, BS, MIB,
+};
 use rexfs_format::{
-    assign_bit, bitmap_payload_mut, bitmap_position, dirent_size, file_type, init_dir_block, mode,
-    test_bit, write_dirent, BlockHeader, BlockKind, DiskInode, Extent, ExtentBlock, Geometry,
-    Superblock, XattrBlock, XattrNamespace, BLOCK_SIZE, EXTENT_SIZE, EXTENT_UNWRITTEN, HEADER_SIZE,
-    INODE_IMMUTABLE, INODE_INLINE, INODE_SIZE, INODE_USER_FLAGS, ROOT_INO,
+    file_type, mode, BlockHeader, BlockKind, DiskInode, Extent, ExtentBlock, JournalSuperblock,
+    BLOCK_SIZE, EXTENT_UNWRITTEN, HEADER_SIZE, INODE_IMMUTABLE, INODE_INLINE, INODE_SIZE,
+    INODE_USER_FLAGS, ROOT_INO,
 };
 use rexfs_fsck::{exit, Fsck};
-use rexfs_mkfs::Device;
-
-const MIB: u64 = 1 << 20;
-const BS: u64 = BLOCK_SIZE as u64;
-
-/// A filesystem under test, edited block by block.
-struct Fs {
-    dev: Device,
-    sb: Superblock,
-}
-
-impl Fs {
-    fn open(image: &Image) -> Self {
-        let dev = image.open();
-        let mut block = vec![0; BLOCK_SIZE];
-        dev.read_blocks(0, &mut block).unwrap();
-        Fs {
-            dev,
-            sb: Superblock::decode(&block).unwrap(),
-        }
-    }
-
-    fn g(&self) -> Geometry {
-        self.sb.geometry
-    }
-
-    fn read(&self, blkno: u64) -> Vec<u8> {
-        let mut block = vec![0; BLOCK_SIZE];
-        self.dev.read_blocks(blkno, &mut block).unwrap();
-        block
-    }
-
-    fn write(&self, blkno: u64, block: &[u8]) {
-        self.dev.write_blocks(blkno, block).unwrap();
-    }
-
-    /// Flips a bit of byte `offset` of block `blkno`.
-    fn flip(&self, blkno: u64, offset: usize) {
-        let mut block = self.read(blkno);
-        block[offset] ^= 0x10;
-        self.write(blkno, &block);
-    }
-
-    fn save_superblock(&self) {
-        let mut block = self.read(0);
-        self.sb.encode(&mut block);
-        self.write(0, &block);
-    }
-
-    fn inode(&self, ino: u64) -> DiskInode {
-        let (blkno, offset) = self.g().inode_location(ino).unwrap();
-        DiskInode::decode(&self.read(blkno)[offset..offset + INODE_SIZE]).unwrap()
-    }
-
-    fn put_inode(&self, ino: u64, inode: &DiskInode) {
-        let (blkno, offset) = self.g().inode_location(ino).unwrap();
-        let mut block = self.read(blkno);
-        inode.encode(&mut block[offset..]);
-        self.write(blkno, &block);
-    }
-
-    fn update_inode(&self, ino: u64, f: impl FnOnce(&mut DiskInode)) {
-        let mut inode = self.inode(ino);
-        f(&mut inode);
-        self.put_inode(ino, &inode);
-    }
-
-    /// Writes a new in-use inode and accounts for it in the superblock.
-    fn create(&mut self, ino: u64, inode: &DiskInode) {
-        self.put_inode(ino, inode);
-        self.sb.free_inodes -= 1;
-        self.save_superblock();
-    }
-
-    fn bit(&self, blkno: u64) -> bool {
-        let (index, bit) = bitmap_position(blkno);
-        test_bit(
-            &self.read(self.g().bitmap_start + index)[HEADER_SIZE..],
-            bit,
-        )
-    }
-
-    /// Sets the bitmap bit of `blkno` and reseals the bitmap block.
-    fn set_bit(&self, blkno: u64, used: bool) {
-        let (index, bit) = bitmap_position(blkno);
-        let at = self.g().bitmap_start + index;
-        let mut block = self.read(at);
-        assign_bit(bitmap_payload_mut(&mut block), bit, used);
-        BlockHeader {
-            kind: BlockKind::Bitmap,
-            blkno: at,
-            owner: 0,
-        }
-        .seal(&mut block);
-        self.write(at, &block);
-    }
-
-    /// Allocates a free data block in the bitmap and the superblock.
-    fn alloc(&mut self) -> u64 {
-        let blkno = (self.g().data_start..).find(|&b| !self.bit(b)).unwrap();
-        self.set_bit(blkno, true);
-        self.sb.free_blocks -= 1;
-        self.save_superblock();
-        blkno
-    }
-
-    /// Appends a new block holding `entries` (name, inode, type) to
-    /// directory `dir`; returns the block.
-    fn add_dir_block(&mut self, dir: u64, entries: &[(&str, u64, u8)]) -> u64 {
-        let blkno = self.alloc();
-        let mut block = vec![0; BLOCK_SIZE];
-        init_dir_block(&mut block);
-        let mut offset = HEADER_SIZE;
-        for (i, &(name, ino, ftype)) in entries.iter().enumerate() {
-            let last = i + 1 == entries.len();
-            let rec_len = if last {
-                BLOCK_SIZE - offset
-            } else {
-                dirent_size(name.len())
-            };
-            write_dirent(&mut block, offset, ino, rec_len, ftype, name.as_bytes());
-            offset += rec_len;
-        }
-        BlockHeader {
-            kind: BlockKind::Directory,
-            blkno,
-            owner: dir,
-        }
-        .seal(&mut block);
-        self.write(blkno, &block);
-        self.update_inode(dir, |d| {
-            let extent = Extent {
-                logical: d.size / BS,
-                physical: blkno,
-                len: 1,
-                flags: 0,
-            };
-            extent.encode(&mut d.data[d.extent_count as usize * EXTENT_SIZE..]);
-            d.extent_count += 1;
-            d.size += BS;
-            d.blocks += 1;
-        });
-        blkno
-    }
-
-    /// Allocates an extended attribute block for inode `ino` holding the
-    /// user attributes `attrs` (name, value); returns it.
-    fn add_xattr_block(&mut self, ino: u64, attrs: &[(&str, &str)]) -> u64 {
-        let blkno = self.alloc();
-        let mut raw = vec![0; BLOCK_SIZE];
-        let mut block = XattrBlock::empty(&mut raw[..]);
-        for (name, value) in attrs {
-            block
-                .set(XattrNamespace::User, name.as_bytes(), value.as_bytes())
-                .unwrap();
-        }
-        block.seal(blkno, ino);
-        self.write(blkno, &raw);
-        blkno
-    }
-}
 
 /// An extended attribute block at `blkno` of inode `ino` written byte by
 /// byte, as the format describes it: `count`, then the entries (namespace,
@@ -202,93 +45,12 @@ fn raw_xattr_block(blkno: u64, ino: u64, count: u32, entries: &[(u8, &str, &str)
     block
 }
 
-/// A regular file with `extents` (at most five), linked once.
-fn file(extents: &[Extent]) -> DiskInode {
-    let mut inode = DiskInode {
-        mode: mode::S_IFREG | 0o644,
-        nlink: 1,
-        ..DiskInode::FREE
-    };
-    for (i, e) in extents.iter().enumerate() {
-        e.encode(&mut inode.data[i * EXTENT_SIZE..]);
-    }
-    inode.extent_count = extents.len() as u32;
-    inode.blocks = extents.iter().map(|e| u64::from(e.len)).sum();
-    inode.size = extents.iter().map(|e| e.logical_end()).max().unwrap_or(0) * BS;
-    inode
-}
-
-/// A small file with its data in the inode.
-fn inline_file(data: &[u8]) -> DiskInode {
-    let mut inode = DiskInode {
-        mode: mode::S_IFREG | 0o644,
-        flags: INODE_INLINE,
-        nlink: 1,
-        size: data.len() as u64,
-        ..DiskInode::FREE
-    };
-    inode.data[..data.len()].copy_from_slice(data);
-    inode
-}
-
-/// An empty directory in `parent`.
-fn dir(parent: u64) -> DiskInode {
-    DiskInode {
-        mode: mode::S_IFDIR | 0o755,
-        nlink: 2,
-        parent,
-        ..DiskInode::FREE
-    }
-}
-
-fn extent(logical: u64, physical: u64) -> Extent {
-    Extent {
-        logical,
-        physical,
-        len: 1,
-        flags: 0,
-    }
-}
-
-fn check(image: &Image) -> Fsck {
-    Fsck::check(&image.open()).unwrap()
-}
-
-fn repair(image: &Image) -> Fsck {
-    let dev = image.open();
-    let mut fsck = Fsck::check(&dev).unwrap();
-    fsck.repair(&dev).unwrap();
-    fsck
-}
-
-fn messages(fsck: &Fsck) -> Vec<String> {
-    fsck.problems().iter().map(|p| p.to_string()).collect()
-}
-
-/// Checks `image` and expects exactly `problems` and exit status `code`.
-fn expect(image: &Image, problems: &[&str], code: u8) {
-    let fsck = check(image);
-    assert_eq!(messages(&fsck), problems);
-    assert_eq!(fsck.exit_code(), code);
-}
-
-/// Repairs `image`, expecting `problems` all fixed, then checks it clean.
-fn expect_repaired(image: &Image, problems: &[&str]) {
-    let fsck = repair(image);
-    let fixed: Vec<String> = problems.iter().map(|p| format!("{p} (fixed)")).collect();
-    assert_eq!(messages(&fsck), fixed);
-    assert_eq!(fsck.exit_code(), exit::CORRECTED);
-    expect(image, &[], exit::OK);
-}
-
-fn formatted() -> Image {
-    Image::formatted(16 * MIB, &["-q"])
-}
-
 #[test]
 fn fresh_filesystems_are_clean() {
     for (size, args) in [
         (16 * MIB, &["-q"][..]),
+        (16 * MIB, &["-q", "-J", "none"]),
+        (64 * MIB, &["-q", "-J", "size=60"]),
         (MIB / 4, &["-q"]),
         (16 * MIB, &["-q", "-N", "17"]),
         (300 * MIB, &["-q", "-s", "299M"]),
@@ -302,7 +64,7 @@ fn fresh_filesystems_are_clean() {
     let s = fsck.summary().unwrap();
     assert_eq!(
         (s.inodes_used, s.inode_count, s.blocks_used, s.block_count),
-        (1, 1024, 66, 4096)
+        (1, 1024, 1090, 4096)
     );
 }
 
@@ -379,8 +141,8 @@ fn leaked_blocks() {
         fs.set_bit(blkno, true);
     }
     let problems = [
-        "block 71: marked used but not owned",
-        "blocks 166-265: marked used but not owned",
+        "block 1095: marked used but not owned",
+        "blocks 1190-1289: marked used but not owned",
     ];
     expect(&image, &problems, exit::UNCORRECTED);
     expect_repaired(&image, &problems);
@@ -408,7 +170,7 @@ fn wrong_free_counts() {
     fs.sb.free_inodes -= 1;
     fs.save_superblock();
     let problems = [
-        "superblock: free block count is 4027, should be 4030",
+        "superblock: free block count is 3003, should be 3006",
         "superblock: free inode count is 1022, should be 1023",
     ];
     expect(&image, &problems, exit::UNCORRECTED);
@@ -460,7 +222,7 @@ fn directory_with_files_is_clean() {
     fs.update_inode(3, |f| f.nlink = 2);
     expect(&image, &[], exit::OK);
     let s = check(&image).summary().unwrap();
-    assert_eq!((s.inodes_used, s.blocks_used), (4, 66 + 4));
+    assert_eq!((s.inodes_used, s.blocks_used), (4, 1090 + 4));
 }
 
 #[test]
@@ -516,7 +278,7 @@ fn entry_of_a_free_inode() {
     Fs::open(&image).add_dir_block(ROOT_INO, &[("ghost", 5, file_type::REG)]);
     expect(
         &image,
-        &["directory 1: entry \"ghost\": inode 5 is free"],
+        &["directory 1: entry \"ghost\": directory entry names a free inode (inode 5)"],
         exit::UNCORRECTED,
     );
 }
@@ -538,10 +300,12 @@ fn bad_entries() {
     expect(
         &image,
         &[
-            "directory 1: entry \"a\": type directory, but inode 2 is a regular file",
+            "directory 1: entry \"a\": directory entry type does not match the inode \
+             (type directory, inode 2 is a regular file)",
             "directory 1: entry \"a\": duplicate name",
-            "directory 1: entry \"far\": inode 5000 out of range",
-            "directory 1: entry \"root\": links the root directory",
+            "directory 1: entry \"far\": directory entry inode number out of range \
+             (inode 5000)",
+            "directory 1: entry \"root\": directory entry names the root directory (inode 1)",
             "inode 2: link count is 1, should be 2",
         ],
         exit::UNCORRECTED,
@@ -635,7 +399,8 @@ fn extent_chain() {
 
     ExtentBlock::encode(&mut block, chain, 2, chain, &extents[5..]);
     fs.write(chain, &block);
-    let problem = format!("inode 2: extent block {chain}: the extent chain loops");
+    let problem =
+        format!("inode 2: extent block {chain}: extent chain longer than its extent count");
     expect(&image, &[&problem], exit::UNCORRECTED);
     // The blocks of a damaged map stay allocated: nothing to repair.
     assert_eq!(repair(&image).exit_code(), exit::UNCORRECTED);
@@ -678,7 +443,7 @@ fn xattr_blocks() {
     let (file_block, dir_block) = files_with_xattrs(&mut fs);
     expect(&image, &[], exit::OK);
     // Two attribute blocks and a directory block.
-    assert_eq!(check(&image).summary().unwrap().blocks_used, 66 + 3);
+    assert_eq!(check(&image).summary().unwrap().blocks_used, 1090 + 3);
 
     fs.update_inode(2, |f| f.blocks = 0);
     fs.set_bit(dir_block, false);
@@ -698,7 +463,7 @@ fn xattr_blocks() {
     let problems = [
         "inode 2: block count is 1, should be 0".to_string(),
         format!("block {file_block}: marked used but not owned"),
-        "superblock: free block count is 4027, should be 4028".to_string(),
+        "superblock: free block count is 3003, should be 3004".to_string(),
     ];
     expect(
         &image,
@@ -758,7 +523,7 @@ fn corrupt_xattr_blocks() {
             &format!("block {file_block}: used by inode 2 and inode 3"),
             &format!("inode 3: xattr block {file_block}: block header does not match"),
             &format!("block {dir_block}: marked used but not owned"),
-            "superblock: free block count is 4027, should be 4028",
+            "superblock: free block count is 3003, should be 3004",
         ],
         exit::UNCORRECTED,
     );
@@ -767,11 +532,11 @@ fn corrupt_xattr_blocks() {
         &image,
         &[
             &format!(
-                "inode 3: xattr block {}: outside the data area",
+                "inode 3: xattr block outside the data area ({})",
                 fs.g().block_count
             ),
             &format!("block {dir_block}: marked used but not owned"),
-            "superblock: free block count is 4027, should be 4028",
+            "superblock: free block count is 3003, should be 3004",
         ],
         exit::UNCORRECTED,
     );
@@ -819,7 +584,7 @@ fn directory_hole() {
     });
     expect(
         &image,
-        &["directory 1: file block 0 not mapped"],
+        &["inode 1: extent 0 (file block 1): hole in a directory"],
         exit::UNCORRECTED,
     );
 }
@@ -835,6 +600,258 @@ fn check_without_repair_changes_nothing() {
     let before = fs::read(image.path()).unwrap();
     assert_eq!(check(&image).problems().len(), 3);
     assert_eq!(fs::read(image.path()).unwrap(), before);
+}
+
+/// Rewrites the journal superblock of `fs` as `f` changes it.
+fn edit_journal(fs: &Fs, f: impl FnOnce(&mut JournalSuperblock)) {
+    let g = fs.g();
+    let mut jsb = journal_superblock(fs);
+    f(&mut jsb);
+    let mut block = fs.read(g.journal_start);
+    jsb.encode(&mut block);
+    fs.write(g.journal_start, &block);
+}
+
+/// A damaged journal superblock is an error; a repair writes a new, empty
+/// journal over it (its log zeroed), as e2fsck clears a bad journal.
+#[test]
+fn damaged_journal_superblock() {
+    for why in [
+        "bad magic number",
+        "checksum mismatch",
+        "journal length does not fit its region",
+    ] {
+        let image = formatted();
+        let fs = Fs::open(&image);
+        let g = fs.g();
+        match why {
+            "bad magic number" => fs.flip(g.journal_start, 0),
+            "checksum mismatch" => fs.flip(g.journal_start, 0x60),
+            _ => edit_journal(&fs, |j| j.maxlen = 1025),
+        }
+        let problem = &format!("journal superblock (block 66): {why}");
+        // Something in the log, which the new journal must not keep.
+        fs.write(g.journal_start + 7, &[0xee; BLOCK_SIZE]);
+        expect(&image, &[problem], exit::UNCORRECTED);
+        expect_repaired(&image, &[problem]);
+        assert_eq!(
+            journal_superblock(&fs),
+            JournalSuperblock::new(g.journal_blocks, fs.sb.uuid)
+        );
+        assert_eq!(fs.read(g.journal_start + 7), [0; BLOCK_SIZE]);
+    }
+
+    // A journal shorter than its region.
+    let image = Image::formatted(16 * MIB, &["-q", "-J", "size=8"]);
+    let fs = Fs::open(&image);
+    edit_journal(&fs, |j| j.maxlen = 1024);
+    let problem = "journal superblock (block 66): the journal has 1024 blocks, but its region 2048";
+    expect(&image, &[problem], exit::UNCORRECTED);
+    expect_repaired(&image, &[problem]);
+    assert_eq!(journal_superblock(&fs).maxlen, 2048);
+
+    // Features this version does not know: left alone.
+    let image = formatted();
+    let fs = Fs::open(&image);
+    edit_journal(&fs, |j| j.feature_incompat |= 0x20);
+    let before = fs.read(fs.g().journal_start);
+    let problem = "journal superblock (block 66): unknown journal features";
+    expect(&image, &[problem], exit::UNCORRECTED);
+    assert_eq!(repair(&image).exit_code(), exit::UNCORRECTED);
+    assert_eq!(fs.read(fs.g().journal_start), before);
+}
+
+/// The error an aborted journal records is reported; a repair clears it.
+#[test]
+fn journal_error_recorded() {
+    let image = formatted();
+    let fs = Fs::open(&image);
+    edit_journal(&fs, |j| j.errno = -5);
+    let problem = "journal: the kernel aborted the journal with error -5";
+    expect(&image, &[problem], exit::UNCORRECTED);
+    expect_repaired(&image, &[problem]);
+    assert_eq!(journal_superblock(&fs).errno, 0);
+}
+
+/// Links `inos` into the orphan list, in that order.
+fn orphan_list(fs: &mut Fs, inos: &[u64]) {
+    fs.sb.orphan_head = inos.first().copied().unwrap_or(0);
+    fs.save_superblock();
+    for (i, &ino) in inos.iter().enumerate() {
+        let next = inos.get(i + 1).map_or(0, |&n| n as u32);
+        fs.update_inode(ino, |inode| inode.next_orphan = next);
+    }
+}
+
+/// Inode 2, an unlinked file with a data block and an attribute block; 3,
+/// an unlinked inline file; 4, an unlinked directory with a block: all
+/// with no link left (nlink 0), as unlink and rmdir leave an inode still
+/// open. Returns the blocks they hold.
+fn unlinked_inodes(fs: &mut Fs) -> Vec<u64> {
+    let data = fs.alloc();
+    let xattr = fs.add_xattr_block(2, &[("k", "v")]);
+    let mut inode = file(&[extent(0, data)]);
+    inode.nlink = 0;
+    inode.xattr_block = xattr;
+    inode.blocks += 1;
+    fs.create(2, &inode);
+    fs.create(
+        3,
+        &DiskInode {
+            nlink: 0,
+            ..inline_file(b"gone")
+        },
+    );
+    fs.create(4, &DiskInode { nlink: 0, ..dir(1) });
+    let dir_block = fs.add_dir_block(4, &[]);
+    vec![data, xattr, dir_block]
+}
+
+#[test]
+fn orphans_are_pending_frees() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    let free_blocks = fs.sb.free_blocks;
+    let free_inodes = fs.sb.free_inodes;
+    let blocks = unlinked_inodes(&mut fs);
+    orphan_list(&mut fs, &[3, 2, 4]);
+    // Not errors: the next mount frees them.
+    expect(
+        &image,
+        &["3 orphan inodes (freed at the next mount)"],
+        exit::OK,
+    );
+    let fsck = repair(&image);
+    assert_eq!(messages(&fsck), ["3 orphan inodes freed"]);
+    assert_eq!(fsck.exit_code(), exit::CORRECTED);
+    expect(&image, &[], exit::OK);
+    let fs = Fs::open(&image);
+    assert_eq!(
+        (fs.sb.orphan_head, fs.sb.free_blocks, fs.sb.free_inodes),
+        (0, free_blocks, free_inodes)
+    );
+    assert!(blocks.iter().all(|&b| !fs.bit(b)));
+    for ino in 2..=4 {
+        assert!(fs.inode(ino).is_free(), "inode {ino}");
+    }
+    let s = check(&image).summary().unwrap();
+    assert_eq!((s.inodes_used, s.blocks_used), (1, 1090));
+}
+
+/// An orphan still linked is being truncated: the next mount finishes it,
+/// and a repair leaves it on the list while freeing the others.
+#[test]
+fn linked_orphans_stay_on_the_list() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    unlinked_inodes(&mut fs);
+    fs.create(5, &inline_file(b"kept"));
+    fs.add_dir_block(ROOT_INO, &[("kept", 5, file_type::REG)]);
+    orphan_list(&mut fs, &[2, 5, 3]);
+    let linked = "1 inode on the orphan list with links left (truncated at the next mount)";
+    // Inode 4 is not on the list: unreferenced, as before orphan lists.
+    expect(
+        &image,
+        &[
+            "inode 4: in use but not in any directory",
+            "2 orphan inodes (freed at the next mount)",
+            linked,
+        ],
+        exit::UNCORRECTED,
+    );
+    orphan_list(&mut fs, &[2, 5, 3, 4]);
+    expect(
+        &image,
+        &["3 orphan inodes (freed at the next mount)", linked],
+        exit::OK,
+    );
+    let fsck = repair(&image);
+    assert_eq!(messages(&fsck), ["3 orphan inodes freed", linked]);
+    assert_eq!(fsck.exit_code(), exit::CORRECTED);
+    let fs = Fs::open(&image);
+    assert_eq!((fs.sb.orphan_head, fs.inode(5).next_orphan), (5, 0));
+    expect(&image, &[linked], exit::OK);
+}
+
+#[test]
+fn damaged_orphan_lists() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    unlinked_inodes(&mut fs);
+    let not_in_dir = |ino| format!("inode {ino}: in use but not in any directory");
+    // A cycle: 2, 3, 4, then 3 again.
+    orphan_list(&mut fs, &[2, 3, 4]);
+    fs.update_inode(4, |i| i.next_orphan = 3);
+    expect(
+        &image,
+        &[
+            "orphan list: inode 3 (linked from inode 4) is already on the list",
+            "3 orphan inodes (freed at the next mount)",
+        ],
+        exit::UNCORRECTED,
+    );
+    // Nothing is freed from a damaged list.
+    assert_eq!(repair(&image).exit_code(), exit::UNCORRECTED);
+    assert!(!Fs::open(&image).inode(2).is_free());
+
+    // A free inode on the list, and one out of range.
+    fs.update_inode(4, |i| i.next_orphan = 9);
+    expect(
+        &image,
+        &[
+            "orphan list: inode 9 (linked from inode 4) is free",
+            "3 orphan inodes (freed at the next mount)",
+        ],
+        exit::UNCORRECTED,
+    );
+    fs.update_inode(3, |i| i.next_orphan = 5000);
+    expect(
+        &image,
+        &[
+            "orphan list: inode 5000 (linked from inode 3) is out of range",
+            "inode 4: not on the orphan list, but its orphan list link is 9",
+            &not_in_dir(4),
+            "2 orphan inodes (freed at the next mount)",
+        ],
+        exit::UNCORRECTED,
+    );
+    fs.sb.orphan_head = 9;
+    fs.save_superblock();
+    let mut problems =
+        vec!["orphan list: inode 9 (linked from the superblock) is free".to_string()];
+    for (ino, next) in [(2, 3), (3, 5000), (4, 9)] {
+        problems.push(format!(
+            "inode {ino}: not on the orphan list, but its orphan list link is {next}"
+        ));
+    }
+    problems.extend((2..=4).map(not_in_dir));
+    let problems: Vec<&str> = problems.iter().map(String::as_str).collect();
+    expect(&image, &problems, exit::UNCORRECTED);
+}
+
+/// An inode not on the orphan list must not link into it, nor a free one.
+#[test]
+fn stray_orphan_links() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    fs.create(2, &inline_file(b"x"));
+    fs.add_dir_block(ROOT_INO, &[("x", 2, file_type::REG)]);
+    fs.update_inode(2, |i| i.next_orphan = 7);
+    let (blkno, offset) = fs.g().inode_location(5).unwrap();
+    let mut block = fs.read(blkno);
+    DiskInode {
+        next_orphan: 3,
+        ..DiskInode::FREE
+    }
+    .encode(&mut block[offset..offset + INODE_SIZE]);
+    fs.write(blkno, &block);
+    let problems = [
+        "inode 5: free, but its orphan list link is 3",
+        "inode 2: not on the orphan list, but its orphan list link is 7",
+    ];
+    expect(&image, &problems, exit::UNCORRECTED);
+    expect_repaired(&image, &problems);
+    assert_eq!(fs.inode(2).next_orphan, 0);
 }
 
 fn fsck(args: &[&str]) -> Output {
@@ -855,11 +872,11 @@ fn binary_exit_codes() {
     assert_eq!(code(&fsck(&[path])), Some(0));
     let verbose = fsck(&["-fv", path]);
     assert_eq!(code(&verbose), Some(0));
-    assert!(String::from_utf8_lossy(&verbose.stdout).contains("1/1024 inodes, 66/4096 blocks"));
+    assert!(String::from_utf8_lossy(&verbose.stdout).contains("1/1024 inodes, 1090/4096 blocks"));
 
     let mut fs = Fs::open(&image);
     fs.set_bit(fs.g().data_start + 9, true);
-    let line = "fsck.rexfs: block 75: marked used but not owned";
+    let line = "fsck.rexfs: block 1099: marked used but not owned";
     let found = fsck(&["-n", path]);
     assert_eq!(code(&found), Some(4));
     assert_eq!(String::from_utf8_lossy(&found.stdout), format!("{line}\n"));

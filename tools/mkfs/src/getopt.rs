@@ -77,6 +77,19 @@ impl<I: Iterator<Item = OsString>> Iterator for Getopt<I> {
     }
 }
 
+/// Splits the value of an option made of comma-separated suboptions, as
+/// `getsubopt(3)` does (`-J size=64`, `-J none`), into names and their
+/// values; empty suboptions are skipped.
+pub fn suboptions(value: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    value
+        .split(',')
+        .filter(|sub| !sub.is_empty())
+        .map(|sub| match sub.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (sub, None),
+        })
+}
+
 /// The message for an option letter the program does not know.
 pub fn invalid_option(letter: u8) -> String {
     format!("invalid option -- '{}'", letter.escape_ascii())
@@ -132,6 +145,18 @@ mod tests {
                 Err("option requires an argument -- 'N'".into())
             ]
         );
+    }
+
+    #[test]
+    fn suboption_lists() {
+        let subs = |s| suboptions(s).collect::<Vec<_>>();
+        assert_eq!(subs("none"), [("none", None)]);
+        assert_eq!(subs("size=64"), [("size", Some("64"))]);
+        assert_eq!(
+            subs("size=,,a=b=c,x"),
+            [("size", Some("")), ("a", Some("b=c")), ("x", None)]
+        );
+        assert!(subs("").is_empty());
     }
 
     #[test]

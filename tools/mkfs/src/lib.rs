@@ -2,8 +2,8 @@
 //! `mkfs.rexfs`: makes an empty rexfs filesystem.
 //!
 //! The crate also holds what the rexfs tools share: block-device I/O
-//! ([`Device`]), option parsing ([`getopt`]) and the construction of bitmap
-//! blocks ([`bitmap_block`]).
+//! ([`Device`]), option parsing ([`getopt`]), the construction of bitmap
+//! blocks ([`bitmap_block`]) and of an empty journal ([`write_journal`]).
 
 pub mod device;
 pub mod getopt;
@@ -17,8 +17,10 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rexfs_format::{
-    assign_bit, bitmap_payload_mut, mode, BlockHeader, BlockKind, DiskInode, FormatError, Geometry,
-    Superblock, Timestamp, BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, INODES_PER_BLOCK, ROOT_INO,
+    assign_bit, bitmap_payload_mut, default_journal_blocks, mode, BlockHeader, BlockKind,
+    DiskInode, FormatError, Geometry, JournalSuperblock, Superblock, Timestamp,
+    BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, INODES_PER_BLOCK, JOURNAL_MAX_BLOCKS, JOURNAL_MIN_BLOCKS,
+    ROOT_INO,
 };
 
 pub use device::Device;
@@ -27,14 +29,41 @@ use getopt::{Arg, Getopt};
 /// Program name used in messages.
 pub const PROG: &str = "mkfs.rexfs";
 
-const USAGE: &str = "usage: mkfs.rexfs [-q] [-f|-F] [-L label] [-N inodes] [-b blocksize] \
-                     [-s size] DEVICE [fs-size]";
+const USAGE: &str = "usage: mkfs.rexfs [-q] [-f|-F] [-L label] [-N inodes] \
+                     [-J size=MiB|none] [-b blocksize] [-s size] DEVICE [fs-size]";
 
 /// Fewest inodes `mkfs.rexfs` makes: one inode-table block.
 pub const MIN_INODES: u64 = INODES_PER_BLOCK;
 
 /// Bytes of data per inode when the inode count is not given.
 const BYTES_PER_INODE: u64 = 16 << 10;
+
+/// Blocks in a MiB, the unit of `-J size=`.
+pub const BLOCKS_PER_MIB: u64 = (1 << 20) / BLOCK_SIZE as u64;
+
+/// The journal that `-J` asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum JournalOption {
+    /// No `-J`: a journal sized to the filesystem as mke2fs sizes it
+    /// ([`default_journal_blocks`]), none below 8 MiB.
+    #[default]
+    Default,
+    /// `-J none`: no journal, a filesystem without the journal feature.
+    None,
+    /// `-J size=MiB`: a journal of this many blocks.
+    Blocks(u64),
+}
+
+impl JournalOption {
+    /// Journal blocks for a filesystem of `block_count` blocks; 0 for none.
+    pub fn blocks(self, block_count: u64) -> u64 {
+        match self {
+            JournalOption::Default => default_journal_blocks(block_count),
+            JournalOption::None => 0,
+            JournalOption::Blocks(blocks) => blocks,
+        }
+    }
+}
 
 /// Why `mkfs.rexfs` failed.
 #[derive(Debug)]
@@ -82,6 +111,8 @@ pub struct Options {
     pub label: Vec<u8>,
     /// Number of inodes; derived from the size when `None`.
     pub inodes: Option<u64>,
+    /// The journal.
+    pub journal: JournalOption,
     /// Filesystem size in bytes; the whole device when `None`.
     pub size: Option<u64>,
     /// The device or image file.
@@ -103,10 +134,11 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
     let mut force = false;
     let mut label = Vec::new();
     let mut inodes = None;
+    let mut journal = JournalOption::Default;
     let mut size = None;
     let mut block_size_given = false;
     let mut operands = Vec::new();
-    for arg in Getopt::new(args, b"LNbs") {
+    for arg in Getopt::new(args, b"JLNbs") {
         match arg.map_err(Error::Usage)? {
             Arg::Flag(b'q') => quiet = true,
             // -F as mke2fs spells it, which xfstests passes.
@@ -114,6 +146,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
             Arg::Flag(b'V') => return Ok(Command::Version),
             Arg::Value(b'L', value) => label = value.into_encoded_bytes(),
             Arg::Value(b'N', value) => inodes = Some(parse_number(&value, "inode count")?),
+            Arg::Value(b'J', value) => journal = parse_journal(&value)?,
             Arg::Value(b'b', value) => {
                 let block_size = parse_number(&value, "block size")?;
                 if block_size != BLOCK_SIZE as u64 {
@@ -153,9 +186,43 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
         force,
         label,
         inodes,
+        journal,
         size,
         device,
     }))
+}
+
+/// Parses the value of `-J`: `size=MiB` or `none`, as mke2fs takes them
+/// (a list of suboptions, the last one winning).
+pub fn parse_journal(value: &OsStr) -> Result<JournalOption, Error> {
+    let invalid = || {
+        Error::Usage(format!(
+            "invalid journal option {}: use -J size=MiB or -J none",
+            value.display()
+        ))
+    };
+    let mut journal = None;
+    for (name, arg) in getopt::suboptions(value.to_str().ok_or_else(invalid)?) {
+        journal = Some(match (name, arg) {
+            ("none", None) => JournalOption::None,
+            ("size", Some(mib)) => {
+                let mib: u64 = mib.parse().map_err(|_| invalid())?;
+                let blocks = mib
+                    .checked_mul(BLOCKS_PER_MIB)
+                    .filter(|b| (JOURNAL_MIN_BLOCKS..=JOURNAL_MAX_BLOCKS).contains(b))
+                    .ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "journal size {mib} MiB is out of range ({} to {} MiB)",
+                            JOURNAL_MIN_BLOCKS / BLOCKS_PER_MIB,
+                            JOURNAL_MAX_BLOCKS / BLOCKS_PER_MIB
+                        ))
+                    })?;
+                JournalOption::Blocks(blocks)
+            }
+            _ => return Err(invalid()),
+        });
+    }
+    journal.ok_or_else(invalid)
 }
 
 /// Parses the size operand after the device as mke2fs does: a number with
@@ -197,24 +264,43 @@ pub fn parse_size(value: &OsStr) -> Option<u64> {
 }
 
 /// Lays out a filesystem of `block_count` blocks with `inodes` inodes, or by
-/// default one inode per 16 KiB, as many as fit but at least [`MIN_INODES`].
-pub fn geometry(block_count: u64, inodes: Option<u64>) -> Result<Geometry, Error> {
+/// default one inode per 16 KiB, as many as fit but at least [`MIN_INODES`],
+/// and the journal `journal` asks for.
+pub fn geometry(
+    block_count: u64,
+    inodes: Option<u64>,
+    journal: JournalOption,
+) -> Result<Geometry, Error> {
+    let journal_blocks = journal.blocks(block_count);
     let invalid = |e: FormatError| {
+        let with = match (journal_blocks, e) {
+            (0, _) | (_, FormatError::BadGeometry("filesystem too small")) => String::new(),
+            (blocks, _) => format!(
+                " with a journal of {} MiB ({blocks} blocks){}",
+                blocks / BLOCKS_PER_MIB,
+                match journal {
+                    JournalOption::Default => "; -J none makes it without one",
+                    _ => "",
+                }
+            ),
+        };
         Error::Invalid(format!(
-            "cannot make a filesystem of {block_count} blocks: {}",
+            "cannot make a filesystem of {block_count} blocks{with}: {}",
             e.reason()
         ))
     };
-    let smallest = Geometry::new(block_count, MIN_INODES).map_err(invalid)?;
+    let smallest = Geometry::new(block_count, MIN_INODES, journal_blocks).map_err(invalid)?;
     let inodes = inodes.unwrap_or_else(|| {
-        // Inode-table blocks may take everything but one data block.
-        let room = (block_count - 1 - smallest.inode_table_start) * INODES_PER_BLOCK;
+        // Inode-table blocks may take everything but the journal and one
+        // data block.
+        let room =
+            (block_count - 1 - smallest.inode_table_start - journal_blocks) * INODES_PER_BLOCK;
         (block_count / (BYTES_PER_INODE / BLOCK_SIZE as u64))
             .max(MIN_INODES)
             .min(room)
             .min(u32::MAX.into())
     });
-    Geometry::new(block_count, inodes).map_err(invalid)
+    Geometry::new(block_count, inodes, journal_blocks).map_err(invalid)
 }
 
 /// Fills `block` as bitmap block `index` of a filesystem laid out as `g`, and
@@ -235,11 +321,30 @@ pub fn bitmap_block(block: &mut [u8], g: &Geometry, index: u64, in_use: impl Fn(
     .seal(block);
 }
 
+/// Writes an empty journal over the journal region of `g`: the jbd2
+/// superblock, with `uuid` (which seeds the checksums of every log block),
+/// and zeroes over the rest of the region, as mke2fs does without
+/// `lazy_journal_init`, so that nothing left on the device can pass for a
+/// log block. The region is written in 1 MiB requests.
+pub fn write_journal(dev: &Device, g: &Geometry, uuid: [u8; 16]) -> io::Result<()> {
+    let jsb = JournalSuperblock::new(g.journal_blocks, uuid);
+    dev.write_region(g.journal_start, g.journal_blocks, |blkno, block| {
+        if blkno == g.journal_start {
+            jsb.encode(block);
+        }
+    })
+}
+
 /// Makes an empty filesystem on `dev` as `opts` ask; returns its superblock.
 ///
-/// Clears block 0, writes the bitmap and the inode table with the root
-/// directory, and the superblock last, so that an interrupted run leaves no
-/// valid-looking filesystem behind. Data blocks are left alone.
+/// Clears block 0, writes the bitmap, the inode table with the root
+/// directory and the journal, and the superblock last, so that an
+/// interrupted run leaves no valid-looking filesystem behind. Data blocks
+/// are left alone.
+///
+/// The journal's UUID is the filesystem's, as mke2fs makes an internal
+/// journal: jbd2 seeds the checksums of the log with it, and the journal
+/// belongs to this filesystem only.
 pub fn format(dev: &Device, opts: &Options) -> Result<Superblock, Error> {
     let bytes = match opts.size {
         Some(size) if size > dev.size() => {
@@ -252,7 +357,7 @@ pub fn format(dev: &Device, opts: &Options) -> Result<Superblock, Error> {
         Some(size) => size,
         None => dev.size(),
     };
-    let g = geometry(bytes / BLOCK_SIZE as u64, opts.inodes)?;
+    let g = geometry(bytes / BLOCK_SIZE as u64, opts.inodes, opts.journal)?;
     let mut uuid = random_bytes::<16>()?;
     // Random (version 4, RFC 4122 variant) UUID.
     uuid[6] = (uuid[6] & 0x0f) | 0x40;
@@ -292,6 +397,9 @@ pub fn format(dev: &Device, opts: &Options) -> Result<Superblock, Error> {
             root.encode(&mut block[root_offset..]);
         }
     })?;
+    if g.has_journal() {
+        write_journal(dev, &g, uuid)?;
+    }
     dev.sync()?;
 
     let mut sb = Superblock::new(g, now.sec, uuid);
@@ -331,8 +439,15 @@ pub fn cli(args: impl IntoIterator<Item = OsString>) -> u8 {
             }
             let g = format(&dev, &opts)?.geometry;
             if !opts.quiet {
+                let journal = match g.journal_blocks {
+                    0 => "no journal".to_string(),
+                    blocks => format!(
+                        "a journal of {blocks} blocks ({} MiB)",
+                        blocks / BLOCKS_PER_MIB
+                    ),
+                };
                 println!(
-                    "{PROG}: {}: {} blocks of {BLOCK_SIZE} bytes, {} inodes, {} data blocks",
+                    "{PROG}: {}: {} blocks of {BLOCK_SIZE} bytes, {} inodes, {} data blocks, {journal}",
                     dev.name(),
                     g.block_count,
                     g.inode_count,
@@ -382,7 +497,7 @@ mod tests {
     #[test]
     fn arguments() {
         let opts = options(&[
-            "-q", "-F", "-L", "scratch", "-N", "64", "-b", "4096", "-s16M", "img",
+            "-q", "-F", "-L", "scratch", "-N", "64", "-J", "size=8", "-b", "4096", "-s16M", "img",
         ])
         .unwrap();
         assert_eq!(
@@ -392,6 +507,7 @@ mod tests {
                 force: true,
                 label: b"scratch".to_vec(),
                 inodes: Some(64),
+                journal: JournalOption::Blocks(2048),
                 size: Some(16 << 20),
                 device: "img".into(),
             }
@@ -450,22 +566,100 @@ mod tests {
     }
 
     #[test]
+    fn journal_options() {
+        let journal = |args: &[&str]| options(args).map(|o| o.journal);
+        assert_eq!(journal(&["img"]).unwrap(), JournalOption::Default);
+        assert_eq!(
+            journal(&["-J", "none", "img"]).unwrap(),
+            JournalOption::None
+        );
+        assert_eq!(journal(&["-Jnone", "img"]).unwrap(), JournalOption::None);
+        assert_eq!(
+            journal(&["-J", "size=4", "img"]).unwrap(),
+            JournalOption::Blocks(1024)
+        );
+        assert_eq!(
+            journal(&["-J", "none", "-J", "size=64", "img"]).unwrap(),
+            JournalOption::Blocks(16_384)
+        );
+        assert_eq!(
+            journal(&["-J", "size=4194304", "img"]).unwrap(),
+            JournalOption::Blocks(JOURNAL_MAX_BLOCKS)
+        );
+        for bad in [
+            "", "size", "size=", "size=x", "size=-1", "none=1", "big", "size=4M",
+        ] {
+            assert!(
+                matches!(journal(&["-J", bad, "img"]), Err(Error::Usage(_))),
+                "{bad}"
+            );
+        }
+        for range in ["size=0", "size=3", "size=4194305", "size=99999999999999999"] {
+            let Err(Error::Invalid(msg)) = journal(&["-J", range, "img"]) else {
+                panic!("{range} accepted");
+            };
+            assert!(msg.contains("out of range (4 to 4194304 MiB)"), "{msg}");
+        }
+    }
+
+    #[test]
     fn default_inode_count() {
-        assert_eq!(geometry(4096, None).unwrap().inode_count, 1024);
-        assert_eq!(geometry(MIN_BLOCKS, None).unwrap().inode_count, MIN_INODES);
-        assert_eq!(geometry(4096, Some(100)).unwrap().inode_count, 100);
-        assert!(geometry(MIN_BLOCKS - 1, None).is_err());
-        assert!(geometry(MIN_BLOCKS, Some(MIN_BLOCKS * INODES_PER_BLOCK)).is_err());
+        let none = JournalOption::None;
+        assert_eq!(geometry(4096, None, none).unwrap().inode_count, 1024);
+        assert_eq!(
+            geometry(MIN_BLOCKS, None, none).unwrap().inode_count,
+            MIN_INODES
+        );
+        assert_eq!(geometry(4096, Some(100), none).unwrap().inode_count, 100);
+        assert!(geometry(MIN_BLOCKS - 1, None, none).is_err());
+        assert!(geometry(MIN_BLOCKS, Some(MIN_BLOCKS * INODES_PER_BLOCK), none).is_err());
         // Past 64 TiB the default is capped by the 32-bit inode numbers.
         assert_eq!(
-            geometry(1 << 36, None).unwrap().inode_count,
+            geometry(1 << 36, None, none).unwrap().inode_count,
             u32::MAX.into()
         );
+        // The inode table may not take the journal's room: with a journal of
+        // 1024 blocks in 2048, 1021 blocks of 16 inodes are left for it.
+        let j = JournalOption::Blocks(1024);
+        assert_eq!(geometry(2048, None, j).unwrap().inode_count, 512);
+        assert!(geometry(2048, Some(1021 * 16), j).is_ok());
+        assert!(geometry(2048, Some(1021 * 16 + 1), j).is_err());
+    }
+
+    #[test]
+    fn default_journal_scales_with_the_size() {
+        let blocks = |n| geometry(n, None, JournalOption::Default).unwrap();
+        assert_eq!(blocks(MIN_BLOCKS).journal_blocks, 0);
+        assert_eq!(blocks(2047).journal_blocks, 0);
+        assert_eq!(blocks(2048).journal_blocks, 1024);
+        assert_eq!(blocks(32_768).journal_blocks, 4096);
+        assert_eq!(blocks(1 << 20).journal_blocks, 16_384);
+        assert_eq!(blocks(1 << 36).journal_blocks, 262_144);
+        let g = blocks(4096);
+        assert_eq!(g.journal_start, g.inode_table_start + g.inode_table_blocks);
+        assert_eq!(g.data_start, g.journal_start + 1024);
+    }
+
+    #[test]
+    fn journal_that_does_not_fit() {
+        let Err(Error::Invalid(msg)) = geometry(4096, None, JournalOption::Blocks(4096)) else {
+            panic!("a journal as large as the filesystem");
+        };
+        assert_eq!(
+            msg,
+            "cannot make a filesystem of 4096 blocks with a journal of 16 MiB \
+             (4096 blocks): metadata does not fit"
+        );
+        let Err(Error::Invalid(msg)) = geometry(2048, Some(20_000), JournalOption::Default) else {
+            panic!("inodes and the default journal do not fit");
+        };
+        assert!(msg.ends_with("; -J none makes it without one: metadata does not fit"));
+        assert!(geometry(2048, Some(20_000), JournalOption::None).is_ok());
     }
 
     #[test]
     fn bitmap_marks_metadata_and_the_tail() {
-        let g = Geometry::new(BITS_PER_BITMAP_BLOCK + 100, 64).unwrap();
+        let g = Geometry::new(BITS_PER_BITMAP_BLOCK + 100, 64, 0).unwrap();
         let mut block = vec![0; BLOCK_SIZE];
         bitmap_block(&mut block, &g, 0, |b| b == g.data_start + 1);
         assert!(BlockHeader::verify(&block, BlockKind::Bitmap, g.bitmap_start).is_ok());

@@ -7,8 +7,9 @@ use std::process::{Command, Output};
 
 use common::Image;
 use rexfs_format::{
-    bitmap_payload, mode, test_bit, BlockHeader, BlockKind, DiskInode, Geometry, Superblock,
-    BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, INODE_SIZE, ROOT_INO, STATE_CLEAN,
+    bitmap_payload, mode, test_bit, BlockHeader, BlockKind, DiskInode, Geometry, JournalSuperblock,
+    Superblock, BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, FEATURE_INCOMPAT_JOURNAL, INODE_SIZE, ROOT_INO,
+    STATE_CLEAN,
 };
 use rexfs_mkfs::{Device, Error};
 
@@ -30,8 +31,11 @@ fn superblock_matches_geometry() {
     let sb = image.mkfs(&["-q", "-L", "scratch"]).unwrap();
     let on_disk = superblock(&image.open());
     assert_eq!(on_disk, sb);
-    let g = Geometry::new(4096, 1024).unwrap();
+    // 16 MiB: the default journal of 4 MiB.
+    let g = Geometry::new(4096, 1024, 1024).unwrap();
     assert_eq!(sb.geometry, g);
+    assert_eq!(sb.feature_incompat, FEATURE_INCOMPAT_JOURNAL);
+    assert_eq!(sb.orphan_head, 0);
     assert_eq!(sb.free_blocks, g.data_blocks());
     assert_eq!(sb.free_inodes, g.inode_count - 1);
     assert_eq!(sb.root_ino, ROOT_INO);
@@ -141,6 +145,141 @@ fn long_label_truncated() {
     assert_eq!(sb.label, [b'x'; 32]);
 }
 
+/// The journal region: the jbd2 superblock of an empty journal with the
+/// filesystem's UUID, then zeroes; the blocks around it untouched, and the
+/// region marked used in the bitmap.
+#[test]
+fn journal_region_written() {
+    let image = Image::new(16 * MIB);
+    std::fs::write(image.path(), vec![0xa5; 16 * MIB as usize]).unwrap();
+    let sb = image.mkfs(&["-q"]).unwrap();
+    let g = sb.geometry;
+    assert_eq!((g.journal_start, g.journal_blocks), (66, 1024));
+    let dev = image.open();
+    let region = read(&dev, g.journal_start, g.journal_blocks);
+    let jsb = JournalSuperblock::decode(&region[..BLOCK_SIZE], g.journal_blocks).unwrap();
+    assert_eq!(jsb, JournalSuperblock::new(g.journal_blocks, sb.uuid));
+    assert!(!jsb.needs_recovery());
+    assert_eq!((jsb.maxlen, jsb.first, jsb.sequence), (1024, 1, 1));
+    assert!(region[1024..].iter().all(|&b| b == 0), "log zeroed");
+    assert!(read(&dev, g.data_start, 1).iter().all(|&b| b == 0xa5));
+    let bits = read(&dev, g.bitmap_start, 1);
+    let bits = bitmap_payload(&bits);
+    for blkno in 0..g.block_count {
+        assert_eq!(
+            test_bit(bits, blkno as usize),
+            blkno < g.data_start,
+            "{blkno}"
+        );
+    }
+    assert_eq!(sb.free_blocks, g.block_count - g.data_start);
+}
+
+/// Without -J, the journal is sized as mke2fs sizes it: none below 8 MiB,
+/// 4 MiB up to 128 MiB, 16 MiB up to 1 GiB, 32 MiB up to 2 GiB.
+#[test]
+fn default_journal_sizes() {
+    for (bytes, journal) in [
+        (MIB, 0),
+        (8 * MIB - 4096, 0),
+        (8 * MIB, 1024),
+        (128 * MIB - 4096, 1024),
+        (128 * MIB, 4096),
+        (1024 * MIB, 8192),
+    ] {
+        let image = Image::new(bytes);
+        let sb = image.mkfs(&["-q", "-N", "16"]).unwrap();
+        let g = superblock(&image.open()).geometry;
+        assert_eq!(g, sb.geometry);
+        assert_eq!(g.journal_blocks, journal, "{bytes} bytes");
+        assert_eq!(
+            sb.feature_incompat,
+            if journal == 0 {
+                0
+            } else {
+                FEATURE_INCOMPAT_JOURNAL
+            },
+            "{bytes} bytes"
+        );
+        if journal != 0 {
+            let jsb = JournalSuperblock::decode(&read(&image.open(), g.journal_start, 1), journal);
+            assert_eq!(jsb.unwrap().maxlen as u64, journal);
+        }
+    }
+}
+
+#[test]
+fn journal_size_option() {
+    let image = Image::new(64 * MIB);
+    let sb = image.mkfs(&["-q", "-J", "size=8"]).unwrap();
+    assert_eq!(sb.geometry, Geometry::new(16_384, 4096, 2048).unwrap());
+    assert_eq!(sb.feature_incompat, FEATURE_INCOMPAT_JOURNAL);
+    let jsb = JournalSuperblock::decode(&read(&image.open(), sb.geometry.journal_start, 1), 2048);
+    assert_eq!(jsb.unwrap().maxlen, 2048);
+    // 63 MiB of 64: all but the bitmap, the inode-table block and 253 data
+    // blocks.
+    let sb = image.mkfs(&["-q", "-N", "16", "-J", "size=63"]).unwrap();
+    assert_eq!(sb.geometry.data_blocks(), 16_384 - 3 - 63 * 256);
+    // A journal on a filesystem too small for the default one.
+    let small = Image::new(4 * MIB);
+    let sb = small.mkfs(&["-q", "-J", "size=2"]);
+    assert!(matches!(sb, Err(Error::Invalid(_))), "2 MiB is too small");
+    let sb = small.mkfs(&["-q", "-N", "16", "-J", "size=4"]);
+    assert!(matches!(sb, Err(Error::Invalid(_))), "4 MiB leaves no room");
+    let sb = Image::new(5 * MIB).mkfs(&["-q", "-J", "size=4"]).unwrap();
+    assert_eq!(sb.geometry.journal_blocks, 1024);
+}
+
+/// `-J none` makes the filesystem of format v1 without a journal: the
+/// same layout as before journals existed, no journal feature.
+#[test]
+fn no_journal() {
+    let image = Image::new(16 * MIB);
+    let sb = image.mkfs(&["-q", "-J", "none"]).unwrap();
+    assert_eq!(sb.geometry, Geometry::new(4096, 1024, 0).unwrap());
+    assert_eq!(sb.geometry.data_start, 66);
+    assert_eq!(sb.feature_incompat, 0);
+    assert!(!sb.geometry.has_journal());
+    assert_eq!(superblock(&image.open()), sb);
+}
+
+#[test]
+fn bad_journal_sizes() {
+    let image = Image::new(16 * MIB);
+    for (args, message) in [
+        (
+            &["-J", "size=3"][..],
+            "journal size 3 MiB is out of range (4 to 4194304 MiB)",
+        ),
+        (
+            &["-J", "size=4194305"],
+            "journal size 4194305 MiB is out of range (4 to 4194304 MiB)",
+        ),
+        (
+            &["-J", "size=16"],
+            "cannot make a filesystem of 4096 blocks with a journal of 16 MiB (4096 blocks): \
+             metadata does not fit",
+        ),
+        (
+            &["-N", "60000"],
+            "cannot make a filesystem of 4096 blocks with a journal of 4 MiB (1024 blocks); \
+             -J none makes it without one: metadata does not fit",
+        ),
+    ] {
+        match image.mkfs(args) {
+            Err(Error::Invalid(msg)) => assert_eq!(msg, message),
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+    for args in [&["-J", "size=4M"][..], &["-J", "size"], &["-J", "small"]] {
+        assert!(matches!(image.mkfs(args), Err(Error::Usage(_))), "{args:?}");
+    }
+    // Nothing was written.
+    assert!(std::fs::read(image.path()).unwrap().iter().all(|&b| b == 0));
+    // Without the journal, those inodes fit.
+    assert!(image.mkfs(&["-q", "-N", "60000", "-J", "none"]).is_ok());
+}
+
 fn mkfs(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mkfs-rexfs"))
         .args(args)
@@ -160,9 +299,15 @@ fn binary_exit_codes() {
     assert_eq!(made.status.code(), Some(0));
     let out = String::from_utf8_lossy(&made.stdout);
     assert!(
-        out.contains("4096 blocks") && out.contains("1024 inodes"),
+        out.contains("4096 blocks")
+            && out.contains("1024 inodes")
+            && out.contains("3006 data blocks, a journal of 1024 blocks (4 MiB)\n"),
         "{out}"
     );
+    let made = mkfs(&["-f", "-J", "none", path]);
+    assert_eq!(made.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&made.stdout);
+    assert!(out.ends_with("4030 data blocks, no journal\n"), "{out}");
     let quiet = mkfs(&["-q", "-f", path]);
     assert_eq!(quiet.status.code(), Some(0));
     assert!(quiet.stdout.is_empty());
@@ -173,12 +318,22 @@ fn binary_exit_codes() {
         &["-L"],
         &["-b", "1024", path],
         &["-s", "1G", path],
+        &["-J", "size=2", path],
+        &["-J", "size=16", path],
+        &["-J", "bytes=16", path],
     ] {
         let failed = mkfs(bad);
         assert_eq!(failed.status.code(), Some(1), "{bad:?}");
         assert!(String::from_utf8_lossy(&failed.stderr).starts_with("mkfs.rexfs: "));
     }
     assert!(String::from_utf8_lossy(&mkfs(&[]).stderr).contains("usage: mkfs.rexfs"));
+    let bad_journal = mkfs(&["-J", "big", path]);
+    assert_eq!(
+        String::from_utf8_lossy(&bad_journal.stderr),
+        "mkfs.rexfs: invalid journal option big: use -J size=MiB or -J none\n\
+         usage: mkfs.rexfs [-q] [-f|-F] [-L label] [-N inodes] [-J size=MiB|none] \
+         [-b blocksize] [-s size] DEVICE [fs-size]\n"
+    );
     assert_eq!(mkfs(&["/nonexistent/rexfs.img"]).status.code(), Some(1));
 }
 

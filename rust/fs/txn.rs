@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Metadata changes ([`Txn`]): through a jbd2 handle when the filesystem
+//! has a journal, so that each operation reaches the disk whole or not at
+//! all; written in place through the buffer cache when it has none.
+//!
+//! Every change of a metadata block (bitmap, inode table, extent, directory
+//! and attribute blocks, the superblock's counters) happens inside a `Txn`
+//! started before the filesystem's locks are taken (see [`super::lock`]),
+//! with [`Credits`] for the worst case of the operation.
+
+use super::RexSb;
+use crate::format::{self, Geometry};
+use crate::vfs::{Buffer, Handle};
+use kernel::prelude::*;
+
+/// The metadata blocks an operation may change and the metadata blocks it
+/// may free, which a journal reserves room for when it starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Credits {
+    blocks: u32,
+    revokes: u32,
+}
+
+impl Credits {
+    /// Changes of the superblock (its free counts, the orphan list head).
+    pub(super) const SUPER: Credits = Credits::blocks(1);
+
+    /// `n` metadata blocks changed.
+    pub(super) const fn blocks(n: u32) -> Self {
+        Credits {
+            blocks: n,
+            revokes: 0,
+        }
+    }
+
+    /// `n` metadata blocks freed (their revoke records).
+    pub(super) const fn revokes(n: u32) -> Self {
+        Credits {
+            blocks: 0,
+            revokes: n,
+        }
+    }
+
+    /// Both `self` and `other`.
+    pub(super) const fn and(self, other: Credits) -> Self {
+        Credits {
+            blocks: self.blocks.saturating_add(other.blocks),
+            revokes: self.revokes.saturating_add(other.revokes),
+        }
+    }
+
+    /// `self`, `n` times.
+    pub(super) const fn times(self, n: u32) -> Self {
+        Credits {
+            blocks: self.blocks.saturating_mul(n),
+            revokes: self.revokes.saturating_mul(n),
+        }
+    }
+
+    /// Allocating or freeing `runs` runs of blocks: a bitmap block each
+    /// (a run of the allocator lies in one; a freed extent may span more,
+    /// never more than the bitmap has) and the superblock's counts.
+    pub(super) fn bitmap_runs(geometry: &Geometry, runs: u64, blocks: u64) -> Self {
+        let per_block = format::BITS_PER_BITMAP_BLOCK;
+        let touched = runs
+            .saturating_add(blocks / per_block)
+            .min(geometry.bitmap_blocks);
+        Credits::blocks(touched as u32).and(Credits::SUPER)
+    }
+}
+
+/// A metadata change in progress; ended by [`Txn::stop`] (or on drop).
+pub(crate) struct Txn<'a> {
+    sb: &'a RexSb,
+    handle: Option<Handle<'a>>,
+}
+
+impl<'a> Txn<'a> {
+    /// Starts a change of `sb` that needs at most `credits`: a jbd2 handle
+    /// (or the task's running one, joined) if `sb` has a journal. Fails
+    /// with `ENOSPC` if the journal could never hold it, with `EIO` once the
+    /// filesystem is shut down.
+    pub(super) fn start(sb: &'a RexSb, credits: Credits) -> Result<Self> {
+        sb.data().alive()?;
+        let handle = match sb.data().journal() {
+            Some(journal) => {
+                if credits.blocks > journal.max_credits()? {
+                    pr_warn!(
+                        "{}: an operation needs {} journal blocks, more than a transaction holds\n",
+                        sb.id(),
+                        credits.blocks
+                    );
+                    return Err(ENOSPC);
+                }
+                Some(journal.start(credits.blocks, credits.revokes)?)
+            }
+            None => None,
+        };
+        Ok(Txn { sb, handle })
+    }
+
+    /// The filesystem changed.
+    pub(super) fn sb(&self) -> &'a RexSb {
+        self.sb
+    }
+
+    /// The journal transaction the change belongs to, if journaled.
+    pub(super) fn tid(&self) -> Option<u32> {
+        self.handle.as_ref().map(Handle::tid)
+    }
+
+    /// Changes metadata block `buf` (read from disk) with `f`.
+    pub(super) fn modify<R>(&self, buf: &Buffer, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+        match &self.handle {
+            Some(handle) => handle.modify(buf, f),
+            None => Ok(buf.modify(f)),
+        }
+    }
+
+    /// Fills block `blkno`, just allocated for metadata, with `f` from
+    /// zeroes.
+    pub(super) fn new_block<R>(&self, blkno: u64, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+        match &self.handle {
+            Some(handle) => handle.new_block(self.sb, blkno, f),
+            None => Ok(self.sb.new_block(blkno)?.modify(f)),
+        }
+    }
+
+    /// Metadata block `blkno` is being freed: its cached buffer must never
+    /// be written over the block's next owner, nor an older journaled copy
+    /// replayed over it.
+    pub(super) fn forget(&self, blkno: u64) -> Result {
+        match &self.handle {
+            Some(handle) => handle.revoke(self.sb, blkno),
+            None => {
+                self.sb.forget_block(blkno);
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the change after an allocation in it failed with `ENOSPC`; if
+    /// blocks freed by uncommitted transactions wait for their commit, and
+    /// the task held no handle before this one (a commit waits for every
+    /// handle), waits for it: returns whether the allocation may be tried
+    /// again.
+    pub(super) fn stop_for_busy(self) -> Result<bool> {
+        let sb = self.sb;
+        let nested = self.handle.as_ref().is_some_and(Handle::is_nested);
+        self.stop()?;
+        let Some(journal) = sb.data().journal() else {
+            return Ok(false);
+        };
+        if nested || !sb.data().allocator().has_busy() {
+            return Ok(false);
+        }
+        journal.commit(true)?;
+        Ok(true)
+    }
+
+    /// Ends the change, reporting a journal error (an abort).
+    pub(super) fn stop(self) -> Result {
+        self.handle.map_or(Ok(()), Handle::stop)
+    }
+}
