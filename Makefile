@@ -7,12 +7,14 @@
 #   make bench  build everything and benchmark rexfs against XFS and ext4
 #   make xfstests XFSTESTS_DIR=/path/to/built/xfstests [TESTS="generic/344 ..."]
 #               run xfstests on rexfs in the test VM (kernel built first)
+#   make races FSTYP=rexfs|ext4|xfs   the stress races of tests/races in a VM
+#   make fuzz [FUZZ_COUNT=1000]   damaged images in a VM (scripts/fuzz.sh)
 # KDIR=/path/to/kernel/build uses your own Rust-enabled kernel tree.
 
 LLVM ?= -19
 KDIR ?= $(shell scripts/kernel.sh path 2>/dev/null)
 
-.PHONY: all setup kernel module tools test check demo bench xfstests clean
+.PHONY: all setup kernel module tools test check demo bench xfstests races fuzz clean
 
 all: module tools
 
@@ -53,6 +55,10 @@ xfstests: module tools
 .PHONY: races
 races:
 	KDIR="$(KDIR)" FSTYP="$(FSTYP)" MKFS_OPTIONS="$(MKFS_OPTIONS)" RACE_SECONDS="$(RACE_SECONDS)" scripts/races.sh
+
+# Damaged images in one VM (scripts/fuzz.sh); FUZZ_COUNT=1000 is the long run.
+fuzz:
+	KDIR="$(KDIR)" FUZZ_SEED="$(FUZZ_SEED)" FUZZ_COUNT="$(FUZZ_COUNT)" scripts/fuzz.sh
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) clean

@@ -10,6 +10,7 @@
 #include <linux/fileattr.h>
 #include <linux/filelock.h>
 #include <linux/fs_context.h>
+#include <linux/fs_parser.h>
 #include <linux/iomap.h>
 #include <linux/jbd2.h>
 #include <linux/pagemap.h>

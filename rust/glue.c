@@ -386,6 +386,19 @@ struct file *rvfs_fault_release_lock(struct vm_fault *vmf)
 	return file;
 }
 
+/*
+ * The file range of the faulting page's folio. The fault holds a reference
+ * to the page, so the folio cannot be split; it may be truncated meanwhile,
+ * which iomap_page_mkwrite() notices under the folio lock.
+ */
+void rvfs_fault_folio_range(const struct vm_fault *vmf, loff_t *pos, size_t *len)
+{
+	struct folio *folio = page_folio(vmf->page);
+
+	*pos = folio_pos(folio);
+	*len = folio_size(folio);
+}
+
 struct folio *rvfs_read_mapping_folio(struct address_space *mapping, pgoff_t index)
 {
 	return read_mapping_folio(mapping, index, NULL);

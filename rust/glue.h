@@ -101,6 +101,7 @@ void rvfs_pagefault_enable(void);
 struct vm_fault;
 bool rvfs_fault_vma_is_shared(const struct vm_fault *vmf);
 struct file *rvfs_fault_release_lock(struct vm_fault *vmf);
+void rvfs_fault_folio_range(const struct vm_fault *vmf, loff_t *pos, size_t *len);
 struct folio *rvfs_read_mapping_folio(struct address_space *mapping, pgoff_t index);
 bool rvfs_folio_lock_in(struct folio *folio, struct address_space *mapping);
 void rvfs_folio_put(struct folio *folio);

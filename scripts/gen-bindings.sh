@@ -20,7 +20,7 @@ cd "$objtree"
 eval bindgen "$header" \
 	--use-core --ctypes-prefix ffi --no-layout-tests --no-doc-comments \
 	--rust-target 1.85 --with-derive-default --no-recursive-allowlist \
-	--allowlist-type "'fs_context.*|fs_parameter.*|fs_value_type|p_log|fc_log'" \
+	--allowlist-type "'fs_context.*|fs_parameter.*|fs_param_type|fs_parse_result.*|constant_table|fs_value_type|p_log|fc_log'" \
 	--allowlist-type "'buffer_head|bh_end_io_t|bh_state_bits|kstatfs|file_kattr|rvfs_.*'" \
 	--allowlist-type "'export_operations|fid|fid__.*|handle_to_path_ctx'" \
 	--allowlist-type "'iomap.*|writeback_control|readahead_control|dax_device|fsverity_info'" \
@@ -30,7 +30,7 @@ eval bindgen "$header" \
 	--opaque-type "'journal_head|transaction_chp_stats_s|transaction_stats_s|jbd2_revoke_table_s|jbd2_inode|jbd2_buffer_trigger_type'" \
 	--allowlist-function "'get_tree_bdev|__brelse|sync_dirty_buffer|mark_buffer_dirty|fault_in_iov_iter_.*|filemap_read|invalidate_mapping_pages'" \
 	--allowlist-function "'fileattr_fill_flags|generic_encode_ino32_fh|generic_fh_to_.*|generic_setlease'" \
-	--allowlist-function "'iomap_.*|rvfs_.*|jbd2_.*'" \
+	--allowlist-function "'iomap_.*|rvfs_.*|jbd2_.*|__fs_parse|fs_param_is_enum'" \
 	--allowlist-var "'IOMAP_.*|RUST_CONST_HELPER_.*'" \
 	--opaque-type handle_to_path_ctx \
 	--raw-line "'use kernel::bindings::*;'" \

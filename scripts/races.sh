@@ -11,8 +11,8 @@
 # all: tests/races/stress.py --list) picks some. Each scenario runs on its
 # own fresh filesystem (tests/races/guest.sh), and on rexfs the knob-driven
 # race tests with their negative controls run after them in the same VM.
-# rexfs.ko and the tools are built for rexfs only; the kernel as for every
-# VM (KDIR= skips that, as for scripts/run.sh).
+# The kernel, rexfs.ko and the tools are built as for every VM (KDIR= skips
+# the kernel, as for scripts/run.sh).
 #
 # Output in out/races/<filesystem>/: results, the VM's console (vm.log,
 # console.log, dmesg), each scenario's log. Prints one PASS/FAIL line per
@@ -28,7 +28,7 @@ FSTYP=${FSTYP:-rexfs}
 MKFS_OPTIONS=${MKFS_OPTIONS:-}
 RACE_SECONDS=${RACE_SECONDS:-60}
 
-step() { echo "== $* ($(date +%T))"; }
+. scripts/lib.sh
 die() { echo "races.sh: $*" >&2; exit 2; }
 
 [[ $RACE_SECONDS =~ ^[1-9][0-9]*$ ]] || die "RACE_SECONDS=$RACE_SECONDS: a number of seconds expected"
@@ -50,19 +50,7 @@ done
 letters=(c d e f g h i j k l m n o p q r s t u v)
 mapfile -t knob_tests < <(cd tests/vm && ls race-*.sh | sed 's/\.sh$//')
 
-step "host packages and toolchain"
-scripts/setup-host.sh
-if [ -z "${KDIR:-}" ]; then
-	step "test kernel"
-	KDIR=$(scripts/kernel.sh build)
-fi
-export KDIR
-if [[ " ${filesystems[*]} " == *" rexfs "* ]]; then
-	step "module (KDIR=$KDIR)"
-	make -s module KDIR="$KDIR"
-	step "userspace tools"
-	make -s tools
-fi
+build_all
 
 passed=0 failed=0 columns=()
 declare -A cell

@@ -15,21 +15,7 @@ OUT=$REPO/out/${1:-}
 # make test runs more.
 CRASH_ROUNDS=${CRASH_ROUNDS:-20} CRASH_SEED=${CRASH_SEED:-1}
 
-step() { echo "== $* ($(date +%T))"; }
-
-build() {
-	step "host packages and toolchain"
-	scripts/setup-host.sh
-	if [ -z "${KDIR:-}" ]; then
-		step "test kernel"
-		KDIR=$(scripts/kernel.sh build)
-	fi
-	export KDIR
-	step "module (KDIR=$KDIR)"
-	make -s module KDIR="$KDIR"
-	step "userspace tools"
-	make -s tools
-}
+. scripts/lib.sh
 
 # Sparse raw disks for the guest: /dev/vda and /dev/vdb.
 make_disks() {
@@ -41,7 +27,7 @@ make_disks() {
 
 demo() {
 	local t0=$SECONDS
-	build
+	build_all
 	make_disks
 	step "booting the demo VM (QEMU under TCG)"
 	scripts/vm.sh --out "$OUT" --disk "$OUT/disk0.img" --disk "$OUT/disk1.img" \
@@ -68,16 +54,8 @@ cargo_tests() {
 # prints its PASS/FAIL/SKIP line per part, a failed part's output indented;
 # sets check_passed/check_failed.
 checks() {
-	local log=$OUT/check.log
-	scripts/check.sh >"$log" 2>&1 || true
-	grep -E '^(PASS|FAIL|SKIP) check/|^    ' "$log" || true
-	check_passed=$(grep -c '^PASS check/' "$log" || true)
-	check_failed=$(grep -c '^FAIL check/' "$log" || true)
-	if ! grep -q '^check: ' "$log"; then
-		echo "FAIL check (did not finish; see $log)"
-		tail -20 "$log"
-		check_failed=$((check_failed + 1))
-	fi
+	scripts/check.sh >"$OUT/check.log" 2>&1 || true
+	count_results check "$OUT/check.log"
 }
 
 # vm_boot NAME TIMEOUT [TEST...]: boot a VM on the two disks, its output
@@ -113,9 +91,16 @@ vm_boot() {
 	vm_passed=$((vm_passed + p)) vm_failed=$((vm_failed + f))
 }
 
+# The short fuzz run (scripts/fuzz.sh --short: 60 damaged images, one VM);
+# prints its PASS/FAIL lines and sets fuzz_passed/fuzz_failed.
+fuzz_short() {
+	scripts/fuzz.sh --short --no-build --out "$OUT/fuzz" >"$OUT/fuzz.log" 2>&1 || true
+	count_results fuzz "$OUT/fuzz.log"
+}
+
 test_all() {
 	local start=$SECONDS
-	build
+	build_all
 	rm -rf "$OUT"
 	make_disks
 	step "static checks: rustfmt, clippy"
@@ -138,10 +123,12 @@ test_all() {
 	step "in-VM tests after a reboot (QEMU under TCG)"
 	vm_boot boot2 600 persist-verify
 	rm -f "$OUT"/disk*.img
+	step "damaged images (QEMU under TCG)"
+	fuzz_short
 
 	echo "== results in $OUT; total time $((SECONDS - start))s"
-	local passed=$((check_passed + cargo_passed + vm_passed))
-	local failed=$((check_failed + cargo_failed + vm_failed))
+	local passed=$((check_passed + cargo_passed + vm_passed + fuzz_passed))
+	local failed=$((check_failed + cargo_failed + vm_failed + fuzz_failed))
 	echo "$passed passed, $failed failed"
 	[ "$failed" = 0 ]
 }

@@ -21,6 +21,7 @@
 #   BENCH_MMAP_MIB=256    size of the mmap job
 #   BENCH_DSYNC_MIB=16    size of the RWF_DSYNC job
 #   BENCH_META_FILES=10000 files of the metadata job
+#   BENCH_SMALL_FILES=2000 files of the create+fsync job
 #   BENCH_JOBS="..."      only these jobs (names as in JOBS below)
 #   BENCH_COLUMNS="..."   only these columns (rexfs xfs ext4 raw)
 #   BENCH_JOB_TIMEOUT     seconds one run of a job may take, then it failed
@@ -58,6 +59,7 @@ IOENGINE=${BENCH_IOENGINE:-libaio}
 MMAP_MIB=${BENCH_MMAP_MIB:-256}
 DSYNC_MIB=${BENCH_DSYNC_MIB:-16}
 META_FILES=${BENCH_META_FILES:-10000}
+SMALL_FILES=${BENCH_SMALL_FILES:-2000}
 JOB_TIMEOUT=${BENCH_JOB_TIMEOUT:-$((RUNTIME * 3 + 900))}
 MODULE=${BENCH_MODULE:-$MODULE}
 OUTDIR=${REXFS_OUT:-/tmp/bench-out}
@@ -132,6 +134,8 @@ job fsync_write fs files=fsync
 row fsync_write fsync_write ops/s "write + fsync each, ${RUNTIME} s (fio)"
 job dsync_write fs files=dsync
 row dsync_write dsync_write ops/s "RWF_DSYNC each, ${DSYNC_MIB} MiB (xfs_io)"
+job small_fsync fs files=small
+row small_fsync small_fsync files/s "create + 4 KiB write + fsync, ${SMALL_FILES} files"
 
 GROUP="mmap"
 job mmap_write fs files=mmap
@@ -143,7 +147,7 @@ row meta meta_create ops/s "create + syncfs"
 row meta meta_stat ops/s "stat, cold cache"
 row meta meta_unlink ops/s "unlink + syncfs"
 
-# Later rows (issues 16, 17, 21) go here: a create+fsync loop, clone and COW
+# Later rows (issues 17, 21) go here: clone and COW
 # overwrite (XFS and rexfs only: ext4's cells say n/a), and, under SCALE=1
 # (passed through by scripts/run.sh), the scaling benchmark as its own group.
 
@@ -236,6 +240,11 @@ job_mmap_write() {
 	local f=$2/mmap value; fresh "$1" "$f"
 	value=$(timeout -k 30 "$JOB_TIMEOUT" python3 "$BENCH/measure.py" mmap "$f" "$MMAP_MIB") &&
 		echo "mmap_write $value"
+}
+job_small_fsync() {
+	local d=$2/small value; fresh "$1" "$d"
+	mkdir "$d" && value=$(timeout -k 30 "$JOB_TIMEOUT" python3 "$BENCH/measure.py" small_fsync "$d" "$SMALL_FILES") &&
+		echo "small_fsync $value"
 }
 job_meta() {
 	local d=$2/meta; fresh "$1" "$d"

@@ -15,6 +15,11 @@ pub const MIN_BLOCKS: u64 = 64;
 
 /// Superblock `state`: the filesystem was unmounted cleanly.
 pub const STATE_CLEAN: u32 = 1;
+/// Superblock `state`: the module found damaged metadata (and failed the
+/// operations that met it with `EUCLEAN`); `fsck.rexfs` clears it.
+pub const STATE_ERRORS: u32 = 2;
+/// The `state` bits this version knows.
+const STATE_KNOWN: u32 = STATE_CLEAN | STATE_ERRORS;
 
 /// Incompatible feature: the filesystem has a jbd2 journal (a region of
 /// [`Geometry::journal_blocks`] blocks after the inode table) through
@@ -136,7 +141,8 @@ pub struct Superblock {
     pub free_inodes: u64,
     /// Root directory inode number.
     pub root_ino: u64,
-    /// [`STATE_CLEAN`] when unmounted cleanly, 0 while mounted read-write.
+    /// [`STATE_CLEAN`] when unmounted cleanly, not while mounted
+    /// read-write; and [`STATE_ERRORS`] once damage was found.
     pub state: u32,
     /// Number of read-write mounts.
     pub mount_count: u32,
@@ -288,6 +294,9 @@ impl Superblock {
         };
         if sb.free_blocks > geometry.data_blocks() || sb.free_inodes >= geometry.inode_count {
             return Err(FormatError::BadField("free counts exceed the filesystem"));
+        }
+        if sb.state & !STATE_KNOWN != 0 {
+            return Err(FormatError::BadField("unknown state bits"));
         }
         if sb.root_ino == 0 || sb.root_ino > geometry.inode_count {
             return Err(FormatError::BadField("root inode out of range"));
@@ -516,6 +525,19 @@ mod tests {
             decode_changed(|b| put_u64(b, sb_off::FREE_INODES, g.inode_count)),
             bad_field("free counts exceed the filesystem")
         );
+    }
+
+    #[test]
+    fn superblock_rule_state() {
+        for state in [STATE_CLEAN, STATE_ERRORS, STATE_CLEAN | STATE_ERRORS] {
+            assert!(decode_changed(|b| put_u32(b, sb_off::STATE, state)).is_ok());
+        }
+        for state in [4, 0x8000_0000] {
+            assert_eq!(
+                decode_changed(|b| put_u32(b, sb_off::STATE, state)),
+                bad_field("unknown state bits")
+            );
+        }
     }
 
     #[test]

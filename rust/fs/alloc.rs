@@ -85,18 +85,14 @@ impl Allocator {
         for index in 0..g.bitmap_blocks {
             let blkno = g.bitmap_start + index;
             let buf = sb.bread(blkno)?;
-            BlockHeader::verify(buf.data(), BlockKind::Bitmap, blkno)
+            format::verify_bitmap_block(buf.data(), &g, index)
                 .map_err(|e| corrupted(sb, format_args!("bitmap block {blkno}: {}", e.reason())))?;
-            let base = index * BITS_PER_BITMAP_BLOCK;
-            let bits = bitmap_payload(buf.data());
-            let first = g.data_start.saturating_sub(base).min(BITS_PER_BITMAP_BLOCK);
-            let last = g
-                .block_count
-                .saturating_sub(base)
-                .min(BITS_PER_BITMAP_BLOCK);
-            free_blocks += (first..last)
-                .filter(|&bit| !test_bit(bits, bit as usize))
-                .count() as u64;
+            // The bits of the metadata and of the blocks past the end are
+            // set (verified): the clear ones are the free data blocks.
+            free_blocks += bitmap_payload(buf.data())
+                .iter()
+                .map(|byte| u64::from(byte.count_zeros()))
+                .sum::<u64>();
         }
         Ok(free_blocks)
     }
@@ -364,11 +360,21 @@ impl Allocator {
     }
 
     /// Reads the orphan list at mount: the inodes a crash left unlinked but
-    /// not freed; returns a copy of it.
+    /// not freed; returns a copy of it. Each one is checked as the walk
+    /// reaches it (the superblock's checks cover only the head): an inode in
+    /// use, not the root directory, which freeing would take from under the
+    /// mount, and not on the list already, which also bounds the walk by the
+    /// inode count.
     pub(super) fn load_orphans(&mut self, sb: &RexSb) -> Result<KVec<u64>> {
         let g = self.disk.geometry;
         let mut ino = self.disk.orphan_head;
         while ino != 0 {
+            if ino == self.disk.root_ino {
+                return Err(corrupted(
+                    sb,
+                    format_args!("root directory {ino} on the orphan list"),
+                ));
+            }
             if self.orphans.len() as u64 >= g.inode_count || self.orphans.contains(&ino) {
                 return Err(corrupted(
                     sb,

@@ -3,7 +3,7 @@
 //! Directories: lookup, readdir and the namespace operations.
 //!
 //! A directory's data is a sequence of directory blocks (see
-//! [`format::dir_entries`]), read and written through the buffer cache. The
+//! [`format::DirBlock`]), read and written through the buffer cache. The
 //! `readdir` position of an entry is its byte offset in the directory;
 //! entries never move (a removed entry is merged into the one before it, or
 //! becomes a free slot), so positions are stable. Positions 0 and 1 are "."
@@ -18,12 +18,12 @@
 
 use super::extent_map::written_block;
 use super::ialloc::{self, orphan, CREATE_CREDITS, ORPHAN_CREDITS};
-use super::inode::{self, account_blocks, iget, save, write_credits};
+use super::inode::{self, account_blocks, iget_entry, save, write_credits};
 use super::txn::{Credits, Txn};
 use super::{corrupted, RexInode, Rexfs};
 use crate::format::{
-    self, dirent_size, file_type, init_dir_block, write_dirent, BlockHeader, BlockKind, DirEntry,
-    Extent, HEADER_SIZE, MAX_NAME_LEN,
+    self, dirent_size, file_type, init_dir_block, write_dirent, BlockHeader, BlockKind, DirBlock,
+    DirEntry, Extent, HEADER_SIZE, MAX_NAME_LEN,
 };
 use crate::vfs::{Buffer, DirEmitter, DirOps, Idmap, NewInodeKind, RenameFlag, RenameFlags};
 use kernel::{prelude::*, sync::aref::ARef};
@@ -49,7 +49,11 @@ fn read_block(dir: &RexInode, index: u64) -> Result<(u64, Buffer)> {
 }
 
 /// Calls `f` on each entry (used or free) of directory block `index` of
-/// `dir` until `f` returns `Some`, and returns that.
+/// `dir` until `f` returns `Some`, and returns that. Every walk of a
+/// directory's blocks goes through here: the whole block is verified
+/// before `f` sees any of its entries, so that nothing acts on part of a
+/// block it then rejects (a `readdir` would emit its first entries again
+/// and again).
 fn find_in_block<R>(
     dir: &RexInode,
     index: u64,
@@ -58,18 +62,15 @@ fn find_in_block<R>(
     let sb = dir.super_block();
     let ino = dir.ino();
     let (blkno, buf) = read_block(dir, index)?;
-    let bad = |e: format::FormatError| {
-        corrupted(
-            sb,
-            format_args!("directory {ino} block {blkno}: {}", e.reason()),
-        )
-    };
-    for entry in format::dir_entries(buf.data(), blkno, ino).map_err(bad)? {
-        if let Some(r) = f(&entry.map_err(bad)?) {
-            return Ok(Some(r));
-        }
-    }
-    Ok(None)
+    let block = DirBlock::verify(buf.data(), blkno, ino, sb.data().geometry().inode_count)
+        .map_err(|e| {
+            corrupted(
+                sb,
+                format_args!("directory {ino} block {blkno}: {}", e.reason()),
+            )
+        })?;
+    let found = block.entries().find_map(|e| f(&e));
+    Ok(found)
 }
 
 /// Where an entry is: block index, byte offset, and what it holds.
@@ -78,6 +79,8 @@ struct Slot {
     index: u64,
     offset: usize,
     ino: u64,
+    /// The entry's `file_type::*`.
+    file_type: u8,
 }
 
 /// Finds the entry `name` of `dir`.
@@ -88,6 +91,7 @@ fn find(dir: &RexInode, name: &[u8]) -> Result<Option<Slot>> {
                 index,
                 offset: e.offset,
                 ino: e.ino,
+                file_type: e.file_type,
             })
         })?;
         if found.is_some() {
@@ -292,9 +296,50 @@ fn check_removable(victim: &RexInode) -> Result {
     Ok(())
 }
 
+/// Checks, before anything changes, the link counts that `victim` losing
+/// its entry in `dir` drops: `victim`'s, which has a link since an entry
+/// names it, and if it is a directory, `dir`'s (see
+/// [`check_subdir_leaves`]). A count from a damaged inode may be lower;
+/// dropping it would wrap around (`drop_nlink` warns at 0).
+fn check_link_drop(dir: &RexInode, victim: &RexInode) -> Result {
+    if victim.nlink() == 0 {
+        return Err(corrupted(
+            dir.super_block(),
+            format_args!(
+                "directory {}: entry names inode {}, which has no links",
+                dir.ino(),
+                victim.ino()
+            ),
+        ));
+    }
+    if victim.data().is_dir() {
+        check_subdir_leaves(dir, victim)?;
+    }
+    Ok(())
+}
+
+/// Checks that `dir` may lose the link that the `..` of its subdirectory
+/// `subdir` gives it: a directory with a subdirectory has at least three
+/// (its entry, its `.` and the subdirectory's `..`).
+fn check_subdir_leaves(dir: &RexInode, subdir: &RexInode) -> Result {
+    if dir.nlink() <= 2 {
+        return Err(corrupted(
+            dir.super_block(),
+            format_args!(
+                "directory {}: {} links with subdirectory {}",
+                dir.ino(),
+                dir.nlink(),
+                subdir.ino()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `victim` lost its entry in `dir`: drops its link (a directory loses both
 /// of its own, and `dir` the one of its `..`); one left without links goes
-/// on the orphan list until its last reference goes.
+/// on the orphan list until its last reference goes. The caller checked
+/// the counts with [`check_link_drop`] before changing anything.
 fn drop_link(txn: &Txn<'_>, dir: &RexInode, victim: &RexInode) -> Result {
     if victim.data().is_dir() {
         victim.clear_nlink();
@@ -328,11 +373,14 @@ impl DirOps for Rexfs {
         dir.super_block().data().alive()?;
         check_name(name)?;
         find(dir, name)?
-            .map(|slot| iget(dir.super_block(), slot.ino))
+            .map(|slot| iget_entry(dir, slot.ino, slot.file_type))
             .transpose()
     }
 
-    /// Emits the entries of `dir` from the emitter's position on.
+    /// Emits the entries of `dir` from the emitter's position on. The
+    /// position moves past each entry emitted, so that a call that fails
+    /// after emitting some (the VFS keeps the position and returns those)
+    /// goes on after them the next time.
     fn read_dir(dir: &RexInode, emitter: &mut DirEmitter<'_>) -> Result {
         dir.super_block().data().alive()?;
         if emitter.pos() == 0 {
@@ -355,8 +403,11 @@ impl DirOps for Rexfs {
                 if e.ino == 0 || e.offset < start {
                     return None;
                 }
-                emitter.set_pos(index as i64 * BLOCK_SIZE + e.offset as i64);
-                (!emitter.emit(e.name, e.ino, e.file_type)).then_some(())
+                if !emitter.emit(e.name, e.ino, e.file_type) {
+                    return Some(());
+                }
+                emitter.set_pos(index as i64 * BLOCK_SIZE + (e.offset + e.rec_len) as i64);
+                None
             })?;
             if full.is_some() {
                 return Ok(());
@@ -417,6 +468,7 @@ impl DirOps for Rexfs {
     fn unlink(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result {
         let slot = find_existing(dir, name, inode)?;
         check_removable(inode)?;
+        check_link_drop(dir, inode)?;
         let credits = entry_credits(dir).and(INODE_CREDITS).and(ORPHAN_CREDITS);
         let txn = Txn::start(dir.super_block(), credits)?;
         remove_entry(&txn, dir, slot)?;
@@ -456,6 +508,16 @@ impl DirOps for Rexfs {
             let new = new.ok_or(ENOENT)?;
             let new_slot = find_existing(new_dir, new_name, new)?;
             let new_is_dir = new.data().is_dir();
+            // A subdirectory that moves to the other directory takes the
+            // link of its `..` along: from, the subdirectory, to.
+            let moved = match (same_dir, old_is_dir, new_is_dir) {
+                (false, true, false) => Some((old_dir, old, new_dir)),
+                (false, false, true) => Some((new_dir, new, old_dir)),
+                _ => None,
+            };
+            if let Some((from, subdir, _)) = moved {
+                check_subdir_leaves(from, subdir)?;
+            }
             set_entry(&txn, old_dir, old_slot, new.ino(), inode::dirent_type(new))?;
             set_entry(&txn, new_dir, new_slot, old.ino(), inode::dirent_type(old))?;
             if !same_dir {
@@ -465,13 +527,10 @@ impl DirOps for Rexfs {
                 if new_is_dir {
                     new.data().set_parent(old_dir.ino());
                 }
-                if old_is_dir && !new_is_dir {
-                    old_dir.drop_nlink();
-                    new_dir.inc_nlink();
-                } else if new_is_dir && !old_is_dir {
-                    new_dir.drop_nlink();
-                    old_dir.inc_nlink();
-                }
+            }
+            if let Some((from, _, to)) = moved {
+                from.drop_nlink();
+                to.inc_nlink();
             }
             for inode in [old, new] {
                 inode.touch(false);
@@ -480,6 +539,10 @@ impl DirOps for Rexfs {
         } else {
             if let Some(new) = new {
                 check_removable(new)?;
+                check_link_drop(new_dir, new)?;
+            }
+            if old_is_dir && !same_dir {
+                check_subdir_leaves(old_dir, old)?;
             }
             // Made before anything changes, so that failing to make it changes
             // nothing.

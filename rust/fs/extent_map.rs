@@ -10,12 +10,13 @@
 //! [`ExtentMapLock`]: super::lock::ExtentMapLock
 
 use super::{corrupted, RexSb};
-use crate::format::{self, DiskInode, Extent, ExtentBlock, Geometry};
+use crate::format::{self, DiskInode, Extent, ExtentChainWalk, ExtentMapVerifier, FormatError};
 use kernel::prelude::*;
 
-/// The extents of one inode, sorted by file block and non-overlapping.
+/// The extents of one inode, sorted by file block and non-overlapping
+/// (vmalloc-backed past what kmalloc gives: a file may have millions).
 pub(crate) struct ExtentMap {
-    extents: KVec<Extent>,
+    extents: KVVec<Extent>,
     /// Regular files: the data is in the inode (`InodeInfo::inline_data`)
     /// and there are no extents.
     pub(super) inline: bool,
@@ -40,51 +41,44 @@ impl ExtentMap {
     /// An empty map.
     pub(super) fn new() -> Self {
         ExtentMap {
-            extents: KVec::new(),
+            extents: KVVec::new(),
             inline: false,
         }
     }
 
-    /// Loads and checks the extents of inode `ino`: those in the inode, then
-    /// those in its chain of extent blocks, which it returns too.
+    /// Loads and checks the extents of inode `ino`, read as `disk` and
+    /// verified ([`DiskInode::verify`] bounds its extent count): those in the
+    /// inode, then those along its chain of extent blocks, which it returns
+    /// too. The map grows with the extents found, not by the count the inode
+    /// claims, and the walk reads no more blocks than that count needs.
     pub(super) fn load(sb: &RexSb, ino: u64, disk: &DiskInode) -> Result<(Self, ExtentChain)> {
         let geometry = sb.data().geometry();
-        let count = disk.extent_count as usize;
+        let bad = |e: FormatError| corrupted(sb, format_args!("inode {ino}: {}", e.reason()));
+        let bad_block = |blkno: u64, e: FormatError| {
+            corrupted(
+                sb,
+                format_args!("inode {ino}: extent block {blkno}: {}", e.reason()),
+            )
+        };
+        let mut verifier = ExtentMapVerifier::new(disk, geometry);
         let mut map = ExtentMap::new();
         let mut chain = ExtentChain::default();
-        map.extents.reserve(count, GFP_KERNEL)?;
         for extent in disk.inode_extents() {
+            verifier.push(&extent).map_err(bad)?;
             map.extents.push(extent, GFP_KERNEL)?;
         }
-        let mut next = disk.extent_block;
-        while next != 0 {
-            if map.extents.len() >= count || !geometry.is_data_range(next, 1) {
-                return Err(corrupted(
-                    sb,
-                    format_args!("inode {ino}: bad extent block {next}"),
-                ));
-            }
-            let buf = sb.bread(next)?;
-            let block = ExtentBlock::decode(buf.data(), next, ino).map_err(|e| {
-                corrupted(
-                    sb,
-                    format_args!("inode {ino}: extent block {next}: {}", e.reason()),
-                )
-            })?;
+        let mut walk = ExtentChainWalk::new(ino, disk);
+        while let Some(blkno) = walk.next_block(geometry).map_err(bad)? {
+            let buf = sb.bread(blkno)?;
+            let block = walk.visit(buf.data()).map_err(|e| bad_block(blkno, e))?;
             for i in 0..block.count {
-                map.extents.push(block.extent(i), GFP_KERNEL)?;
+                let extent = block.extent(i);
+                verifier.push(&extent).map_err(|e| bad_block(blkno, e))?;
+                map.extents.push(extent, GFP_KERNEL)?;
             }
-            chain.blocks.push(next, GFP_KERNEL)?;
-            next = block.next;
+            chain.blocks.push(blkno, GFP_KERNEL)?;
         }
-        if map.extents.len() != count {
-            return Err(corrupted(
-                sb,
-                format_args!("inode {ino}: extent count mismatch"),
-            ));
-        }
-        check_extents(&map.extents, geometry)
-            .map_err(|why| corrupted(sb, format_args!("inode {ino}: {why}")))?;
+        verifier.finish().map_err(bad)?;
         Ok((map, chain))
     }
 
@@ -106,6 +100,17 @@ impl ExtentMap {
         self.extents
             .get(i)
             .map_or(u64::MAX, |e| e.logical.max(logical))
+    }
+
+    /// Whether extents map every block of `first..end`.
+    pub(super) fn is_allocated(&self, mut first: u64, end: u64) -> bool {
+        while first < end {
+            match self.lookup(first) {
+                Some(e) => first = e.logical_end(),
+                None => return false,
+            }
+        }
+        true
     }
 
     /// The disk block just past the extent that ends at or before `logical`:
@@ -232,25 +237,9 @@ impl ExtentMap {
     }
 }
 
-fn insert_at(extents: &mut KVec<Extent>, i: usize, e: Extent) -> Result {
+fn insert_at(extents: &mut KVVec<Extent>, i: usize, e: Extent) -> Result {
     extents.reserve(1, GFP_KERNEL)?;
     extents.insert_within_capacity(i, e).map_err(|_| EINVAL)
-}
-
-/// Checks that `extents` are each valid, sorted and non-overlapping.
-fn check_extents(
-    extents: &[Extent],
-    geometry: &Geometry,
-) -> core::result::Result<(), &'static str> {
-    let mut end = 0;
-    for e in extents {
-        e.check(geometry).map_err(|e| e.reason())?;
-        if e.logical < end {
-            return Err("extents overlap or are out of order");
-        }
-        end = e.logical_end();
-    }
-    Ok(())
 }
 
 /// The disk block that holds file block `logical` of a fully written

@@ -170,20 +170,50 @@ pub(super) fn dirent_type(inode: &RexInode) -> u8 {
 
 /// Returns inode `ino`, reading it from disk if it is not cached.
 pub(super) fn iget(sb: &RexSb, ino: u64) -> Result<ARef<RexInode>> {
+    iget_checked(sb, ino, |_, _| Ok(()))
+}
+
+/// Returns inode `ino`, which an entry of type `entry_type` in directory
+/// `dir` names: it must be in use, have links and be of the entry's type
+/// ([`format::check_entry_target`]).
+pub(super) fn iget_entry(dir: &RexInode, ino: u64, entry_type: u8) -> Result<ARef<RexInode>> {
+    let sb = dir.super_block();
+    iget_checked(sb, ino, |mode, nlink| {
+        format::check_entry_target(entry_type, mode, nlink).map_err(|e| {
+            corrupted(
+                sb,
+                format_args!(
+                    "directory {} entry of inode {ino}: {}",
+                    dir.ino(),
+                    e.reason()
+                ),
+            )
+        })
+    })
+}
+
+/// Returns inode `ino` if `check` accepts its mode and link count. An inode
+/// read from disk is checked before its in-memory inode is set up: failing
+/// after would drop that inode's only reference, and evicting an inode
+/// without links frees it.
+fn iget_checked(
+    sb: &RexSb,
+    ino: u64,
+    check: impl FnOnce(u16, u32) -> Result,
+) -> Result<ARef<RexInode>> {
     let new = match RexInode::get_or_new(sb, ino)? {
-        Ok(cached) => return Ok(cached),
+        Ok(cached) => {
+            check(cached.attrs().mode, cached.nlink())?;
+            return Ok(cached);
+        }
         Err(new) => new,
     };
     let disk = read_disk_inode(sb, ino)?;
-    let fail = |why: &str| corrupted(sb, format_args!("inode {ino}: {why}"));
+    check(disk.mode, disk.nlink)?;
     let (mut map, chain) = ExtentMap::load(sb, ino, &disk)?;
-    if disk.xattr_block != 0 && !sb.data().geometry().is_data_range(disk.xattr_block, 1) {
-        return Err(fail("xattr block outside the data area"));
-    }
     let mut symlink = None;
     let mut inline_data = &[][..];
     let typ = match disk.file_type() {
-        mode::S_IFDIR if disk.is_inline() => return Err(fail("inline directory")),
         mode::S_IFDIR => InodeType::Dir,
         mode::S_IFREG => {
             if disk.is_inline() {
@@ -247,27 +277,25 @@ pub(super) fn iget(sb: &RexSb, ino: u64) -> Result<ARef<RexInode>> {
     )
 }
 
-/// Reads the target of symlink `ino`: inline, or in its one data block.
+/// Reads the target of symlink `ino`, whose length [`DiskInode::verify`]
+/// checked: inline (checked with the inode too), or in its one data block.
 fn read_symlink(sb: &RexSb, ino: u64, disk: &DiskInode, map: &ExtentMap) -> Result<KVec<u8>> {
     let len = disk.size as usize;
-    if len == 0 || len >= format::BLOCK_SIZE {
-        return Err(corrupted(
-            sb,
-            format_args!("symlink {ino}: bad length {len}"),
-        ));
-    }
     let mut target = KVec::with_capacity(len, GFP_KERNEL)?;
     if disk.is_inline() {
         target.extend_from_slice(&disk.data[..len], GFP_KERNEL)?;
     } else {
-        let Some(blkno) = written_block(map, 0) else {
-            return Err(corrupted(sb, format_args!("symlink {ino}: no data block")));
-        };
+        // ExtentMap::load checked that a symlink not inline has it.
+        let blkno = written_block(map, 0).ok_or(EINVAL)?;
         let buf = sb.bread(blkno)?;
-        target.extend_from_slice(&buf.data()[..len], GFP_KERNEL)?;
-    }
-    if target.contains(&0) {
-        return Err(corrupted(sb, format_args!("symlink {ino}: NUL in target")));
+        let stored = &buf.data()[..len];
+        format::check_symlink_target(stored).map_err(|e| {
+            corrupted(
+                sb,
+                format_args!("symlink {ino} block {blkno}: {}", e.reason()),
+            )
+        })?;
+        target.extend_from_slice(stored, GFP_KERNEL)?;
     }
     Ok(target)
 }

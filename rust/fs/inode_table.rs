@@ -19,7 +19,10 @@ fn slot(sb: &RexSb, ino: u64) -> Result<(Buffer, usize)> {
     Ok((sb.bread(blkno)?, offset))
 }
 
-/// Reads and checks inode `ino` of the inode table.
+/// Reads inode `ino` of the inode table, to make an in-memory inode of it:
+/// it must be in use, and pass the checks of every slot
+/// ([`DiskInode::decode`]) and those of an inode in use
+/// ([`DiskInode::verify`]), which bound what reading it allocates.
 pub(super) fn read_disk_inode(sb: &RexSb, ino: u64) -> Result<DiskInode> {
     let fail = |why: &str| corrupted(sb, format_args!("inode {ino}: {why}"));
     let (buf, offset) = slot(sb, ino)?;
@@ -28,6 +31,8 @@ pub(super) fn read_disk_inode(sb: &RexSb, ino: u64) -> Result<DiskInode> {
     if disk.is_free() {
         return Err(fail("reference to a free inode"));
     }
+    disk.verify(sb.data().geometry())
+        .map_err(|e| fail(e.reason()))?;
     Ok(disk)
 }
 

@@ -113,6 +113,28 @@ pub(super) fn allocate_extent(
     Ok((physical, count))
 }
 
+/// Frees blocks `start..end` of `inode`, which a write allocated and did
+/// not use.
+fn give_back(inode: &RexInode, start: u64, end: u64) -> Result {
+    if start >= end {
+        return Ok(());
+    }
+    let sb = inode.super_block();
+    let txn = Txn::start(
+        sb,
+        free_credits(sb, 1, end - start).and(write_credits(inode, 1)),
+    )?;
+    let mut freed = FreedRuns::new();
+    inode
+        .data()
+        .map
+        .change(|map, _| map.remove(start, end, &mut freed))?;
+    free_runs(&txn, &freed)?;
+    account_blocks(inode);
+    inode.mark_dirty();
+    txn.stop()
+}
+
 impl IomapOps for Rexfs {
     /// Maps `pos..pos + len`; for writes, allocates blocks for a hole at
     /// `pos` (as far as the hole and the request reach), unwritten: they
@@ -196,23 +218,24 @@ impl IomapOps for Rexfs {
         }
         let start = block_of(pos + written + (1 << BLOCK_SHIFT) - 1);
         let end = block_of(mapping.offset) + (mapping.length >> BLOCK_SHIFT);
-        if start >= end {
+        // A write fault writes its whole mapping, under `invalidate_lock`.
+        if start >= end || flags.contains(IomapFlag::Fault) {
             return Ok(());
         }
-        let sb = inode.super_block();
-        let txn = Txn::start(
-            sb,
-            free_credits(sb, 1, end - start).and(write_credits(inode, 1)),
-        )?;
-        let mut freed = FreedRuns::new();
-        inode
-            .data()
-            .map
-            .change(|map, _| map.remove(start, end, &mut freed))?;
-        free_runs(&txn, &freed)?;
-        account_blocks(inode);
-        inode.mark_dirty();
-        txn.stop()
+        let eof = block_of(inode.size() + (1 << BLOCK_SHIFT) - 1);
+        // A write fault may have dirtied a folio over blocks this write
+        // allocated and did not reach (`iomap_begin` maps them for it as any
+        // allocated block): then only the blocks past EOF, where no fault
+        // reaches, go back. `invalidate_lock` holds off faults meanwhile, and
+        // keeps allocated what `page_mkwrite` found allocated.
+        let probes = &inode.super_block().data().probes;
+        let checked = !probes.unsafe_skip_giveback_check.is_on();
+        let _invalidate = checked.then(|| inode.invalidate_lock());
+        if checked && inode.range_has_writeback(bytes(start) as i64, bytes(end) as i64 - 1) {
+            probes.giveback_kept.inc();
+            return give_back(inode, start.max(eof), end);
+        }
+        give_back(inode, start, end)
     }
 
     /// Called with the folio locked: a mapping is valid while the extent

@@ -39,7 +39,8 @@
 //! while its caller holds one joins it, so the first start reserves the
 //! credits of all. No handle is started under a folio lock (`page_mkwrite`
 //! starts one before `iomap_page_mkwrite` locks the folio, and
-//! `iomap_begin` joins it; writeback allocates nothing), and nothing waits
+//! `iomap_begin` joins it, unless every block of the folio is allocated:
+//! then `iomap_begin` allocates nothing; writeback allocates nothing), and nothing waits
 //! for writeback while it holds one (truncate and punch drop the page cache
 //! first): the unwritten conversion at I/O completion starts a handle of
 //! its own.
@@ -47,8 +48,10 @@
 //! `invalidate_lock` is taken exclusively by everything that changes which
 //! blocks back the page cache or what it may cache: truncate, fallocate,
 //! write(2) when it converts inline data or zeroes the tail of the old
-//! last block, and a write fault that converts inline data without
-//! retrying. Faults that only fill or dirty the page cache take it shared
+//! last block, a write giving back blocks it allocated and did not reach
+//! (`iomap_end`), and a write fault that converts inline data without
+//! retrying. So blocks allocated under a fault's shared hold stay
+//! allocated until it drops it. Faults that only fill or dirty the page cache take it shared
 //! (`page_mkwrite`; `filemap_fault` and readahead inside the page cache).
 //!
 //! - Freeze protection ranks above everything of the filesystem's:

@@ -7,6 +7,7 @@
 use super::iomap::{allocate_credits, convert_inline};
 use super::txn::Txn;
 use super::Rexfs;
+use crate::format::{self, BLOCK_SHIFT};
 use crate::vfs::{Fault, FaultRetry, VmFaultResult, VmOps};
 use kernel::prelude::*;
 
@@ -99,6 +100,19 @@ impl VmOps for Rexfs {
         let _freeze = sb.start_pagefault();
         fault.update_time();
         let _invalidate = inode.invalidate_lock_shared();
+        // A folio whose blocks are all allocated needs no handle: they stay
+        // allocated under `invalidate_lock`, since only punch, collapse and
+        // truncate free blocks and they take it exclusively. The whole folio
+        // counts, past EOF too: a write may move EOF meanwhile.
+        let allocated = fault.folio_range().is_some_and(|(pos, len)| {
+            let first = pos >> BLOCK_SHIFT;
+            let end = (pos + len).div_ceil(format::BLOCK_SIZE as u64);
+            inode.data().map.read(|map, _| map.is_allocated(first, end))
+        });
+        if allocated {
+            probes.mkwrite_allocated.inc();
+            return fault.iomap_mkwrite();
+        }
         // Started before `iomap_mkwrite` locks the folio (the handle ranks
         // above the folio lock): `iomap_begin` joins it to allocate.
         let txn = match Txn::start(sb, allocate_credits(inode, FAULT_EXTENTS)) {

@@ -7,7 +7,7 @@
 //!
 //! | trait | file |
 //! |---|---|
-//! | [`FileSystem`] (mounting) | this file, and [`super_block`] |
+//! | [`FileSystem`] (mounting), `MountOptions` | this file, and [`super_block`] |
 //! | `SuperOps` | [`super_block`] |
 //! | `DirOps` | [`dir`] |
 //! | `InodeOps` (truncate, inode flags) | [`attr`] |
@@ -17,12 +17,13 @@
 //! | `XattrOps` | [`xattr`] |
 //! | `ExportOps` | [`inode`] |
 //!
-//! The lock order is written in [`lock`]; the on-disk format is
-//! [`crate::format`].
+//! Damage found in the metadata goes through [`errors`]. The lock order is
+//! written in [`lock`]; the on-disk format is [`crate::format`].
 
 mod alloc;
 mod attr;
 mod dir;
+mod errors;
 mod extent_map;
 mod file;
 mod ialloc;
@@ -37,6 +38,8 @@ mod xattr;
 
 use crate::format;
 use crate::vfs::{self, FileSystem, Fresh, SuperBlock};
+
+use errors::corrupted;
 use kernel::prelude::*;
 
 pub(crate) use inode::InodeInfo;
@@ -54,17 +57,16 @@ impl FileSystem for Rexfs {
     const MAGIC: u64 = format::SUPER_MAGIC as u64;
     const BLOCK_SIZE: u32 = format::BLOCK_SIZE as u32;
     const MAX_BYTES: i64 = (format::MAX_FILE_BLOCKS << format::BLOCK_SHIFT) as i64;
+    const MAX_LINKS: u32 = format::MAX_LINKS;
 
     type Data = SbInfo;
     type InodeData = InodeInfo;
+    type Options = super_block::Options;
 
-    fn fill_super(sb: &SuperBlock<Self, Fresh>) -> Result<impl PinInit<SbInfo, Error>> {
-        SbInfo::read(sb)
+    fn fill_super(
+        sb: &SuperBlock<Self, Fresh>,
+        options: &super_block::Options,
+    ) -> Result<impl PinInit<SbInfo, Error>> {
+        SbInfo::read(sb, options)
     }
-}
-
-/// Logs why the filesystem on `sb` is corrupted and returns `-EFSCORRUPTED`.
-fn corrupted<S>(sb: &SuperBlock<Rexfs, S>, why: core::fmt::Arguments<'_>) -> Error {
-    pr_err!("{}: corrupted: {}\n", sb.id(), why);
-    EUCLEAN
 }

@@ -4,19 +4,48 @@
 //! block operations ([`SuperOps`]).
 
 use super::alloc::Allocator;
+use super::errors::{corrupted, mount_refused, ErrorState, OnError};
 use super::lock::{AllocatorGuard, AllocatorLock};
 use super::txn::{Credits, Txn};
-use super::{corrupted, ialloc, inode, RexInode, RexSb, Rexfs};
-use crate::format::{self, FormatError, Geometry, JournalSuperblock, Superblock, STATE_CLEAN};
+use super::{ialloc, inode, RexInode, RexSb, Rexfs};
+use crate::format::{
+    self, FormatError, Geometry, JournalSuperblock, Superblock, STATE_CLEAN, STATE_ERRORS,
+};
 use crate::vfs::{
-    self, Counter, DebugDir, DebugFile, DelayKnob, Fresh, Journal, Shutdown, StatFs, SuperBlock,
-    SuperOps, UnsafeSwitch,
+    self, Counter, DebugDir, DebugFile, DelayKnob, Fresh, Journal, MountOptions, OptionSpec,
+    ParsedOption, Shutdown, StatFs, SuperBlock, SuperOps, UnsafeSwitch,
 };
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     prelude::*,
+    seq_file::{seq_print, SeqFile},
     sync::{aref::ARef, Arc, SetOnce},
 };
+
+/// The mount options one `mount` or remount gave (`None`: not given).
+#[derive(Default)]
+pub(crate) struct Options {
+    errors: Option<OnError>,
+}
+
+impl Options {
+    const ERRORS: u8 = 0;
+}
+
+impl MountOptions for Options {
+    const SPECS: &'static [OptionSpec] = &[
+        OptionSpec::enumerated(Options::ERRORS, c"errors", &OnError::VALUES),
+        OptionSpec::END,
+    ];
+
+    fn set(&mut self, option: ParsedOption) -> Result {
+        match option.opt {
+            Options::ERRORS => self.errors = Some(OnError::from_value(option.value)?),
+            _ => return Err(EINVAL),
+        }
+        Ok(())
+    }
+}
 
 /// What `/sys/kernel/debug/rexfs/<dev>/` shows of one mount: event counters
 /// that prove which path ran, and (debug builds) the race-injection knobs.
@@ -48,6 +77,12 @@ pub(crate) struct Probes {
     /// Writes to a read-only mapped page of an inline file that
     /// `page_mkwrite` unmapped, sending them through `->fault`.
     pub(super) inline_mkwrite_unmap: Counter,
+    /// Write faults on folios whose blocks were all allocated, which
+    /// `page_mkwrite` dirtied without starting a handle.
+    pub(super) mkwrite_allocated: Counter,
+    /// Short writes that kept the blocks they did not reach, a write fault
+    /// having dirtied a folio over them.
+    pub(super) giveback_kept: Counter,
     /// Delay knobs that fired.
     pub(super) delays_injected: Counter,
 
@@ -76,6 +111,9 @@ pub(crate) struct Probes {
     /// `page_mkwrite` makes a read-only page of an inline file writable
     /// as it is, without a conversion: the data is lost on writeback.
     pub(super) unsafe_skip_inline_mkwrite_unmap: UnsafeSwitch,
+    /// A short write gives back every block it did not reach, without
+    /// `invalidate_lock` and whatever a fault dirtied over them.
+    pub(super) unsafe_skip_giveback_check: UnsafeSwitch,
 }
 
 impl Probes {
@@ -87,7 +125,7 @@ impl Probes {
     }
 
     /// The debugfs files.
-    const FILES: [(&'static CStr, DebugFile<Self>); 21] = [
+    const FILES: [(&'static CStr, DebugFile<Self>); 24] = [
         (c"iomap_begin", DebugFile::Counter(|p| &p.iomap_begin)),
         (c"iomap_stale", DebugFile::Counter(|p| &p.iomap_stale)),
         (c"wb_map_reused", DebugFile::Counter(|p| &p.wb_map_reused)),
@@ -113,6 +151,11 @@ impl Probes {
             c"inline_mkwrite_unmap",
             DebugFile::Counter(|p| &p.inline_mkwrite_unmap),
         ),
+        (
+            c"mkwrite_allocated",
+            DebugFile::Counter(|p| &p.mkwrite_allocated),
+        ),
+        (c"giveback_kept", DebugFile::Counter(|p| &p.giveback_kept)),
         (
             c"delays_injected",
             DebugFile::Counter(|p| &p.delays_injected),
@@ -151,6 +194,10 @@ impl Probes {
             c"unsafe_skip_inline_mkwrite_unmap",
             DebugFile::Switch(|p| &p.unsafe_skip_inline_mkwrite_unmap),
         ),
+        (
+            c"unsafe_skip_giveback_check",
+            DebugFile::Switch(|p| &p.unsafe_skip_giveback_check),
+        ),
     ];
 }
 
@@ -166,9 +213,12 @@ pub(crate) struct SbInfo {
     alloc: AllocatorLock,
     pub(super) probes: Arc<Probes>,
     debugfs: SetOnce<DebugDir<Probes>>,
-    /// Set by `FS_IOC_SHUTDOWN` (or the device going away): every operation
-    /// fails with `EIO` from then on.
+    /// Set by `FS_IOC_SHUTDOWN`, the device going away or damage found
+    /// with `errors=remount-ro`: every operation fails with `EIO` from then
+    /// on, and nothing more is written.
     shut_down: AtomicBool,
+    /// Damage found, and what to do about it.
+    pub(super) errors: ErrorState,
 }
 
 /// Reads and checks the superblock in block 0 of `sb`.
@@ -186,19 +236,22 @@ fn read_superblock<S>(sb: &SuperBlock<Rexfs, S>) -> Result<Superblock> {
             pr_err!("{}: cannot mount: {}\n", sb.id(), e.reason());
             EINVAL
         }
-        _ => corrupted(sb, format_args!("superblock: {}", e.reason())),
+        _ => mount_refused(sb, format_args!("superblock: {}", e.reason())),
     })
 }
 
 impl SbInfo {
-    /// Reads and checks the superblock of the device being mounted; loads
-    /// the journal, replaying it, and reads the superblock again as the
-    /// replay left it.
-    pub(super) fn read(sb: &SuperBlock<Rexfs, Fresh>) -> Result<impl PinInit<Self, Error>> {
+    /// Reads and checks the superblock of the device being mounted with
+    /// `options`; loads the journal, replaying it, and reads the superblock
+    /// again as the replay left it.
+    pub(super) fn read(
+        sb: &SuperBlock<Rexfs, Fresh>,
+        options: &Options,
+    ) -> Result<impl PinInit<Self, Error>> {
         let mut disk = read_superblock(sb)?;
         let device_blocks = sb.device_bytes() >> format::BLOCK_SHIFT;
         if disk.geometry.block_count > device_blocks {
-            return Err(corrupted(
+            return Err(mount_refused(
                 sb,
                 format_args!(
                     "filesystem has {} blocks, device only {}",
@@ -214,16 +267,18 @@ impl SbInfo {
             return Err(EROFS);
         }
         let g = disk.geometry;
+        let mut found_by_journal = false;
         let journal = if g.has_journal() {
             let jsb = sb.bread(g.journal_start)?;
             let jsb = JournalSuperblock::decode(jsb.data(), g.journal_blocks)
-                .map_err(|e| corrupted(sb, format_args!("journal: {}", e.reason())))?;
+                .map_err(|e| mount_refused(sb, format_args!("journal: {}", e.reason())))?;
             if jsb.needs_recovery() {
                 pr_info!("{}: replaying the journal\n", sb.id());
             }
             let journal = Journal::load(sb, g.journal_start, g.journal_blocks as u32)
                 .inspect_err(|e| pr_err!("{}: loading the journal failed: {e:?}\n", sb.id()))?;
-            if let Some(e) = journal.take_error()? {
+            let aborted = journal.take_error()?;
+            if let Some(e) = aborted {
                 pr_warn!(
                     "{}: the journal was aborted ({e:?}) by an earlier mount\n",
                     sb.id()
@@ -231,17 +286,34 @@ impl SbInfo {
             }
             let replayed = read_superblock(sb)?;
             if replayed.geometry != g {
-                return Err(corrupted(
+                return Err(mount_refused(
                     sb,
                     format_args!("journal replay changed the layout"),
                 ));
             }
             disk = replayed;
+            // A shutdown is no damage; any other abort (an I/O error,
+            // damage with `errors=remount-ro`) marks the filesystem.
+            if aborted.is_some_and(|e| e != ESHUTDOWN) && disk.state & STATE_ERRORS == 0 {
+                found_by_journal = true;
+            }
             Some(journal)
         } else {
             pr_info!("{}: no journal: a crash needs fsck.rexfs\n", sb.id());
             None
         };
+        let recorded = disk.state & STATE_ERRORS != 0;
+        if recorded {
+            pr_warn!(
+                "{}: damage found by an earlier mount: run fsck.rexfs\n",
+                sb.id()
+            );
+        }
+        let errors = ErrorState::new(
+            options.errors.unwrap_or_default(),
+            recorded || found_by_journal,
+            recorded,
+        );
         Ok(try_pin_init!(SbInfo {
             geometry: g,
             root_ino: disk.root_ino,
@@ -250,6 +322,7 @@ impl SbInfo {
             probes: Arc::new(Probes::default(), GFP_KERNEL)?,
             debugfs: SetOnce::new(),
             shut_down: AtomicBool::new(false),
+            errors,
         }? Error))
     }
 
@@ -309,7 +382,9 @@ impl SbInfo {
     }
 
     /// Unmounting: everything is written back; empties and frees the
-    /// journal and marks the filesystem clean.
+    /// journal and marks the filesystem clean. After a shutdown nothing is
+    /// written, but, without a journal, the superblock marked in use (and
+    /// damaged, if it is): the next mount recounts.
     pub(super) fn unmount(&self, sb: &RexSb) {
         if let Some(journal) = &self.journal {
             if let Err(e) = journal.destroy() {
@@ -319,8 +394,9 @@ impl SbInfo {
                 );
             }
         }
-        if !sb.is_read_only() {
-            if let Err(e) = self.set_clean(sb, true) {
+        let alive = self.alive().is_ok();
+        if !sb.is_read_only() && (alive || self.journal.is_none()) {
+            if let Err(e) = self.set_clean(sb, alive) {
                 pr_err!(
                     "{}: writing the superblock at unmount failed: {e:?}\n",
                     sb.id()
@@ -362,12 +438,47 @@ impl SbInfo {
         {
             let mut alloc = self.allocator();
             let disk = alloc.disk_mut();
-            disk.state = if clean { STATE_CLEAN } else { 0 };
+            disk.state = self.errors.disk_state(clean);
             disk.write_time = vfs::now().0;
             let disk = *disk;
             block.modify(|b| disk.encode(b));
         }
-        block.sync()
+        block.sync()?;
+        self.errors.claim_write();
+        Ok(())
+    }
+
+    /// Writes the superblock with [`STATE_ERRORS`] in `txn`, for damage
+    /// found since the last superblock write (see [`Txn::start`]).
+    pub(super) fn write_errors(&self, sb: &RexSb, txn: &Txn<'_>) -> Result {
+        let block = sb.bread(0)?;
+        let mut alloc = self.allocator();
+        let disk = alloc.disk_mut();
+        disk.state |= STATE_ERRORS;
+        let disk = *disk;
+        txn.modify(&block, |b| disk.encode(b))
+    }
+
+    /// Shuts the filesystem down as `how` says (see [`SuperOps::shutdown`]);
+    /// `why` is the error an aborted journal records, for the next mount.
+    pub(super) fn shut_down(&self, sb: &RexSb, how: Shutdown, why: Error) {
+        if self.shut_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        pr_warn!(
+            "{}: shut down ({how:?}): nothing more is written\n",
+            sb.id()
+        );
+        if let Some(journal) = self.journal().filter(|journal| !journal.is_aborted()) {
+            if how == Shutdown::FlushLog {
+                if let Err(e) = journal.commit(true) {
+                    pr_err!("{}: committing at shutdown failed: {e:?}\n", sb.id());
+                }
+            }
+            if how != Shutdown::Sync {
+                journal.abort(why);
+            }
+        }
     }
 
     /// Writes the in-memory superblock (free counts) to block 0 without a
@@ -450,14 +561,32 @@ impl SuperOps for Rexfs {
             // dirtied it again, and unmount would drop it (generic/393).
             sb.sync_inodes();
         }
+        if sb.data().errors.unwritten() {
+            // `Txn::start` writes the flag.
+            Txn::start(sb, Credits::NONE)?.stop()?;
+        }
         match sb.data().journal() {
             Some(journal) => journal.commit(wait),
             None => sb.data().write_super(sb, wait),
         }
     }
 
-    fn remount(sb: &RexSb, read_only: bool) -> Result {
-        sb.data().remount(sb, read_only)
+    fn reconfigure(sb: &RexSb, read_only: bool, options: &Options) -> Result {
+        let sbi = sb.data();
+        if let Some(on_error) = options.errors {
+            sbi.errors.set_on_error(on_error);
+        }
+        if read_only != sb.is_read_only() {
+            sbi.remount(sb, read_only)?;
+        }
+        Ok(())
+    }
+
+    fn show_options(sb: &RexSb, out: &SeqFile) {
+        let on_error = sb.data().errors.on_error();
+        if on_error != OnError::default() {
+            seq_print!(out, ",errors={}", on_error.name());
+        }
     }
 
     /// The VFS has blocked every change and written everything back: the
@@ -533,20 +662,7 @@ impl SuperOps for Rexfs {
             Shutdown::Sync => Some(sb.freeze_device()?),
             _ => None,
         };
-        if sbi.shut_down.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        pr_warn!("{}: shut down ({how:?})\n", sb.id());
-        if let Some(journal) = sbi.journal().filter(|journal| !journal.is_aborted()) {
-            if how == Shutdown::FlushLog {
-                if let Err(e) = journal.commit(true) {
-                    pr_err!("{}: committing at shutdown failed: {e:?}\n", sb.id());
-                }
-            }
-            if how != Shutdown::Sync {
-                journal.abort(ESHUTDOWN);
-            }
-        }
+        sbi.shut_down(sb, how, ESHUTDOWN);
         Ok(())
     }
 }

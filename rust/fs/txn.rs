@@ -23,7 +23,11 @@ pub(crate) struct Credits {
 }
 
 impl Credits {
-    /// Changes of the superblock (its free counts, the orphan list head).
+    /// No metadata block.
+    pub(super) const NONE: Credits = Credits::blocks(0);
+
+    /// Changes of the superblock (its free counts, the orphan list head,
+    /// its state).
     pub(super) const SUPER: Credits = Credits::blocks(1);
 
     /// `n` metadata blocks changed.
@@ -81,9 +85,19 @@ impl<'a> Txn<'a> {
     /// (or the task's running one, joined) if `sb` has a journal. Fails
     /// with `ENOSPC` if the journal could never hold it, with `EIO` once the
     /// filesystem is shut down.
+    ///
+    /// The first change after damage was found (see
+    /// [`super::errors::corrupted`]) also writes the superblock's flag.
     pub(super) fn start(sb: &'a RexSb, credits: Credits) -> Result<Self> {
-        sb.data().alive()?;
-        let handle = match sb.data().journal() {
+        let sbi = sb.data();
+        sbi.alive()?;
+        let write_errors = sbi.errors.unwritten();
+        let credits = if write_errors {
+            credits.and(Credits::SUPER)
+        } else {
+            credits
+        };
+        let handle = match sbi.journal() {
             Some(journal) => {
                 if credits.blocks > journal.max_credits()? {
                     pr_warn!(
@@ -97,7 +111,13 @@ impl<'a> Txn<'a> {
             }
             None => None,
         };
-        Ok(Txn { sb, handle })
+        let txn = Txn { sb, handle };
+        // A joined handle has only the credits its first start asked for.
+        let nested = txn.handle.as_ref().is_some_and(Handle::is_nested);
+        if write_errors && !nested && sbi.errors.claim_write() {
+            sbi.write_errors(sb, &txn)?;
+        }
+        Ok(txn)
     }
 
     /// The filesystem changed.

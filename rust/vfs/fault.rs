@@ -158,6 +158,20 @@ impl<'a, T: IomapOps> Fault<'a, T> {
         };
     }
 
+    /// The byte range of the file that the faulting page's folio caches, as
+    /// `(pos, len)`; `None` in `->fault`, which has no page yet.
+    pub(crate) fn folio_range(&self) -> Option<(u64, u64)> {
+        // SAFETY: a valid fault (type invariant).
+        if unsafe { (*self.0).page }.is_null() {
+            return None;
+        }
+        let (mut pos, mut len) = (0, 0);
+        // SAFETY: a valid fault with a page, which the fault holds a
+        // reference to (`->page_mkwrite`).
+        unsafe { vfs_bindings::rvfs_fault_folio_range(self.0, &mut pos, &mut len) };
+        Some((pos as u64, len as u64))
+    }
+
     /// Makes the faulting folio writable with iomap (`iomap_page_mkwrite`):
     /// maps (allocates) its blocks and dirties it.
     pub(crate) fn iomap_mkwrite(&self) -> VmFaultResult {

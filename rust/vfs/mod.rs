@@ -11,6 +11,7 @@
 //! | trait | C tables | file |
 //! |---|---|---|
 //! | [`FileSystem`] | (types, constants, reading the super block) | `super_block.rs` |
+//! | [`MountOptions`] | `fs_parameter_spec` (`parse_param`) | `mount_options.rs` |
 //! | [`SuperOps`] | `super_operations` | `super_ops.rs` |
 //! | [`DirOps`] | `inode_operations`, `file_operations` of directories | `dir.rs` |
 //! | [`InodeOps`] | attributes of every inode type; symlinks, special files | `inode_ops.rs` |
@@ -29,7 +30,7 @@
 //! the tables:
 //!
 //! ```text
-//! bindings, buffer, debugfs, trace
+//! bindings, buffer, debugfs, mount_options, trace
 //!   <- super_block <- journal, inode <- lock, open_file, page_cache
 //!     <- super_ops, xattr, export, iomap
 //!       <- aops, fault, inode_ops
@@ -53,6 +54,7 @@ mod inode_ops;
 mod iomap;
 mod journal;
 mod lock;
+mod mount_options;
 mod open_file;
 mod page_cache;
 mod registration;
@@ -77,6 +79,7 @@ pub(crate) use iomap::{InlineData, IomapFlag, IomapFlags, IomapOps, MapKind, Map
 pub(crate) use journal::{Handle, Journal};
 pub(crate) use kernel::iov::{IovIterDest, IovIterSource};
 pub(crate) use lock::{InodeLockGuard, InvalidateGuard, LockMode, NoFsScope};
+pub(crate) use mount_options::{MountOptions, OptionSpec, OptionValue, ParsedOption};
 pub(crate) use open_file::OpenFile;
 pub(crate) use registration::Registration;
 pub(crate) use super_block::{FileSystem, Fresh, SuperBlock};

@@ -28,6 +28,13 @@ impl<T: FileSystem> Inode<T> {
         Ok(())
     }
 
+    /// Whether a folio of `start..=end` is dirty, under writeback or locked
+    /// (`filemap_range_has_writeback`).
+    pub(crate) fn range_has_writeback(&self, start: i64, end: i64) -> bool {
+        // SAFETY: the mapping of a live inode; the helper only looks.
+        unsafe { bindings::filemap_range_has_writeback(self.mapping(), start, end) }
+    }
+
     /// Drops the clean, unmapped page cache of `start..=end` that nobody
     /// uses (`invalidate_mapping_pages`); what it cannot drop stays.
     pub(crate) fn invalidate_pages(&self, start: i64, end: i64) {

@@ -11,6 +11,7 @@ use super::bindings as vfs_bindings;
 use super::debugfs::DebugfsDir;
 use super::export::{ExportOps, ExportTable};
 use super::inode::InodeCache;
+use super::mount_options;
 use super::super_block::{Fresh, SuperBlock};
 use super::super_ops::{SuperOps, SuperTable};
 use super::xattr::{Handlers, XattrOps};
@@ -87,23 +88,76 @@ impl<T: FileSystemType> Registration<T> {
     }
 
     const CONTEXT_OPS: vfs_bindings::fs_context_operations = vfs_bindings::fs_context_operations {
+        free: Some(Self::free),
+        parse_param: Some(Self::parse_param),
         get_tree: Some(Self::get_tree),
         reconfigure: Some(Self::reconfigure),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
 
-    /// `file_system_type::init_fs_context`.
+    /// `file_system_type::init_fs_context`: a mount or remount starts, with
+    /// the default options.
     ///
     /// # Safety
     ///
     /// Called by the VFS with a valid `fs_context` being set up for `T`.
     unsafe extern "C" fn init_fs_context(fc: *mut bindings::fs_context) -> c_int {
-        let fc = fc.cast::<vfs_bindings::fs_context>();
-        // SAFETY: guaranteed by the caller; `ops` is ours to set and
-        // `CONTEXT_OPS` is a promoted `'static` constant.
-        unsafe { (*fc).ops = &Self::CONTEXT_OPS };
-        0
+        from_result(|| {
+            let options = KBox::new(T::Options::default(), GFP_KERNEL)?;
+            let fc = fc.cast::<vfs_bindings::fs_context>();
+            // SAFETY: guaranteed by the caller; `ops` and `fs_private` are
+            // ours to set, `CONTEXT_OPS` is a promoted `'static` constant,
+            // and `free` frees the options.
+            unsafe {
+                (*fc).fs_private = KBox::into_raw(options).cast();
+                (*fc).ops = &Self::CONTEXT_OPS;
+            }
+            Ok(0)
+        })
+    }
+
+    /// The options parsed so far into `fc`.
+    ///
+    /// # Safety
+    ///
+    /// `fc` is a valid context set up by `init_fs_context` and not freed,
+    /// whose options nothing else references for `'a`.
+    unsafe fn options<'a>(fc: *mut vfs_bindings::fs_context) -> &'a mut T::Options {
+        // SAFETY: guaranteed by the caller: `fs_private` holds the options
+        // `init_fs_context` allocated.
+        unsafe { &mut *(*fc).fs_private.cast::<T::Options>() }
+    }
+
+    /// `fs_context_operations::free`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS with a context of `T` it is done with.
+    unsafe extern "C" fn free(fc: *mut vfs_bindings::fs_context) {
+        // SAFETY: guaranteed by the caller; `fs_private` was set by
+        // `init_fs_context` (a context whose `init_fs_context` failed before
+        // allocating is freed with a null one) and is not used again.
+        unsafe {
+            let options = (*fc).fs_private.cast::<T::Options>();
+            if !options.is_null() {
+                drop(KBox::from_raw(options));
+            }
+        }
+    }
+
+    /// `fs_context_operations::parse_param`: one mount option.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS with a context of `T` and a parameter for it.
+    unsafe extern "C" fn parse_param(
+        fc: *mut vfs_bindings::fs_context,
+        param: *mut vfs_bindings::fs_parameter,
+    ) -> c_int {
+        // SAFETY: guaranteed by the caller; the VFS parses one parameter of
+        // a context at a time.
+        from_result(|| unsafe { mount_options::parse(fc, param, Self::options(fc)) }.map(|()| 0))
     }
 
     /// `fs_context_operations::get_tree`: mounts a block device.
@@ -124,14 +178,13 @@ impl<T: FileSystemType> Registration<T> {
     /// (`fc->root`), holding `s_umount`.
     unsafe extern "C" fn reconfigure(fc: *mut vfs_bindings::fs_context) -> c_int {
         from_result(|| {
-            // SAFETY: guaranteed by the caller.
-            let (sb, read_only) = unsafe {
+            // SAFETY: guaranteed by the caller; parsing is over.
+            let (sb, read_only, options) = unsafe {
                 let sb = SuperBlock::<T>::from_raw((*(*fc).root).d_sb);
-                (sb, (*fc).sb_flags & vfs_bindings::SB_RDONLY as u32 != 0)
+                let read_only = (*fc).sb_flags & vfs_bindings::SB_RDONLY as u32 != 0;
+                (sb, read_only, Self::options(fc))
             };
-            if read_only != sb.is_read_only() {
-                T::remount(sb, read_only)?;
-            }
+            T::reconfigure(sb, read_only, options)?;
             Ok(0)
         })
     }
@@ -141,10 +194,10 @@ impl<T: FileSystemType> Registration<T> {
     /// # Safety
     ///
     /// Called by `get_tree_bdev` with a new, exclusively owned super block
-    /// whose device is open.
+    /// whose device is open, and the mount's context of `T`.
     unsafe extern "C" fn fill_super(
         sb_ptr: *mut bindings::super_block,
-        _fc: *mut vfs_bindings::fs_context,
+        fc: *mut vfs_bindings::fs_context,
     ) -> c_int {
         from_result(|| {
             // SAFETY: guaranteed by the caller; the tables are `'static`.
@@ -156,13 +209,16 @@ impl<T: FileSystemType> Registration<T> {
                 (*sb_ptr).s_xattr = Handlers::<T>::table();
                 (*sb_ptr).s_export_op = ExportTable::<T>::table();
                 (*sb_ptr).s_maxbytes = T::MAX_BYTES;
+                (*sb_ptr).s_max_links = T::MAX_LINKS;
                 (*sb_ptr).s_time_gran = 1;
             }
             // SAFETY: as above; `s_fs_info` is not set yet, which is what
             // the `Fresh` state promises.
             let fresh = unsafe { SuperBlock::<T, Fresh>::from_raw(sb_ptr) };
             fresh.set_block_size(T::BLOCK_SIZE)?;
-            let data = KBox::pin_init(T::fill_super(fresh)?, GFP_KERNEL)?;
+            // SAFETY: `fc` is the mount's context, its parsing over.
+            let options = unsafe { Self::options(fc) };
+            let data = KBox::pin_init(T::fill_super(fresh, options)?, GFP_KERNEL)?;
             // SAFETY: as above. From here on `s_fs_info` owns `data`, which
             // `kill_sb` frees; it is never moved out of its allocation.
             unsafe {

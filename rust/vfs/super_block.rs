@@ -11,6 +11,7 @@
 
 use super::bindings as vfs_bindings;
 use super::buffer::Buffer;
+use super::mount_options::MountOptions;
 use core::marker::PhantomData;
 use kernel::bindings;
 use kernel::{error::to_result, prelude::*, types::Opaque};
@@ -32,15 +33,23 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     const BLOCK_SIZE: u32;
     /// Largest file size in bytes.
     const MAX_BYTES: i64;
+    /// Most links an inode may have (`s_max_links`): the VFS refuses
+    /// `link`, `mkdir` and `rename` beyond it with `EMLINK`.
+    const MAX_LINKS: u32;
 
     /// Per-mount data, owned by the super block.
     type Data: Send + Sync;
     /// Per-inode data, owned by the inode.
     type InodeData: Send + Sync;
+    /// The mount options one `mount` or remount gives.
+    type Options: MountOptions;
 
-    /// Reads and checks the on-disk super block of a device being mounted;
-    /// returns the initialiser of the per-mount data.
-    fn fill_super(sb: &SuperBlock<Self, Fresh>) -> Result<impl PinInit<Self::Data, Error>>;
+    /// Reads and checks the on-disk super block of a device being mounted
+    /// with `options`; returns the initialiser of the per-mount data.
+    fn fill_super(
+        sb: &SuperBlock<Self, Fresh>,
+        options: &Self::Options,
+    ) -> Result<impl PinInit<Self::Data, Error>>;
 }
 
 /// State of a super block whose filesystem data is set up: the default.
@@ -84,6 +93,20 @@ impl<T: FileSystem, S> SuperBlock<T, S> {
     pub(crate) fn id(&self) -> &CStr {
         // SAFETY: `s_id` is a NUL-terminated string set before `fill_super`.
         unsafe { CStr::from_char_ptr((*self.as_raw()).s_id.as_ptr()) }
+    }
+
+    /// Stops the machine: `panic()` with `why` and the device name
+    /// (`errors=panic`).
+    pub(crate) fn panic(&self, why: core::fmt::Arguments<'_>) -> ! {
+        // SAFETY: `%s` takes the NUL-terminated device name and `%pA` a
+        // `fmt::Arguments`, both alive for the call.
+        unsafe {
+            bindings::panic(
+                c"%s: %pA\n".as_char_ptr(),
+                self.id().as_char_ptr(),
+                core::ptr::from_ref(&why).cast::<kernel::ffi::c_void>(),
+            )
+        }
     }
 
     /// Size of the block device in bytes.

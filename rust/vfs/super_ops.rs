@@ -10,7 +10,7 @@ use super::inode::{self, Inode};
 use super::super_block::{FileSystem, SuperBlock};
 use core::marker::PhantomData;
 use kernel::bindings;
-use kernel::{error::from_result, prelude::*, sync::aref::ARef};
+use kernel::{error::from_result, prelude::*, seq_file::SeqFile, sync::aref::ARef};
 
 /// Filesystem statistics, as returned by `statfs(2)`.
 pub(crate) struct StatFs {
@@ -65,8 +65,12 @@ pub(crate) trait SuperOps: FileSystem {
     fn statfs(sb: &SuperBlock<Self>) -> Result<StatFs>;
     /// Writes the filesystem's own dirty state (`wait`: synchronously).
     fn sync_fs(sb: &SuperBlock<Self>, wait: bool) -> Result;
-    /// Called on remount before the read-only flag changes to `read_only`.
-    fn remount(sb: &SuperBlock<Self>, read_only: bool) -> Result;
+    /// Remounting with `options`: called before the read-only flag changes
+    /// to `read_only` (if it does).
+    fn reconfigure(sb: &SuperBlock<Self>, read_only: bool, options: &Self::Options) -> Result;
+    /// Writes the mount's options that differ from the defaults, each as
+    /// `,name` or `,name=value` (`/proc/mounts`).
+    fn show_options(_sb: &SuperBlock<Self>, _out: &SeqFile) {}
     /// Freezing (`FIFREEZE`, snapshots): the VFS has blocked every change
     /// and written everything back; leaves the device consistent.
     fn freeze(sb: &SuperBlock<Self>) -> Result;
@@ -105,6 +109,7 @@ impl<T: SuperOps> SuperTable<T> {
         unfreeze_fs: Some(Self::unfreeze_fs),
         statfs: Some(Self::statfs),
         shutdown: Some(Self::shutdown),
+        show_options: Some(Self::show_options),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
@@ -222,6 +227,27 @@ impl<T: SuperOps> SuperTable<T> {
         if let Err(e) = T::shutdown(sb, Shutdown::Abort) {
             pr_err!("{}: shutting down failed: {e:?}\n", sb.id());
         }
+    }
+
+    /// `super_operations::show_options`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS (`/proc/mounts`) with the seq_file being written,
+    /// which no other thread touches, and the root of a mount of `T`.
+    unsafe extern "C" fn show_options(
+        m: *mut bindings::seq_file,
+        root: *mut bindings::dentry,
+    ) -> c_int {
+        // SAFETY: guaranteed by the caller.
+        let (out, sb) = unsafe {
+            (
+                SeqFile::from_raw(m),
+                SuperBlock::<T>::from_raw((*root).d_sb),
+            )
+        };
+        T::show_options(sb, out);
+        0
     }
 
     /// `super_operations::statfs`.

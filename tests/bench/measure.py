@@ -13,6 +13,11 @@ tool or inside the one process doing the work, never from process wall time.
       creates FILE, sizes it to MIB MiB (sparse), maps it shared, stores
       into every byte, 1 MiB at a time, then msync(MS_SYNC) over the whole
       mapping; prints MiB/s over the stores and the msync.
+  measure.py small_fsync DIR N
+      N new files in DIR, each created, given 4 KiB, fsynced and closed
+      before the next; prints files per second (a mail spool or a package
+      manager: the journal's commit latency, as in ext4's and XFS's
+      create+fsync loops).
   measure.py meta DIR N
       N empty files in DIR (which must be empty), in three timed phases:
       create (open O_CREAT|O_EXCL, close) then syncfs; stat, after the
@@ -115,6 +120,24 @@ def drop_caches():
         f.write("3\n")
 
 
+def small_fsync(path, n):
+    if os.listdir(path):
+        fail(f"{path} is not empty")
+    dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    block = b"\xa5" * 4096
+    start = time.perf_counter()
+    for i in range(n):
+        fd = os.open(f"s{i:07d}", flags, 0o644, dir_fd=dfd)
+        if os.write(fd, block) != len(block):
+            fail("short write")
+        os.fsync(fd)
+        os.close(fd)
+    elapsed = time.perf_counter() - start
+    os.close(dfd)
+    print(f"{n / elapsed:.2f}")
+
+
 def meta(path, n):
     if os.listdir(path):
         fail(f"{path} is not empty")
@@ -157,6 +180,8 @@ def main(argv):
             xfs_io(argv[2], argv[3])
         elif cmd == "mmap":
             mmap_write(argv[2], int(argv[3]))
+        elif cmd == "small_fsync":
+            small_fsync(argv[2], int(argv[3]))
         elif cmd == "meta":
             meta(argv[2], int(argv[3]))
         else:

@@ -4,7 +4,10 @@
 rexfs-fuzz run, mounted, walked, written to and unmounted, then checked
 with fsck.rexfs -n; one line per image in OUT/results.tsv.
 
-    driver.py --images DIR --out DIR [--timeout S] [--fsck PATH]
+    driver.py --images DIR --out DIR [--timeout S] [--fsck PATH] [--fstype T]
+
+(--fstype ext4, with --fsck /sbin/e2fsck and ext4 images, tries the driver
+out on a host without rexfs: rexfs images are then all refused, EINVAL.)
 
 For each index of DIR/manifest.tsv, in order:
 
@@ -21,9 +24,11 @@ For each index of DIR/manifest.tsv, in order:
     /fuzz-new (6,000 bytes, fsync), sets an attribute on it, mkdir
     /fuzz-dir with a file in it, renames /fuzz-new into it, a symlink,
     appends 100 bytes to up to 12 regular files and sets an attribute on up
-    to 12 files and directories found; then removes everything found and
-    made, deepest first (unlink, rmdir: a directory whose listing or one of
-    whose entries failed is left), sync(2), and umount(2). Each operation
+    to 12 files and directories found, syncfs(2); then removes everything
+    found and made, deepest first (unlink, rmdir: a directory whose listing
+    or one of whose entries failed is left), syncfs(2), and umount(2).
+    (syncfs rather than sync: it reports writeback and journal errors.)
+    Each operation
     that fails is recorded with its errno; one that depends on a failed one
     is skipped;
   - the parent waits at most --timeout seconds (default 60) for the child;
@@ -79,6 +84,8 @@ READ_LIMIT = 1 << 20
 MAX_ENTRIES_PER_DIR = 10000
 MAX_ENTRIES = 20000
 FSCK_TIMEOUT = 60
+# --fstype: another filesystem, to try the driver out on a host (ext4).
+FSTYPE = b"rexfs"
 
 CORRUPTED = re.compile(r"rexfs: \S+: corrupted: ")
 
@@ -110,7 +117,6 @@ class Child:
     def __init__(self, dev, wfd):
         self.dev = dev
         self.wfd = wfd
-        self.ops = 0
         self.libc = ctypes.CDLL(None, use_errno=True)
 
     def emit(self, **event):
@@ -119,7 +125,6 @@ class Child:
     def attempt(self, op, path, fn, what=None):
         """Runs fn(); returns (True, its value), or (False, None) after
         reporting the failure."""
-        self.ops += 1
         name = f"{op} {what if what is not None else shown(path)}"
         self.emit(op=name)
         try:
@@ -130,20 +135,17 @@ class Child:
 
     def run(self):
         libc = self.libc
-        self.ops += 1
         self.emit(op="mount")
-        if libc.mount(self.dev.encode(), MNT, b"rexfs", 0, None) != 0:
+        if libc.mount(self.dev.encode(), MNT, FSTYPE, 0, None) != 0:
             self.emit(mount=errname(ctypes.get_errno()))
             return
         self.emit(mount="OK")
         try:
             self.exercise()
         finally:
-            self.ops += 1
             self.emit(op="umount")
             if libc.umount2(MNT, 0) != 0:
                 self.emit(fail="umount", errno=ctypes.get_errno())
-            self.emit(ops=self.ops)
 
     def walk(self):
         """Walks the tree; returns its entries (path, mode) in walk order and
@@ -281,7 +283,7 @@ class Child:
         for p in targets:
             self.attempt("setxattr", p,
                          lambda: os.setxattr(p, "user.fuzz", b"1", follow_symlinks=False))
-        self.attempt("sync", MNT, os.sync)
+        self.attempt("syncfs", MNT, self.syncfs)
         # Remove everything, deepest first; a directory only if all its
         # entries went.
         entries = tree + made
@@ -296,7 +298,18 @@ class Child:
                     incomplete.add(parent)
             elif not self.attempt("unlink", p, lambda: os.unlink(p))[0]:
                 incomplete.add(parent)
-        self.attempt("sync", MNT, os.sync)
+        self.attempt("syncfs", MNT, self.syncfs)
+
+    def syncfs(self):
+        """syncfs(2), which reports writeback and journal errors (sync(2)
+        does not)."""
+        fd = os.open(MNT, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if self.libc.syncfs(fd) != 0:
+                e = ctypes.get_errno()
+                raise OSError(e, os.strerror(e))
+        finally:
+            os.close(fd)
 
 
 def child_main(dev, wfd):
@@ -336,19 +349,48 @@ class Kmsg:
                 continue
             if not record:
                 break
-            head, _, text = record.decode("utf-8", "backslashreplace").partition(";")
+            _, _, text = record.decode("utf-8", "backslashreplace").partition(";")
             lines.append(text.split("\n")[0])
         return lines
 
 
 def run(cmd, timeout):
-    """Runs cmd; returns (exit status or "timeout", output)."""
+    """Runs cmd; returns (exit status, output), or ("timeout", output) if
+    it ran out of time, or ("stuck", "") if it would not even die (stuck
+    in the kernel: subprocess.run would wait for it forever)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=timeout)
-        return p.returncode, p.stdout.decode("utf-8", "backslashreplace")
-    except subprocess.TimeoutExpired as e:
-        return "timeout", (e.output or b"").decode("utf-8", "backslashreplace")
+        out, _ = p.communicate(timeout=timeout)
+        return p.returncode, out.decode("utf-8", "backslashreplace")
+    except subprocess.TimeoutExpired:
+        p.kill()
+        try:
+            out, _ = p.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            return "stuck", ""
+        return "timeout", (out or b"").decode("utf-8", "backslashreplace")
+
+
+def copy_sparse(src, dst):
+    """Copies src to dst, leaving its all-zero blocks as holes (the images
+    are mostly holes); returns None, or what failed."""
+    try:
+        with open(src, "rb") as f, open(dst, "wb") as g:
+            size = 0
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                for off in range(0, len(chunk), 4096):
+                    block = chunk[off:off + 4096]
+                    if block.count(0) != len(block):
+                        g.seek(size + off)
+                        g.write(block)
+                size += len(chunk)
+            g.truncate(size)
+        return None
+    except OSError as e:
+        return str(e)
 
 
 def mounted():
@@ -375,6 +417,7 @@ class Image:
     def event(self, e):
         if "op" in e:
             self.current = e["op"]
+            self.ops += 1
         elif "fail" in e:
             name = errname(e["errno"])
             if self.first_op == "-":
@@ -382,12 +425,12 @@ class Image:
             self.failures.setdefault(name, e["fail"])
         elif "mount" in e:
             self.mount = e["mount"]
-        elif "ops" in e:
-            self.ops = e["ops"]
         elif "hang" in e:
             self.hang = f'{e["hang"]} at {self.current}'
         elif "crash" in e:
             self.notes.append("driver child crashed:\n" + e["crash"])
+            if self.first_op == "-":
+                self.first_op, self.first_errno = self.current, "CRASH"
             self.failures.setdefault("CRASH", self.current)
 
     def line(self, seconds):
@@ -453,9 +496,16 @@ def exercise(img, index, timeout):
     if mounted():
         code, out = run(["umount", "-l", MNT.decode()], 30)
         r.notes.append(f"left mounted; umount -l: {code} {out.strip()}")
+        if code in ("timeout", "stuck"):
+            r.hang = r.hang if r.hang != "-" else "timeout at umount -l"
+            r.abort = True
+            return r
     code, out = run(["losetup", "-d", dev], 30)
     if code != 0:
         r.notes.append(f"losetup -d {dev}: {code} {out.strip()}")
+        if code in ("timeout", "stuck"):
+            r.hang = r.hang if r.hang != "-" else "timeout at losetup -d"
+            r.abort = True
     return r
 
 
@@ -465,7 +515,10 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--fsck", default=os.path.join(REPO, "tools/bin/fsck.rexfs"))
+    ap.add_argument("--fstype", default="rexfs")
     args = ap.parse_args()
+    global FSTYPE
+    FSTYPE = args.fstype.encode()
 
     pattern = problem_pattern()
     with open(os.path.join(args.images, "manifest.tsv")) as f:
@@ -494,18 +547,21 @@ def main():
         kmsg.mark(f"image {index:05} begin")
         src = os.path.join(args.images, f"{index:05}.img")
         img = os.path.join(WORK, f"{index:05}.img")
-        code, out = run(["cp", "--sparse=always", src, img], 120)
-        if code != 0:
+        copied = copy_sparse(src, img)
+        if copied is not None:
             r = Image(index)
             r.mount = "setup-failed"
-            r.failures["SETUP"] = f"cp: {out.strip()}"
+            r.failures["SETUP"] = f"copy: {copied}"
         else:
             r = exercise(img, index, args.timeout)
         fsck_out = ""
-        if not r.abort and code == 0:
+        if not r.abort and copied is None:
             r.fsck, fsck_out = run([args.fsck, "-n", img], FSCK_TIMEOUT)
-            if r.fsck == "timeout" and r.hang == "-":
+            if r.fsck in ("timeout", "stuck") and r.hang == "-":
                 r.hang = "timeout at fsck.rexfs -n"
+            if r.fsck == "stuck":
+                r.abort = True
+                r.notes.append("fsck.rexfs would not die: stopping the run")
         kmsg.mark(f"image {index:05} end")
         lines = kmsg.drain()
         r.corrupted = sum(1 for l in lines if CORRUPTED.search(l))

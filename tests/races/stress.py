@@ -52,6 +52,8 @@ RETAIN_BYTES = 48 * MiB
 # wb-punch fills the free space only of a filesystem this small (the test
 # disks); on a larger one it runs without block reuse forced.
 FILL_LIMIT = 4 << 30
+# Short writes per giveback round.
+GIVEBACK_WRITES = 64
 
 
 class Skip(Exception):
@@ -1108,8 +1110,83 @@ def check_truncate_model(data, full, writes, truncs, wlen):
         raise Corruption(f"size {size} larger than any write or truncate made it ({bound})")
 
 
+def giveback(run, r, rng):
+    """races.giveback without the knob. A sparse 1 MiB file; one process
+    repeats a buffered write of 16 to 128 KiB at a random offset from a
+    buffer readable only for its first 1 to 4 blocks, so that the write
+    stops short and gives back the blocks it allocated and did not reach;
+    meanwhile another stores 16-byte markers through a shared mapping into
+    up to 16 of those blocks and 4 outside the write, pass after pass. A
+    give-back that freed a block under a folio a store had dirtied would
+    lose the store at writeback. Known result: the write's data in its
+    first blocks, in each target block the last marker stored, zeroes
+    elsewhere. Hit: stores while a write ran."""
+    size = MiB
+    path = run.path(f"giveback-{r}")
+    span = rng.randrange(4, 33) * BLOCK
+    reached = rng.randrange(1, min(5, span // BLOCK)) * BLOCK
+    off = rng.randrange(0, (size - span) // BLOCK + 1) * BLOCK
+    data = pattern(run.tag(r, WRITE), off, reached)
+    inside = list(range(off + reached, off + span, BLOCK))
+    outside = [o for o in range(0, size, BLOCK) if not off <= o < off + span]
+    targets = rng.sample(inside, min(len(inside), 16)) + rng.sample(outside, 4)
+    at = rng.randrange(0, BLOCK // 16) * 16
+    store_tag = run.tag(r, STORE)
+    buf = libc.mmap(None, span, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+    if buf in (None, ctypes.c_void_p(-1).value):
+        raise OSError(ctypes.get_errno(), "mmap")
+    ctypes.memmove(buf, data, reached)
+    check(libc.munmap(buf + reached, span - reached), "munmap")
+    stop = mmap.mmap(-1, 1)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.ftruncate(fd, size)
+
+        def write():
+            spans = array("d")
+            for _ in range(GIVEBACK_WRITES):
+                t = time.monotonic()
+                done = libc.pwrite(fd, buf, span, off)
+                if done != reached:
+                    raise Corruption(f"a write of {span} bytes at {off:#x}, {reached} of them readable, "
+                                     f"returned {done}")
+                spans.extend((t, time.monotonic()))
+            return spans
+
+        def store():
+            seq, starts = 0, array("d")
+            with mmap.mmap(fd, size) as mm:
+                while True:
+                    last = stop[0] != 0
+                    for o in targets:
+                        seq += 1
+                        starts.append(time.monotonic())
+                        mm[o + at:o + at + 16] = struct.pack("<QQ", store_tag, seq)
+                    if last:
+                        return starts, seq
+
+        res = race({"write": write}, {"store": store}, stop)
+        spans = res["write"]
+        starts, seq = res["store"]
+        during = sum(1 for t in starts if bisect.bisect_right(spans, t) % 2)
+        run.count(hit=during > 0, stores_during=during, stores=len(starts))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        stop.close()
+        libc.munmap(buf, reached)
+    want = bytearray(size)
+    want[off:off + reached] = data
+    last_pass = seq - len(targets)
+    for i, o in enumerate(targets):
+        want[o + at:o + at + 16] = struct.pack("<QQ", store_tag, last_pass + i + 1)
+    run.check(path, bytes(want))
+    return f"write {span // KiB} KiB at {off:#x} stopping after {reached // KiB} KiB, " \
+        f"{during} of {len(starts)} stores during the writes"
+
+
 SCENARIOS = {"unwritten": unwritten, "wb-punch": wb_punch, "fault-punch": fault_punch, "dio-mmap": dio_mmap,
-             "inline": inline, "truncate": truncate}
+             "inline": inline, "truncate": truncate, "giveback": giveback}
 NAMES = list(SCENARIOS)
 # Every scenario of races.py has its stress version.
 assert set(races.SCENARIOS) <= set(SCENARIOS), set(races.SCENARIOS) - set(SCENARIOS)
@@ -1118,14 +1195,16 @@ HIT = {"unwritten": "with the store written back and dropped during the write",
        "fault-punch": "with stores during the punch or zero range",
        "dio-mmap": "requests with a cold buffer",
        "inline": "files with the store and write(2)/truncate at once",
-       "truncate": "rounds of writes racing truncates and fdatasync"}
+       "truncate": "rounds of writes racing truncates and fdatasync",
+       "giveback": "with stores while a short write ran"}
 SKIPPED = {"wb-punch": "ENOSPC"}
 EXTRA = {"wb-punch": (("reuse", "{} with the other file in punched blocks"),
                       ("unfilled", "{} on a filesystem too large to fill")),
          "fault-punch": (("stores_during", "{} stores during the punch"),),
          "dio-mmap": (("requests", "{} requests"), ("short", "{} short transfers continued")),
          "inline": (("files", "{} small files"),),
-         "truncate": (("writes", "{} writes"), ("truncates", "{} truncates"), ("syncs", "{} fdatasyncs"))}
+         "truncate": (("writes", "{} writes"), ("truncates", "{} truncates"), ("syncs", "{} fdatasyncs")),
+         "giveback": (("stores_during", "{} stores during the writes"),)}
 for _name in SKIPPED:
     assert _name in SCENARIOS
 

@@ -35,6 +35,8 @@ libc.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, c
 libc.mmap.restype = ctypes.c_void_p
 libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int64]
 libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+libc.pwrite.restype = ctypes.c_ssize_t
+libc.pwrite.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int64]
 
 
 class Corruption(Exception):
@@ -365,6 +367,57 @@ def dio_mmap(mnt, probes):
     return retries > 0 and fallbacks > 0
 
 
+def giveback(mnt, probes):
+    """A buffered write of 64 KiB into a hole allocates blocks for all of it
+    and sleeps in iomap_valid on its first folio; meanwhile an mmap store
+    lands in the range's last block, whose folio page_mkwrite maps onto the
+    write's new blocks. The write then stops after its first block (the
+    rest of its buffer is unmapped) and gives back the blocks it did not
+    reach: freed, the block under the dirty folio would be a hole and the
+    store lost at writeback. The give-back sees the dirty folio and keeps
+    the blocks inside EOF (giveback_kept)."""
+    path = f"{mnt}/giveback"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    os.ftruncate(fd, MiB)
+    span, store_at, stored = 64 * KiB, 60 * KiB, b"rexfs-mmap-store"
+    first = pattern(1, 0, BLOCK)
+    # The write's buffer: its first block readable, the rest unmapped.
+    buf = libc.mmap(None, span, mmap.PROT_READ | mmap.PROT_WRITE,
+                    mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+    if buf in (None, ctypes.c_void_p(-1).value):
+        raise OSError(ctypes.get_errno(), "mmap")
+    ctypes.memmove(buf, first, BLOCK)
+    check(libc.munmap(buf + BLOCK, span - BLOCK), "munmap")
+    # The store's block gets a folio of its own now (no readahead): the
+    # write's first folio, as large as fits, then stops short of it.
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+    os.pread(fd, BLOCK, store_at)
+    kept = probes["giveback_kept"]
+    probes.arm("delay_iomap_valid_ms")
+
+    def write():
+        done = libc.pwrite(fd, buf, span, 0)
+        if done != BLOCK:
+            raise Corruption(f"the write returned {done}, expected {BLOCK} (short)")
+
+    writer = Racer("write", write)
+    probes.wait_fired("delay_iomap_valid_ms")
+    with mmap.mmap(fd, MiB) as mm:
+        mm[store_at:store_at + len(stored)] = stored
+    in_window = not writer.finished()
+    writer.join()
+    if not in_window:
+        raise Missed("the write finished before the store")
+    print(f"giveback_kept: {probes['giveback_kept'] - kept} new")
+    os.fsync(fd)
+    os.close(fd)
+    want = bytearray(MiB)
+    want[:BLOCK] = first
+    want[store_at:store_at + len(stored)] = stored
+    verify_twice({path: bytes(want)})
+    return probes["giveback_kept"] > kept
+
+
 def sync_file(path):
     """fsync path; a failure (writeback lost the data) is corruption."""
     fd = os.open(path, os.O_RDONLY)
@@ -493,7 +546,7 @@ def inline(mnt, probes):
 
 
 SCENARIOS = {"unwritten": unwritten, "wb-punch": wb_punch, "fault-punch": fault_punch, "dio-mmap": dio_mmap,
-             "inline": inline}
+             "inline": inline, "giveback": giveback}
 
 
 def main(name, mnt, debugfs):

@@ -43,7 +43,7 @@ use rexfs_format::{
     dir_block_entries, file_type, mode, test_bit, verify_bitmap_header, BlockHeader, BlockKind,
     DirEntry, DiskInode, Extent, ExtentChainWalk, ExtentMapVerifier, Geometry, JournalSuperblock,
     Superblock, XattrBlock, BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, EXTENT_UNWRITTEN, INODES_PER_BLOCK,
-    INODE_SIZE, ROOT_INO,
+    INODE_SIZE, ROOT_INO, STATE_ERRORS,
 };
 use rexfs_mkfs::{bitmap_block, write_journal, Device};
 
@@ -85,8 +85,10 @@ pub struct Problem {
     message: String,
     fix: Option<Fix>,
     fixed: bool,
-    /// Not damage but work the next mount does (orphan inodes): it does not
-    /// count against the filesystem unless repaired.
+    /// Not damage but work the next mount does (orphan inodes), or the
+    /// kernel's note that it found damage: it does not count against the
+    /// filesystem unless repaired (as e2fsck's `-n` ignores its errors
+    /// flag).
     pending: bool,
     /// What the repair did, when that is better said than "(fixed)".
     done: Option<String>,
@@ -262,6 +264,13 @@ impl Fsck {
                     Some(Fix::JournalErrno),
                 );
             }
+        }
+        if sb.state & STATE_ERRORS != 0 {
+            problems.pending(
+                "superblock: the kernel found damaged metadata (errors flag set)".into(),
+                Some(Fix::Superblock),
+                "superblock: errors flag cleared".into(),
+            );
         }
         let mut checker = Checker::new(sb, jsb);
         checker.problems = problems;
@@ -1301,6 +1310,8 @@ impl Checker {
             free_inodes: self.free_inodes(),
             root_ino: ROOT_INO,
             write_time: now.as_secs() as i64,
+            // Checked and repaired.
+            state: self.sb.state & !STATE_ERRORS,
             ..self.sb
         };
         let mut block = vec![0; BLOCK_SIZE];

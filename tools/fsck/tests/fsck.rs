@@ -17,7 +17,7 @@ use edit::{
 use rexfs_format::{
     file_type, mode, BlockHeader, BlockKind, DiskInode, Extent, ExtentBlock, JournalSuperblock,
     BLOCK_SIZE, EXTENT_UNWRITTEN, HEADER_SIZE, INODE_IMMUTABLE, INODE_INLINE, INODE_SIZE,
-    INODE_USER_FLAGS, ROOT_INO,
+    INODE_USER_FLAGS, ROOT_INO, STATE_ERRORS,
 };
 use rexfs_fsck::{exit, Fsck};
 
@@ -671,6 +671,33 @@ fn journal_error_recorded() {
     expect(&image, &[problem], exit::UNCORRECTED);
     expect_repaired(&image, &[problem]);
     assert_eq!(journal_superblock(&fs).errno, 0);
+}
+
+/// The kernel's errors flag: noted, not counted by a check (as e2fsck's
+/// `-n`), cleared by a repair; damage found beside it still counts.
+#[test]
+fn errors_flag_is_cleared_by_a_repair() {
+    let image = formatted();
+    let mut fs = Fs::open(&image);
+    fs.sb.state |= STATE_ERRORS;
+    fs.save_superblock();
+    let noted = "superblock: the kernel found damaged metadata (errors flag set)";
+    expect(&image, &[noted], exit::OK);
+    let fsck = repair(&image);
+    assert_eq!(messages(&fsck), ["superblock: errors flag cleared"]);
+    assert_eq!(fsck.exit_code(), exit::CORRECTED);
+    expect(&image, &[], exit::OK);
+    assert_eq!(Fs::open(&image).sb.state & STATE_ERRORS, 0);
+
+    let mut fs = Fs::open(&image);
+    fs.sb.state |= STATE_ERRORS;
+    fs.save_superblock();
+    fs.create(2, &inline_file(b"lost"));
+    expect(
+        &image,
+        &[noted, "inode 2: in use but not in any directory"],
+        exit::UNCORRECTED,
+    );
 }
 
 /// Links `inos` into the orphan list, in that order.

@@ -21,7 +21,9 @@
 //! /link-long      symlink whose 300-byte target is in a data block; xattrs
 //! /fifo /chr /blk /sock   special files (fifo with trusted xattrs)
 //! /dir1           3 blocks in 2 extents: 50 inline files f00..f49 (0 to 128
-//!                 bytes), a free entry, hard links to /medium and /big, sub/
+//!                 bytes), a free entry, hard links to /medium and /big, sub/,
+//!                 z (inline; the one name of one byte); f40 onwards, sub
+//!                 and z are in the third block
 //! /dir1/sub       deep (2 blocks), sub2/ (empty), up-link (symlink)
 //! /xdir           directory with an attribute block of 12 entries, file a
 //! /empty          empty directory (no blocks)
@@ -133,6 +135,11 @@ impl Base {
     /// The node of inode `ino`, if it is in use.
     pub fn node(&self, ino: u64) -> Option<&Node> {
         self.nodes.iter().find(|n| n.ino == ino)
+    }
+
+    /// The node whose path (first name) is `path`.
+    pub fn find(&self, path: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.path == path)
     }
 
     /// A short description of inode `ino`: its number and path.
@@ -617,6 +624,9 @@ impl Builder {
         self.extents(deep, &[(0, 2, false)], 1, 2 * BS);
         self.inode(sub, "sub2", dir);
         self.symlink(sub, "up-link", b"../../small");
+        // A one-byte name (rexfs-fuzz --case dirent-name-len-zero).
+        let z = self.inode(dir1, "z", reg);
+        self.inline(z, b"z\n");
 
         let xdir = self.inode(root, "xdir", dir | 0o1000);
         let a = self.inode(xdir, "a", reg);

@@ -11,8 +11,13 @@
 //! unmounts each in a VM; `rexfs-fuzz report` ([`report`]) classifies the
 //! results and counts them by structure. `scripts/fuzz.sh` (`make fuzz`)
 //! runs the whole.
+//!
+//! `--case NAME --out FILE` writes one named damaged image instead
+//! ([`cases`]): a hand-picked damage at a known place, for tests that need
+//! one (`tests/vm/damaged.sh`), with a line saying what and where.
 
 pub mod base;
+pub mod cases;
 pub mod mutate;
 pub mod report;
 pub mod rng;
@@ -20,6 +25,7 @@ pub mod rng;
 use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write as _};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use rexfs_fsck::{exit, Fsck};
@@ -27,23 +33,38 @@ use rexfs_mkfs::Device;
 
 use base::{Base, Variant};
 use mutate::Mutation;
-use report::{ManifestLine, MANIFEST_HEADER};
+use report::{ManifestLine, FSCK_PANICKED, MANIFEST_HEADER};
 
 /// The usage text.
 pub const USAGE: &str = "\
 usage: rexfs-fuzz [--seed S] [--count N] [--first I] [--no-fsck] --out DIR
        rexfs-fuzz --seed S --index I --out DIR
        rexfs-fuzz --base --out DIR
+       rexfs-fuzz --case NAME --out FILE
        rexfs-fuzz report --manifest FILE --results FILE [--name NAME] [--failed FILE]
 
 Writes damaged rexfs images DIR/NNNNN.img (sparse, 16 MiB) for indices
 I..I+N (default 0..60) of a run seeded with S (default 1), and
 DIR/manifest.tsv: index, structure, field, mutation, crc (checksum
 recomputed: yes, no, n/a), variant, location, allowed (errnos besides
-EUCLEAN the damage may cause), fsck (fsck.rexfs -n exit status on the image;
-- with --no-fsck). Image I depends on (S, I) alone: --index I writes it
-again. --base writes the two undamaged base images, base-journal.img and
-base-nojournal.img.
+EUCLEAN the damage may cause), fsck (fsck.rexfs -n exit status on the
+image; panic if it panicked; - with --no-fsck). Image I depends on (S, I)
+alone: --index I writes it again. --base writes the two undamaged base
+images, base-journal.img and base-nojournal.img.
+
+--case writes the named damaged image FILE (sparse, 16 MiB; the journaled
+base image with one field set and its checksum recomputed) and prints one
+line: NAME PATH INODE BLOCK WHAT, separated by spaces: the damaged path, the
+inode whose metadata is damaged (a directory's for its block), the damaged
+directory block (- if none) and what was done. The cases:
+
+  dir-nlink-max             /dir1/sub, which holds the directory
+                            /dir1/sub/sub2: its inode's nlink 3 -> 4294967295
+  dirent-name-len-zero      /dir1 (entries f00..f49, medium-link, big-link,
+                            sub, z in 3 blocks): in its third block, the
+                            entry of /dir1/z gets name_len 0 (was 1)
+  file-extent-out-of-range  /dir1/sub/deep (2 blocks): its extent starts at
+                            the block count, the first block past the end
 
 report classifies the results the guest wrote (tests/fuzz/driver.py) against
 the manifest, prints counts by structure and outcome, by structure and errno,
@@ -79,12 +100,15 @@ impl Bases {
     }
 }
 
-/// `fsck.rexfs -n`'s exit status on the image at `path`.
+/// `fsck.rexfs -n`'s exit status on the image at `path`, or
+/// [`FSCK_PANICKED`] if the check panicked (a bug of fsck's, which the
+/// manifest records instead of stopping the run).
 pub fn fsck_exit(path: &Path) -> u8 {
-    match Device::open(path, false).and_then(|dev| Fsck::check(&dev)) {
+    let check = || match Device::open(path, false).and_then(|dev| Fsck::check(&dev)) {
         Ok(fsck) => fsck.exit_code(),
         Err(_) => exit::OPERATIONAL,
-    }
+    };
+    panic::catch_unwind(AssertUnwindSafe(check)).unwrap_or(FSCK_PANICKED)
 }
 
 /// The manifest line of `m`, with fsck's exit status.
@@ -109,6 +133,7 @@ struct Generate {
     fsck: bool,
     out: PathBuf,
     base: bool,
+    case: Option<String>,
 }
 
 struct ReportArgs {
@@ -154,6 +179,7 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
         fsck: true,
         out: PathBuf::new(),
         base: false,
+        case: None,
     };
     let number = |v: String, what: &str| {
         v.parse::<u64>()
@@ -172,6 +198,7 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
             "--out" => g.out = PathBuf::from(value()?),
             "--no-fsck" => g.fsck = false,
             "--base" => g.base = true,
+            "--case" => g.case = Some(value()?),
             "-h" | "--help" => return Ok(Command::Help),
             _ => return Err(format!("unknown argument {arg}")),
         }
@@ -179,10 +206,37 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
     if g.out.as_os_str().is_empty() {
         return Err("--out DIR is needed".into());
     }
+    if let Some(name) = &g.case {
+        if cases::find(name).is_none() {
+            let names: Vec<&str> = cases::CASES.iter().map(|c| c.name).collect();
+            return Err(format!("unknown case {name} (cases: {})", names.join(", ")));
+        }
+        if g.base {
+            return Err("--case and --base exclude each other".into());
+        }
+    }
     Ok(Command::Generate(g))
 }
 
+/// Writes the image of case `name` to `out`, made in `out`'s directory;
+/// prints its line.
+fn write_case(name: &str, out: &Path) -> io::Result<()> {
+    let case = cases::find(name).expect("checked by parse");
+    let dir = match out.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let base = base::build(Variant::Journal, dir)?;
+    let (bytes, damage) = case.image(&base).map_err(io::Error::other)?;
+    base::write_sparse(&bytes, out)?;
+    println!("{}", damage.line(case.name));
+    Ok(())
+}
+
 fn generate(g: &Generate) -> io::Result<()> {
+    if let Some(name) = &g.case {
+        return write_case(name, &g.out);
+    }
     fs::create_dir_all(&g.out)?;
     let bases = Bases::build(&g.out)?;
     if g.base {
@@ -197,6 +251,10 @@ fn generate(g: &Generate) -> io::Result<()> {
         }
         return Ok(());
     }
+    // A panic of fsck's is reported in a line, with its place.
+    panic::set_hook(Box::new(|info| {
+        eprintln!("rexfs-fuzz: fsck.rexfs panicked: {info}")
+    }));
     let mut manifest = io::BufWriter::new(fs::File::create(g.out.join("manifest.tsv"))?);
     writeln!(manifest, "{MANIFEST_HEADER}")?;
     for index in g.first..g.first + g.count {
@@ -204,6 +262,9 @@ fn generate(g: &Generate) -> io::Result<()> {
         let path = image_path(&g.out, index);
         base::write_sparse(&bytes, &path)?;
         let fsck = g.fsck.then(|| fsck_exit(&path));
+        if fsck == Some(FSCK_PANICKED) {
+            eprintln!("rexfs-fuzz: (on image {index})");
+        }
         writeln!(manifest, "{}", manifest_line(&m, fsck).to_tsv())?;
     }
     manifest.flush()?;

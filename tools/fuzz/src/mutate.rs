@@ -20,10 +20,24 @@
 //! damage passes every checksum check) or left stale. A mutation that
 //! changes nothing is drawn again.
 //!
+//! The named cases ([`crate::cases`]) pick the instance and the value by
+//! hand instead ([`Instance`], [`set_field`]), through the same field
+//! tables.
+//!
 //! Each field also says which errors other than `EUCLEAN` its damage may
-//! legitimately cause ([`Field::allow`]): an inode flag set to immutable
-//! makes writes fail with `EPERM`, a free count of 0 makes them fail with
-//! `ENOSPC`, and so on. The report accepts those for the image.
+//! legitimately cause (its `allow` list in the field tables below), and the
+//! report accepts those for the image (for random bytes: those of every
+//! field the bytes cover):
+//!
+//! | field | errnos | why |
+//! |---|---|---|
+//! | superblock `free_blocks`, `free_inodes` | `ENOSPC` | a count of 0 is a full filesystem |
+//! | superblock `feature_ro_compat` | `EROFS` | unknown read-only features: no read-write mount |
+//! | inode `flags` | `EPERM` | immutable, append only |
+//! | inode `nlink` | `EMLINK` | a directory at the largest link count |
+//! | inode `size` | `EFBIG` | an append at the largest file size |
+//! | directory entry `name`, `name_len` | `ENOENT`, `ENOTEMPTY` | two equal names: the second cannot be removed through the dentry cache, its directory stays non-empty |
+//! | attribute entry `value_len` | `ENOSPC` | a longer value that still fits fills the block |
 
 use rexfs_format::{
     crc32c, crc32c_without_field, dir_entries, mode, xattr_entry_size, BlockKind, BLOCK_SIZE,
@@ -31,7 +45,7 @@ use rexfs_format::{
     SUPER_MAGIC,
 };
 
-use crate::base::{Base, Variant};
+use crate::base::{Base, Owned, Variant};
 use crate::rng::Rng;
 
 /// The metadata structures damaged.
@@ -137,7 +151,7 @@ impl Crc {
 /// One damaged image: what was done where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mutation {
-    /// The image's index in the run.
+    /// The image's index in the run (0 for a named case).
     pub index: u64,
     /// The base image it was made from.
     pub variant: Variant,
@@ -480,15 +494,102 @@ fn journal_fields() -> Vec<Field> {
     ]
 }
 
+/// Where block `blkno` starts in the image.
+fn block_at(blkno: u64) -> usize {
+    blkno as usize * BLOCK_SIZE
+}
+
+/// Where the slot of inode `ino` starts in the image of `base`.
+fn slot_at(base: &Base, ino: u64) -> usize {
+    let (blkno, offset) = base.geometry().inode_location(ino).expect("in range");
+    block_at(blkno) + offset
+}
+
+/// The slot of inode `ino`, in use or free.
+fn inode_target(base: &Base, ino: u64) -> Target {
+    let at = slot_at(base, ino);
+    Target {
+        location: base.describe_inode(ino),
+        start: at,
+        fields: inode_fields(),
+        regions: vec![(1, 0, INODE_SIZE)],
+        seal: Seal::Inode,
+        seal_at: at,
+    }
+}
+
+/// Extent `i` of those stored in inode `ino`.
+fn inode_extent_target(base: &Base, ino: u64, i: usize) -> Target {
+    let slot = slot_at(base, ino);
+    Target {
+        location: format!("{} extent {i}", base.describe_inode(ino)),
+        start: slot + 112 + i * EXTENT_SIZE,
+        fields: extent_fields("", 0, 1),
+        regions: vec![(1, 0, EXTENT_SIZE)],
+        seal: Seal::Inode,
+        seal_at: slot,
+    }
+}
+
+/// Directory block `owned`: its header and each of its entries.
+fn dir_block_target(base: &Base, owned: Owned) -> Target {
+    let at = block_at(owned.blkno);
+    let block = &base.bytes[at..at + BLOCK_SIZE];
+    let mut fields = Vec::new();
+    header_fields(&mut fields, 3);
+    let mut regions = vec![(3, 0, BLOCK_SIZE)];
+    let entries = dir_entries(block, owned.blkno, owned.ino).expect("a directory block");
+    for (k, entry) in entries.enumerate() {
+        let e = entry.expect("a valid entry");
+        let o = e.offset;
+        let p = |n: &str| format!("entry[{k}].{n}");
+        fields.push(field(p("ino"), o, 8, Kind::InodeNo));
+        fields.push(field(p("rec_len"), o + 8, 2, Kind::Length));
+        // A shorter or longer name may duplicate another one: the
+        // second of two equal names cannot be removed through the
+        // dentry cache (ENOENT), which leaves its directory
+        // non-empty (ENOTEMPTY).
+        let dup: &'static [&'static str] = &["ENOENT", "ENOTEMPTY"];
+        fields.push(field(p("name_len"), o + 10, 1, Kind::Length).allow(dup));
+        fields.push(field(
+            p("file_type"),
+            o + 11,
+            1,
+            Kind::Enum(&[0, 1, 2, 3, 4, 6, 8, 10, 12, 14, 15, 255]),
+        ));
+        if !e.name.is_empty() {
+            fields.push(field(p("name"), o + 12, e.name.len(), Kind::Name).allow(dup));
+        }
+        // The bytes after the name, up to the next entry: zero.
+        let slack = o + 12 + e.name.len();
+        if slack < o + e.rec_len {
+            fields.push(field(
+                p("slack"),
+                slack,
+                o + e.rec_len - slack,
+                Kind::Reserved,
+            ));
+        }
+        regions.push((1, o, o + e.rec_len.min(64)));
+    }
+    Target {
+        location: format!(
+            "block {} ({} directory)",
+            owned.blkno,
+            base.describe_inode(owned.ino)
+        ),
+        start: at,
+        fields,
+        regions,
+        seal: Seal::Header,
+        seal_at: at,
+    }
+}
+
 /// Picks a structure instance of `structure` in `base`; `None` if the base
 /// has none.
 fn target(base: &Base, structure: Structure, rng: &mut Rng) -> Option<Target> {
     let g = base.geometry();
-    let block_at = |blkno: u64| blkno as usize * BLOCK_SIZE;
-    let slot_at = |ino: u64| {
-        let (blkno, offset) = g.inode_location(ino).expect("in range");
-        block_at(blkno) + offset
-    };
     let bytes = &base.bytes;
     Some(match structure {
         Structure::Superblock => Target {
@@ -537,6 +638,8 @@ fn target(base: &Base, structure: Structure, rng: &mut Rng) -> Option<Target> {
                 );
             }
             let end = HEADER_SIZE + (g.block_count as usize).div_ceil(8) + 1;
+            // Names the bits that random bytes hit; never drawn itself.
+            fields.push(field("bits", HEADER_SIZE, end - HEADER_SIZE, Kind::Bytes).weight(0));
             Target {
                 location: format!("block {blkno}"),
                 start: block_at(blkno),
@@ -565,41 +668,15 @@ fn target(base: &Base, structure: Structure, rng: &mut Rng) -> Option<Target> {
             let c = *rng.pick(&classes);
             let nodes: Vec<_> = base.nodes.iter().filter(|n| class(n) == c).collect();
             let node = nodes[rng.index(nodes.len())];
-            let at = slot_at(node.ino);
-            Target {
-                location: base.describe_inode(node.ino),
-                start: at,
-                fields: inode_fields(),
-                regions: vec![(1, 0, INODE_SIZE)],
-                seal: Seal::Inode,
-                seal_at: at,
-            }
+            inode_target(base, node.ino)
         }
-        Structure::FreeInode => {
-            let ino = *rng.pick(&base.free_slots);
-            let at = slot_at(ino);
-            Target {
-                location: format!("inode {ino} (free)"),
-                start: at,
-                fields: inode_fields(),
-                regions: vec![(1, 0, INODE_SIZE)],
-                seal: Seal::Inode,
-                seal_at: at,
-            }
-        }
+        // `describe_inode` calls a slot no node holds "inode N (free)".
+        Structure::FreeInode => inode_target(base, *rng.pick(&base.free_slots)),
         Structure::InodeExtent => {
             let nodes: Vec<_> = base.nodes.iter().filter(|n| n.inode_extents > 0).collect();
             let node = nodes[rng.index(nodes.len())];
             let i = rng.index(node.inode_extents);
-            let slot = slot_at(node.ino);
-            Target {
-                location: format!("{} extent {i}", base.describe_inode(node.ino)),
-                start: slot + 112 + i * EXTENT_SIZE,
-                fields: extent_fields("", 0, 1),
-                regions: vec![(1, 0, EXTENT_SIZE)],
-                seal: Seal::Inode,
-                seal_at: slot,
-            }
+            inode_extent_target(base, node.ino, i)
         }
         Structure::ExtentBlock => {
             let owned = *rng.pick(&base.extent_blocks);
@@ -623,6 +700,15 @@ fn target(base: &Base, structure: Structure, rng: &mut Rng) -> Option<Target> {
             for i in picked.into_iter().filter(|&i| i < count) {
                 fields.extend(extent_fields(&format!("extent[{i}]."), 48 + i * 24, 2));
             }
+            let used = 48 + count * EXTENT_SIZE;
+            if used < BLOCK_SIZE {
+                fields.push(field(
+                    "unused slots",
+                    used,
+                    BLOCK_SIZE - used,
+                    Kind::Reserved,
+                ));
+            }
             Target {
                 location: format!(
                     "block {} ({} extent chain)",
@@ -631,55 +717,16 @@ fn target(base: &Base, structure: Structure, rng: &mut Rng) -> Option<Target> {
                 ),
                 start: at,
                 fields,
-                regions: vec![(3, 0, 48), (1, 48, 48 + count * EXTENT_SIZE)],
+                regions: vec![
+                    (3, 0, 48),
+                    (3, 48, used),
+                    (1, used, (used + 64).min(BLOCK_SIZE)),
+                ],
                 seal: Seal::Header,
                 seal_at: at,
             }
         }
-        Structure::DirBlock => {
-            let owned = *rng.pick(&base.dir_blocks);
-            let at = block_at(owned.blkno);
-            let block = &bytes[at..at + BLOCK_SIZE];
-            let mut fields = Vec::new();
-            header_fields(&mut fields, 3);
-            let mut regions = vec![(3, 0, BLOCK_SIZE)];
-            let entries = dir_entries(block, owned.blkno, owned.ino).expect("a directory block");
-            for (k, entry) in entries.enumerate() {
-                let e = entry.expect("a valid entry");
-                let o = e.offset;
-                let p = |n: &str| format!("entry[{k}].{n}");
-                fields.push(field(p("ino"), o, 8, Kind::InodeNo));
-                fields.push(field(p("rec_len"), o + 8, 2, Kind::Length));
-                // A shorter or longer name may duplicate another one: the
-                // second of two equal names cannot be removed through the
-                // dentry cache (ENOENT), which leaves its directory
-                // non-empty (ENOTEMPTY).
-                let dup: &'static [&'static str] = &["ENOENT", "ENOTEMPTY"];
-                fields.push(field(p("name_len"), o + 10, 1, Kind::Length).allow(dup));
-                fields.push(field(
-                    p("file_type"),
-                    o + 11,
-                    1,
-                    Kind::Enum(&[0, 1, 2, 3, 4, 6, 8, 10, 12, 14, 15, 255]),
-                ));
-                if !e.name.is_empty() {
-                    fields.push(field(p("name"), o + 12, e.name.len(), Kind::Name).allow(dup));
-                }
-                regions.push((1, o, o + e.rec_len.min(64)));
-            }
-            Target {
-                location: format!(
-                    "block {} ({} directory)",
-                    owned.blkno,
-                    base.describe_inode(owned.ino)
-                ),
-                start: at,
-                fields,
-                regions,
-                seal: Seal::Header,
-                seal_at: at,
-            }
-        }
+        Structure::DirBlock => dir_block_target(base, *rng.pick(&base.dir_blocks)),
         Structure::XattrBlock => {
             let owned = *rng.pick(&base.xattr_blocks);
             let at = block_at(owned.blkno);
@@ -701,7 +748,10 @@ fn target(base: &Base, structure: Structure, rng: &mut Rng) -> Option<Target> {
                     Kind::Enum(&[0, 1, 2, 3, 0x80, 255]),
                 ));
                 fields.push(field(p("name_len"), o + 1, 1, Kind::Length));
-                fields.push(field(p("value_len"), o + 2, 2, Kind::Length));
+                // A longer value that still fits (taking the zeroes after
+                // the entries) leaves the block full: ENOSPC for a new
+                // attribute is right then.
+                fields.push(field(p("value_len"), o + 2, 2, Kind::Length).allow(&["ENOSPC"]));
                 fields.push(field(p("name"), o + 4, name_len, Kind::Name));
                 if value_len > 0 {
                     fields.push(field(p("value"), o + 4 + name_len, value_len, Kind::Bytes));
@@ -718,6 +768,12 @@ fn target(base: &Base, structure: Structure, rng: &mut Rng) -> Option<Target> {
                 }
                 o += size;
             }
+            fields.push(field(
+                "after the entries",
+                o,
+                BLOCK_SIZE - o,
+                Kind::Reserved,
+            ));
             Target {
                 location: format!(
                     "block {} ({} attributes)",
@@ -726,7 +782,7 @@ fn target(base: &Base, structure: Structure, rng: &mut Rng) -> Option<Target> {
                 ),
                 start: at,
                 fields,
-                regions: vec![(1, 0, o + 8)],
+                regions: vec![(1, 0, (o + 8).min(BLOCK_SIZE))],
                 seal: Seal::Header,
                 seal_at: at,
             }
@@ -1117,6 +1173,87 @@ pub fn mutate(journal: &Base, nojournal: &Base, seed: u64, index: u64) -> (Vec<u
     unreachable!("64 draws changed nothing")
 }
 
+/// Integer `value` of field `f` as the manifest shows it: flags, magic
+/// numbers, checksums, modes and enumerations in hex.
+fn show(f: &Field, value: u64) -> String {
+    match f.kind {
+        Kind::Flags(_) | Kind::Magic | Kind::Checksum | Kind::Mode | Kind::Enum(_) => {
+            format!("{value:#x}")
+        }
+        _ => value.to_string(),
+    }
+}
+
+/// A structure instance chosen by hand rather than drawn: what the named
+/// cases ([`crate::cases`]) damage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Instance {
+    /// The slot of inode `ino`.
+    Inode(u64),
+    /// Extent `i` of those stored in inode `ino`: `InodeExtent(ino, i)`.
+    InodeExtent(u64, usize),
+    /// A directory block.
+    DirBlock(Owned),
+}
+
+impl Instance {
+    fn structure(self, base: &Base) -> Structure {
+        match self {
+            Instance::Inode(ino) if base.node(ino).is_none() => Structure::FreeInode,
+            Instance::Inode(_) => Structure::Inode,
+            Instance::InodeExtent(..) => Structure::InodeExtent,
+            Instance::DirBlock(_) => Structure::DirBlock,
+        }
+    }
+
+    fn target(self, base: &Base) -> Target {
+        match self {
+            Instance::Inode(ino) => inode_target(base, ino),
+            Instance::InodeExtent(ino, i) => inode_extent_target(base, ino, i),
+            Instance::DirBlock(owned) => dir_block_target(base, owned),
+        }
+    }
+}
+
+/// Sets the integer field named `field` of `instance` (named as in the
+/// field tables above: `nlink`, `physical`, `entry[3].name_len`) to `value`
+/// in `bytes`, an image of `base`, and recomputes the structure's checksum.
+/// Returns what was done, as a run's manifest says it (index 0), and the
+/// value the field had. An error names a field the structure lacks, or one
+/// that is not an integer, or a value that does not fit it.
+pub fn set_field(
+    base: &Base,
+    bytes: &mut [u8],
+    instance: Instance,
+    field: &str,
+    value: u64,
+) -> Result<(Mutation, u64), String> {
+    let t = instance.target(base);
+    let f = t
+        .fields
+        .iter()
+        .find(|f| f.name == field)
+        .ok_or_else(|| format!("{}: no field {field}", t.location))?;
+    if !f.is_int() || f.kind == Kind::Checksum || value & !mask(f.width) != 0 {
+        return Err(format!("{}: {field} cannot be set to {value}", t.location));
+    }
+    let s = &mut bytes[t.start..];
+    let was = read_int(s, f);
+    write_int(s, f, value);
+    reseal(bytes, t.seal, t.seal_at);
+    let mutation = Mutation {
+        index: 0,
+        variant: base.variant,
+        structure: instance.structure(base),
+        location: t.location.clone(),
+        field: field.to_string(),
+        mutation: format!("set {} (was {})", show(f, value), show(f, was)),
+        crc: Crc::Recomputed,
+        allowed: f.allow.to_vec(),
+    };
+    Ok((mutation, was))
+}
+
 /// Applies one mutation of target `t` to `bytes`; returns the field, what
 /// was done, and the errors its damage may legitimately cause.
 fn apply(
@@ -1205,12 +1342,7 @@ fn apply(
     let values = int_values(f, cur, base);
     let (value, what) = rng.pick(&values).clone();
     write_int(s, f, value);
-    let shown = match f.kind {
-        Kind::Flags(_) | Kind::Magic | Kind::Checksum | Kind::Mode | Kind::Enum(_) => {
-            format!("{value:#x}")
-        }
-        _ => value.to_string(),
-    };
+    let shown = show(f, value);
     let mutation = if what == shown || what == value.to_string() {
         format!("set {shown}")
     } else {

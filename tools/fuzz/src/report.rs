@@ -20,8 +20,9 @@
 //! | `no-log` | `EUCLEAN` without a "corrupted:" line in the kernel log | no |
 //! | `not-run` | the guest reported nothing for the image | no |
 //!
-//! After an access failed with `EUCLEAN`, `EROFS` is accepted too (the
-//! filesystem went read-only, `errors=remount-ro`).
+//! After an access failed with `EUCLEAN`, `EROFS` and `EIO` are accepted
+//! too (the filesystem went read-only, `errors=remount-ro`, or its journal
+//! was aborted).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -138,6 +139,9 @@ pub struct ManifestLine {
     pub fsck: Option<u8>,
 }
 
+/// The manifest's fsck column for an fsck that panicked ("panic").
+pub const FSCK_PANICKED: u8 = 255;
+
 /// The manifest's header line.
 pub const MANIFEST_HEADER: &str =
     "index\tstructure\tfield\tmutation\tcrc\tvariant\tlocation\tallowed\tfsck";
@@ -154,7 +158,11 @@ impl ManifestLine {
         } else {
             self.allowed.join(",")
         };
-        let fsck = self.fsck.map_or("-".to_string(), |c| c.to_string());
+        let fsck = match self.fsck {
+            None => "-".to_string(),
+            Some(FSCK_PANICKED) => "panic".to_string(),
+            Some(c) => c.to_string(),
+        };
         [
             self.index.to_string(),
             self.structure.clone(),
@@ -188,7 +196,10 @@ impl ManifestLine {
                 .filter(|s| !s.is_empty() && *s != "-")
                 .map(String::from)
                 .collect(),
-            fsck: c[8].parse().ok(),
+            fsck: match c[8] {
+                "panic" => Some(FSCK_PANICKED),
+                code => code.parse().ok(),
+            },
         })
     }
 }
@@ -295,7 +306,7 @@ pub fn classify(m: &ManifestLine, r: Option<&ResultLine>) -> Outcome {
         match errno.as_str() {
             "EUCLEAN" => euclean = true,
             e if allowed(e) => {}
-            "EROFS" if euclean => {}
+            "EROFS" | "EIO" if euclean => {}
             _ => return Outcome::OtherErrno,
         }
     }
@@ -365,6 +376,7 @@ pub fn report(manifest: &[ManifestLine], results: &[ResultLine], name: &str) -> 
     let mut structures: Vec<String> = Vec::new();
     let mut failures = Vec::new();
     let mut fsck_misses = Vec::new();
+    let mut fsck_panics = Vec::new();
     // structure -> [rejected, fsck detected, rejected with crc recomputed,
     // detected of those, accepted, fsck flags accepted, fsck after != 0]
     let mut fsck: BTreeMap<String, [u64; 7]> = BTreeMap::new();
@@ -386,7 +398,10 @@ pub fn report(manifest: &[ManifestLine], results: &[ResultLine], name: &str) -> 
         }
         *errnos.entry((m.structure.clone(), errno)).or_default() += 1;
         let f = fsck.entry(m.structure.clone()).or_default();
-        let flagged = m.fsck.is_some_and(|c| c != 0);
+        let flagged = m.fsck.is_some_and(|c| c != 0 && c != FSCK_PANICKED);
+        if m.fsck == Some(FSCK_PANICKED) {
+            fsck_panics.push(m);
+        }
         if outcome.rejected() {
             f[0] += 1;
             f[1] += u64::from(flagged);
@@ -394,14 +409,14 @@ pub fn report(manifest: &[ManifestLine], results: &[ResultLine], name: &str) -> 
                 f[2] += 1;
                 f[3] += u64::from(flagged);
             }
-            if !flagged && m.fsck.is_some() {
+            if !flagged && m.fsck.is_some_and(|c| c != FSCK_PANICKED) {
                 fsck_misses.push((m, r));
             }
         } else if outcome != Outcome::NotRun {
             f[4] += 1;
             f[5] += u64::from(flagged);
         }
-        if r.is_some_and(|r| r.fsck_after != "0" && r.fsck_after != "-") {
+        if r.is_some_and(|r| r.mount == "OK" && r.fsck_after != "0" && r.fsck_after != "-") {
             f[6] += 1;
         }
         if !outcome.passes() {
@@ -471,7 +486,7 @@ pub fn report(manifest: &[ManifestLine], results: &[ResultLine], name: &str) -> 
         "detected",
         "accepted",
         "fsck flags accepted",
-        "fsck after != 0",
+        "mounted, fsck after != 0",
     ]
     .map(String::from)
     .to_vec();
@@ -522,6 +537,16 @@ pub fn report(manifest: &[ManifestLine], results: &[ResultLine], name: &str) -> 
             m.index, m.structure, m.field, m.mutation, m.crc, m.variant, m.location
         )
     };
+    if !fsck_panics.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n== fsck.rexfs panicked ({}; rexfs-fuzz printed where when it made them)",
+            fsck_panics.len()
+        );
+        for m in fsck_panics.iter().take(40) {
+            let _ = writeln!(out, "  {}", describe(m));
+        }
+    }
     if !fsck_misses.is_empty() {
         let _ = writeln!(
             out,
@@ -540,36 +565,6 @@ pub fn report(manifest: &[ManifestLine], results: &[ResultLine], name: &str) -> 
         }
         if fsck_misses.len() > 40 {
             let _ = writeln!(out, "  ... and {} more", fsck_misses.len() - 40);
-        }
-    }
-
-    if !failures.is_empty() {
-        let _ = writeln!(out, "\n== failed images ({})", failures.len());
-        for (m, r, outcome) in failures.iter().take(60) {
-            let what = match (outcome, r) {
-                (_, None) => "no result".to_string(),
-                (Outcome::Hang, Some(r)) => r.hang.clone().unwrap_or_default(),
-                (Outcome::KernelLog, Some(r)) => {
-                    format!("kernel log: {}", r.klog_problem.as_deref().unwrap_or("?"))
-                }
-                (_, Some(r)) if r.mount != "OK" => format!("mount {}", r.mount),
-                (_, Some(r)) => {
-                    let list: Vec<String> = r
-                        .failures
-                        .iter()
-                        .map(|(e, op)| format!("{e} at {op}"))
-                        .collect();
-                    format!(
-                        "{}; corrupted lines: {}",
-                        list.join(", "),
-                        r.corrupted_lines
-                    )
-                }
-            };
-            let _ = writeln!(out, "  {} -> {}: {what}", describe(m), outcome.name());
-        }
-        if failures.len() > 60 {
-            let _ = writeln!(out, "  ... and {} more", failures.len() - 60);
         }
     }
 
@@ -606,6 +601,48 @@ pub fn report(manifest: &[ManifestLine], results: &[ResultLine], name: &str) -> 
         format!("FAIL fuzz/{name} ({total} images: {bad})")
     };
     let _ = writeln!(out, "\n{line}");
+    // The failed images, indented under the FAIL line (as scripts/run.sh
+    // prints a failed test's details).
+    if !failures.is_empty() {
+        let _ = writeln!(out, "    failed images ({}):", failures.len());
+        let first_missing = manifest.iter().find(|m| !by_index.contains_key(&m.index));
+        if let Some(m) = first_missing.filter(|_| !results.is_empty()) {
+            let _ = writeln!(
+                out,
+                "    no result from image {:05} on: the guest died in it (an oops panics the \
+                 guest: see console.log and kmsg.log), the VM timed out, or the driver \
+                 stopped after a hang",
+                m.index
+            );
+        }
+        for (m, r, outcome) in failures.iter().take(60) {
+            let what = match (outcome, r) {
+                (_, None) => "no result".to_string(),
+                (Outcome::Hang, Some(r)) => r.hang.clone().unwrap_or_default(),
+                (Outcome::KernelLog, Some(r)) => {
+                    format!("kernel log: {}", r.klog_problem.as_deref().unwrap_or("?"))
+                }
+                (_, Some(r)) if r.mount != "OK" => format!("mount {}", r.mount),
+                (_, Some(r)) => {
+                    let list: Vec<String> = r
+                        .failures
+                        .iter()
+                        .map(|(e, op)| format!("{e} at {op}"))
+                        .collect();
+                    format!(
+                        "{}; corrupted lines: {}",
+                        list.join(", "),
+                        r.corrupted_lines
+                    )
+                }
+            };
+            let _ = writeln!(out, "    {} -> {}: {what}", describe(m), outcome.name());
+        }
+        if failures.len() > 60 {
+            let _ = writeln!(out, "    ... and {} more", failures.len() - 60);
+        }
+    }
+
     Report {
         text: out,
         passed,

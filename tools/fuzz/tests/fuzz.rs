@@ -18,10 +18,14 @@ use rexfs_fuzz::mutate::{Crc, Structure};
 use rexfs_fuzz::{fsck_exit, manifest_line, Bases};
 use rexfs_mkfs::Device;
 
+/// Where the tests' files go: the temporary directory (each file is named
+/// after the process and removed again).
 fn scratch() -> PathBuf {
-    let dir = env::temp_dir().join(format!("rexfs-fuzz-test-{}", process::id()));
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    env::temp_dir()
+}
+
+fn temp_image(name: &str) -> PathBuf {
+    scratch().join(format!("rexfs-fuzz-test-{}-{name}.img", process::id()))
 }
 
 /// The bases, built once for all tests.
@@ -33,7 +37,7 @@ fn bases() -> &'static Bases {
 #[test]
 fn base_images_are_clean() {
     for b in [&bases().journal, &bases().nojournal] {
-        let path = scratch().join(format!("clean-{}.img", b.variant.name()));
+        let path = temp_image(&format!("clean-{}", b.variant.name()));
         base::write_sparse(&b.bytes, &path).unwrap();
         let fsck = Fsck::check(&Device::open(&path, false).unwrap()).unwrap();
         let problems: Vec<String> = fsck.problems().iter().map(|p| p.to_string()).collect();
@@ -173,7 +177,6 @@ fn checksums_are_recomputed_or_stale_as_the_manifest_says() {
 #[test]
 fn manifest_lines_carry_fsck_and_allowed_errnos() {
     let b = bases();
-    let dir = scratch();
     // An inode flag allows EPERM (immutable, append only), a free count
     // ENOSPC; fsck detects a damaged structure with a stale checksum.
     let mut flags = false;
@@ -188,7 +191,7 @@ fn manifest_lines_carry_fsck_and_allowed_errnos() {
             assert!(m.allowed.contains(&"ENOSPC"), "{m:?}");
         }
         if m.crc == Crc::Stale && stale_detected < 5 {
-            let path = dir.join(format!("stale-{index}.img"));
+            let path = temp_image(&format!("stale-{index}"));
             base::write_sparse(&image, &path).unwrap();
             let code = fsck_exit(&path);
             fs::remove_file(&path).unwrap();
