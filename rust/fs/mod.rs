@@ -32,6 +32,7 @@ mod inode_table;
 mod iomap;
 mod lock;
 mod mmap;
+mod probes;
 mod super_block;
 mod txn;
 mod xattr;

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What each mount shows in debugfs (`/sys/kernel/debug/rexfs/<dev>/`):
+//! counters of the paths that ran, and, in debug builds, the delay knobs
+//! and protection switches of the race tests ([`Probes`]).
+
+use crate::vfs::{Counter, DebugFile, DelayKnob, UnsafeSwitch};
+use kernel::prelude::*;
+
+/// What `/sys/kernel/debug/rexfs/<dev>/` shows of one mount: event counters
+/// that prove which path ran, and (debug builds) the race-injection knobs.
+#[derive(Default)]
+pub(crate) struct Probes {
+    /// `iomap_begin` calls.
+    pub(super) iomap_begin: Counter,
+    /// Mappings `iomap_valid` found stale.
+    pub(super) iomap_stale: Counter,
+    /// Writeback reused its cached mapping.
+    pub(super) wb_map_reused: Counter,
+    /// Writeback found its cached mapping stale and looked it up again.
+    pub(super) wb_map_refetched: Counter,
+    /// Direct I/O stopped at a user page it could not touch without
+    /// faulting, faulted the rest in and went on.
+    pub(super) dio_retry: Counter,
+    /// Direct I/O made no progress even after faulting in and finished the
+    /// request through the page cache.
+    pub(super) dio_fallback: Counter,
+    /// Write faults into a shared mapping of an inline file that dropped
+    /// the fault lock, converted the file and asked for a retry.
+    pub(super) inline_fault_retry: Counter,
+    /// Such faults that could only ask for a retry
+    /// (`FAULT_FLAG_RETRY_NOWAIT`).
+    pub(super) inline_fault_nowait: Counter,
+    /// Such faults that allowed no retry and converted the file under the
+    /// fault lock.
+    pub(super) inline_fault_no_retry: Counter,
+    /// Writes to a read-only mapped page of an inline file that
+    /// `page_mkwrite` unmapped, sending them through `->fault`.
+    pub(super) inline_mkwrite_unmap: Counter,
+    /// Write faults on folios whose blocks were all allocated, which
+    /// `page_mkwrite` dirtied without starting a handle.
+    pub(super) mkwrite_allocated: Counter,
+    /// Short writes that kept the blocks they did not reach, a write fault
+    /// having dirtied a folio over them.
+    pub(super) giveback_kept: Counter,
+    /// Delay knobs that fired.
+    pub(super) delays_injected: Counter,
+
+    /// Sleep in `iomap_valid` before it samples the generation.
+    pub(super) delay_iomap_valid: DelayKnob,
+    /// Sleep in writeback after looking up (and caching) a mapping.
+    pub(super) delay_wb_map: DelayKnob,
+    /// Sleep in a write fault into an inline file before it converts the
+    /// file (after dropping the fault lock, when it may).
+    pub(super) delay_write_fault: DelayKnob,
+    /// Sleep in `iomap_begin` of direct I/O, between mapping and submission.
+    pub(super) delay_dio_map: DelayKnob,
+    /// Sleep in fallocate between dropping the page cache of the range and
+    /// changing its extents.
+    pub(super) delay_fallocate: DelayKnob,
+
+    /// `iomap_valid` accepts every mapping.
+    pub(super) unsafe_skip_iomap_valid: UnsafeSwitch,
+    /// Writeback reuses its cached mapping whatever the generation.
+    pub(super) unsafe_skip_wb_revalidate: UnsafeSwitch,
+    /// fallocate does not take `invalidate_lock`, so faults run beside it.
+    pub(super) unsafe_skip_fallocate_invalidate_lock: UnsafeSwitch,
+    /// Direct I/O returns what the no-fault pass moved: no fault-in retry,
+    /// no buffered fallback.
+    pub(super) unsafe_skip_dio_fallback: UnsafeSwitch,
+    /// `page_mkwrite` makes a read-only page of an inline file writable
+    /// as it is, without a conversion: the data is lost on writeback.
+    pub(super) unsafe_skip_inline_mkwrite_unmap: UnsafeSwitch,
+    /// A short write gives back every block it did not reach, without
+    /// `invalidate_lock` and whatever a fault dirtied over them.
+    pub(super) unsafe_skip_giveback_check: UnsafeSwitch,
+}
+
+impl Probes {
+    /// Fires `knob` (sleeps if it is armed) and counts it.
+    pub(super) fn delay(&self, knob: fn(&Self) -> &DelayKnob) {
+        if knob(self).fire() {
+            self.delays_injected.inc();
+        }
+    }
+
+    /// The debugfs files.
+    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 24] = [
+        (c"iomap_begin", DebugFile::Counter(|p| &p.iomap_begin)),
+        (c"iomap_stale", DebugFile::Counter(|p| &p.iomap_stale)),
+        (c"wb_map_reused", DebugFile::Counter(|p| &p.wb_map_reused)),
+        (
+            c"wb_map_refetched",
+            DebugFile::Counter(|p| &p.wb_map_refetched),
+        ),
+        (c"dio_retry", DebugFile::Counter(|p| &p.dio_retry)),
+        (c"dio_fallback", DebugFile::Counter(|p| &p.dio_fallback)),
+        (
+            c"inline_fault_retry",
+            DebugFile::Counter(|p| &p.inline_fault_retry),
+        ),
+        (
+            c"inline_fault_nowait",
+            DebugFile::Counter(|p| &p.inline_fault_nowait),
+        ),
+        (
+            c"inline_fault_no_retry",
+            DebugFile::Counter(|p| &p.inline_fault_no_retry),
+        ),
+        (
+            c"inline_mkwrite_unmap",
+            DebugFile::Counter(|p| &p.inline_mkwrite_unmap),
+        ),
+        (
+            c"mkwrite_allocated",
+            DebugFile::Counter(|p| &p.mkwrite_allocated),
+        ),
+        (c"giveback_kept", DebugFile::Counter(|p| &p.giveback_kept)),
+        (
+            c"delays_injected",
+            DebugFile::Counter(|p| &p.delays_injected),
+        ),
+        (
+            c"delay_iomap_valid_ms",
+            DebugFile::Delay(|p| &p.delay_iomap_valid),
+        ),
+        (c"delay_wb_map_ms", DebugFile::Delay(|p| &p.delay_wb_map)),
+        (
+            c"delay_write_fault_ms",
+            DebugFile::Delay(|p| &p.delay_write_fault),
+        ),
+        (c"delay_dio_map_ms", DebugFile::Delay(|p| &p.delay_dio_map)),
+        (
+            c"delay_fallocate_ms",
+            DebugFile::Delay(|p| &p.delay_fallocate),
+        ),
+        (
+            c"unsafe_skip_iomap_valid",
+            DebugFile::Switch(|p| &p.unsafe_skip_iomap_valid),
+        ),
+        (
+            c"unsafe_skip_wb_revalidate",
+            DebugFile::Switch(|p| &p.unsafe_skip_wb_revalidate),
+        ),
+        (
+            c"unsafe_skip_fallocate_invalidate_lock",
+            DebugFile::Switch(|p| &p.unsafe_skip_fallocate_invalidate_lock),
+        ),
+        (
+            c"unsafe_skip_dio_fallback",
+            DebugFile::Switch(|p| &p.unsafe_skip_dio_fallback),
+        ),
+        (
+            c"unsafe_skip_inline_mkwrite_unmap",
+            DebugFile::Switch(|p| &p.unsafe_skip_inline_mkwrite_unmap),
+        ),
+        (
+            c"unsafe_skip_giveback_check",
+            DebugFile::Switch(|p| &p.unsafe_skip_giveback_check),
+        ),
+    ];
+}
