@@ -17,6 +17,7 @@ use crate::format::{
     self, assign_bit, bitmap_payload, bitmap_payload_mut, bitmap_position, test_bit, BlockHeader,
     BlockKind, DiskInode, Superblock, BITS_PER_BITMAP_BLOCK,
 };
+use crate::vfs::Journal;
 use kernel::prelude::*;
 
 /// Blocks freed by a journal transaction that has not committed yet.
@@ -151,8 +152,12 @@ impl Allocator {
         }
     }
 
-    /// Whether blocks are waiting for their freeing to commit.
-    pub(super) fn has_busy(&self) -> bool {
+    /// Whether blocks are waiting for their freeing to commit; forgets
+    /// those whose commit is done.
+    pub(super) fn has_busy(&mut self, journal: Option<&Journal>) -> bool {
+        if let Some(journal) = journal {
+            self.busy.retain(|b| !journal.is_committed(b.tid));
+        }
         !self.busy.is_empty()
     }
 
@@ -189,9 +194,7 @@ impl Allocator {
         if self.disk.free_blocks == 0 {
             return Err(ENOSPC);
         }
-        if let Some(journal) = sb.data().journal() {
-            self.busy.retain(|b| !journal.is_committed(b.tid));
-        }
+        self.has_busy(sb.data().journal());
         let start = goal
             .filter(|&b| g.is_data_range(b, 1))
             .unwrap_or(self.block_hint);
@@ -241,7 +244,7 @@ impl Allocator {
                 block = block_base + BITS_PER_BITMAP_BLOCK;
             }
         }
-        if let (Some(journal), true) = (sb.data().journal(), self.has_busy()) {
+        if let (Some(journal), true) = (sb.data().journal(), !self.busy.is_empty()) {
             // Nothing returned yet: the busy blocks come back with the
             // commit that frees them.
             journal.commit(false)?;
