@@ -25,7 +25,12 @@
 #      log), a create then fails with EIO; the next mount (default options)
 #      logs the journal aborted by an earlier mount and works; after it,
 #      fsck.rexfs -n reports the errors flag;
-#   e. on a healthy filesystem, remount,errors=remount-ro and back change
+#   e. free-blocks-low (the superblock's free count 2, the bitmap's
+#      thousands): a write that needs a data block fails with ENOSPC within
+#      20 s (it used to wait for journal commits for ever: the blocks the
+#      mount freed stayed "busy"), no warning; fsck.rexfs -y corrects the
+#      count, and the write then succeeds;
+#   f. on a healthy filesystem, remount,errors=remount-ro and back change
 #      /proc/mounts; mount(2) with errors=bogus fails with EINVAL (and
 #      mount(8) fails); errors=panic is accepted and shown.
 #
@@ -263,7 +268,25 @@ fsck_says "$FLAG_SET"
 expect_eq "$FSCK_RC" 4 "fsck.rexfs -n exit (the extent is still damaged)"
 detach
 
-echo "== e. errors= on a healthy filesystem"
+echo "== e. free-blocks-low: a free count far below the bitmap's"
+make_case free-blocks-low
+attach "$WORK/free-blocks-low.img"
+mount_rexfs "$LOOP"
+mark_dmesg e-free
+block=$(printf '%*s' 4096 '' | tr ' ' x)
+expect_call OK create "$MNT/new"
+expect_call ENOSPC write "$MNT/new" "$block"
+expect_no_warning e-free
+umount "$MNT"
+run_fsck -y "$LOOP"
+fsck_says "superblock: free block count is "
+mount_rexfs "$LOOP"
+expect_call OK write "$MNT/new" "$block"
+umount "$MNT"
+check_fsck "$LOOP"
+detach
+
+echo "== f. errors= on a healthy filesystem"
 truncate -s 64M "$WORK/healthy.img"
 mkfs.rexfs -q -f "$WORK/healthy.img"
 attach "$WORK/healthy.img"

@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | `dir-nlink-max` | the inode of `/dir1/sub` (holding the directory `sub2`): `nlink` 3 → 4294967295 | reading the inode: a lookup of `/dir1/sub` |
 //! | `dirent-name-len-zero` | the third block of `/dir1` (50 files, 2 hard links, `sub`, `z`): the entry `z` gets `name_len` 0 | reading that block: `readdir` of `/dir1` after the first two blocks' entries, a lookup of a name not in them |
+//! | `free-blocks-low` | the superblock's free block count set to 2 (the bitmap has thousands free; the mount frees two orphans' blocks) | the first data allocation: refused for the metadata reserve, with the orphans' freed blocks remembered as busy (a create used to wait for commits for ever: fuzz image 999 of seed 1) |
 //! | `file-extent-out-of-range` | the inode of `/dir1/sub/deep` (one extent of 2 blocks): the extent's `physical` set to the block count, the first block past the end | reading the inode: a lookup of `/dir1/sub/deep` (the module checks an inode's extents when it reads it); not the mount, not the root |
 
 use rexfs_format::dir_entries;
@@ -69,7 +70,7 @@ impl Damage {
 }
 
 /// Every case.
-pub const CASES: [Case; 3] = [
+pub const CASES: [Case; 4] = [
     Case {
         name: "dir-nlink-max",
         about: "/dir1/sub (holding the directory sub2): nlink 4294967295",
@@ -79,6 +80,11 @@ pub const CASES: [Case; 3] = [
         name: "dirent-name-len-zero",
         about: "/dir1, its third block: the entry of /dir1/z gets name_len 0",
         damage: dirent_name_len_zero,
+    },
+    Case {
+        name: "free-blocks-low",
+        about: "the superblock: free_blocks 2, far below the bitmap's",
+        damage: free_blocks_low,
     },
     Case {
         name: "file-extent-out-of-range",
@@ -155,4 +161,18 @@ fn file_extent_out_of_range(base: &Base, bytes: &mut [u8]) -> Result<Damage, Str
         return Err(format!("{path}: its extent was at block {was} already"));
     }
     Ok(Damage::new(path, ino, None, mutation, was))
+}
+
+fn free_blocks_low(base: &Base, bytes: &mut [u8]) -> Result<Damage, String> {
+    let (mutation, was) = mutate::set_field(base, bytes, Instance::Superblock, "free_blocks", 2)?;
+    if was < 1000 {
+        return Err(format!("the base image has only {was} free blocks"));
+    }
+    Ok(Damage::new(
+        "/",
+        rexfs_format::ROOT_INO,
+        None,
+        mutation,
+        was,
+    ))
 }

@@ -586,20 +586,25 @@ fn dir_block_target(base: &Base, owned: Owned) -> Target {
     }
 }
 
+/// The superblock, block 0.
+fn superblock_target() -> Target {
+    Target {
+        location: "block 0".into(),
+        start: 0,
+        fields: superblock_fields(),
+        regions: vec![(1, 0, SUPERBLOCK_SIZE)],
+        seal: Seal::Superblock,
+        seal_at: 0,
+    }
+}
+
 /// Picks a structure instance of `structure` in `base`; `None` if the base
 /// has none.
 fn target(base: &Base, structure: Structure, rng: &mut Rng) -> Option<Target> {
     let g = base.geometry();
     let bytes = &base.bytes;
     Some(match structure {
-        Structure::Superblock => Target {
-            location: "block 0".into(),
-            start: 0,
-            fields: superblock_fields(),
-            regions: vec![(1, 0, SUPERBLOCK_SIZE)],
-            seal: Seal::Superblock,
-            seal_at: 0,
-        },
+        Structure::Superblock => superblock_target(),
         Structure::Bitmap => {
             let blkno = g.bitmap_start;
             let mut fields = Vec::new();
@@ -1188,6 +1193,8 @@ fn show(f: &Field, value: u64) -> String {
 /// cases ([`crate::cases`]) damage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Instance {
+    /// The superblock.
+    Superblock,
     /// The slot of inode `ino`.
     Inode(u64),
     /// Extent `i` of those stored in inode `ino`: `InodeExtent(ino, i)`.
@@ -1199,6 +1206,7 @@ pub enum Instance {
 impl Instance {
     fn structure(self, base: &Base) -> Structure {
         match self {
+            Instance::Superblock => Structure::Superblock,
             Instance::Inode(ino) if base.node(ino).is_none() => Structure::FreeInode,
             Instance::Inode(_) => Structure::Inode,
             Instance::InodeExtent(..) => Structure::InodeExtent,
@@ -1208,6 +1216,7 @@ impl Instance {
 
     fn target(self, base: &Base) -> Target {
         match self {
+            Instance::Superblock => superblock_target(),
             Instance::Inode(ino) => inode_target(base, ino),
             Instance::InodeExtent(ino, i) => inode_extent_target(base, ino, i),
             Instance::DirBlock(owned) => dir_block_target(base, owned),

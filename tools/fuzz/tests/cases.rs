@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::process;
 use std::sync::OnceLock;
 
-use rexfs_format::{BlockHeader, BlockKind, DiskInode, BLOCK_SIZE, INODE_SIZE};
+use rexfs_format::{
+    BlockHeader, BlockKind, DiskInode, Superblock, BLOCK_SIZE, INODE_SIZE, ROOT_INO,
+};
 use rexfs_fsck::{exit, Fsck};
 use rexfs_fuzz::base::{self, Base, Variant};
 use rexfs_fuzz::cases::{self, Damage, CASES};
@@ -174,6 +176,31 @@ fn file_extent_out_of_range() {
             // Its two blocks, which nothing claims now.
             format!("blocks {first}-{}: marked used but not owned", first + 1),
         ]
+    );
+    assert_eq!(code, exit::UNCORRECTED);
+}
+
+#[test]
+fn free_blocks_low() {
+    let (image, d) = case("free-blocks-low");
+    assert_eq!((d.path.as_str(), d.ino, d.block), ("/", ROOT_INO, None));
+    assert_eq!(d.mutation.structure, Structure::Superblock);
+    assert_eq!(d.mutation.field, "free_blocks");
+    assert_eq!(d.mutation.allowed, ["ENOSPC"]);
+    assert!(d.was > 1000, "{}", d.was);
+    assert_eq!(
+        Superblock::decode(&image[..BLOCK_SIZE])
+            .unwrap()
+            .free_blocks,
+        2
+    );
+    assert_eq!(changed_blocks(&image), [0]);
+
+    let (problems, code) = fsck("free", &image);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("superblock: free block count is 2, should be "),
+        "{problems:?}"
     );
     assert_eq!(code, exit::UNCORRECTED);
 }
