@@ -7,10 +7,11 @@
 //! [`super::iomap`]; direct I/O is safe when the user buffer maps the same
 //! file (see [`direct_io`]).
 
-use super::extent_map::FreedRuns;
-use super::ialloc::{free_credits, free_runs};
-use super::inode::{account_blocks, write_credits};
-use super::iomap::{allocate_credits, allocate_extent, block_of, bytes, convert_inline};
+use super::ialloc::free_credits;
+use super::inode::account_blocks;
+use super::iomap::{
+    allocate_credits, allocate_extent, block_of, bytes, convert_inline, free_range,
+};
 use super::txn::Txn;
 use super::{RexInode, Rexfs};
 use crate::format::{self, EXTENT_UNWRITTEN, INLINE_DATA_MAX};
@@ -263,20 +264,8 @@ impl FileOps for Rexfs {
             inode.flush_and_drop_range(offset, end - 1)?;
             probes.delay(|p| &p.delay_fallocate);
             if inner_start < inner_end {
-                let sb = inode.super_block();
-                let txn = Txn::start(
-                    sb,
-                    free_credits(sb, u64::MAX, 0).and(write_credits(inode, 1)),
-                )?;
-                let mut freed = FreedRuns::new();
-                inode
-                    .data()
-                    .map
-                    .change(|map, _| map.remove(inner_start, inner_end, &mut freed))?;
-                free_runs(&txn, &freed)?;
-                account_blocks(inode);
-                inode.mark_dirty();
-                txn.stop()?;
+                let free = free_credits(inode.super_block(), u64::MAX, 0);
+                free_range(inode, inner_start, inner_end, free)?;
             }
             // Partial blocks at the edges: zero them through the page cache.
             let inner = (bytes(inner_start) as i64, bytes(inner_end) as i64);

@@ -113,17 +113,20 @@ pub(super) fn allocate_extent(
     Ok((physical, count))
 }
 
-/// Frees blocks `start..end` of `inode`, which a write allocated and did
-/// not use.
+/// Frees blocks `start..end` of `inode`, which a write allocated (as one
+/// extent) and did not use.
 fn give_back(inode: &RexInode, start: u64, end: u64) -> Result {
     if start >= end {
         return Ok(());
     }
     let sb = inode.super_block();
-    let txn = Txn::start(
-        sb,
-        free_credits(sb, 1, end - start).and(write_credits(inode, 1)),
-    )?;
+    free_range(inode, start, end, free_credits(sb, 1, end - start))
+}
+
+/// Unmaps file blocks `start..end` of `inode` and frees their blocks, in one
+/// transaction that reserves `free` for the bitmap and the superblock.
+pub(super) fn free_range(inode: &RexInode, start: u64, end: u64, free: Credits) -> Result {
+    let txn = Txn::start(inode.super_block(), free.and(write_credits(inode, 1)))?;
     let mut freed = FreedRuns::new();
     inode
         .data()
