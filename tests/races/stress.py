@@ -668,6 +668,33 @@ def wb_punch(run, r, rng):
         f"the other file took {taken} of the {len(punched)} punched blocks"
 
 
+def store_markers(fd, size, targets, at, tag, stop):
+    """Stores 16-byte markers (tag, a sequence number) at offset `at` of each
+    block of `targets` through a shared mapping of the first `size` bytes of
+    fd, pass after pass, until stop[0] is set, then one pass more. Returns
+    the start time of each store, the last sequence number and the last
+    pass's duration."""
+    seq, starts = 0, array("d")
+    with mmap.mmap(fd, size) as mm:
+        while True:
+            last = stop[0] != 0
+            t = time.monotonic()
+            for off in targets:
+                seq += 1
+                starts.append(time.monotonic())
+                mm[off + at:off + at + 16] = struct.pack("<QQ", tag, seq)
+            if last:
+                return starts, seq, time.monotonic() - t
+
+
+def put_last_markers(want, targets, at, tag, seq):
+    """The markers the last pass of store_markers left, `seq` its last
+    sequence number, put into the expected bytes `want`."""
+    last_pass = seq - len(targets)
+    for i, off in enumerate(targets):
+        want[off + at:off + at + 16] = struct.pack("<QQ", tag, last_pass + i + 1)
+
+
 def fault_punch(run, r, rng):
     """races.fault_punch without the knob (as generic/344 and 346). A 1 MiB
     file written directly; one process stores 16-byte markers through a
@@ -696,17 +723,7 @@ def fault_punch(run, r, rng):
     fd = os.open(path, os.O_RDWR)
     try:
         def store():
-            seq, starts = 0, array("d")
-            with mmap.mmap(fd, size) as mm:
-                while True:
-                    last = stop[0] != 0
-                    t = time.monotonic()
-                    for off in targets:
-                        seq += 1
-                        starts.append(time.monotonic())
-                        mm[off + at:off + at + 16] = struct.pack("<QQ", store_tag, seq)
-                    if last:
-                        return starts, seq, time.monotonic() - t
+            return store_markers(fd, size, targets, at, store_tag, stop)
 
         def punch_range():
             time.sleep(delay)
@@ -729,9 +746,7 @@ def fault_punch(run, r, rng):
         stop.close()
     want = bytearray(old)
     want[h0:h1] = bytes(h1 - h0)
-    last_pass = seq - len(targets)
-    for i, off in enumerate(targets):
-        want[off + at:off + at + 16] = struct.pack("<QQ", store_tag, last_pass + i + 1)
+    put_last_markers(want, targets, at, store_tag, seq)
     run.check(path, bytes(want))
     return f"{'zero range' if zero_range else 'punch'} {h0:#x}..{h1:#x} {p1 - p0:.3f} s, " \
         f"{during} of {len(starts)} stores during it"
@@ -1154,20 +1169,11 @@ def giveback(run, r, rng):
             return spans
 
         def store():
-            seq, starts = 0, array("d")
-            with mmap.mmap(fd, size) as mm:
-                while True:
-                    last = stop[0] != 0
-                    for o in targets:
-                        seq += 1
-                        starts.append(time.monotonic())
-                        mm[o + at:o + at + 16] = struct.pack("<QQ", store_tag, seq)
-                    if last:
-                        return starts, seq
+            return store_markers(fd, size, targets, at, store_tag, stop)
 
         res = race({"write": write}, {"store": store}, stop)
         spans = res["write"]
-        starts, seq = res["store"]
+        starts, seq, _ = res["store"]
         during = sum(1 for t in starts if bisect.bisect_right(spans, t) % 2)
         run.count(hit=during > 0, stores_during=during, stores=len(starts))
         os.fsync(fd)
@@ -1177,9 +1183,7 @@ def giveback(run, r, rng):
         libc.munmap(buf, reached)
     want = bytearray(size)
     want[off:off + reached] = data
-    last_pass = seq - len(targets)
-    for i, o in enumerate(targets):
-        want[o + at:o + at + 16] = struct.pack("<QQ", store_tag, last_pass + i + 1)
+    put_last_markers(want, targets, at, store_tag, seq)
     run.check(path, bytes(want))
     return f"write {span // KiB} KiB at {off:#x} stopping after {reached // KiB} KiB, " \
         f"{during} of {len(starts)} stores during the writes"
