@@ -146,18 +146,25 @@ impl Allocator {
         goal: Option<u64>,
         max: u64,
     ) -> Result<(u64, u64)> {
+        // Before a refusal: a busy block left from a done commit would make
+        // the caller wait for commits forever.
+        self.forget_committed(txn.sb().data().journal());
         match self.available_blocks().min(max) {
             0 => Err(ENOSPC),
             max => self.alloc_blocks(txn, goal, max),
         }
     }
 
-    /// Whether blocks are waiting for their freeing to commit; forgets
-    /// those whose commit is done.
-    pub(super) fn has_busy(&mut self, journal: Option<&Journal>) -> bool {
+    /// Forgets the busy blocks whose freeing has committed.
+    fn forget_committed(&mut self, journal: Option<&Journal>) {
         if let Some(journal) = journal {
             self.busy.retain(|b| !journal.is_committed(b.tid));
         }
+    }
+
+    /// Whether blocks were busy at the last allocation: a commit may have
+    /// returned them since, so a failed allocation is worth another try.
+    pub(super) fn has_busy(&self) -> bool {
         !self.busy.is_empty()
     }
 
@@ -194,7 +201,7 @@ impl Allocator {
         if self.disk.free_blocks == 0 {
             return Err(ENOSPC);
         }
-        self.has_busy(sb.data().journal());
+        self.forget_committed(sb.data().journal());
         let start = goal
             .filter(|&b| g.is_data_range(b, 1))
             .unwrap_or(self.block_hint);
@@ -244,7 +251,7 @@ impl Allocator {
                 block = block_base + BITS_PER_BITMAP_BLOCK;
             }
         }
-        if let (Some(journal), true) = (sb.data().journal(), !self.busy.is_empty()) {
+        if let (Some(journal), true) = (sb.data().journal(), self.has_busy()) {
             // Nothing returned yet: the busy blocks come back with the
             // commit that frees them.
             journal.commit(false)?;

@@ -172,7 +172,7 @@ impl<'a> Txn<'a> {
         let Some(journal) = sb.data().journal() else {
             return Ok(false);
         };
-        if nested || !sb.data().allocator().has_busy(Some(journal)) {
+        if nested || !sb.data().allocator().has_busy() {
             return Ok(false);
         }
         journal.commit(true)?;
