@@ -233,15 +233,17 @@ impl SbInfo {
     /// written, but, without a journal, the superblock marked in use (and
     /// damaged, if it is): the next mount recounts.
     pub(super) fn unmount(&self, sb: &RexSb) {
+        let alive = self.alive().is_ok();
         if let Some(journal) = &self.journal {
-            if let Err(e) = journal.destroy() {
+            // After a shutdown the journal is aborted, and destroying it
+            // fails with `EIO` as expected: the shutdown was reported.
+            if let (Err(e), true) = (journal.destroy(), alive) {
                 pr_err!(
                     "{}: writing the journal at unmount failed: {e:?}\n",
                     sb.id()
                 );
             }
         }
-        let alive = self.alive().is_ok();
         if !sb.is_read_only() && (alive || self.journal.is_none()) {
             if let Err(e) = self.set_clean(sb, alive) {
                 pr_err!(
