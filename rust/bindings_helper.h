@@ -5,6 +5,7 @@
  * are not regenerated; the output refers to kernel::bindings for them.
  */
 #include <linux/buffer_head.h>
+#include <linux/dax.h>
 #include <linux/exportfs.h>
 #include <linux/falloc.h>
 #include <linux/fileattr.h>
@@ -40,3 +41,4 @@ const unsigned long RUST_CONST_HELPER_JBD2_ABORT = JBD2_ABORT;
 const gfp_t RUST_CONST_HELPER_GFP_NOFS = GFP_NOFS;
 const unsigned int RUST_CONST_HELPER_I_DIRTY_INODE = I_DIRTY_INODE;
 const unsigned int RUST_CONST_HELPER_FS_IOC_SHUTDOWN = FS_IOC_SHUTDOWN;
+const fop_flags_t RUST_CONST_HELPER_FOP_MMAP_SYNC = FOP_MMAP_SYNC;

@@ -5,6 +5,7 @@
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/buffer_head.h>
+#include <linux/dax.h>
 #include <linux/dcache.h>
 #include <linux/fs.h>
 #include <linux/fileattr.h>	/* needs linux/fs.h first */
@@ -266,6 +267,34 @@ void rvfs_nofs_restore(unsigned int flags)
 void rvfs_file_accessed(struct file *file)
 {
 	file_accessed(file);
+}
+
+bool rvfs_daxdev_mapping_supported(const struct vm_area_desc *desc,
+				   const struct inode *inode, struct dax_device *dax_dev)
+{
+	return daxdev_mapping_supported(desc, inode, dax_dev);
+}
+
+void rvfs_vma_desc_set_hugepage(struct vm_area_desc *desc)
+{
+	vma_desc_set_flags(desc, VMA_HUGEPAGE_BIT);
+}
+
+/*
+ * dax_break_layout()'s wait: a pinned DAX page is released by its user, who
+ * may need the invalidate_lock the caller holds exclusively; so drop it
+ * while waiting, as xfs_wait_dax_page() drops the MMAPLOCK.
+ */
+static void rvfs_dax_wait_page(struct inode *inode)
+{
+	filemap_invalidate_unlock(inode->i_mapping);
+	schedule();
+	filemap_invalidate_lock(inode->i_mapping);
+}
+
+int rvfs_dax_break_layout(struct inode *inode, loff_t start, loff_t end)
+{
+	return dax_break_layout(inode, start, end, rvfs_dax_wait_page);
 }
 
 void rvfs_buffer_unlock(struct buffer_head *bh)

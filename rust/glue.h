@@ -106,6 +106,14 @@ struct folio *rvfs_read_mapping_folio(struct address_space *mapping, pgoff_t ind
 bool rvfs_folio_lock_in(struct folio *folio, struct address_space *mapping);
 void rvfs_folio_put(struct folio *folio);
 
+/* DAX */
+struct dax_device;
+struct vm_area_desc;
+bool rvfs_daxdev_mapping_supported(const struct vm_area_desc *desc,
+				   const struct inode *inode, struct dax_device *dax_dev);
+void rvfs_vma_desc_set_hugepage(struct vm_area_desc *desc);
+int rvfs_dax_break_layout(struct inode *inode, loff_t start, loff_t end);
+
 struct iomap_ioend;
 /*
  * The queue of unwritten-extent writeback completions (see glue.c), made

@@ -58,7 +58,8 @@ checks() {
 	count_results check "$OUT/check.log"
 }
 
-# vm_boot NAME TIMEOUT [TEST...]: boot a VM on the two disks, its output
+# vm_boot NAME TIMEOUT [TEST...]: boot a VM on the two disks and 256 MiB of
+# pmem (/dev/pmem0, for the DAX test), its output
 # (the guest's logs, the tests' logs, vm-results) in $OUT/NAME, and run
 # tests/vm/run.sh there; print the PASS/FAIL lines and add the counts, with
 # the check of the guest's kernel log, to vm_passed/vm_failed. The guests
@@ -68,7 +69,7 @@ vm_boot() {
 	local name=$1 timeout=$2 dir=$OUT/$1 status=0 p=0 f=0
 	shift 2
 	mkdir -p "$dir"
-	scripts/vm.sh --out "$dir" --disk "$OUT/disk0.img" --disk "$OUT/disk1.img" \
+	scripts/vm.sh --out "$dir" --disk "$OUT/disk0.img" --disk "$OUT/disk1.img" --pmem 256M \
 		--timeout "$timeout" -- REXFS_OUT="$OUT/boot1" CRASH_ROUNDS="$CRASH_ROUNDS" \
 		CRASH_SEED="$CRASH_SEED" tests/vm/run.sh "$dir/vm-results" "$@" \
 		>"$dir/vm.log" 2>&1 || status=$?

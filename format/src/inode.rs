@@ -4,8 +4,8 @@
 
 use super::{
     crc32c_without_field, dirent_size, get_u16, get_u32, get_u64, put_u16, put_u32, put_u64,
-    Extent, FormatError, Geometry, Result, BLOCK_SHIFT, BLOCK_SIZE, EXTENT_SIZE, HEADER_SIZE,
-    MAX_FILE_BLOCKS,
+    Extent, FormatError, Geometry, Result, BLOCK_SHIFT, BLOCK_SIZE, EXTENT_SIZE,
+    FEATURE_INCOMPAT_DAX_FLAG, HEADER_SIZE, MAX_FILE_BLOCKS,
 };
 
 /// Size of an on-disk inode.
@@ -51,9 +51,14 @@ pub const INODE_SYNC: u16 = 8;
 pub const INODE_NOATIME: u16 = 16;
 /// Inode flag (`chattr +d`): `dump(8)` skips the file.
 pub const INODE_NODUMP: u16 = 32;
-/// The flags users set with `chattr`, on inodes of any type.
+/// Inode flag (`chattr +x`, `FS_XFLAG_DAX`): under `dax=inode` the file's
+/// data is accessed in place on a DAX device; a directory gives the flag to
+/// the inodes created in it. Only with
+/// [`FEATURE_INCOMPAT_DAX_FLAG`].
+pub const INODE_DAX: u16 = 64;
+/// The flags users set with `chattr`, on regular files and directories.
 pub const INODE_USER_FLAGS: u16 =
-    INODE_IMMUTABLE | INODE_APPEND | INODE_SYNC | INODE_NOATIME | INODE_NODUMP;
+    INODE_IMMUTABLE | INODE_APPEND | INODE_SYNC | INODE_NOATIME | INODE_NODUMP | INODE_DAX;
 
 /// A timestamp: seconds since the epoch and nanoseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -191,6 +196,18 @@ impl DiskInode {
     /// Whether the data is stored inline.
     pub fn is_inline(&self) -> bool {
         self.flags & INODE_INLINE != 0
+    }
+
+    /// Checks the inode's flags against the superblock's incompatible
+    /// features `feature_incompat`. Rule: [`INODE_DAX`] only with
+    /// [`FEATURE_INCOMPAT_DAX_FLAG`].
+    pub fn check_features(&self, feature_incompat: u32) -> Result<()> {
+        if self.flags & INODE_DAX != 0 && feature_incompat & FEATURE_INCOMPAT_DAX_FLAG == 0 {
+            return Err(FormatError::BadField(
+                "DAX flag without the dax-flag feature",
+            ));
+        }
+        Ok(())
     }
 
     /// The in-inode extents (the first `min(extent_count, INODE_EXTENTS)`).
@@ -493,6 +510,7 @@ pub fn check_symlink_target(target: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::FEATURE_INCOMPAT_JOURNAL;
 
     #[test]
     fn inode_round_trip() {
@@ -679,13 +697,28 @@ mod tests {
 
     #[test]
     fn inode_rule_flags_known() {
-        for flags in [64, 0x8000] {
+        for flags in [128, 0x8000] {
             let inode = DiskInode {
                 flags,
                 ..directory()
             };
             assert_eq!(decode_of(&inode), bad("unknown inode flags"));
         }
+    }
+
+    #[test]
+    fn inode_rule_dax_flag_feature() {
+        let dax = DiskInode {
+            flags: INODE_DAX,
+            ..directory()
+        };
+        assert_eq!(decode_of(&dax), Ok(dax));
+        let bad_flag = Err(FormatError::BadField(
+            "DAX flag without the dax-flag feature",
+        ));
+        assert_eq!(dax.check_features(FEATURE_INCOMPAT_JOURNAL), bad_flag);
+        assert_eq!(dax.check_features(FEATURE_INCOMPAT_DAX_FLAG), Ok(()));
+        assert_eq!(directory().check_features(0), Ok(()));
     }
 
     #[test]

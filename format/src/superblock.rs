@@ -28,8 +28,13 @@ const STATE_KNOWN: u32 = STATE_CLEAN | STATE_ERRORS;
 /// mount. Without it, metadata is written in place and a mount after an
 /// unclean shutdown recounts the free blocks and inodes.
 pub const FEATURE_INCOMPAT_JOURNAL: u32 = 1;
+/// Incompatible feature: inodes may carry [`super::INODE_DAX`] (`chattr
+/// +x`). The module sets it when it first gives an inode the flag; a
+/// version that does not know the flag would take such an inode for
+/// damage.
+pub const FEATURE_INCOMPAT_DAX_FLAG: u32 = 2;
 /// Incompatible features this version understands.
-pub const FEATURE_INCOMPAT_SUPPORTED: u32 = FEATURE_INCOMPAT_JOURNAL;
+pub const FEATURE_INCOMPAT_SUPPORTED: u32 = FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_DAX_FLAG;
 /// Read-only compatible features this version understands (none yet).
 pub const FEATURE_RO_COMPAT_SUPPORTED: u32 = 0;
 
@@ -456,7 +461,7 @@ mod tests {
     #[test]
     fn superblock_rule_incompat_features() {
         assert_eq!(
-            decode_changed(|b| put_u32(b, sb_off::FEATURE_INCOMPAT, 3)),
+            decode_changed(|b| put_u32(b, sb_off::FEATURE_INCOMPAT, 5)),
             Err(FormatError::UnknownFeatures)
         );
     }

@@ -7,9 +7,9 @@ use super::extent_map::FreedRuns;
 use super::ialloc::{free_credits, free_runs};
 use super::inode::{account_blocks, save, to_inode_flags, write_credits, USER_FLAGS};
 use super::iomap::{block_of, convert_inline};
-use super::txn::Txn;
+use super::txn::{Credits, Txn};
 use super::{RexInode, Rexfs};
-use crate::format::{BLOCK_SHIFT, INLINE_DATA_MAX};
+use crate::format::{BLOCK_SHIFT, FEATURE_INCOMPAT_DAX_FLAG, INLINE_DATA_MAX, INODE_DAX};
 use crate::vfs::{InodeFlags, InodeOps};
 use kernel::prelude::*;
 
@@ -26,6 +26,9 @@ impl InodeOps for Rexfs {
         let invalidate = inode.invalidate_lock();
         inode.dio_wait();
         let old_size = inode.size();
+        if size < old_size {
+            inode.dax_break_layout(&invalidate, size, i64::MAX)?;
+        }
         if size > INLINE_DATA_MAX as i64 {
             convert_inline(inode, &invalidate)?;
         }
@@ -80,7 +83,18 @@ impl InodeOps for Rexfs {
             .iter()
             .filter(|&&(_, f)| flags.contains(f))
             .fold(0, |acc, &(d, _)| acc | d);
-        let txn = Txn::start(inode.super_block(), write_credits(inode, 0))?;
+        let sb = inode.super_block();
+        let txn = Txn::start(sb, write_credits(inode, 0).and(Credits::SUPER))?;
+        if disk & INODE_DAX != 0 {
+            sb.data()
+                .set_feature_incompat(sb, &txn, FEATURE_INCOMPAT_DAX_FLAG)?;
+        }
+        // The file's DAX state is fixed while it is in memory: a changed
+        // flag takes effect when the inode is read again, which happens as
+        // soon as nothing uses it (as XFS does).
+        if (disk ^ inode.data().user_flags()) & INODE_DAX != 0 {
+            inode.mark_dontcache();
+        }
         inode.data().set_user_flags(disk);
         inode.touch(false);
         save(&txn, inode)?;

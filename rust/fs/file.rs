@@ -142,6 +142,10 @@ impl FileOps for Rexfs {
     /// (which keeps truncate and fallocate away from its blocks).
     fn read_iter(iocb: &mut Kiocb<'_, Rexfs>, to: &mut IovIterDest<'_>) -> Result<usize> {
         iocb.inode().super_block().data().alive()?;
+        if iocb.inode().is_dax() {
+            let _lock = iocb.inode().lock_shared();
+            return iocb.dax_rw(to);
+        }
         // Inline data is read through the page cache.
         if !iocb.is_direct() || iocb.inode().data().is_inline() {
             return iocb.buffered_read(to, 0);
@@ -155,7 +159,8 @@ impl FileOps for Rexfs {
         })
     }
 
-    /// Buffered through iomap, or direct; both under `i_rwsem` exclusively.
+    /// Buffered through iomap, direct, or in place (DAX); all under
+    /// `i_rwsem` exclusively.
     fn write_iter(iocb: &mut Kiocb<'_, Rexfs>, from: &mut IovIterSource<'_>) -> Result<usize> {
         let inode = iocb.inode();
         inode.super_block().data().alive()?;
@@ -180,7 +185,13 @@ impl FileOps for Rexfs {
                 let _invalidate = inode.invalidate_lock();
                 inode.zero_range(old_size, iocb.pos() - old_size)?;
             }
-            let written = if iocb.is_direct() {
+            let written = if inode.is_dax() {
+                let written = iocb.dax_rw(from)?;
+                if iocb.pos() > inode.size() {
+                    inode.set_size(iocb.pos());
+                }
+                written
+            } else if iocb.is_direct() {
                 direct_io(iocb, from, &mut lock, |iocb, from, _| {
                     iocb.buffered_write_through(from)
                 })?
@@ -252,6 +263,9 @@ impl FileOps for Rexfs {
         }
         let invalidate = inode.invalidate_lock();
         convert_inline(inode, &invalidate)?;
+        if mode.contains_any(FallocFlag::PunchHole | FallocFlag::ZeroRange) {
+            inode.dax_break_layout(&invalidate, offset, end - 1)?;
+        }
         let _invalidate =
             (!probes.unsafe_skip_fallocate_invalidate_lock.is_on()).then_some(invalidate);
         inode.dio_wait();

@@ -4,11 +4,11 @@
 //! are gone.
 
 use super::extent_map::{ExtentChain, ExtentMap, FreedRuns};
-use super::inode::{account_blocks, save, InodeInfo, InodeInit, InodeType};
+use super::inode::{account_blocks, save, to_inode_flags, InodeInfo, InodeInit, InodeType};
 use super::txn::{Credits, Txn};
 use super::{corrupted, xattr, RexInode, RexSb};
-use crate::format::{self, mode, DiskInode, Extent, Timestamp, INLINE_DATA_MAX};
-use crate::vfs::{self, Attrs, Idmap, InodeFlags, InodeParams, NewInodeKind, Owner};
+use crate::format::{self, mode, DiskInode, Extent, Timestamp, INLINE_DATA_MAX, INODE_DAX};
+use crate::vfs::{self, Attrs, Idmap, InodeParams, NewInodeKind, Owner};
 use kernel::{prelude::*, sync::aref::ARef};
 
 /// What [`create`] may change: the new inode's slot and, for a long
@@ -34,8 +34,19 @@ pub(super) fn create(
         sec: now_sec,
         nsec: now_nsec,
     };
+    // New files and directories inherit the directory's DAX flag.
+    let user_flags = match kind {
+        NewInodeKind::File | NewInodeKind::Dir => dir.data().user_flags() & INODE_DAX,
+        NewInodeKind::Symlink(_) | NewInodeKind::Special(_) => 0,
+    };
     let (typ, size, nlink) = match kind {
-        NewInodeKind::File => (InodeType::File, 0, 1),
+        NewInodeKind::File => (
+            InodeType::File {
+                dax: sb.data().dax.for_file(user_flags & INODE_DAX != 0),
+            },
+            0,
+            1,
+        ),
         NewInodeKind::Dir => (InodeType::Dir, 0, 2),
         NewInodeKind::Symlink(target) => {
             if target.is_empty() || target.len() >= format::BLOCK_SIZE {
@@ -55,8 +66,9 @@ pub(super) fn create(
     let ino = sb.data().allocator().alloc_inode(txn, &provisional)?;
 
     let mut map = ExtentMap::new();
-    // New files keep their data inline until it outgrows the inode.
-    map.inline = matches!(typ, InodeType::File);
+    // New files keep their data inline until it outgrows the inode; DAX
+    // files never do.
+    map.inline = matches!(typ, InodeType::File { dax: false });
     let mut symlink = None;
     if let InodeType::Symlink(target) = &typ {
         if target.len() <= INLINE_DATA_MAX {
@@ -97,7 +109,7 @@ pub(super) fn create(
     };
     let params = InodeParams {
         attrs,
-        flags: InodeFlags::empty(),
+        flags: to_inode_flags(user_flags),
         owner: Owner::Inherit(idmap, dir),
         tables: typ.tables(),
     };
@@ -110,7 +122,7 @@ pub(super) fn create(
             symlink,
             inline_data: &[],
             parent: dir.ino(),
-            user_flags: 0,
+            user_flags,
             map,
             chain: ExtentChain::default(),
             xattr_block: 0,

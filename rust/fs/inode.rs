@@ -11,8 +11,8 @@ use super::txn::{Credits, Txn};
 use super::{corrupted, RexInode, RexSb, Rexfs};
 use crate::format::{
     self, file_type, mode, DiskInode, ExtentBlock, Timestamp, INLINE_DATA_MAX, INODE_APPEND,
-    INODE_EXTENTS, INODE_IMMUTABLE, INODE_INLINE, INODE_NOATIME, INODE_NODUMP, INODE_SYNC,
-    INODE_USER_FLAGS,
+    INODE_DAX, INODE_EXTENTS, INODE_IMMUTABLE, INODE_INLINE, INODE_NOATIME, INODE_NODUMP,
+    INODE_SYNC, INODE_USER_FLAGS,
 };
 use crate::vfs::{
     Attrs, Buffer, ExportOps, InlineData, InodeFlag, InodeFlags, InodeParams, InodeTables, Owner,
@@ -123,8 +123,8 @@ impl InodeInfo {
 
 /// The file type of an inode, with what its tables need.
 pub(super) enum InodeType {
-    /// A regular file.
-    File,
+    /// A regular file, its data accessed with DAX or not.
+    File { dax: bool },
     /// A directory.
     Dir,
     /// A symbolic link with its target.
@@ -138,7 +138,7 @@ impl InodeType {
     /// them.
     pub(super) fn tables(self) -> InodeTables {
         match self {
-            InodeType::File => InodeTables::regular_file::<Rexfs>(),
+            InodeType::File { dax } => InodeTables::regular_file::<Rexfs>(dax),
             InodeType::Dir => InodeTables::directory::<Rexfs>(),
             InodeType::Symlink(target) => InodeTables::symlink::<Rexfs>(target),
             InodeType::Special(rdev) => InodeTables::special::<Rexfs>(rdev),
@@ -147,12 +147,13 @@ impl InodeType {
 }
 
 /// The `chattr` flags: on disk, and as inode flags.
-pub(super) const USER_FLAGS: [(u16, InodeFlag); 5] = [
+pub(super) const USER_FLAGS: [(u16, InodeFlag); 6] = [
     (INODE_IMMUTABLE, InodeFlag::Immutable),
     (INODE_APPEND, InodeFlag::Append),
     (INODE_SYNC, InodeFlag::Sync),
     (INODE_NOATIME, InodeFlag::NoAtime),
     (INODE_NODUMP, InodeFlag::NoDump),
+    (INODE_DAX, InodeFlag::Dax),
 ];
 
 /// The inode flags of the on-disk flags `disk`.
@@ -221,7 +222,9 @@ fn iget_checked(
                 map.inline = true;
                 inline_data = &disk.data[..disk.size as usize];
             }
-            InodeType::File
+            InodeType::File {
+                dax: !disk.is_inline() && sb.data().dax.for_file(disk.flags & INODE_DAX != 0),
+            }
         }
         mode::S_IFLNK => {
             let target = read_symlink(sb, ino, &disk, &map)?;

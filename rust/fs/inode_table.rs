@@ -21,8 +21,9 @@ fn slot(sb: &RexSb, ino: u64) -> Result<(Buffer, usize)> {
 
 /// Reads inode `ino` of the inode table, to make an in-memory inode of it:
 /// it must be in use, and pass the checks of every slot
-/// ([`DiskInode::decode`]) and those of an inode in use
-/// ([`DiskInode::verify`]), which bound what reading it allocates.
+/// ([`DiskInode::decode`]), those of an inode in use
+/// ([`DiskInode::verify`]), which bound what reading it allocates, and
+/// those of the superblock's features ([`DiskInode::check_features`]).
 pub(super) fn read_disk_inode(sb: &RexSb, ino: u64) -> Result<DiskInode> {
     let fail = |why: &str| corrupted(sb, format_args!("inode {ino}: {why}"));
     let (buf, offset) = slot(sb, ino)?;
@@ -32,6 +33,8 @@ pub(super) fn read_disk_inode(sb: &RexSb, ino: u64) -> Result<DiskInode> {
         return Err(fail("reference to a free inode"));
     }
     disk.verify(sb.data().geometry())
+        .map_err(|e| fail(e.reason()))?;
+    disk.check_features(sb.data().feature_incompat())
         .map_err(|e| fail(e.reason()))?;
     Ok(disk)
 }

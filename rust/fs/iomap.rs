@@ -12,14 +12,15 @@
 //! needs a block: see [`convert_inline`] and the lock order in
 //! [`super::lock`].
 
+use super::dax::zero_for_dax_write;
 use super::extent_map::{ExtentMap, FreedRuns};
 use super::ialloc::{free_credits, free_runs};
 use super::inode::{account_blocks, write_credits, InodeInfo};
 use super::txn::{Credits, Txn};
-use super::{RexInode, Rexfs};
+use super::{RexInode, RexSb, Rexfs};
 use crate::format::{self, Extent, EXTENT_UNWRITTEN};
 use crate::vfs::{
-    self, InvalidateGuard, IomapFlag, IomapFlags, IomapOps, LockMode, MapKind, Mapping,
+    self, DaxDevice, InvalidateGuard, IomapFlag, IomapFlags, IomapOps, LockMode, MapKind, Mapping,
     WritebackCache, WritebackOps,
 };
 use kernel::prelude::*;
@@ -156,33 +157,62 @@ impl IomapOps for Rexfs {
         let mut mapping = info
             .map
             .read(|map, generation| map_block(info, map, first, generation));
-        if mapping.kind == MapKind::Hole && flags.contains(IomapFlag::Write) {
+        // A DAX write stores straight into the blocks: unwritten ones are
+        // zeroed and made written first.
+        let dax_write = flags.contains(IomapFlag::Dax) && flags.contains(IomapFlag::Write);
+        let needs_blocks = |kind| {
+            kind == MapKind::Hole && flags.contains(IomapFlag::Write)
+                || kind == MapKind::Unwritten && dax_write
+        };
+        if needs_blocks(mapping.kind) {
+            if dax_write && flags.contains(IomapFlag::Fault) {
+                // An allocating DAX write fault, between finding no data
+                // and allocating, under the DAX entry lock.
+                probes.delay(|p| &p.delay_dax_alloc);
+            }
             mapping = loop {
-                // Under a folio lock (page_mkwrite) this joins the handle the
-                // fault started before it locked the folio.
-                let txn = Txn::start(inode.super_block(), allocate_credits(inode, 1))?;
+                // Under a folio lock (page_mkwrite) or a DAX entry lock (a
+                // DAX write fault) this joins the handle the fault started
+                // before it took that lock.
+                // A DAX write may split an unwritten extent in three.
+                let extents = if dax_write { 3 } else { 1 };
+                let txn = Txn::start(inode.super_block(), allocate_credits(inode, extents))?;
                 // The map may have changed since we looked, so look again
                 // under the lock that every change holds.
                 let allocated = info.map.change(|map, generation| -> Result<Mapping> {
-                    let current = map_block(info, map, first, generation);
-                    if current.kind != MapKind::Hole {
+                    let mut current = map_block(info, map, first, generation);
+                    if !needs_blocks(current.kind) {
                         return Ok(current);
                     }
-                    if map.inline {
-                        // Writes past the inline data convert the file first.
-                        return Err(EIO);
+                    if current.kind == MapKind::Hole {
+                        if map.inline {
+                            // Writes past the inline data convert the file first.
+                            return Err(EIO);
+                        }
+                        let want = end.min(first + (current.length >> BLOCK_SHIFT)) - first;
+                        let (physical, count) =
+                            allocate_extent(&txn, map, first, want, EXTENT_UNWRITTEN)?;
+                        current = Mapping {
+                            offset: bytes(first) as i64,
+                            length: bytes(count),
+                            kind: MapKind::Unwritten,
+                            addr: bytes(physical),
+                            new: true,
+                            cookie: generation,
+                        };
                     }
-                    let want = end.min(first + (current.length >> BLOCK_SHIFT)) - first;
-                    let (physical, count) =
-                        allocate_extent(&txn, map, first, want, EXTENT_UNWRITTEN)?;
-                    Ok(Mapping {
-                        offset: bytes(first) as i64,
-                        length: bytes(count),
-                        kind: MapKind::Unwritten,
-                        addr: bytes(physical),
-                        new: true,
-                        cookie: generation,
-                    })
+                    if dax_write {
+                        let dax_end = end.min(first + (current.length >> BLOCK_SHIFT));
+                        zero_for_dax_write(txn.sb(), map, first, dax_end)?;
+                        current.kind = MapKind::Mapped;
+                        current.length = bytes(dax_end - first);
+                        // `IOMAP_F_NEW`: a DAX write then unmaps the zero
+                        // page that read faults mapped over the hole or
+                        // unwritten blocks (it waits for a fault mapping
+                        // one now); without it readers keep seeing zeroes.
+                        current.new = !probes.unsafe_skip_dax_new.is_on();
+                    }
+                    Ok(current)
                 });
                 match allocated {
                     Err(e) if e == ENOSPC => {
@@ -200,10 +230,24 @@ impl IomapOps for Rexfs {
                 }
             };
         }
+        if flags.contains(IomapFlag::Dax) && flags.contains(IomapFlag::Fault) {
+            if !flags.contains(IomapFlag::Write) && mapping.kind != MapKind::Mapped {
+                probes.dax_hole_faults.inc();
+                // The window between finding no data and mapping the zero
+                // page, under the DAX entry lock.
+                probes.delay(|p| &p.delay_dax_hole);
+            } else if mapping.new {
+                probes.dax_alloc_faults.inc();
+            }
+        }
         if flags.contains(IomapFlag::Direct) {
             probes.delay(|p| &p.delay_dio_map);
         }
         Ok(mapping)
+    }
+
+    fn dax_device(sb: &RexSb) -> Option<&DaxDevice> {
+        sb.data().dax.device()
     }
 
     /// Gives back the blocks a write allocated but did not use (a short
@@ -226,6 +270,11 @@ impl IomapOps for Rexfs {
             return Ok(());
         }
         let eof = block_of(inode.size() + (1 << BLOCK_SHIFT) - 1);
+        // A DAX fault may have mapped the blocks of a DAX write, which are
+        // written from the start: only those past EOF go back.
+        if flags.contains(IomapFlag::Dax) {
+            return give_back(inode, start.max(eof), end);
+        }
         // A write fault may have dirtied a folio over blocks this write
         // allocated and did not reach (`iomap_begin` maps them for it as any
         // allocated block): then only the blocks past EOF, where no fault

@@ -27,6 +27,9 @@ impl VmOps for Rexfs {
         if let Err(e) = inode.super_block().data().alive() {
             return VmFaultResult::error(e);
         }
+        if inode.is_dax() {
+            return dax_fault(&fault, 0, fault.is_shared_write());
+        }
         if !fault.is_shared_write() || !inode.data().is_inline() {
             return fault.filemap_fault();
         }
@@ -90,6 +93,9 @@ impl VmOps for Rexfs {
         if inode.is_immutable() {
             return VmFaultResult::error(EPERM);
         }
+        if inode.is_dax() {
+            return dax_fault(fault, 0, true);
+        }
         let probes = &inode.super_block().data().probes;
         if inode.data().is_inline() && !probes.unsafe_skip_inline_mkwrite_unmap.is_on() {
             probes.inline_mkwrite_unmap.inc();
@@ -125,4 +131,54 @@ impl VmOps for Rexfs {
         }
         result
     }
+
+    /// PMD faults of DAX files; everything else falls back to pages.
+    fn huge_fault(fault: &Fault<'_, Rexfs>, order: u32) -> VmFaultResult {
+        if !fault.inode().is_dax() {
+            return VmFaultResult::FALLBACK;
+        }
+        dax_fault(fault, order, fault.is_shared_write())
+    }
+}
+
+/// A fault of a DAX file, of a page (`order` 0) or a PMD, under
+/// `invalidate_lock` shared: truncate, punch and zero range take it
+/// exclusively and break the layout first, so no fault maps blocks they
+/// free. A read of a hole maps the zero page; a write allocates zeroed,
+/// written blocks in a handle started before `dax_iomap_fault` takes the
+/// DAX entry lock (the handle ranks above it, as above the folio lock)
+/// and ended before a `MAP_SYNC` fault syncs. fs/dax.c's entry lock
+/// orders a read fault that maps the zero page and a write fault that
+/// allocates the same page: whichever comes second sees the first's
+/// entry, and a write replaces the zero page and unmaps it.
+fn dax_fault(fault: &Fault<'_, Rexfs>, order: u32, write: bool) -> VmFaultResult {
+    let inode = fault.inode();
+    let sb = inode.super_block();
+    if let Err(e) = sb.data().alive() {
+        return VmFaultResult::error(e);
+    }
+    let probes = &sb.data().probes;
+    if order == 0 {
+        probes.dax_pte_faults.inc();
+    } else {
+        probes.dax_pmd_faults.inc();
+    }
+    let result = if write {
+        let _freeze = sb.start_pagefault();
+        fault.update_time();
+        let _invalidate = inode.invalidate_lock_shared();
+        let extents = if order == 0 { 3 } else { FAULT_EXTENTS };
+        let txn = match Txn::start(sb, allocate_credits(inode, extents)) {
+            Ok(txn) => txn,
+            Err(e) => return VmFaultResult::error(e),
+        };
+        fault.dax_fault(order, || txn.stop())
+    } else {
+        let _invalidate = inode.invalidate_lock_shared();
+        fault.dax_fault(order, || Ok(()))
+    };
+    if order > 0 && result.is_fallback() {
+        probes.dax_pmd_fallbacks.inc();
+    }
+    result
 }

@@ -22,6 +22,7 @@
 
 mod alloc;
 mod attr;
+mod dax;
 mod dir;
 mod errors;
 mod extent_map;

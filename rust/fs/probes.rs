@@ -43,6 +43,17 @@ pub(crate) struct Probes {
     /// Short writes that kept the blocks they did not reach, a write fault
     /// having dirtied a folio over them.
     pub(super) giveback_kept: Counter,
+    /// DAX faults of a page.
+    pub(super) dax_pte_faults: Counter,
+    /// DAX faults of a PMD.
+    pub(super) dax_pmd_faults: Counter,
+    /// DAX PMD faults that fell back to pages.
+    pub(super) dax_pmd_fallbacks: Counter,
+    /// DAX read faults that found no written block, so mapped the zero
+    /// page.
+    pub(super) dax_hole_faults: Counter,
+    /// DAX write faults that allocated blocks.
+    pub(super) dax_alloc_faults: Counter,
     /// Delay knobs that fired.
     pub(super) delays_injected: Counter,
 
@@ -59,6 +70,12 @@ pub(crate) struct Probes {
     /// changing its extents.
     pub(super) delay_fallocate: DelayKnob,
 
+    /// Sleep in a DAX read fault that found no data, before it maps the
+    /// zero page.
+    pub(super) delay_dax_hole: DelayKnob,
+    /// Sleep in an allocating DAX write fault before it allocates.
+    pub(super) delay_dax_alloc: DelayKnob,
+
     /// `iomap_valid` accepts every mapping.
     pub(super) unsafe_skip_iomap_valid: UnsafeSwitch,
     /// Writeback reuses its cached mapping whatever the generation.
@@ -74,6 +91,9 @@ pub(crate) struct Probes {
     /// A short write gives back every block it did not reach, without
     /// `invalidate_lock` and whatever a fault dirtied over them.
     pub(super) unsafe_skip_giveback_check: UnsafeSwitch,
+    /// DAX writes into holes and unwritten blocks do not say the blocks are
+    /// new, so the zero page read faults mapped there stays mapped.
+    pub(super) unsafe_skip_dax_new: UnsafeSwitch,
 }
 
 impl Probes {
@@ -85,7 +105,7 @@ impl Probes {
     }
 
     /// The debugfs files.
-    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 24] = [
+    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 32] = [
         (c"iomap_begin", DebugFile::Counter(|p| &p.iomap_begin)),
         (c"iomap_stale", DebugFile::Counter(|p| &p.iomap_stale)),
         (c"wb_map_reused", DebugFile::Counter(|p| &p.wb_map_reused)),
@@ -116,6 +136,20 @@ impl Probes {
             DebugFile::Counter(|p| &p.mkwrite_allocated),
         ),
         (c"giveback_kept", DebugFile::Counter(|p| &p.giveback_kept)),
+        (c"dax_pte_faults", DebugFile::Counter(|p| &p.dax_pte_faults)),
+        (c"dax_pmd_faults", DebugFile::Counter(|p| &p.dax_pmd_faults)),
+        (
+            c"dax_pmd_fallbacks",
+            DebugFile::Counter(|p| &p.dax_pmd_fallbacks),
+        ),
+        (
+            c"dax_hole_faults",
+            DebugFile::Counter(|p| &p.dax_hole_faults),
+        ),
+        (
+            c"dax_alloc_faults",
+            DebugFile::Counter(|p| &p.dax_alloc_faults),
+        ),
         (
             c"delays_injected",
             DebugFile::Counter(|p| &p.delays_injected),
@@ -133,6 +167,14 @@ impl Probes {
         (
             c"delay_fallocate_ms",
             DebugFile::Delay(|p| &p.delay_fallocate),
+        ),
+        (
+            c"delay_dax_hole_ms",
+            DebugFile::Delay(|p| &p.delay_dax_hole),
+        ),
+        (
+            c"delay_dax_alloc_ms",
+            DebugFile::Delay(|p| &p.delay_dax_alloc),
         ),
         (
             c"unsafe_skip_iomap_valid",
@@ -157,6 +199,10 @@ impl Probes {
         (
             c"unsafe_skip_giveback_check",
             DebugFile::Switch(|p| &p.unsafe_skip_giveback_check),
+        ),
+        (
+            c"unsafe_skip_dax_new",
+            DebugFile::Switch(|p| &p.unsafe_skip_dax_new),
         ),
     ];
 }

@@ -4,6 +4,7 @@
 //! block operations ([`SuperOps`]).
 
 use super::alloc::Allocator;
+use super::dax::{DaxMode, DaxState};
 use super::errors::{corrupted, mount_refused, ErrorState, OnError};
 use super::lock::{AllocatorGuard, AllocatorLock};
 use super::probes::Probes;
@@ -16,7 +17,7 @@ use crate::vfs::{
     self, DebugDir, Fresh, Journal, MountOptions, OptionSpec, ParsedOption, Shutdown, StatFs,
     SuperBlock, SuperOps,
 };
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{
     prelude::*,
     seq_file::{seq_print, SeqFile},
@@ -27,21 +28,28 @@ use kernel::{
 #[derive(Default)]
 pub(crate) struct Options {
     errors: Option<OnError>,
+    dax: Option<DaxMode>,
 }
 
 impl Options {
     const ERRORS: u8 = 0;
+    const DAX: u8 = 1;
+    const DAX_MODE: u8 = 2;
 }
 
 impl MountOptions for Options {
     const SPECS: &'static [OptionSpec] = &[
         OptionSpec::enumerated(Options::ERRORS, c"errors", &OnError::VALUES),
+        OptionSpec::flag(Options::DAX, c"dax"),
+        OptionSpec::enumerated(Options::DAX_MODE, c"dax", &DaxMode::VALUES),
         OptionSpec::END,
     ];
 
     fn set(&mut self, option: ParsedOption) -> Result {
         match option.opt {
             Options::ERRORS => self.errors = Some(OnError::from_value(option.value)?),
+            Options::DAX => self.dax = Some(DaxMode::Always),
+            Options::DAX_MODE => self.dax = Some(DaxMode::from_value(option.value)?),
             _ => return Err(EINVAL),
         }
         Ok(())
@@ -66,6 +74,11 @@ pub(crate) struct SbInfo {
     shut_down: AtomicBool,
     /// Damage found, and what to do about it.
     pub(super) errors: ErrorState,
+    /// The `dax=` mode and the DAX device.
+    pub(super) dax: DaxState,
+    /// The superblock's incompatible features, for the inode checks
+    /// without the allocator lock.
+    feature_incompat: AtomicU32,
 }
 
 /// Reads and checks the superblock in block 0 of `sb`.
@@ -161,6 +174,7 @@ impl SbInfo {
             recorded || found_by_journal,
             recorded,
         );
+        let dax = DaxState::new(sb, options.dax.unwrap_or_default())?;
         Ok(try_pin_init!(SbInfo {
             geometry: g,
             root_ino: disk.root_ino,
@@ -170,6 +184,8 @@ impl SbInfo {
             debugfs: SetOnce::new(),
             shut_down: AtomicBool::new(false),
             errors,
+            dax,
+            feature_incompat: AtomicU32::new(disk.feature_incompat),
         }? Error))
     }
 
@@ -300,10 +316,36 @@ impl SbInfo {
     /// Writes the superblock with [`STATE_ERRORS`] in `txn`, for damage
     /// found since the last superblock write (see [`Txn::start`]).
     pub(super) fn write_errors(&self, sb: &RexSb, txn: &Txn<'_>) -> Result {
+        self.update_superblock(sb, txn, |disk| disk.state |= STATE_ERRORS)
+    }
+
+    /// The superblock's incompatible features.
+    pub(super) fn feature_incompat(&self) -> u32 {
+        self.feature_incompat.load(Ordering::Acquire)
+    }
+
+    /// Sets incompatible feature `feature` in the superblock, in `txn`
+    /// (reserved [`Credits::SUPER`]), unless it is set already.
+    pub(super) fn set_feature_incompat(&self, sb: &RexSb, txn: &Txn<'_>, feature: u32) -> Result {
+        if self.feature_incompat() & feature != 0 {
+            return Ok(());
+        }
+        self.update_superblock(sb, txn, |disk| disk.feature_incompat |= feature)?;
+        self.feature_incompat.fetch_or(feature, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Changes the superblock by `change` and logs it in `txn`.
+    fn update_superblock(
+        &self,
+        sb: &RexSb,
+        txn: &Txn<'_>,
+        change: impl FnOnce(&mut format::Superblock),
+    ) -> Result {
         let block = sb.bread(0)?;
         let mut alloc = self.allocator();
         let disk = alloc.disk_mut();
-        disk.state |= STATE_ERRORS;
+        change(disk);
         let disk = *disk;
         txn.modify(&block, |b| disk.encode(b))
     }
@@ -422,6 +464,12 @@ impl SuperOps for Rexfs {
 
     fn reconfigure(sb: &RexSb, read_only: bool, options: &Options) -> Result {
         let sbi = sb.data();
+        // Inodes in memory keep the DAX state they were set up with (as
+        // ext4 refuses the change too).
+        if options.dax.is_some_and(|mode| mode != sbi.dax.mode()) {
+            pr_err!("{}: dax= cannot change on remount\n", sb.id());
+            return Err(EINVAL);
+        }
         if let Some(on_error) = options.errors {
             sbi.errors.set_on_error(on_error);
         }
@@ -435,6 +483,10 @@ impl SuperOps for Rexfs {
         let on_error = sb.data().errors.on_error();
         if on_error != OnError::default() {
             seq_print!(out, ",errors={}", on_error.name());
+        }
+        let dax = sb.data().dax.mode();
+        if dax != DaxMode::default() {
+            seq_print!(out, ",dax={}", dax.name());
         }
     }
 

@@ -93,6 +93,18 @@ impl<T: WritebackOps> AopsTables<T> {
             ..unsafe { core::mem::zeroed() }
         };
 
+    /// The `address_space_operations` of DAX files: no page cache, only
+    /// the CPU caches over the data to write back.
+    pub(super) const DAX_AOPS: bindings::address_space_operations =
+        bindings::address_space_operations {
+            writepages: Some(Self::dax_writepages),
+            dirty_folio: Some(bindings::noop_dirty_folio),
+            bmap: Some(Self::bmap),
+            swap_activate: Some(Self::swap_activate),
+            // SAFETY: all-zero is valid for the remaining (optional) callbacks.
+            ..unsafe { core::mem::zeroed() }
+        };
+
     /// `address_space_operations::read_folio`.
     ///
     /// # Safety
@@ -173,6 +185,27 @@ impl<T: WritebackOps> AopsTables<T> {
         // SAFETY: `wpc` is set up as `iomap_writepages` requires and lives
         // until it returns.
         unsafe { vfs_bindings::iomap_writepages(&mut wpc.ctx) }
+    }
+
+    /// `address_space_operations::writepages` of DAX files: flushes the CPU
+    /// caches over the dirty DAX entries (`dax_writeback_mapping_range`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::writepages`], on a DAX file.
+    unsafe extern "C" fn dax_writepages(
+        mapping: *mut bindings::address_space,
+        wbc: *mut bindings::writeback_control,
+    ) -> c_int {
+        // SAFETY: guaranteed by the caller.
+        let inode = unsafe { Inode::<T>::from_raw((*mapping).host) };
+        let Some(dax) = T::dax_device(inode.super_block()) else {
+            return EIO.to_errno();
+        };
+        // SAFETY: guaranteed by the caller; the DAX device is the mount's.
+        unsafe {
+            vfs_bindings::dax_writeback_mapping_range(mapping.cast(), dax.as_raw(), wbc.cast())
+        }
     }
 
     /// `iomap_writeback_ops::writeback_range`.

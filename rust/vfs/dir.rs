@@ -480,6 +480,7 @@ impl InodeTables {
             fops: Some(&Tables::<T>::FILE_OPS),
             aops: None,
             large_folios: false,
+            dax: false,
             link: None,
             rdev: None,
         }

@@ -27,6 +27,18 @@ pub(crate) trait VmOps: IomapOps {
     /// read-only. Called without the fault's real flags (in 7.3 it cannot
     /// see whether the fault may be retried).
     fn page_mkwrite(fault: &Fault<'_, Self>) -> VmFaultResult;
+
+    /// A fault that may map more than a page: a PMD (`order` 9) of a DAX
+    /// file. The default falls back to page faults.
+    fn huge_fault(_fault: &Fault<'_, Self>, _order: u32) -> VmFaultResult {
+        VmFaultResult::FALLBACK
+    }
+
+    /// A write fault on a DAX page mapped read-only (as `page_mkwrite` for
+    /// the page cache): the default is [`VmOps::page_mkwrite`].
+    fn pfn_mkwrite(fault: &Fault<'_, Self>) -> VmFaultResult {
+        Self::page_mkwrite(fault)
+    }
 }
 
 /// A page fault on a mapping of a regular file: `->fault`, or
@@ -47,6 +59,13 @@ impl VmFaultResult {
     pub(crate) const RETRY: Self = Self(bindings::vm_fault_reason_VM_FAULT_RETRY);
     /// Nothing was mapped: the access faults again.
     pub(crate) const NOPAGE: Self = Self(bindings::vm_fault_reason_VM_FAULT_NOPAGE);
+    /// A huge fault could not map the huge page: mm falls back to pages.
+    pub(crate) const FALLBACK: Self = Self(bindings::vm_fault_reason_VM_FAULT_FALLBACK);
+
+    /// Whether a huge fault fell back to pages.
+    pub(crate) fn is_fallback(&self) -> bool {
+        self.0 & bindings::vm_fault_reason_VM_FAULT_FALLBACK != 0
+    }
 
     /// The result for a failure (`vmf_error`).
     pub(crate) fn error(e: Error) -> Self {
@@ -182,6 +201,37 @@ impl<'a, T: IomapOps> Fault<'a, T> {
     }
 }
 
+impl<T: IomapOps> Fault<'_, T> {
+    /// Maps the fault's page (`order` 0) or PMD (`order` 9) from the DAX
+    /// device (`dax_iomap_fault`), allocating for a write; then runs
+    /// `done` (which ends the fault's journal handle), and finishes a
+    /// `MAP_SYNC` write fault by syncing the metadata it needs
+    /// (`dax_finish_sync_fault`, an fsync: it must not run inside a
+    /// handle). The caller holds `invalidate_lock`.
+    pub(crate) fn dax_fault(&self, order: u32, done: impl FnOnce() -> Result) -> VmFaultResult {
+        let mut pfn = 0;
+        // SAFETY: a valid fault on a DAX file of `T` (type invariant); the
+        // operation table is `'static`.
+        let result = unsafe {
+            vfs_bindings::dax_iomap_fault(
+                self.0,
+                order,
+                &mut pfn,
+                ptr::null_mut(),
+                IomapTables::<T>::ops(),
+            )
+        };
+        if let Err(e) = done() {
+            return VmFaultResult::error(e);
+        }
+        if result & bindings::vm_fault_reason_VM_FAULT_NEEDDSYNC == 0 {
+            return VmFaultResult(result);
+        }
+        // SAFETY: as above; `pfn` is what the fault mapped.
+        VmFaultResult(unsafe { vfs_bindings::dax_finish_sync_fault(self.0, order, pfn) })
+    }
+}
+
 /// The `vm_operations_struct` of `T` and its callbacks.
 pub(super) struct VmTables<T>(PhantomData<T>);
 
@@ -190,6 +240,8 @@ impl<T: VmOps> VmTables<T> {
         fault: Some(Self::fault),
         map_pages: Some(bindings::filemap_map_pages),
         page_mkwrite: Some(Self::page_mkwrite),
+        huge_fault: Some(Self::huge_fault),
+        pfn_mkwrite: Some(Self::pfn_mkwrite),
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
@@ -200,12 +252,26 @@ impl<T: VmOps> VmTables<T> {
     ///
     /// Called by the VFS with a valid descriptor of a new mapping of an
     /// open regular file of `T`.
+    ///
+    /// `MAP_SYNC` (the file operations have `FOP_MMAP_SYNC`) only maps DAX
+    /// files of a synchronous DAX device; DAX mappings may take PMDs.
     pub(super) unsafe extern "C" fn mmap_prepare(desc: *mut bindings::vm_area_desc) -> c_int {
+        // SAFETY: guaranteed by the caller.
+        let inode = unsafe { Inode::<T>::from_raw((*(*desc).file).f_inode) };
+        let dax = T::dax_device(inode.super_block()).map_or(ptr::null_mut(), |d| d.as_raw());
+        // SAFETY: a valid descriptor and the mapped file's inode; a DAX
+        // file's mount has a DAX device.
+        if !unsafe { vfs_bindings::rvfs_daxdev_mapping_supported(desc, inode.as_raw(), dax) } {
+            return EOPNOTSUPP.to_errno();
+        }
         // SAFETY: guaranteed by the caller; `vm_ops` is ours to set and the
         // table is `'static`.
         unsafe {
             vfs_bindings::rvfs_file_accessed((*desc).file);
             (*desc).vm_ops = &Self::VM_OPS;
+            if inode.is_dax() {
+                vfs_bindings::rvfs_vma_desc_set_hugepage(desc);
+            }
         }
         0
     }
@@ -229,5 +295,28 @@ impl<T: VmOps> VmTables<T> {
     unsafe extern "C" fn page_mkwrite(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
         // INVARIANT: guaranteed by the caller.
         T::page_mkwrite(&Fault(vmf, PhantomData)).0
+    }
+
+    /// `vm_operations_struct::huge_fault`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::fault`].
+    unsafe extern "C" fn huge_fault(
+        vmf: *mut bindings::vm_fault,
+        order: c_uint,
+    ) -> bindings::vm_fault_t {
+        // INVARIANT: guaranteed by the caller.
+        T::huge_fault(&Fault(vmf, PhantomData), order).0
+    }
+
+    /// `vm_operations_struct::pfn_mkwrite`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::fault`].
+    unsafe extern "C" fn pfn_mkwrite(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+        // INVARIANT: guaranteed by the caller.
+        T::pfn_mkwrite(&Fault(vmf, PhantomData)).0
     }
 }

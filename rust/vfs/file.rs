@@ -264,6 +264,20 @@ impl<'a, T: IomapOps> Kiocb<'a, T> {
         })
     }
 
+    /// Reads or writes in place on the DAX device (`dax_iomap_rw`); the
+    /// caller holds `i_rwsem`, exclusively to write, and moves the size.
+    pub(crate) fn dax_rw(&mut self, buffer: &mut impl UserBuffer) -> Result<usize> {
+        // SAFETY: a valid request on a DAX file of `T` under `i_rwsem`; the
+        // operation table is `'static`.
+        to_count(unsafe {
+            vfs_bindings::dax_iomap_rw(
+                self.raw().cast(),
+                buffer.as_raw().cast(),
+                IomapTables::<T>::ops(),
+            )
+        })
+    }
+
     /// Writes the rest of a direct I/O request through the page cache, then
     /// writes those folios back and drops them, so that the write reaches
     /// the disk as direct I/O would. `i_rwsem` is held.
@@ -458,6 +472,9 @@ impl<T: FileOps + VmOps + WritebackOps + InodeOps + XattrOps + SuperOps> Tables<
         splice_write: Some(bindings::iter_file_splice_write),
         // Without it, fcntl(F_SETLEASE) fails with EINVAL.
         setlease: Some(vfs_bindings::generic_setlease),
+        // PMD-aligned addresses for large mappings, so DAX can map PMDs.
+        get_unmapped_area: Some(bindings::thp_get_unmapped_area),
+        fop_flags: vfs_bindings::FOP_MMAP_SYNC,
         // SAFETY: all-zero is valid for the remaining (optional) callbacks.
         ..unsafe { core::mem::zeroed() }
     };
@@ -475,15 +492,22 @@ impl<T: FileOps + VmOps + WritebackOps + InodeOps + XattrOps + SuperOps> Tables<
 
 impl InodeTables {
     /// A regular file: its data in the page cache through iomap, in large
-    /// folios.
+    /// folios; or, with `dax`, in place on the mount's DAX device (`S_DAX`).
     pub(crate) fn regular_file<
         T: FileOps + VmOps + WritebackOps + InodeOps + XattrOps + SuperOps,
-    >() -> Self {
+    >(
+        dax: bool,
+    ) -> Self {
         InodeTables {
             iops: &Tables::<T>::INODE_OPS,
             fops: Some(&Tables::<T>::FILE_OPS),
-            aops: Some(&AopsTables::<T>::AOPS),
-            large_folios: true,
+            aops: Some(if dax {
+                &AopsTables::<T>::DAX_AOPS
+            } else {
+                &AopsTables::<T>::AOPS
+            }),
+            large_folios: !dax,
+            dax,
             link: None,
             rdev: None,
         }

@@ -385,6 +385,20 @@ impl<T: FileSystem> Inode<T> {
         self.i_flags() & bindings::S_APPEND != 0
     }
 
+    /// Evicts the inode as soon as nothing uses it, instead of caching it
+    /// (`d_mark_dontcache`): it is read again from disk on its next use.
+    pub(crate) fn mark_dontcache(&self) {
+        // SAFETY: a live inode; the function only sets flags on it and its
+        // dentries, under their locks.
+        unsafe { bindings::d_mark_dontcache(self.as_raw()) };
+    }
+
+    /// Whether the file's data is accessed with DAX (`S_DAX`, set only
+    /// while the inode is new).
+    pub(crate) fn is_dax(&self) -> bool {
+        self.i_flags() & bindings::S_DAX != 0
+    }
+
     /// Makes the VFS enforce the inode flags of `flags` that have an
     /// `i_flags` bit, and no others of those. The caller holds `i_rwsem`.
     pub(super) fn enforce_flags(&self, flags: InodeFlags) {
@@ -472,6 +486,8 @@ pub(crate) struct InodeTables {
     pub(super) aops: Option<&'static bindings::address_space_operations>,
     /// The page cache may hold folios larger than a page.
     pub(super) large_folios: bool,
+    /// Regular files: the data is accessed with DAX (`S_DAX`).
+    pub(super) dax: bool,
     /// Symbolic links: the target, which `i_link` points to.
     pub(super) link: Option<KVec<u8>>,
     /// Device nodes, FIFOs and sockets: the device number.
@@ -544,6 +560,9 @@ impl<T: FileSystem> NewInode<T> {
             }
             if tables.large_folios {
                 vfs_bindings::rvfs_mapping_set_large_folios(inode);
+            }
+            if tables.dax {
+                (*inode).i_flags |= bindings::S_DAX;
             }
             (*inode).i_op = tables.iops;
             if let Some(fops) = tables.fops {

@@ -170,6 +170,7 @@ impl InodeTables {
             fops: None,
             aops: None,
             large_folios: false,
+            dax: false,
             link: Some(target),
             rdev: None,
         }
@@ -183,6 +184,7 @@ impl InodeTables {
             fops: None,
             aops: None,
             large_folios: false,
+            dax: false,
             link: None,
             rdev: Some(rdev),
         }

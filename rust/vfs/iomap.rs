@@ -13,8 +13,9 @@
 //! C header: [`include/linux/iomap.h`](srctree/include/linux/iomap.h).
 
 use super::bindings as vfs_bindings;
+use super::dax::DaxDevice;
 use super::inode::Inode;
-use super::super_block::FileSystem;
+use super::super_block::{FileSystem, SuperBlock};
 use core::{cell::UnsafeCell, marker::PhantomData, ptr, ptr::NonNull};
 use kernel::{bindings, error::to_result, prelude::*};
 
@@ -42,6 +43,8 @@ kernel::impl_flags!(
         OverwriteOnly = vfs_bindings::IOMAP_OVERWRITE_ONLY,
         /// Unsharing shared blocks (`FALLOC_FL_UNSHARE_RANGE`).
         Unshare = vfs_bindings::IOMAP_UNSHARE,
+        /// DAX: the data is accessed in place on the DAX device.
+        Dax = vfs_bindings::IOMAP_DAX,
     }
 );
 
@@ -215,6 +218,12 @@ pub(crate) trait IomapOps: FileSystem {
     /// A direct write of `size` bytes at `offset` completed (in the
     /// writer's task); `unwritten`: it wrote into unwritten extents.
     fn dio_write_end(inode: &Inode<Self>, offset: i64, size: u64, unwritten: bool) -> Result;
+
+    /// The DAX device of a mount whose files may use DAX: iomap maps DAX
+    /// requests ([`IomapFlag::Dax`]) to its addresses.
+    fn dax_device(_sb: &SuperBlock<Self>) -> Option<&DaxDevice> {
+        None
+    }
 }
 
 /// The iomap tables of `T` and their callbacks.
@@ -273,7 +282,17 @@ impl<T: IomapOps> IomapTables<T> {
         let (inode, iomap) = unsafe { (Inode::<T>::from_raw(inode), &mut *iomap) };
         match T::iomap_begin(inode, pos, length, IomapFlags::from_raw(flags)) {
             Ok(mapping) => {
-                mapping.write_to(iomap, inode.super_block().bdev());
+                let sb = inode.super_block();
+                mapping.write_to(iomap, sb.bdev());
+                if flags & vfs_bindings::IOMAP_DAX != 0 {
+                    let Some(dax) = T::dax_device(sb) else {
+                        return EIO.to_errno();
+                    };
+                    iomap.dax_dev = dax.as_raw();
+                    if iomap.addr != vfs_bindings::IOMAP_NULL_ADDR as u64 {
+                        iomap.addr = dax.address(iomap.addr);
+                    }
+                }
                 0
             }
             Err(e) => e.to_errno(),
@@ -399,37 +418,57 @@ impl<T: IomapOps> IomapTables<T> {
 }
 
 impl<T: IomapOps> Inode<T> {
-    /// Zeroes the page cache from `size` to the end of its block
-    /// (`iomap_truncate_page`).
+    /// Zeroes the file from `size` to the end of its block: in the page
+    /// cache (`iomap_truncate_page`), or in place for a DAX file
+    /// (`dax_truncate_page`).
     pub(crate) fn truncate_page(&self, size: i64) -> Result {
-        // SAFETY: the caller holds `i_rwsem` and `invalidate_lock`, as
-        // `iomap_truncate_page` requires; the tables are `'static`.
+        // SAFETY: the caller holds `i_rwsem` and `invalidate_lock`, as both
+        // helpers require; the tables are `'static`.
         to_result(unsafe {
-            vfs_bindings::iomap_truncate_page(
-                self.as_raw(),
-                size,
-                ptr::null_mut(),
-                IomapTables::<T>::ops(),
-                IomapTables::<T>::write_ops(),
-                ptr::null_mut(),
-            )
+            if self.is_dax() {
+                vfs_bindings::dax_truncate_page(
+                    self.as_raw(),
+                    size,
+                    ptr::null_mut(),
+                    IomapTables::<T>::ops(),
+                )
+            } else {
+                vfs_bindings::iomap_truncate_page(
+                    self.as_raw(),
+                    size,
+                    ptr::null_mut(),
+                    IomapTables::<T>::ops(),
+                    IomapTables::<T>::write_ops(),
+                    ptr::null_mut(),
+                )
+            }
         })
     }
 
-    /// Zeroes the page cache over `pos..pos + len` where blocks are mapped
-    /// (`iomap_zero_range`).
+    /// Zeroes `pos..pos + len` where blocks are mapped: in the page cache
+    /// (`iomap_zero_range`), or in place for a DAX file (`dax_zero_range`).
     pub(crate) fn zero_range(&self, pos: i64, len: i64) -> Result {
         // SAFETY: as for `truncate_page`.
         to_result(unsafe {
-            vfs_bindings::iomap_zero_range(
-                self.as_raw(),
-                pos,
-                len,
-                ptr::null_mut(),
-                IomapTables::<T>::ops(),
-                IomapTables::<T>::write_ops(),
-                ptr::null_mut(),
-            )
+            if self.is_dax() {
+                vfs_bindings::dax_zero_range(
+                    self.as_raw(),
+                    pos,
+                    len,
+                    ptr::null_mut(),
+                    IomapTables::<T>::ops(),
+                )
+            } else {
+                vfs_bindings::iomap_zero_range(
+                    self.as_raw(),
+                    pos,
+                    len,
+                    ptr::null_mut(),
+                    IomapTables::<T>::ops(),
+                    IomapTables::<T>::write_ops(),
+                    ptr::null_mut(),
+                )
+            }
         })
     }
 }

@@ -44,6 +44,7 @@
 mod aops;
 mod bindings;
 mod buffer;
+mod dax;
 mod debugfs;
 mod dir;
 mod export;
@@ -65,6 +66,7 @@ mod xattr;
 
 pub(crate) use aops::{WritebackCache, WritebackOps};
 pub(crate) use buffer::Buffer;
+pub(crate) use dax::DaxDevice;
 pub(crate) use debugfs::{Counter, DebugDir, DebugFile, DelayKnob, UnsafeSwitch};
 pub(crate) use dir::{DirEmitter, DirOps, NewInodeKind, RenameFlag, RenameFlags};
 pub(crate) use export::ExportOps;

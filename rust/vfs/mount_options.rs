@@ -61,6 +61,17 @@ impl OptionSpec {
         })
     }
 
+    /// `name` alone, without a value.
+    pub(crate) const fn flag(opt: u8, name: &'static CStr) -> Self {
+        OptionSpec(vfs_bindings::fs_parameter_spec {
+            name: name.to_bytes_with_nul().as_ptr(),
+            type_: None,
+            opt,
+            flags: 0,
+            data: core::ptr::null(),
+        })
+    }
+
     /// Ends a table of options.
     pub(crate) const END: Self = OptionSpec(vfs_bindings::fs_parameter_spec {
         name: core::ptr::null(),
@@ -81,7 +92,7 @@ impl OptionSpec {
 pub(crate) struct ParsedOption {
     /// The option's number in its [`OptionSpec`].
     pub(crate) opt: u8,
-    /// Its [`OptionValue`].
+    /// Its [`OptionValue`] (0 for a flag).
     pub(crate) value: u32,
 }
 

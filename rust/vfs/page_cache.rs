@@ -8,6 +8,7 @@
 
 use super::bindings as vfs_bindings;
 use super::inode::Inode;
+use super::lock::{InvalidateGuard, LockMode};
 use super::super_block::FileSystem;
 use core::ptr::NonNull;
 use kernel::{bindings, error::to_result, prelude::*};
@@ -33,6 +34,34 @@ impl<T: FileSystem> Inode<T> {
     pub(crate) fn range_has_writeback(&self, start: i64, end: i64) -> bool {
         // SAFETY: the mapping of a live inode; the helper only looks.
         unsafe { bindings::filemap_range_has_writeback(self.mapping(), start, end) }
+    }
+
+    /// Waits until no DAX page of `start..=end` is pinned, and unmaps them,
+    /// before their blocks go away (`dax_break_layout`); nothing for a file
+    /// without DAX. `invalidate_lock` is held exclusively, and dropped while
+    /// waiting.
+    pub(crate) fn dax_break_layout(
+        &self,
+        invalidate: &InvalidateGuard<'_, T>,
+        start: i64,
+        end: i64,
+    ) -> Result {
+        debug_assert_eq!(invalidate.mode(), LockMode::Exclusive);
+        if !self.is_dax() {
+            return Ok(());
+        }
+        // SAFETY: a live DAX inode whose `invalidate_lock` the caller holds
+        // exclusively, as the helper's wait expects.
+        to_result(unsafe { vfs_bindings::rvfs_dax_break_layout(self.as_raw(), start, end) })
+    }
+
+    /// Waits until no DAX page of the file is pinned, at eviction
+    /// (`dax_break_layout_final`).
+    pub(crate) fn dax_break_layout_final(&self) {
+        if self.is_dax() {
+            // SAFETY: a DAX inode being evicted: nothing maps it any more.
+            unsafe { vfs_bindings::dax_break_layout_final(self.as_raw()) };
+        }
     }
 
     /// Drops the clean, unmapped page cache of `start..=end` that nobody

@@ -160,9 +160,11 @@ impl<T: SuperOps> SuperTable<T> {
     /// is left.
     unsafe extern "C" fn evict_inode(inode_ptr: *mut bindings::inode) {
         // SAFETY: guaranteed by the caller: the page cache can be truncated
-        // and the inode cleared; the filesystem sees only inodes whose data
-        // it initialised, and none that failed to be read (bad inodes).
+        // (after DAX pages are no longer pinned) and the inode cleared; the
+        // filesystem sees only inodes whose data it initialised, and none
+        // that failed to be read (bad inodes).
         unsafe {
+            Inode::<T>::from_raw(inode_ptr).dax_break_layout_final();
             bindings::truncate_inode_pages_final(&raw mut (*inode_ptr).i_data);
             if inode::is_initialised::<T>(inode_ptr) && !bindings::is_bad_inode(inode_ptr) {
                 T::evict_inode(Inode::<T>::from_raw(inode_ptr));

@@ -238,9 +238,13 @@ done
 # EOPNOTSUPP, which Python names ENOTSUP (the same errno on Linux).
 expect_errno ENOTSUP setflags "$M/sad" 0x800c8         # + FS_EXTENT_FL
 expect_errno ENOTSUP fssetxattr "$M/sad" 0xe1          # + FS_XFLAG_REALTIME
-expect_errno ENOTSUP fssetxattr "$M/sad" 0x80e0        # + FS_XFLAG_DAX
+expect_errno ENOTSUP fssetxattr "$M/sad" 0x2e0         # + FS_XFLAG_PROJINHERIT
 expect_errno ENOTSUP fssetxattr "$M/sad" 0xe0 65536    # an extent size hint
 expect_eq "$(flags "$M/sad")" 0xc8 "flags of sad after refused changes"
+# FS_XFLAG_DAX is kept (it takes effect under dax=inode on a DAX device).
+expect_errno OK fssetxattr "$M/sad" 0x80e0
+expect_eq "$(helper fsgetxattr "$M/sad")" "0x80e0 0 0" "FS_IOC_FSGETXATTR of sad with DAX"
+expect_errno OK fssetxattr "$M/sad" 0xe0
 # FS_IOC_FSSETXATTR sets the flags it carries: NODUMP and APPEND only.
 expect_errno OK fssetxattr "$M/sad" 0x90
 expect_eq "$(attrs "$M/sad")|$(flags "$M/sad")" "ad|0x60" "sad after FS_IOC_FSSETXATTR"

@@ -43,7 +43,7 @@ use rexfs_format::{
     dir_block_entries, file_type, mode, test_bit, verify_bitmap_header, BlockHeader, BlockKind,
     DirEntry, DiskInode, Extent, ExtentChainWalk, ExtentMapVerifier, Geometry, JournalSuperblock,
     Superblock, XattrBlock, BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, EXTENT_UNWRITTEN, INODES_PER_BLOCK,
-    INODE_SIZE, ROOT_INO, STATE_ERRORS,
+    INODE_DAX, INODE_SIZE, ROOT_INO, STATE_ERRORS,
 };
 use rexfs_mkfs::{bitmap_block, write_journal, Device};
 
@@ -76,6 +76,8 @@ enum Fix {
     Journal,
     /// Clear the error the kernel recorded in the journal superblock.
     JournalErrno,
+    /// Clear an inode's DAX flag, which the superblock's features forbid.
+    DaxFlag(u64),
 }
 
 /// An inconsistency found on the device, or a state that the next mount
@@ -319,6 +321,7 @@ impl Fsck {
                 Fix::Blocks(ino, n) => change(ino, &|i| i.blocks = n),
                 Fix::Parent(ino, p) => change(ino, &|i| i.parent = p),
                 Fix::NextOrphan(ino) => change(ino, &|i| i.next_orphan = 0),
+                Fix::DaxFlag(ino) => change(ino, &|i| i.flags &= !INODE_DAX),
                 Fix::FreeSlot(ino) => {
                     inodes.insert(ino, DiskInode::FREE);
                 }
@@ -758,6 +761,12 @@ impl Checker {
     /// Checks the data and the extended attributes of an in-use inode and
     /// claims its blocks.
     fn check_inode(&mut self, dev: &Device, ino: u64, inode: &DiskInode) -> io::Result<()> {
+        if let Err(e) = inode.check_features(self.sb.feature_incompat) {
+            self.problems.fixable(
+                format!("inode {ino}: {}", e.reason()),
+                Some(Fix::DaxFlag(ino)),
+            );
+        }
         self.check_xattr_block(dev, ino, inode)?;
         // The inode owns its attribute block even if the block is damaged.
         let xattr_blocks = u64::from(inode.xattr_block != 0);

@@ -16,8 +16,8 @@ use edit::{
 };
 use rexfs_format::{
     file_type, mode, BlockHeader, BlockKind, DiskInode, Extent, ExtentBlock, JournalSuperblock,
-    BLOCK_SIZE, EXTENT_UNWRITTEN, HEADER_SIZE, INODE_IMMUTABLE, INODE_INLINE, INODE_SIZE,
-    INODE_USER_FLAGS, ROOT_INO, STATE_ERRORS,
+    BLOCK_SIZE, EXTENT_UNWRITTEN, FEATURE_INCOMPAT_DAX_FLAG, HEADER_SIZE, INODE_DAX,
+    INODE_IMMUTABLE, INODE_INLINE, INODE_SIZE, INODE_USER_FLAGS, ROOT_INO, STATE_ERRORS,
 };
 use rexfs_fsck::{exit, Fsck};
 
@@ -229,8 +229,11 @@ fn directory_with_files_is_clean() {
 fn inode_flags_and_whiteouts() {
     let image = formatted();
     let mut fs = Fs::open(&image);
-    // Every chattr flag on an inline file and a directory; a whiteout (a
-    // character device 0:0 that RENAME_WHITEOUT leaves).
+    // Every chattr flag (DAX with its feature) on an inline file and a
+    // directory; a whiteout (a character device 0:0 that RENAME_WHITEOUT
+    // leaves).
+    fs.sb.feature_incompat |= FEATURE_INCOMPAT_DAX_FLAG;
+    fs.save_superblock();
     let flagged = DiskInode {
         flags: INODE_INLINE | INODE_USER_FLAGS,
         ..inline_file(b"x")
@@ -265,7 +268,7 @@ fn inode_flags_and_whiteouts() {
     fs.put_inode(
         2,
         &DiskInode {
-            flags: flagged.flags | 0x40,
+            flags: flagged.flags | 0x80,
             ..flagged
         },
     );
@@ -698,6 +701,29 @@ fn errors_flag_is_cleared_by_a_repair() {
         &[noted, "inode 2: in use but not in any directory"],
         exit::UNCORRECTED,
     );
+}
+
+/// An inode with the DAX flag needs the dax-flag feature: without it,
+/// fsck clears the flag; with it, the flag is fine.
+#[test]
+fn dax_flag_needs_its_feature() {
+    let image = formatted();
+    Fs::open(&image).update_inode(ROOT_INO, |inode| inode.flags |= INODE_DAX);
+    expect(
+        &image,
+        &["inode 1: DAX flag without the dax-flag feature"],
+        exit::UNCORRECTED,
+    );
+    let fsck = repair(&image);
+    assert_eq!(fsck.exit_code(), exit::CORRECTED);
+    expect(&image, &[], exit::OK);
+    assert_eq!(Fs::open(&image).inode(ROOT_INO).flags & INODE_DAX, 0);
+
+    let mut fs = Fs::open(&image);
+    fs.sb.feature_incompat |= FEATURE_INCOMPAT_DAX_FLAG;
+    fs.save_superblock();
+    fs.update_inode(ROOT_INO, |inode| inode.flags |= INODE_DAX);
+    expect(&image, &[], exit::OK);
 }
 
 /// Links `inos` into the orphan list, in that order.
