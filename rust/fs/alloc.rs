@@ -197,10 +197,64 @@ impl Allocator {
         max: u64,
     ) -> Result<(u64, u64)> {
         let sb = txn.sb();
-        let g = self.disk.geometry;
         if self.disk.free_blocks == 0 {
             return Err(ENOSPC);
         }
+        let found = self.claim_run(txn, goal, false, |bits, from, limit, _| {
+            find_free_run(bits, from, limit, max)
+        })?;
+        if let Some(found) = found {
+            return Ok(found);
+        }
+        if let (Some(journal), true) = (sb.data().journal(), self.has_busy()) {
+            // Nothing returned yet: the busy blocks come back with the
+            // commit that frees them.
+            journal.commit(false)?;
+            return Err(ENOSPC);
+        }
+        Err(corrupted(
+            sb,
+            format_args!(
+                "free block count {} but no free block",
+                self.disk.free_blocks
+            ),
+        ))
+    }
+
+    /// Allocates `count` contiguous blocks for file data starting at a
+    /// multiple of `align` (a DAX file's PMD: 2 MiB of blocks at a 2 MiB
+    /// boundary, which the device maps with one page-table entry), if a
+    /// free, not busy run of them exists; `None` otherwise.
+    pub(super) fn alloc_aligned_data_blocks(
+        &mut self,
+        txn: &Txn<'_>,
+        goal: Option<u64>,
+        count: u64,
+        align: u64,
+    ) -> Result<Option<(u64, u64)>> {
+        if self.available_blocks() < count {
+            return Ok(None);
+        }
+        self.claim_run(txn, goal, true, |bits, from, limit, base| {
+            find_aligned_free_run(bits, from, limit, base, count, align)
+        })
+    }
+
+    /// Marks used the first run `find` finds free in the bitmap, from
+    /// `goal` (or where the last allocation ended) to the end, then from
+    /// the data start; skips busy blocks, and with `whole`, runs that are
+    /// busy in part. `find(bits, from, limit, base)` looks in the bitmap
+    /// block whose first bit is block `base`, between bits `from` and
+    /// `limit`, for a run `(bit, len)`.
+    fn claim_run(
+        &mut self,
+        txn: &Txn<'_>,
+        goal: Option<u64>,
+        whole: bool,
+        find: impl Fn(&[u8], usize, usize, u64) -> Option<(usize, usize)>,
+    ) -> Result<Option<(u64, u64)>> {
+        let sb = txn.sb();
+        let g = self.disk.geometry;
         self.forget_committed(sb.data().journal());
         let start = goal
             .filter(|&b| g.is_data_range(b, 1))
@@ -217,13 +271,14 @@ impl Allocator {
                 let mut from_bit = first_bit;
                 let mut found = None;
                 while let Some((bit, len)) =
-                    find_free_run(bitmap_payload(buf.data()), from_bit, limit, max)
+                    find(bitmap_payload(buf.data()), from_bit, limit, block_base)
                 {
                     match self.not_busy(block_base + bit as u64, len as u64) {
-                        Ok(free) => {
+                        Ok(free) if !whole || free == len as u64 => {
                             found = Some((bit, free as usize));
                             break;
                         }
+                        Ok(_) => from_bit = bit + 1,
                         Err(busy_end) => {
                             from_bit = (busy_end - block_base).min(limit as u64) as usize
                         }
@@ -246,24 +301,12 @@ impl Allocator {
                     self.disk.free_blocks -= len as u64;
                     self.block_hint = first + len as u64;
                     self.write_super(txn)?;
-                    return Ok((first, len as u64));
+                    return Ok(Some((first, len as u64)));
                 }
                 block = block_base + BITS_PER_BITMAP_BLOCK;
             }
         }
-        if let (Some(journal), true) = (sb.data().journal(), self.has_busy()) {
-            // Nothing returned yet: the busy blocks come back with the
-            // commit that frees them.
-            journal.commit(false)?;
-            return Err(ENOSPC);
-        }
-        Err(corrupted(
-            sb,
-            format_args!(
-                "free block count {} but no free block",
-                self.disk.free_blocks
-            ),
-        ))
+        Ok(None)
     }
 
     /// Frees blocks `start..start + len`.
@@ -471,6 +514,29 @@ fn find_free_run(bits: &[u8], from: usize, limit: usize, max: u64) -> Option<(us
     None
 }
 
+/// The first run of `count` free bits of `bits` between bits `from` and
+/// `limit` whose block (`base` plus the bit) is a multiple of `align`, as
+/// `(bit, count)`.
+fn find_aligned_free_run(
+    bits: &[u8],
+    from: usize,
+    limit: usize,
+    base: u64,
+    count: u64,
+    align: u64,
+) -> Option<(usize, usize)> {
+    let count = count as usize;
+    let first_aligned = |bit: usize| ((base + bit as u64).next_multiple_of(align) - base) as usize;
+    let mut bit = first_aligned(from);
+    while bit + count <= limit {
+        match (bit..bit + count).rev().find(|&b| test_bit(bits, b)) {
+            None => return Some((bit, count)),
+            Some(used) => bit = first_aligned(used + 1),
+        }
+    }
+    None
+}
+
 #[kunit_tests(rexfs_alloc)]
 mod tests {
     use super::*;
@@ -487,5 +553,21 @@ mod tests {
         assert_eq!(find_free_run(&bits, 10, 12, 100), Some((10, 2)));
         bits = [0xff; 8];
         assert_eq!(find_free_run(&bits, 0, 64, 1), None);
+    }
+
+    #[test]
+    fn aligned_free_runs_in_a_bitmap() {
+        let mut bits = [0u8; 8];
+        for bit in [1, 17] {
+            assign_bit(&mut bits, bit, true);
+        }
+        // Runs of 8 at blocks that are multiples of 8; bit 0 is block 4.
+        assert_eq!(find_aligned_free_run(&bits, 0, 64, 4, 8, 8), Some((4, 8)));
+        assert_eq!(find_aligned_free_run(&bits, 0, 64, 0, 8, 8), Some((8, 8)));
+        assert_eq!(
+            find_aligned_free_run(&bits, 0, 64, 0, 16, 16),
+            Some((32, 16))
+        );
+        assert_eq!(find_aligned_free_run(&bits, 0, 40, 0, 16, 16), None);
     }
 }

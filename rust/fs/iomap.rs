@@ -99,8 +99,26 @@ pub(super) fn allocate_extent(
     want: u64,
     flags: u32,
 ) -> Result<(u64, u64)> {
-    let alloc = || txn.sb().data().allocator();
-    let (physical, count) = alloc().alloc_data_blocks(txn, map.goal_for(first), want)?;
+    let goal = map.goal_for(first);
+    let (physical, count) = txn
+        .sb()
+        .data()
+        .allocator()
+        .alloc_data_blocks(txn, goal, want)?;
+    insert_allocated(txn, map, first, physical, count, flags)
+}
+
+/// Inserts blocks `physical..physical + count`, just allocated in `txn`, as
+/// the extent of file block `first` with `flags`, or frees them if that
+/// fails; returns them.
+fn insert_allocated(
+    txn: &Txn<'_>,
+    map: &mut ExtentMap,
+    first: u64,
+    physical: u64,
+    count: u64,
+    flags: u32,
+) -> Result<(u64, u64)> {
     let extent = Extent {
         logical: first,
         physical,
@@ -108,7 +126,10 @@ pub(super) fn allocate_extent(
         flags,
     };
     if let Err(e) = map.insert(extent) {
-        alloc().free_blocks(txn, physical, count)?;
+        txn.sb()
+            .data()
+            .allocator()
+            .free_blocks(txn, physical, count)?;
         return Err(e);
     }
     Ok((physical, count))
@@ -137,6 +158,33 @@ pub(super) fn free_range(inode: &RexInode, start: u64, end: u64, free: Credits) 
     account_blocks(inode);
     inode.mark_dirty();
     txn.stop()
+}
+
+/// Blocks in a PMD (2 MiB), which DAX maps with one page-table entry when
+/// the file offset and the disk address are both multiples of it.
+const PMD_BLOCKS: u64 = 512;
+
+/// For a DAX file: allocates a PMD of blocks at a PMD boundary of the disk
+/// for the hole at file block `first` (a PMD boundary, with `want` a PMD or
+/// more) and inserts it as one unwritten extent; `None` if the request is
+/// not such, or no such run is free.
+fn allocate_pmd_extent(
+    txn: &Txn<'_>,
+    map: &mut ExtentMap,
+    first: u64,
+    want: u64,
+) -> Result<Option<(u64, u64)>> {
+    if first % PMD_BLOCKS != 0 || want < PMD_BLOCKS {
+        return Ok(None);
+    }
+    let alloc = || txn.sb().data().allocator();
+    let goal = map.goal_for(first);
+    let Some((physical, count)) =
+        alloc().alloc_aligned_data_blocks(txn, goal, PMD_BLOCKS, PMD_BLOCKS)?
+    else {
+        return Ok(None);
+    };
+    insert_allocated(txn, map, first, physical, count, EXTENT_UNWRITTEN).map(Some)
 }
 
 impl IomapOps for Rexfs {
@@ -190,8 +238,15 @@ impl IomapOps for Rexfs {
                             return Err(EIO);
                         }
                         let want = end.min(first + (current.length >> BLOCK_SHIFT)) - first;
-                        let (physical, count) =
-                            allocate_extent(&txn, map, first, want, EXTENT_UNWRITTEN)?;
+                        let pmd = if dax_write {
+                            allocate_pmd_extent(&txn, map, first, want)?
+                        } else {
+                            None
+                        };
+                        let (physical, count) = match pmd {
+                            Some(allocated) => allocated,
+                            None => allocate_extent(&txn, map, first, want, EXTENT_UNWRITTEN)?,
+                        };
                         current = Mapping {
                             offset: bytes(first) as i64,
                             length: bytes(count),
