@@ -58,12 +58,13 @@ expect_errno() {
 	expect_eq "$(helper errno "$@")" "$want" "$1 ${*:2}"
 }
 
-# mount_rexfs [DEV]: mount DEV (default $DEV) on $MNT.
-mount_rexfs() { mount -t rexfs "${1:-$DEV}" "$MNT"; }
+# mount_rexfs [DEV [OPTIONS]]: mount DEV (default $DEV) on $MNT, with the
+# mount options OPTIONS.
+mount_rexfs() { mount -t rexfs ${2:+-o "$2"} "${1:-$DEV}" "$MNT"; }
 # remount [DEV]: umount $MNT and mount DEV again: a cold start from disk.
 remount() { umount "$MNT"; mount_rexfs "$@"; }
-# fresh_fs [DEV]: a new filesystem on DEV (default $DEV; mkfs.rexfs -q -f),
-# the module loaded, DEV mounted on $MNT.
+# fresh_fs [DEV [OPTIONS]]: a new filesystem on DEV (default $DEV;
+# mkfs.rexfs -q -f), the module loaded, DEV mounted on $MNT with OPTIONS.
 fresh_fs() {
 	mkfs.rexfs -q -f "${1:-$DEV}"
 	load
@@ -122,18 +123,21 @@ debugfs_dir() {
 # SWITCH turning the protection off, the negative control, where the
 # scenario must report corruption (exit 1). A run whose window was not hit
 # (exit 2) fails the test, as does a negative control that finds nothing.
+#
+# race_test SCENARIO SWITCH DEV OPTIONS: the same on DEV, mounted with the
+# mount options OPTIONS.
 race_test() {
-	local scenario=$1 switch=$2 mode rc d
+	local scenario=$1 switch=$2 dev=${3:-$DEV2} options=${4:-} mode rc d
 	for mode in protected unprotected; do
-		fresh_fs "$DEV2"
-		d=/sys/kernel/debug/rexfs/$(basename "$DEV2")
+		fresh_fs "$dev" "$options"
+		d=/sys/kernel/debug/rexfs/$(basename "$dev")
 		[ "$mode" = unprotected ] && echo 1 >"$d/$switch"
 		echo "== $scenario, $mode${switch:+ ($switch=$(cat "$d/$switch"))}"
 		rc=0
 		py "$VMDIR/races.py" "$scenario" "$MNT" "$d" || rc=$?
 		umount "$MNT"
 		case $mode:$rc in
-		protected:0) check_fsck "$DEV2" ;;
+		protected:0) check_fsck "$dev" ;;
 		protected:1) die "$scenario: corruption with the protection on" ;;
 		protected:3) die "$scenario: intact, but the protection never acted: the window was not proven" ;;
 		unprotected:1) echo "negative control: corruption caught" ;;

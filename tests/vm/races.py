@@ -16,6 +16,7 @@ import ctypes
 import fcntl
 import mmap
 import os
+import select
 import struct
 import sys
 import time
@@ -418,6 +419,54 @@ def giveback(mnt, probes):
     return probes["giveback_kept"] > kept
 
 
+def dax_hole(mnt, probes):
+    """The DAX seed race (Zwisler and Kara, 2016). A read through a shared
+    mapping of a DAX file faults on a hole and sleeps between finding no
+    data and mapping the zero page (holding fs/dax.c's entry lock for the
+    page); meanwhile write(2) allocates the page's block and writes it. The
+    write's mapping says the block is new (IOMAP_F_NEW), so before writing
+    it waits for the entry, deletes it and unmaps the zero page: the reader
+    then sees the data through its mapping. Without that, the zero page
+    stays mapped over the written block and the reader sees zeroes."""
+    path = f"{mnt}/dax-hole"
+    page = 5 * BLOCK
+    data = pattern(1, page, BLOCK)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    os.ftruncate(fd, MiB)
+    to_reader, to_parent = os.pipe(), os.pipe()
+
+    def read_twice():
+        with mmap.mmap(fd, MiB, mmap.MAP_SHARED, mmap.PROT_READ) as mm:
+            first = mm[page:page + BLOCK]
+            os.write(to_parent[1], b"f")
+            os.read(to_reader[0], 1)
+            again = mm[page:page + BLOCK]
+        if first != bytes(BLOCK):
+            raise Corruption("the hole did not read as zeroes")
+        if again != data:
+            raise Corruption("after write(2), the mapping still shows zeroes at the written page")
+
+    probes.arm("delay_dax_hole_ms")
+    reader = Racer("read fault", read_twice)
+    probes.wait_fired("delay_dax_hole_ms")
+    faulted_early = select.select([to_parent[0]], [], [], 0)[0]
+    start = time.monotonic()
+    if os.pwrite(fd, data, page) != BLOCK:
+        raise Corruption("short write")
+    waited = time.monotonic() - start
+    os.read(to_parent[0], 1)
+    os.write(to_reader[1], b"g")
+    reader.join()
+    if faulted_early:
+        raise Missed("the read fault finished before write(2) began")
+    print(f"write(2) took {waited:.2f} s (the read fault held the page's entry)")
+    os.close(fd)
+    want = bytearray(MiB)
+    want[page:page + BLOCK] = data
+    verify({path: bytes(want)}, "through read(2)")
+    return waited >= DELAY_MS / 2000
+
+
 def sync_file(path):
     """fsync path; a failure (writeback lost the data) is corruption."""
     fd = os.open(path, os.O_RDONLY)
@@ -546,7 +595,9 @@ def inline(mnt, probes):
 
 
 SCENARIOS = {"unwritten": unwritten, "wb-punch": wb_punch, "fault-punch": fault_punch, "dio-mmap": dio_mmap,
-             "inline": inline, "giveback": giveback}
+             "inline": inline, "giveback": giveback, "dax-hole": dax_hole}
+# Scenarios that need a DAX mount (rexfs -o dax on pmem).
+NEEDS_DAX = {"dax-hole"}
 
 
 def main(name, mnt, debugfs):
