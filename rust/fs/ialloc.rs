@@ -204,7 +204,9 @@ fn evict_credits(inode: &RexInode) -> Credits {
 /// slot, and takes it off the orphan list, in one transaction.
 pub(super) fn evict(inode: &RexInode) {
     let sb = inode.super_block();
-    if inode.nlink() != 0 || sb.is_read_only() {
+    // After a shutdown nothing is written: the orphan list, or fsck without
+    // a journal, frees the inode after the next mount.
+    if inode.nlink() != 0 || sb.is_read_only() || sb.data().alive().is_err() {
         return;
     }
     // The last close of an unlinked file may come while the filesystem is
