@@ -25,7 +25,10 @@ use crate::format::{
     self, dirent_size, file_type, init_dir_block, write_dirent, BlockHeader, BlockKind, DirBlock,
     DirEntry, Extent, HEADER_SIZE, MAX_NAME_LEN,
 };
-use crate::vfs::{Buffer, DirEmitter, DirOps, Idmap, NewInodeKind, RenameFlag, RenameFlags};
+use crate::vfs::{
+    Buffer, DirEmitter, DirOps, Idmap, NewInodeKind, RenameFlag, RenameFlags, TmpFile,
+    TmpFileAttached,
+};
 use kernel::{prelude::*, sync::aref::ARef};
 
 const BLOCK_SIZE: i64 = format::BLOCK_SIZE as i64;
@@ -595,13 +598,21 @@ impl DirOps for Rexfs {
         txn.stop()
     }
 
-    /// The new file goes on the orphan list at once: the VFS drops its one
-    /// link as it opens it, and only [`DirOps::link`] takes it off.
-    fn tmpfile(dir: &RexInode, mode: u16, idmap: Idmap<'_>) -> Result<ARef<RexInode>> {
+    /// The new file goes on the orphan list at once, and only
+    /// [`DirOps::link`] takes it off. Attaching it to the file drops its one
+    /// link in the same transaction: a crash must not leave it on the list
+    /// with a link, which the next mount would keep.
+    fn tmpfile(
+        dir: &RexInode,
+        mode: u16,
+        idmap: Idmap<'_>,
+        file: TmpFile<'_, Rexfs>,
+    ) -> Result<TmpFileAttached> {
         let txn = Txn::start(dir.super_block(), CREATE_CREDITS.and(ORPHAN_CREDITS))?;
         let inode = ialloc::create(&txn, dir, NewInodeKind::File, mode, idmap)?;
         orphan(&txn, &inode)?;
+        let attached = file.attach(inode);
         txn.stop()?;
-        Ok(inode)
+        Ok(attached)
     }
 }

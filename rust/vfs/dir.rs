@@ -80,11 +80,16 @@ pub(crate) trait DirOps: InodeOps + XattrOps + FileOps + SuperOps {
         idmap: Idmap<'_>,
     ) -> Result<ARef<Inode<Self>>>;
     /// `O_TMPFILE`: creates a regular file for `dir` without an entry in it,
-    /// with one link, which the VFS drops as it opens the file
-    /// (`d_tmpfile`). [`DirOps::link`] may give it a name later; otherwise
-    /// it goes at its last close, as an unlinked open file does. The VFS
-    /// does not hold `dir`'s `i_rwsem`.
-    fn tmpfile(dir: &Inode<Self>, mode: u16, idmap: Idmap<'_>) -> Result<ARef<Inode<Self>>>;
+    /// with one link, and attaches it to `file` ([`TmpFile::attach`], which
+    /// drops the link). [`DirOps::link`] may give it a name later;
+    /// otherwise it goes at its last close, as an unlinked open file does.
+    /// The VFS does not hold `dir`'s `i_rwsem`.
+    fn tmpfile(
+        dir: &Inode<Self>,
+        mode: u16,
+        idmap: Idmap<'_>,
+        file: TmpFile<'_, Self>,
+    ) -> Result<TmpFileAttached>;
     /// Adds a hard link `name` in `dir` to `inode` (which has no link if it
     /// is an `O_TMPFILE` file).
     fn link(dir: &Inode<Self>, name: &[u8], inode: &Inode<Self>) -> Result;
@@ -105,6 +110,34 @@ pub(crate) trait DirOps: InodeOps + XattrOps + FileOps + SuperOps {
         flags: RenameFlags,
         idmap: Idmap<'_>,
     ) -> Result;
+}
+
+/// The file an `O_TMPFILE` open makes, on a dentry without a name, waiting
+/// for its inode ([`DirOps::tmpfile`]).
+///
+/// # Invariants
+///
+/// `file` is being opened by `vfs_tmpfile` on a negative dentry, for the
+/// lifetime `'a`.
+pub(crate) struct TmpFile<'a, T> {
+    file: *mut bindings::file,
+    _p: PhantomData<(&'a bindings::file, T)>,
+}
+
+/// Proof that [`TmpFile::attach`] ran: the file's dentry has its inode.
+pub(crate) struct TmpFileAttached(());
+
+impl<T: DirOps> TmpFile<'_, T> {
+    /// Attaches `inode`, made with one link, to the file's dentry
+    /// (`d_tmpfile`), which drops the link and marks the inode dirty: called
+    /// inside the transaction that made the inode, that link is never
+    /// written.
+    pub(crate) fn attach(self, inode: ARef<Inode<T>>) -> TmpFileAttached {
+        // SAFETY: by the type invariant `file` is being opened on a
+        // negative dentry; `d_tmpfile` gives our reference to the dentry.
+        unsafe { bindings::d_tmpfile(self.file, ARef::into_raw(inode).as_ptr().cast()) };
+        TmpFileAttached(())
+    }
 }
 
 /// The `dir_context` of one `iterate_shared` call: a position in the
@@ -350,14 +383,14 @@ impl<T: DirOps> Tables<T> {
         from_result(|| {
             // SAFETY: guaranteed by the caller.
             let (dir, idmap) = unsafe { (Inode::<T>::from_raw(dir), Idmap::from_raw(idmap)) };
-            let inode = T::tmpfile(dir, mode, idmap)?;
-            // SAFETY: guaranteed by the caller. `d_tmpfile` drops the
-            // inode's one link and gives our reference to the dentry;
-            // `finish_open_simple` opens the file on it.
-            unsafe {
-                bindings::d_tmpfile(file, ARef::into_raw(inode).as_ptr().cast());
-                to_result(vfs_bindings::rvfs_finish_open_simple(file))?;
-            }
+            // INVARIANT: guaranteed by the caller, for this call.
+            let tmpfile = TmpFile {
+                file,
+                _p: PhantomData,
+            };
+            let TmpFileAttached(()) = T::tmpfile(dir, mode, idmap, tmpfile)?;
+            // SAFETY: guaranteed by the caller; the dentry has its inode.
+            to_result(unsafe { vfs_bindings::rvfs_finish_open_simple(file) })?;
             Ok(0)
         })
     }

@@ -68,7 +68,9 @@ pub(crate) use aops::{WritebackCache, WritebackOps};
 pub(crate) use buffer::Buffer;
 pub(crate) use dax::DaxDevice;
 pub(crate) use debugfs::{Counter, DebugDir, DebugFile, DelayKnob, UnsafeSwitch};
-pub(crate) use dir::{DirEmitter, DirOps, NewInodeKind, RenameFlag, RenameFlags};
+pub(crate) use dir::{
+    DirEmitter, DirOps, NewInodeKind, RenameFlag, RenameFlags, TmpFile, TmpFileAttached,
+};
 pub(crate) use export::ExportOps;
 pub(crate) use fault::{Fault, FaultRetry, VmFaultResult, VmOps};
 pub(crate) use file::{FallocFlag, FallocMode, FileOps, Kiocb, UserBuffer};
