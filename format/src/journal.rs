@@ -223,6 +223,12 @@ impl JournalSuperblock {
         if jsb.first == 0 || jsb.first >= jsb.maxlen {
             return Err(FormatError::BadField("bad first journal block"));
         }
+        // jbd2's journal_reset refuses a log shorter than its minimum.
+        if u64::from(jsb.first) + JOURNAL_MIN_BLOCKS > maxlen + 1 {
+            return Err(FormatError::BadField(
+                "journal log shorter than jbd2's minimum",
+            ));
+        }
         if jsb.start != 0 && (jsb.start < jsb.first || jsb.start >= jsb.maxlen) {
             return Err(FormatError::BadField("journal start outside the log"));
         }
@@ -350,6 +356,16 @@ mod tests {
                 bad("bad first journal block")
             );
         }
+    }
+
+    #[test]
+    fn journal_rule_log_long_enough() {
+        // A 4096-block journal: `first` may be 4096 - 1023 at most.
+        assert!(decode_changed(|b| put_be32(b, jsb_off::FIRST, 3073)).is_ok());
+        assert_eq!(
+            decode_changed(|b| put_be32(b, jsb_off::FIRST, 3074)),
+            bad("journal log shorter than jbd2's minimum")
+        );
     }
 
     #[test]
