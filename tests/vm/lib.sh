@@ -122,7 +122,9 @@ debugfs_dir() {
 # intact and the protection seen acting (exit 0); then with the debugfs
 # SWITCH turning the protection off, the negative control, where the
 # scenario must report corruption (exit 1). A run whose window was not hit
-# (exit 2) fails the test, as does a negative control that finds nothing.
+# (exit 2) fails the test, as does a negative control that finds nothing,
+# and a scenario that failed a check not about the data or stopped on an
+# error (exit 4: never taken for corruption).
 #
 # race_test SCENARIO SWITCH DEV OPTIONS: the same on DEV, mounted with the
 # mount options OPTIONS.
@@ -143,6 +145,7 @@ race_test() {
 		unprotected:1) echo "negative control: corruption caught" ;;
 		unprotected:0 | unprotected:3) die "$scenario: the negative control found nothing: the test cannot fail" ;;
 		*:2) die "$scenario ($mode): the race window was not hit" ;;
+		*:4) die "$scenario ($mode): a check failed, or the scenario stopped on an error (see above)" ;;
 		*) die "$scenario ($mode): races.py exited $rc" ;;
 		esac
 	done

@@ -10,7 +10,10 @@ the window, checks that they ran inside it, and then checks every byte from
 the page cache and again from disk. Exit status: 0 the data is intact and
 the protection's own evidence shows (a counter moved, a fault waited);
 1 corruption (or an I/O that did not complete); 2 the window was not hit
-(inconclusive); 3 the data is intact but the protection never acted.
+(inconclusive); 3 the data is intact but the protection never acted; 4 a
+check that is not about the data failed (a counter that had to move did
+not), or the scenario stopped on an unexpected error: never taken for
+corruption, so that a negative control cannot pass by crashing.
 """
 import ctypes
 import fcntl
@@ -20,6 +23,7 @@ import select
 import struct
 import sys
 import time
+import traceback
 
 KiB, MiB = 1 << 10, 1 << 20
 BLOCK = 4 * KiB
@@ -46,6 +50,11 @@ class Corruption(Exception):
 
 class Missed(Exception):
     """The racing operations did not run inside the window."""
+
+
+class Failed(Exception):
+    """A check that is not about the data failed (a counter that had to
+    move did not), or the scenario cannot run."""
 
 
 def check(ret, what):
@@ -609,6 +618,13 @@ def main(name, mnt, debugfs):
     except Missed as e:
         print(f"MISSED: {e}")
         return 2
+    except Failed as e:
+        print(f"FAILED: {e}")
+        return 4
+    except Exception:
+        traceback.print_exc()
+        print("FAILED: the scenario stopped on an unexpected error")
+        return 4
     # Intact; with the protection on, its own evidence must show.
     print("data intact" + ("; the protection acted" if protected else "; the protection did not act"))
     return 0 if protected else 3
