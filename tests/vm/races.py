@@ -21,12 +21,16 @@ import mmap
 import os
 import select
 import struct
+import subprocess
 import sys
 import time
 import traceback
 
 KiB, MiB = 1 << 10, 1 << 20
 BLOCK = 4 * KiB
+# What one PMD maps: DAX maps a PMD of a file with one entry when the file
+# offset, the address and the block on the device are all multiples of it.
+PMD = 2 * MiB
 # Long enough for the racing side to run under TCG.
 DELAY_MS = 3000
 
@@ -40,6 +44,8 @@ libc.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, c
 libc.mmap.restype = ctypes.c_void_p
 libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int64]
 libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+MAP_FAILED = ctypes.c_void_p(-1).value
+MAP_FIXED = 0x10
 libc.pwrite.restype = ctypes.c_ssize_t
 libc.pwrite.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int64]
 
@@ -119,6 +125,39 @@ def drop_caches():
     os.sync()
     with open("/proc/sys/vm/drop_caches", "w") as f:
         f.write("3")
+
+
+def remount(mnt):
+    """Unmounts mnt and mounts its device again with the same dax= option:
+    a cold start from disk. Nothing may hold a file of it open or mapped."""
+    mnt = os.path.realpath(mnt)
+    with open("/proc/mounts") as f:
+        dev, options = [(e[0], e[3]) for e in (line.split() for line in f) if len(e) > 3 and e[1] == mnt][-1]
+    dax = [o for o in options.split(",") if o == "dax" or o.startswith("dax=")]
+    subprocess.run(["umount", mnt], check=True)
+    subprocess.run(["mount", "-t", "rexfs", *(["-o", ",".join(dax)] if dax else []), dev, mnt], check=True)
+
+
+def map_aligned(fd, off, length):
+    """Maps bytes off..off + length of fd, shared and readable, at an address
+    that is a multiple of PMD (a PMD fault needs the address aligned as the
+    file offset is): a reservation a PMD longer, the file mapped over its
+    aligned part (MAP_FIXED), the rest of the reservation unmapped. Returns
+    the address; libc.munmap(address, length) unmaps it."""
+    span = length + PMD
+    reserved = libc.mmap(None, span, 0, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+    if reserved in (None, MAP_FAILED):
+        raise OSError(ctypes.get_errno(), "mmap of the reservation")
+    addr = (reserved + PMD - 1) & ~(PMD - 1)
+    if libc.mmap(addr, length, mmap.PROT_READ, mmap.MAP_SHARED | MAP_FIXED, fd, off) != addr:
+        e = ctypes.get_errno()
+        libc.munmap(reserved, span)
+        raise OSError(e, f"mmap of {length:#x} bytes at offset {off:#x} to {addr:#x}")
+    if addr > reserved:
+        check(libc.munmap(reserved, addr - reserved), "munmap")
+    if reserved + span > addr + length:
+        check(libc.munmap(addr + length, reserved + span - addr - length), "munmap")
+    return addr
 
 
 def verify(expected, when):
@@ -476,6 +515,117 @@ def dax_hole(mnt, probes):
     return waited >= DELAY_MS / 2000
 
 
+def dax_pmd(mnt, probes):
+    """4 KiB zero pages inside a PMD, then write(2) of the whole PMD. A
+    shared mapping at a 2 MiB-aligned address reads pages of a hole that is
+    the 2 MiB-aligned PMD of a DAX file at 2 MiB; its last page lies past
+    EOF, so the PMD fault falls back (dax_pmd_fallbacks) and each read is a
+    4 KiB fault that maps the zero page (dax_hole_faults, one entry each).
+    A last read fault sleeps before mapping its zero page
+    (delay_dax_hole_ms, holding its entry) while write(2) fills the PMD:
+    iomap_begin allocates a 2 MiB-aligned extent (alloc_aligned_data_blocks)
+    and says the blocks are new (IOMAP_F_NEW), so dax_iomap_iter
+    invalidates the range's entries, waiting for the sleeping fault's, and
+    unmaps every zero page: the reader then sees the data at each page it
+    had read. Without IOMAP_F_NEW the zero pages stay mapped over the
+    written extent. (A write fault would not need IOMAP_F_NEW: it replaces
+    the zero entry of its own page, and allocates that page only.) After a
+    remount, reading the PMD through an aligned mapping is one PMD fault
+    (dax_pmd_faults moves, dax_pmd_fallbacks does not)."""
+    path = f"{mnt}/dax-pmd"
+    at = PMD
+    read_first, delayed = (0, 1, 7, 64, 255, 256, 300, 510), 100
+    data = pattern(1, at, PMD)
+    want = bytes(at) + data
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    os.ftruncate(fd, at + PMD - BLOCK)
+    to_reader, to_parent = os.pipe(), os.pipe()
+    names = ("dax_hole_faults", "dax_pte_faults", "dax_pmd_faults", "dax_pmd_fallbacks")
+
+    def counts():
+        return {name: probes[name] for name in names}
+
+    def moved(since):
+        return ", ".join(f"{name} +{n - since[name]}" for name, n in counts().items())
+
+    def read_pages():
+        addr = map_aligned(fd, at, PMD)
+        try:
+            first = {p: ctypes.string_at(addr + p * BLOCK, BLOCK) for p in read_first}
+            os.write(to_parent[1], b"r")
+            os.read(to_reader[0], 1)
+            first[delayed] = ctypes.string_at(addr + delayed * BLOCK, BLOCK)
+            os.write(to_parent[1], b"f")
+            os.read(to_reader[0], 1)
+            again = {p: ctypes.string_at(addr + p * BLOCK, BLOCK) for p in first}
+        finally:
+            libc.munmap(addr, PMD)
+        if any(page != bytes(BLOCK) for page in first.values()):
+            raise Corruption("the hole did not read as zeroes")
+        stale = sorted(p for p, page in again.items() if page != data[p * BLOCK:(p + 1) * BLOCK])
+        zero = [p for p in stale if again[p] == bytes(BLOCK)]
+        if zero:
+            raise Corruption(f"after write(2) of the PMD, the mapping still shows the zero page at pages {zero} "
+                             f"of the {len(again)} it had read (stale zero pages)")
+        if stale:
+            raise Corruption(f"after write(2) of the PMD, the mapping shows other data at pages {stale}")
+
+    before = counts()
+    reader = Racer("read faults", read_pages)
+    os.close(to_parent[1])
+    os.close(to_reader[0])
+    if os.read(to_parent[0], 1) != b"r":
+        reader.join()
+        raise Failed("the reader stopped before its reads")
+    holes = probes["dax_hole_faults"] - before["dax_hole_faults"]
+    print(f"{len(read_first)} reads inside the PMD: {moved(before)}")
+    if holes < len(read_first):
+        raise Missed(f"{len(read_first)} reads of the hole made {holes} hole faults: not one 4 KiB zero page each")
+    probes.arm("delay_dax_hole_ms")
+    os.write(to_reader[1], b"g")
+    probes.wait_fired("delay_dax_hole_ms")
+    faulted_early = select.select([to_parent[0]], [], [], 0)[0]
+    start = time.monotonic()
+    if os.pwrite(fd, data, at) != PMD:
+        raise Corruption("short write")
+    waited = time.monotonic() - start
+    if os.read(to_parent[0], 1) != b"f":
+        reader.join()
+        raise Failed("the reader stopped before its last read")
+    os.write(to_reader[1], b"g")
+    reader.join()
+    if faulted_early:
+        raise Missed("the read fault finished before write(2) began")
+    print(f"write(2) of the PMD took {waited:.2f} s (the sleeping read fault held its page's entry)")
+    verify({path: want}, "through read(2)")
+    os.close(fd)
+    drop_caches()
+    remount(mnt)
+    verify({path: want}, "after a remount")
+
+    # The PMD of the file is one aligned extent, which one PMD fault maps.
+    fd = os.open(path, os.O_RDONLY)
+    extents = fiemap(fd)
+    if not any(logical <= at and logical + length >= at + PMD and (physical + at - logical) % PMD == 0
+               for logical, physical, length, _ in extents):
+        raise Failed(f"the PMD at {at:#x} is not in one 2 MiB-aligned extent: {extents}")
+    before = counts()
+    addr = map_aligned(fd, at, PMD)
+    try:
+        seen = ctypes.string_at(addr, PMD)
+    finally:
+        libc.munmap(addr, PMD)
+    os.close(fd)
+    if seen != data:
+        raise Corruption("after the remount, the aligned mapping does not show the data")
+    pmd = (probes["dax_pmd_faults"] - before["dax_pmd_faults"]) - \
+        (probes["dax_pmd_fallbacks"] - before["dax_pmd_fallbacks"])
+    print(f"reading the PMD through an aligned mapping after the remount: {moved(before)}")
+    if pmd < 1:
+        raise Failed("reading an aligned, allocated PMD through an aligned mapping made no PMD fault")
+    return waited >= DELAY_MS / 2000
+
+
 def sync_file(path):
     """fsync path; a failure (writeback lost the data) is corruption."""
     fd = os.open(path, os.O_RDONLY)
@@ -604,9 +754,9 @@ def inline(mnt, probes):
 
 
 SCENARIOS = {"unwritten": unwritten, "wb-punch": wb_punch, "fault-punch": fault_punch, "dio-mmap": dio_mmap,
-             "inline": inline, "giveback": giveback, "dax-hole": dax_hole}
+             "inline": inline, "giveback": giveback, "dax-hole": dax_hole, "dax-pmd": dax_pmd}
 # Scenarios that need a DAX mount (rexfs -o dax on pmem).
-NEEDS_DAX = {"dax-hole"}
+NEEDS_DAX = {"dax-hole", "dax-pmd"}
 
 
 def main(name, mnt, debugfs):
