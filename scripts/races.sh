@@ -73,11 +73,12 @@ run_fs() {
 		i=$((i + 1))
 	done
 	# Boot, each scenario with its checks and the guest's watchdog margin,
-	# and on rexfs the knob tests (at most their 300 s timeout each).
+	# and on rexfs the knob tests (at most their 300 s timeout each). The
+	# knob tests of DAX (race-dax-*) run on the pmem device, /dev/pmem0.
 	timeout=$((300 + ${#scenarios[@]} * (RACE_SECONDS * 3 / 2 + 240)))
 	[ "$fs" != rexfs ] || timeout=$((timeout + 300 * ${#knob_tests[@]}))
 	step "$label: ${#scenarios[@]} scenarios, ${RACE_SECONDS}s each (QEMU under TCG; log in $dir/vm.log)"
-	scripts/vm.sh --out "$dir" "${disks[@]}" --timeout "$timeout" -- \
+	scripts/vm.sh --out "$dir" "${disks[@]}" --pmem 256M --timeout "$timeout" -- \
 		"REXFS_OUT=$(printf %q "$dir") $(printf '%q ' tests/races/guest.sh "$dir" "$fs" "$RACE_SECONDS" \
 			"$MKFS_OPTIONS" "${pairs[@]}")" >"$dir/vm.log" 2>&1 || status=$?
 
