@@ -60,8 +60,8 @@ impl DaxDevice {
         self.start + addr
     }
 
-    /// Zeroes `blocks` blocks of `T` from block `first`, in place
-    /// (`dax_zero_page_range`).
+    /// Zeroes `blocks` blocks of `T` from block `first`, in place, a page at
+    /// a time (`dax_zero_page_range` refuses more, with `EIO`).
     pub(crate) fn zero_blocks<T: FileSystem>(&self, first: u64, blocks: u64) -> Result {
         let shift = T::BLOCK_SIZE.trailing_zeros();
         let page = self.address(first << shift) >> PAGE_SHIFT;
@@ -69,13 +69,18 @@ impl DaxDevice {
         // SAFETY: a referenced device (type invariant); the range is inside
         // the filesystem's block device; the device is used inside the DAX
         // SRCU read section, as `dax_zero_page_range` requires.
-        to_result(unsafe {
+        unsafe {
             let id = vfs_bindings::dax_read_lock();
-            let result =
-                vfs_bindings::dax_zero_page_range(self.as_raw(), page as usize, pages as usize);
+            let result = (page..page + pages).try_for_each(|page| {
+                to_result(vfs_bindings::dax_zero_page_range(
+                    self.as_raw(),
+                    page as usize,
+                    1,
+                ))
+            });
             vfs_bindings::dax_read_unlock(id);
             result
-        })
+        }
     }
 }
 
