@@ -26,7 +26,13 @@ impl InodeOps for Rexfs {
         let invalidate = inode.invalidate_lock();
         inode.dio_wait();
         let old_size = inode.size();
-        if size < old_size {
+        let sb = inode.super_block();
+        // The negative control of race-dax-pin: the blocks go before the
+        // layout break, which waits for pinned pages.
+        let late_break = size < old_size
+            && inode.is_dax()
+            && sb.data().probes.unsafe_late_dax_break_layout.is_on();
+        if size < old_size && !late_break {
             inode.dax_break_layout(&invalidate, size, i64::MAX)?;
         }
         if size > INLINE_DATA_MAX as i64 {
@@ -42,26 +48,30 @@ impl InodeOps for Rexfs {
                 inode.truncate_page(size)?;
             }
         }
+        if late_break {
+            // Freed already: the DAX entries go now, before the page cache
+            // past the new end (which must find none).
+            let txn = Txn::start(
+                sb,
+                free_credits(sb, u64::MAX, 0).and(write_credits(inode, 1)),
+            )?;
+            free_past(&txn, inode, size)?;
+            inode.mark_dirty();
+            txn.stop()?;
+            inode.dax_break_layout(&invalidate, size, i64::MAX)?;
+        }
         inode.truncate_setsize(size);
         if size != old_size {
             inode.touch(true);
         }
         // Blocks past the new end go, also those that fallocate(KEEP_SIZE)
         // placed past an unchanged one (as XFS and ext4 do, generic/092).
-        let sb = inode.super_block();
         let txn = Txn::start(
             sb,
             free_credits(sb, u64::MAX, 0).and(write_credits(inode, 1)),
         )?;
         if size <= old_size {
-            let first = block_of(size + (1 << BLOCK_SHIFT) - 1);
-            let mut freed = FreedRuns::new();
-            inode
-                .data()
-                .map
-                .change(|map, _| map.remove(first, u64::MAX, &mut freed))?;
-            free_runs(&txn, &freed)?;
-            account_blocks(inode);
+            free_past(&txn, inode, size)?;
         }
         inode.mark_dirty();
         txn.stop()
@@ -100,4 +110,18 @@ impl InodeOps for Rexfs {
         save(&txn, inode)?;
         txn.stop()
     }
+}
+
+/// Unmaps the blocks of `inode` that lie wholly past its first `size` bytes
+/// and frees them in `txn`.
+fn free_past(txn: &Txn<'_>, inode: &RexInode, size: i64) -> Result {
+    let first = block_of(size + (1 << BLOCK_SHIFT) - 1);
+    let mut freed = FreedRuns::new();
+    inode
+        .data()
+        .map
+        .change(|map, _| map.remove(first, u64::MAX, &mut freed))?;
+    free_runs(txn, &freed)?;
+    account_blocks(inode);
+    Ok(())
 }

@@ -263,11 +263,18 @@ impl FileOps for Rexfs {
         }
         let invalidate = inode.invalidate_lock();
         convert_inline(inode, &invalidate)?;
-        if mode.contains_any(FallocFlag::PunchHole | FallocFlag::ZeroRange) {
+        let skip_invalidate_lock = probes.unsafe_skip_fallocate_invalidate_lock.is_on();
+        // The negative control of race-dax-pin: the blocks go before the
+        // layout break, which waits for pinned pages (not with the other
+        // switch, which drops the lock the break needs).
+        let late_break = (punch || zero)
+            && inode.is_dax()
+            && !skip_invalidate_lock
+            && probes.unsafe_late_dax_break_layout.is_on();
+        if (punch || zero) && !late_break {
             inode.dax_break_layout(&invalidate, offset, end - 1)?;
         }
-        let _invalidate =
-            (!probes.unsafe_skip_fallocate_invalidate_lock.is_on()).then_some(invalidate);
+        let invalidate = (!skip_invalidate_lock).then_some(invalidate);
         inode.dio_wait();
         let block_size = 1i64 << BLOCK_SHIFT;
         // Whole blocks inside the range, and the whole range rounded out.
@@ -275,11 +282,19 @@ impl FileOps for Rexfs {
         let (outer_start, outer_end) = (block_of(offset), block_of(end + block_size - 1));
 
         if punch || zero {
-            inode.flush_and_drop_range(offset, end - 1)?;
+            if !late_break {
+                inode.flush_and_drop_range(offset, end - 1)?;
+            }
             probes.delay(|p| &p.delay_fallocate);
             if inner_start < inner_end {
                 let free = free_credits(inode.super_block(), u64::MAX, 0);
                 free_range(inode, inner_start, inner_end, free)?;
+            }
+            if let (true, Some(invalidate)) = (late_break, &invalidate) {
+                // Freed already: the DAX entries go now, before the page
+                // cache of the range (which must find none).
+                inode.dax_break_layout(invalidate, offset, end - 1)?;
+                inode.flush_and_drop_range(offset, end - 1)?;
             }
             // Partial blocks at the edges: zero them through the page cache.
             let inner = (bytes(inner_start) as i64, bytes(inner_end) as i64);

@@ -94,6 +94,11 @@ pub(crate) struct Probes {
     /// DAX writes into holes and unwritten blocks do not say the blocks are
     /// new, so the zero page read faults mapped there stays mapped.
     pub(super) unsafe_skip_dax_new: UnsafeSwitch,
+    /// Punch, zero range and truncate of a DAX file free the blocks first
+    /// and break the layout after: a page pinned for DMA (a direct I/O
+    /// whose buffer maps the file) is freed, and may be reused, while the
+    /// I/O is in flight; only then is it waited for and unmapped.
+    pub(super) unsafe_late_dax_break_layout: UnsafeSwitch,
 }
 
 impl Probes {
@@ -105,7 +110,7 @@ impl Probes {
     }
 
     /// The debugfs files.
-    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 32] = [
+    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 33] = [
         (c"iomap_begin", DebugFile::Counter(|p| &p.iomap_begin)),
         (c"iomap_stale", DebugFile::Counter(|p| &p.iomap_stale)),
         (c"wb_map_reused", DebugFile::Counter(|p| &p.wb_map_reused)),
@@ -203,6 +208,10 @@ impl Probes {
         (
             c"unsafe_skip_dax_new",
             DebugFile::Switch(|p| &p.unsafe_skip_dax_new),
+        ),
+        (
+            c"unsafe_late_dax_break_layout",
+            DebugFile::Switch(|p| &p.unsafe_late_dax_break_layout),
         ),
     ];
 }
