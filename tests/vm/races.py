@@ -5,10 +5,11 @@ lib.sh, once with the protection on and once with it switched off).
     races.py SCENARIO MOUNTPOINT DEBUGFS_DIR
 
 Each scenario opens its race window with a one-shot debugfs delay knob (the
-knob reads 0 once the delay has begun), drives the racing operations into
-the window, checks that they ran inside it, and then checks every byte from
-the page cache and again from disk. Exit status: 0 the data is intact and
-the protection's own evidence shows (a counter moved, a fault waited);
+knob reads 0 once the delay has begun), or holds a direct write in a
+dm-delay device (dax-pin-*), drives the racing operations into the window,
+checks that they ran inside it, and then checks every byte from the page
+cache and again from disk. Exit status: 0 the data is intact and the
+protection's own evidence shows (a counter moved, a fault waited);
 1 corruption (or an I/O that did not complete); 2 the window was not hit
 (inconclusive); 3 the data is intact but the protection never acted; 4 a
 check that is not about the data failed (a counter that had to move did
@@ -16,10 +17,13 @@ not), or the scenario stopped on an unexpected error: never taken for
 corruption, so that a negative control cannot pass by crashing.
 """
 import ctypes
+import errno
 import fcntl
 import mmap
 import os
+import resource
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -230,10 +234,14 @@ class Racer:
         return self.status is not None
 
     def join(self):
-        if self.status is None:
-            self.status = os.waitpid(self.pid, 0)[1]
+        self.wait()
         if self.status != 0:
             raise Corruption(f"{self.name} failed (wait status {self.status})")
+
+    def wait(self):
+        """Waits for the child to end, whatever it returns (a cleanup)."""
+        if self.status is None:
+            self.status = os.waitpid(self.pid, 0)[1]
 
 
 def unwritten(mnt, probes):
@@ -626,6 +634,226 @@ def dax_pmd(mnt, probes):
     return waited >= DELAY_MS / 2000
 
 
+class DelayedTarget:
+    """Where the pinning direct writes of dax-pin-* go: a dm-delay device
+    over a scratch disk, made by race-dax-pin.sh (REXFS_PIN_DM, its name;
+    REXFS_PIN_DEV, the disk under it). A write sent to it waits its delay
+    in dm-delay before it reaches the disk, with the pages of a direct
+    write's user buffer pinned (pin_user_pages) all that time."""
+
+    def __init__(self):
+        self.name, self.disk = os.environ.get("REXFS_PIN_DM"), os.environ.get("REXFS_PIN_DEV")
+        if not self.name or not self.disk:
+            raise Failed("no dm-delay device (REXFS_PIN_DM, REXFS_PIN_DEV): run race-dax-pin.sh")
+        self.path = f"/dev/mapper/{self.name}"
+        table = self.dmsetup("table").split()  # 0 SECTORS delay MAJOR:MINOR OFFSET MS
+        if len(table) != 6 or table[2] != "delay":
+            raise Failed(f"{self.name} is not a dm-delay device with one delay: {' '.join(table)}")
+        self.delay = int(table[5]) / 1000
+
+    def dmsetup(self, command):
+        return subprocess.run(["dmsetup", command, self.name], check=True, capture_output=True,
+                              text=True).stdout
+
+    def held_writes(self):
+        """The writes dm-delay holds now (its status: reads, writes, flushes)."""
+        return int(self.dmsetup("status").split()[4])
+
+
+def direct_read(path, length, off=0):
+    """length bytes of path from off, read with O_DIRECT."""
+    buf = mmap.mmap(-1, length)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    try:
+        done = os.preadv(fd, [buf], off)
+    finally:
+        os.close(fd)
+    if done != length:
+        raise Corruption(f"{path}: short direct read ({done} of {length} bytes)")
+    data = buf[:]
+    buf.close()
+    return data
+
+
+def reads_sigbus(mm, off, names):
+    """None if reading byte off of the mapping mm kills a child process with
+    SIGBUS; else what happened instead."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        try:
+            os.write(w, mm[off:off + 16])
+        finally:
+            os._exit(0)
+    os.close(w)
+    got = os.read(r, 16)
+    os.close(r)
+    status = os.waitpid(pid, 0)[1]
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGBUS:
+        return None
+    return f"reads {whose(got, names)}" if len(got) == 16 else f"ends with wait status {status:#x}"
+
+
+def whose(unit, names):
+    """What a 16-byte unit of pattern() data is, by the tag names in names."""
+    if unit == bytes(16):
+        return "zeroes"
+    tag, off = struct.unpack("<QQ", unit)
+    return f"{names.get(tag, f'unknown data (tag {tag:#x})')} of offset {off:#x}"
+
+
+def first_difference(got, want):
+    """The offset of the first 16-byte unit where got and want differ."""
+    return next(i for i in range(0, len(want), 16) if got[i:i + 16] != want[i:i + 16])
+
+
+def dax_pin(mnt, probes, cut):
+    """DAX against a punch or truncate while a DAX page is pinned. An
+    O_DIRECT write to a dm-delay device whose user buffer is a shared
+    mapping of a DAX file pins the file's pages (pin_user_pages, a GUP pin,
+    as the DMA needs) until dm-delay lets the write go, seconds later.
+    Meanwhile the pinned range is punched (or the file truncated to where
+    it begins) and another file is written as soon as there is space; the
+    filesystem is full, so that space can only be the blocks the cut frees.
+    The layout break (dax_break_layout) unmaps the range and waits until
+    the pin drops, before any block goes: the cut returns only after the
+    direct write is released, the write copies the file's old data, and
+    only then does the other file get the blocks. Afterwards a mapping
+    faulted in before the cut shows zeroes over the punched range, or
+    SIGBUS past the new end: nothing stale. If the blocks went before the
+    pin dropped, the other file would take them while the DMA still reads
+    them, and the direct write would copy the other file's data."""
+    target = DelayedTarget()
+    path, other = f"{mnt}/dax-pin", f"{mnt}/dax-pin-other"
+    size, pinned = MiB, 256 * KiB
+    # The pinned pages: the first half of the punched range, or of the range
+    # past the new end. The filesystem is full, but for the blocks the
+    # allocator keeps for metadata (64): of the 128 blocks the cut frees, the
+    # other file takes 64 beside those, and the scan from the data start
+    # finds the pinned ones first.
+    at = 256 * KiB if cut == "punch" else 512 * KiB
+    gone = (at, at + 2 * pinned)
+    old = pattern(1, 0, size)
+    names = {1: "the file's old data", 3: "the other file's data", 7: "the marker (nothing copied)"}
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if os.pwrite(fd, old, 0) != size:
+        raise Corruption("short write")
+    os.fsync(fd)
+    freed = physical_blocks(fd, *gone)
+    ofd = os.open(other, os.O_RDWR | os.O_CREAT, 0o644)
+    fill_filesystem(mnt)
+    # A marker where the direct write lands, which shows if it moved nothing.
+    direct_write(target.disk, pattern(7, 0, pinned), 0)
+    if target.held_writes():
+        raise Failed(f"{target.name} holds writes before the direct write")
+    dio_report, cut_report = os.pipe(), os.pipe()
+
+    def write_from_mapping():
+        src = os.open(path, os.O_RDONLY)
+        dst = os.open(target.path, os.O_WRONLY | os.O_DIRECT)
+        with mmap.mmap(src, size, mmap.MAP_SHARED, mmap.PROT_READ) as mm, memoryview(mm) as buf:
+            start = time.monotonic()
+            done = os.pwrite(dst, buf[at:at + pinned], 0)
+            end = time.monotonic()
+        os.write(dio_report[1], struct.pack("ddq", start, end, done))
+
+    def cut_range():
+        start = time.monotonic()
+        if cut == "punch":
+            punch(fd, at, gone[1] - at)
+        else:
+            os.ftruncate(fd, at)
+        os.write(cut_report[1], struct.pack("dd", start, time.monotonic()))
+
+    # Mapped and faulted in here too: a mapping the layout break must take down.
+    with mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ) as mm:
+        if mm[:] != old:
+            raise Corruption("the mapping does not show the data")
+        racers = []
+        try:
+            writer = Racer("direct write", write_from_mapping)
+            racers.append(writer)
+            deadline = time.monotonic() + 60
+            while not target.held_writes():
+                if writer.finished() or time.monotonic() > deadline:
+                    writer.join()
+                    raise Missed("the direct write was never seen held in dm-delay")
+                time.sleep(0.01)
+            cutter = Racer(cut, cut_range)
+            racers.append(cutter)
+            # The other file takes every block there is as soon as there is
+            # any, until the cut has returned and nothing is left: blocks the
+            # allocator had in reserve first, then the freed ones (a commit
+            # makes them reusable; the allocator forces one at ENOSPC).
+            written, enospc = 0, 0
+            while True:
+                try:
+                    written += os.pwrite(ofd, pattern(3, written, BLOCK), written)
+                except OSError as e:
+                    if e.errno != errno.ENOSPC:
+                        raise
+                    if cutter.finished():
+                        break
+                    if time.monotonic() > deadline:
+                        raise Missed("the other file found no space within 60 s")
+                    enospc += 1
+                    time.sleep(0.02)
+            other_done = time.monotonic()
+            writer.join()
+            cutter.join()
+        finally:
+            # Nothing left running on the filesystem, which is unmounted next.
+            for racer in racers:
+                racer.wait()
+        dio_start, dio_end, done = struct.unpack("ddq", os.read(dio_report[0], 24))
+        cut_start, cut_end = struct.unpack("dd", os.read(cut_report[0], 16))
+        taken = physical_blocks(ofd, 0, written) & freed
+        print(f"direct write of {pinned // KiB} KiB from the mapping: returned after {dio_end - dio_start:.2f} s "
+              f"(dm-delay {target.delay:.1f} s); the {cut} began at {cut_start - dio_start:.2f} s and returned at "
+              f"{cut_end - dio_start:.2f} s; the other file was written at {other_done - dio_start:.2f} s "
+              f"after {enospc} ENOSPC, on {len(taken)} of the {len(freed)} freed blocks")
+        if done != pinned:
+            raise Corruption(f"the direct write returned {done}, expected {pinned}")
+        if cut_start >= dio_end:
+            raise Missed(f"the {cut} began after the direct write had returned")
+        copied, expected = direct_read(target.disk, pinned), old[at:at + pinned]
+        if copied != expected:
+            i = first_difference(copied, expected)
+            raise Corruption(f"the direct write copied {whose(copied[i:i + 16], names)} at byte {i:#x} of its "
+                             f"buffer, not the file's old data: the pinned blocks went during the DMA")
+        if not taken:
+            raise Missed("the other file did not get the freed blocks")
+        # Nothing stale in the mapping faulted in before the cut.
+        if mm[:at] != old[:at]:
+            raise Corruption(f"after the {cut}, the mapping does not show the data before the cut range")
+        if cut == "punch":
+            seen = mm[at:gone[1]]
+            if seen != bytes(len(seen)):
+                i = first_difference(seen, bytes(len(seen)))
+                raise Corruption(f"after the punch, the mapping shows {whose(seen[i:i + 16], names)} at "
+                                 f"{at + i:#x} in the punched range: a stale mapping")
+            if mm[gone[1]:] != old[gone[1]:]:
+                raise Corruption("after the punch, the mapping does not show the data after the punched range")
+        else:
+            instead = reads_sigbus(mm, at, names)
+            if instead is not None:
+                raise Corruption(f"after the truncate, touching the mapping at the new end {at:#x} {instead}, "
+                                 "not SIGBUS: a stale mapping")
+    os.close(ofd)
+    os.close(fd)
+    if cut == "punch":
+        want = old[:at] + bytes(gone[1] - at) + old[gone[1]:]
+    else:
+        want = old[:at]
+    verify({path: want, other: pattern(3, 0, written)}, "through read(2)")
+    # The cut returned only once the write could have been released.
+    waited = cut_end >= dio_start + target.delay - 0.1
+    print(f"the {cut} {'waited' if waited else 'did not wait'} for the pinned pages")
+    return waited
+
+
 def sync_file(path):
     """fsync path; a failure (writeback lost the data) is corruption."""
     fd = os.open(path, os.O_RDONLY)
@@ -754,9 +982,11 @@ def inline(mnt, probes):
 
 
 SCENARIOS = {"unwritten": unwritten, "wb-punch": wb_punch, "fault-punch": fault_punch, "dio-mmap": dio_mmap,
-             "inline": inline, "giveback": giveback, "dax-hole": dax_hole, "dax-pmd": dax_pmd}
+             "inline": inline, "giveback": giveback, "dax-hole": dax_hole, "dax-pmd": dax_pmd,
+             "dax-pin-punch": lambda mnt, probes: dax_pin(mnt, probes, "punch"),
+             "dax-pin-truncate": lambda mnt, probes: dax_pin(mnt, probes, "truncate")}
 # Scenarios that need a DAX mount (rexfs -o dax on pmem).
-NEEDS_DAX = {"dax-hole", "dax-pmd"}
+NEEDS_DAX = {"dax-hole", "dax-pmd", "dax-pin-punch", "dax-pin-truncate"}
 
 
 def main(name, mnt, debugfs):
