@@ -160,6 +160,36 @@ pub(super) fn free_range(inode: &RexInode, start: u64, end: u64, free: Credits) 
     txn.stop()
 }
 
+/// Blocks an allocating write fault preallocates past its folio at most
+/// (8 MiB).
+const FAULT_PREALLOC_MAX: u64 = 2048;
+
+/// Where an allocating write fault stops allocating, in the hole at file
+/// block `first` of `map` that reaches `hole_end`, its folio needing the
+/// blocks up to `end` (at most `hole_end`). A fault that continues the
+/// extent just before the hole (a sequential store) preallocates past its
+/// folio as many blocks as that extent has, so that a sequential run
+/// doubles (XFS sizes its speculative preallocation by the previous extent
+/// too), at most [`FAULT_PREALLOC_MAX`] and `spare`, and never past the
+/// hole or EOF (block `eof`): inside EOF the blocks are unwritten, read as
+/// zeroes, and the faults of the folios over them find them allocated and
+/// start no transaction. A store away from any extent allocates its folio
+/// only.
+fn fault_alloc_end(
+    map: &ExtentMap,
+    first: u64,
+    end: u64,
+    hole_end: u64,
+    eof: u64,
+    spare: u64,
+) -> u64 {
+    let Some(prev) = first.checked_sub(1).and_then(|block| map.lookup(block)) else {
+        return end;
+    };
+    let extra = u64::from(prev.len).min(FAULT_PREALLOC_MAX).min(spare);
+    end.max((end + extra).min(hole_end).min(eof))
+}
+
 /// Blocks in a PMD (2 MiB), which DAX maps with one page-table entry when
 /// the file offset and the disk address are both multiples of it.
 const PMD_BLOCKS: u64 = 512;
@@ -189,11 +219,12 @@ fn allocate_pmd_extent(
 
 impl IomapOps for Rexfs {
     /// Maps `pos..pos + len`; for writes, allocates blocks for a hole at
-    /// `pos` (as far as the hole and the request reach), unwritten: they
-    /// read as zeroes until the data reaches them and are converted when its
-    /// write completes (writeback or direct I/O), so that neither a reader
-    /// nor a crash sees the blocks' old contents. The page cache zeroes what
-    /// a buffered write does not cover.
+    /// `pos` (as far as the hole and the request reach; a write fault may
+    /// preallocate further: `fault_alloc_end`), unwritten: they read as
+    /// zeroes until the data reaches them and are converted when its write
+    /// completes (writeback or direct I/O), so that neither a reader nor a
+    /// crash sees the blocks' old contents. The page cache zeroes what a
+    /// buffered write does not cover.
     fn iomap_begin(inode: &RexInode, pos: i64, len: i64, flags: IomapFlags) -> Result<Mapping> {
         let sbi = inode.super_block().data();
         sbi.alive()?;
@@ -237,7 +268,16 @@ impl IomapOps for Rexfs {
                             // Writes past the inline data convert the file first.
                             return Err(EIO);
                         }
-                        let want = end.min(first + (current.length >> BLOCK_SHIFT)) - first;
+                        let hole_end = first + (current.length >> BLOCK_SHIFT);
+                        let mut alloc_end = end.min(hole_end);
+                        if flags.contains(IomapFlag::Fault) && !flags.contains(IomapFlag::Dax) {
+                            // Preallocation leaves 15/16 of the free blocks.
+                            let spare = txn.sb().data().allocator().available_blocks() / 16;
+                            let eof = block_of(inode.size() + (1 << BLOCK_SHIFT) - 1);
+                            alloc_end =
+                                fault_alloc_end(map, first, alloc_end, hole_end, eof, spare);
+                        }
+                        let want = alloc_end - first;
                         let pmd = if dax_write {
                             allocate_pmd_extent(&txn, map, first, want)?
                         } else {
@@ -247,6 +287,9 @@ impl IomapOps for Rexfs {
                             Some(allocated) => allocated,
                             None => allocate_extent(&txn, map, first, want, EXTENT_UNWRITTEN)?,
                         };
+                        if first + count > end {
+                            probes.fault_prealloc.inc();
+                        }
                         current = Mapping {
                             offset: bytes(first) as i64,
                             length: bytes(count),
@@ -320,7 +363,8 @@ impl IomapOps for Rexfs {
         }
         let start = block_of(pos + written + (1 << BLOCK_SHIFT) - 1);
         let end = block_of(mapping.offset) + (mapping.length >> BLOCK_SHIFT);
-        // A write fault writes its whole mapping, under `invalidate_lock`.
+        // A write fault keeps all it allocated, under `invalidate_lock`: its
+        // folio's blocks and those preallocated past it inside EOF.
         if start >= end || flags.contains(IomapFlag::Fault) {
             return Ok(());
         }
@@ -460,4 +504,48 @@ pub(super) fn convert_inline(inode: &RexInode, invalidate: &InvalidateGuard<'_, 
     }
     inode.mark_dirty();
     txn.stop()
+}
+
+#[kunit_tests(rexfs_iomap)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_preallocation() -> Result {
+        let mut map = ExtentMap::new();
+        map.insert(Extent {
+            logical: 0,
+            physical: 100,
+            len: 8,
+            flags: EXTENT_UNWRITTEN,
+        })?;
+        // The folio of blocks 8..12 continues an extent of 8: 8 more.
+        assert_eq!(fault_alloc_end(&map, 8, 12, 1000, 1000, 1000), 20);
+        // Bounded by the hole, EOF and the spare blocks.
+        assert_eq!(fault_alloc_end(&map, 8, 12, 15, 1000, 1000), 15);
+        assert_eq!(fault_alloc_end(&map, 8, 12, 1000, 14, 1000), 14);
+        assert_eq!(fault_alloc_end(&map, 8, 12, 1000, 1000, 2), 14);
+        // Never short of the folio, even across EOF.
+        assert_eq!(fault_alloc_end(&map, 8, 12, 1000, 10, 1000), 12);
+        // Away from any extent: the folio only.
+        assert_eq!(fault_alloc_end(&map, 9, 12, 1000, 1000, 1000), 12);
+        assert_eq!(
+            fault_alloc_end(&ExtentMap::new(), 0, 4, 1000, 1000, 1000),
+            4
+        );
+        // At most FAULT_PREALLOC_MAX past the folio.
+        let mut map = ExtentMap::new();
+        map.insert(Extent {
+            logical: 0,
+            physical: 100,
+            len: 4096,
+            flags: 0,
+        })?;
+        let (far, end) = (u64::MAX / 2, 4096 + 4);
+        assert_eq!(
+            fault_alloc_end(&map, 4096, end, far, far, far),
+            end + FAULT_PREALLOC_MAX
+        );
+        Ok(())
+    }
 }

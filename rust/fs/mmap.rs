@@ -77,7 +77,10 @@ impl VmOps for Rexfs {
     }
 
     /// Allocates the folio's blocks and dirties it, serialised against
-    /// truncation by `invalidate_lock` (shared).
+    /// truncation by `invalidate_lock` (shared). A fault that continues an
+    /// extent preallocates unwritten blocks past its folio, inside EOF
+    /// (`iomap::fault_alloc_end`), so that the faults of a sequential run
+    /// of stores mostly find their blocks allocated and start no handle.
     ///
     /// The page of an inline file can only have been mapped read-only (by
     /// a read fault); it is unmapped instead, so that the write faults

@@ -40,6 +40,9 @@ pub(crate) struct Probes {
     /// Write faults on folios whose blocks were all allocated, which
     /// `page_mkwrite` dirtied without starting a handle.
     pub(super) mkwrite_allocated: Counter,
+    /// Allocating write faults that preallocated unwritten blocks past
+    /// their folio.
+    pub(super) fault_prealloc: Counter,
     /// Short writes that kept the blocks they did not reach, a write fault
     /// having dirtied a folio over them.
     pub(super) giveback_kept: Counter,
@@ -110,7 +113,7 @@ impl Probes {
     }
 
     /// The debugfs files.
-    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 33] = [
+    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 34] = [
         (c"iomap_begin", DebugFile::Counter(|p| &p.iomap_begin)),
         (c"iomap_stale", DebugFile::Counter(|p| &p.iomap_stale)),
         (c"wb_map_reused", DebugFile::Counter(|p| &p.wb_map_reused)),
@@ -140,6 +143,7 @@ impl Probes {
             c"mkwrite_allocated",
             DebugFile::Counter(|p| &p.mkwrite_allocated),
         ),
+        (c"fault_prealloc", DebugFile::Counter(|p| &p.fault_prealloc)),
         (c"giveback_kept", DebugFile::Counter(|p| &p.giveback_kept)),
         (c"dax_pte_faults", DebugFile::Counter(|p| &p.dax_pte_faults)),
         (c"dax_pmd_faults", DebugFile::Counter(|p| &p.dax_pmd_faults)),

@@ -26,7 +26,8 @@ if [ "$rc" != 0 ]; then
 fi
 D=$(debugfs_dir)
 for c in iomap_begin iomap_stale wb_map_reused wb_map_refetched dio_retry dio_fallback \
-	inline_fault_retry inline_fault_no_retry inline_mkwrite_unmap mkwrite_allocated; do
+	inline_fault_retry inline_fault_no_retry inline_mkwrite_unmap mkwrite_allocated \
+	fault_prealloc; do
 	echo "  $c: $(cat "$D/$c")"
 done
 check_fsck
