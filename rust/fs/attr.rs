@@ -6,7 +6,7 @@
 use super::extent_map::FreedRuns;
 use super::ialloc::{free_credits, free_runs};
 use super::inode::{account_blocks, save, to_inode_flags, write_credits, USER_FLAGS};
-use super::iomap::{block_of, convert_inline};
+use super::iomap::{block_of, convert_inline, zero_past_eof};
 use super::txn::{Credits, Txn};
 use super::{RexInode, Rexfs};
 use crate::format::{BLOCK_SHIFT, FEATURE_INCOMPAT_DAX_FLAG, INLINE_DATA_MAX, INODE_DAX};
@@ -37,6 +37,9 @@ impl InodeOps for Rexfs {
         }
         if size > INLINE_DATA_MAX as i64 {
             convert_inline(inode, &invalidate)?;
+        }
+        if size > old_size {
+            zero_past_eof(inode, old_size, size)?;
         }
         if size < old_size {
             if inode.data().is_inline() {

@@ -203,15 +203,41 @@ impl ExtentMap {
     /// Marks the unwritten blocks in `start..end` written (their data
     /// reached the disk); holes and written blocks stay as they are.
     pub(super) fn mark_written(&mut self, start: u64, end: u64) -> Result {
+        self.set_unwritten(start, end, false)
+    }
+
+    /// Marks the written blocks in `start..end` unwritten (they read as
+    /// zeroes from now on); holes and unwritten blocks stay as they are.
+    pub(super) fn mark_unwritten(&mut self, start: u64, end: u64) -> Result {
+        self.set_unwritten(start, end, true)
+    }
+
+    /// Whether a written extent maps a block in `start..end`.
+    pub(super) fn has_written(&self, start: u64, end: u64) -> bool {
+        let i = self.extents.partition_point(|e| e.logical_end() <= start);
+        self.extents[i..]
+            .iter()
+            .take_while(|e| e.logical < end)
+            .any(|e| e.flags & format::EXTENT_UNWRITTEN == 0)
+    }
+
+    /// Gives the blocks in `start..end` that are not so the unwritten flag
+    /// `unwritten`, splitting their extents.
+    fn set_unwritten(&mut self, start: u64, end: u64, unwritten: bool) -> Result {
+        let flags = if unwritten {
+            format::EXTENT_UNWRITTEN
+        } else {
+            0
+        };
         let mut i = self.extents.partition_point(|e| e.logical_end() <= start);
         while i < self.extents.len() && self.extents[i].logical < end {
             let e = self.extents[i];
-            if e.flags & format::EXTENT_UNWRITTEN == 0 {
+            if e.flags & format::EXTENT_UNWRITTEN == flags {
                 i += 1;
                 continue;
             }
-            // Cut out the part in range and put it back written; `insert`
-            // merges it with written neighbours.
+            // Cut out the part in range and put it back flagged; `insert`
+            // merges it with like neighbours.
             let cut_start = e.logical.max(start);
             let cut_end = e.logical_end().min(end);
             let mut freed = FreedRuns::new();
@@ -221,7 +247,7 @@ impl ExtentMap {
                 logical: cut_start,
                 physical,
                 len: (cut_end - cut_start) as u32,
-                flags: 0,
+                flags,
             })?;
             i = self.extents.partition_point(|x| x.logical_end() <= cut_end);
         }
@@ -348,6 +374,12 @@ mod tests {
         map.mark_written(6, 100)?;
         assert_eq!(map.extents().len(), 3);
         assert_eq!(map.extents()[2], extent(5, 105, 3));
+        // And back: the written tail becomes unwritten again.
+        assert!(map.has_written(6, 100));
+        map.mark_unwritten(6, 100)?;
+        assert!(!map.has_written(6, 100));
+        assert_eq!(map.extents()[2], extent(5, 105, 1));
+        assert_eq!(map.extents()[3], unwritten(6, 106, 2));
         Ok(())
     }
 

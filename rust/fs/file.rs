@@ -10,7 +10,7 @@
 use super::ialloc::free_credits;
 use super::inode::account_blocks;
 use super::iomap::{
-    allocate_credits, allocate_extent, block_of, bytes, convert_inline, free_range,
+    allocate_credits, allocate_extent, block_of, bytes, convert_inline, free_range, zero_past_eof,
 };
 use super::txn::Txn;
 use super::{RexInode, Rexfs};
@@ -179,11 +179,12 @@ impl FileOps for Rexfs {
             if (iocb.is_direct() || end > INLINE_DATA_MAX as i64) && inode.data().is_inline() {
                 convert_inline(inode, &inode.invalidate_lock())?;
             }
-            // Data past the old EOF in its last block must read as zeroes.
+            // What lies between the old EOF and the write must read as
+            // zeroes.
             let old_size = inode.size();
             if iocb.pos() > old_size {
                 let _invalidate = inode.invalidate_lock();
-                inode.zero_range(old_size, iocb.pos() - old_size)?;
+                zero_past_eof(inode, old_size, iocb.pos())?;
             }
             let written = if inode.is_dax() {
                 let written = iocb.dax_rw(from)?;
@@ -308,6 +309,9 @@ impl FileOps for Rexfs {
                     inode.zero_range(inner.1, end - inner.1)?;
                 }
             }
+        }
+        if !keep_size && end > inode.size() {
+            zero_past_eof(inode, inode.size(), end)?;
         }
         if !punch {
             let (start, stop) = if zero {

@@ -160,6 +160,32 @@ pub(super) fn free_range(inode: &RexInode, start: u64, end: u64, free: Credits) 
     txn.stop()
 }
 
+/// Before the file grows from `old_size` to `new_size`: zeroes the rest of
+/// its last block (in the page cache, or in place with DAX), and makes the
+/// written blocks past that block read as zeroes (unwritten), so that none
+/// of their old data shows inside the new size. Such blocks are left only
+/// by a write that failed after its blocks reached the disk (its size
+/// update did not), and iomap would not zero them: it leaves folios wholly
+/// past EOF alone, since writeback would not write them. The caller holds
+/// `i_rwsem` and `invalidate_lock` exclusively.
+pub(super) fn zero_past_eof(inode: &RexInode, old_size: i64, new_size: i64) -> Result {
+    let eof_block_end = bytes(block_of(old_size + (1 << BLOCK_SHIFT) - 1)) as i64;
+    let zero_end = new_size.min(eof_block_end);
+    if zero_end > old_size {
+        inode.zero_range(old_size, zero_end - old_size)?;
+    }
+    let first = block_of(eof_block_end);
+    let info = inode.data();
+    if new_size <= eof_block_end || !info.map.read(|map, _| map.has_written(first, u64::MAX)) {
+        return Ok(());
+    }
+    let txn = Txn::start(inode.super_block(), write_credits(inode, 2))?;
+    info.map
+        .change(|map, _| map.mark_unwritten(first, u64::MAX))?;
+    inode.mark_dirty();
+    txn.stop()
+}
+
 /// Blocks an allocating write fault preallocates past its folio at most
 /// (8 MiB).
 const FAULT_PREALLOC_MAX: u64 = 2048;
