@@ -11,6 +11,7 @@
 #include <linux/fileattr.h>	/* needs linux/fs.h first */
 #include <linux/fs/super.h>
 #include <linux/iomap.h>
+#include <linux/jbd2.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/sched/mm.h>
@@ -305,6 +306,21 @@ void rvfs_buffer_unlock(struct buffer_head *bh)
 ssize_t rvfs_generic_write_sync(struct kiocb *iocb, ssize_t count)
 {
 	return generic_write_sync(iocb, count);
+}
+
+unsigned int rvfs_journal_latest_tid(journal_t *journal)
+{
+	tid_t tid;
+
+	read_lock(&journal->j_state_lock);
+	if (journal->j_running_transaction)
+		tid = journal->j_running_transaction->t_tid;
+	else if (journal->j_committing_transaction)
+		tid = journal->j_committing_transaction->t_tid;
+	else
+		tid = journal->j_commit_sequence;
+	read_unlock(&journal->j_state_lock);
+	return tid;
 }
 
 typedef int (*rvfs_convert_fn)(struct inode *inode, loff_t offset, size_t size);

@@ -114,6 +114,15 @@ bool rvfs_daxdev_mapping_supported(const struct vm_area_desc *desc,
 void rvfs_vma_desc_set_hugepage(struct vm_area_desc *desc);
 int rvfs_dax_break_layout(struct inode *inode, loff_t start, loff_t end);
 
+/* Journal */
+typedef struct journal_s journal_t;
+/*
+ * The transaction that a change of the filesystem made now would join, or
+ * the last to commit: what fsync of an inode read from disk commits, its
+ * last change being unknown (as ext4 sets i_sync_tid at iget).
+ */
+unsigned int rvfs_journal_latest_tid(journal_t *journal);
+
 struct iomap_ioend;
 /*
  * The queue of unwritten-extent writeback completions (see glue.c), made

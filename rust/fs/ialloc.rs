@@ -126,6 +126,8 @@ pub(super) fn create(
             map,
             chain: ExtentChain::default(),
             xattr_block: 0,
+            // `save` below sets it.
+            last_tid: 0,
         }),
     )?;
     account_blocks(&inode);

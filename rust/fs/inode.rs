@@ -59,6 +59,8 @@ pub(super) struct InodeInit<'a> {
     pub(super) map: ExtentMap,
     pub(super) chain: ExtentChain,
     pub(super) xattr_block: u64,
+    /// The journal transaction that last wrote the inode, as far as known.
+    pub(super) last_tid: u32,
 }
 
 impl InodeInfo {
@@ -75,7 +77,7 @@ impl InodeInfo {
             user_flags: AtomicU16::new(init.user_flags),
             map <- ExtentMapLock::new(init.map, init.chain),
             xattrs <- XattrLock::new(init.xattr_block),
-            last_tid: AtomicU32::new(0),
+            last_tid: AtomicU32::new(init.last_tid),
         }? Error)
     }
 
@@ -276,6 +278,9 @@ fn iget_checked(
             map,
             chain,
             xattr_block: disk.xattr_block,
+            // Its last change may be in the running transaction (its
+            // earlier in-memory inode is gone): fsync commits that.
+            last_tid: sb.data().journal().map_or(0, |j| j.latest_tid()),
         }),
     )
 }

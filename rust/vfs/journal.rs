@@ -167,6 +167,15 @@ impl Journal {
         to_result(unsafe { vfs_bindings::jbd2_complete_transaction(self.raw()?, tid) })
     }
 
+    /// The running transaction, or the committing one, or the last one
+    /// committed: what a change made now would join or follow.
+    pub(crate) fn latest_tid(&self) -> u32 {
+        // SAFETY: a loaded journal; the helper takes its state lock.
+        self.raw().map_or(0, |journal| unsafe {
+            vfs_bindings::rvfs_journal_latest_tid(journal)
+        })
+    }
+
     /// Whether committing transaction `tid` flushes the device's cache
     /// before its commit block, so that data written before it is durable
     /// too (`jbd2_trans_will_send_data_barrier`).
