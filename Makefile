@@ -6,7 +6,9 @@
 #               (scripts/check.sh; the module's clippy needs a built kernel)
 #   make bench  build everything and benchmark rexfs against XFS and ext4
 #   make xfstests XFSTESTS_DIR=/path/to/built/xfstests [TESTS="generic/344 ..."]
-#               run xfstests on rexfs in the test VM (kernel built first)
+#               [XFSTESTS_DAX=1]
+#               run xfstests on rexfs in the test VM (kernel built first);
+#               XFSTESTS_DAX=1: on two pmem devices mounted -o dax
 #   make races FSTYP=rexfs|ext4|xfs   the stress races of tests/races in a VM
 #   make fuzz [FUZZ_COUNT=1000]   damaged images in a VM (scripts/fuzz.sh)
 # KDIR=/path/to/kernel/build uses your own Rust-enabled kernel tree.
@@ -50,7 +52,7 @@ bench:
 	scripts/run.sh bench
 
 xfstests: module tools
-	XFSTESTS_DIR="$(XFSTESTS_DIR)" TESTS="$(TESTS)" scripts/xfstests.sh
+	XFSTESTS_DIR="$(XFSTESTS_DIR)" TESTS="$(TESTS)" XFSTESTS_DAX="$(XFSTESTS_DAX)" scripts/xfstests.sh
 
 .PHONY: races
 races:

@@ -142,13 +142,20 @@ test_all() {
 # not touched: it stays built for the test kernel, and `make test`, `make
 # demo` and `make xfstests` run `make module` against the test kernel first
 # in any case. Four disks, one per column (rexfs, XFS, ext4, the raw
-# device), each written out in full; the guest writes its table to
-# $OUT/bench.txt, printed here. The BENCH_* settings of tests/bench.sh and
-# SCALE are passed on to the guest; BENCH_DISK_MIB (4096), BENCH_MEM_MB
-# (2048) and BENCH_TIMEOUT (seconds) are the VM's.
+# device), each written out in full, and BENCH_PMEM_MIB of legacy pmem,
+# /dev/pmem0, for the DAX rows (each filesystem in turn, mounted -o dax);
+# the guest writes its table to $OUT/bench.txt, printed here. The BENCH_*
+# settings of tests/bench.sh and SCALE are passed on to the guest;
+# BENCH_DISK_MIB (4096), BENCH_MEM_MB (2048; with pmem, a multiple of 128),
+# BENCH_PMEM_MIB (1024, a multiple of 128, at least 384 for mkfs.xfs; 0: no
+# pmem, the DAX rows read n/a; QEMU's -m is BENCH_MEM_MB + BENCH_PMEM_MIB)
+# and BENCH_TIMEOUT (seconds) are the VM's.
 bench() {
 	local kdir kernel checkers mod status=0 v timeout
 	local runs=${BENCH_RUNS:-3} runtime=${BENCH_RUNTIME:-30} disk_mib=${BENCH_DISK_MIB:-4096}
+	local pmem_mib=${BENCH_PMEM_MIB:-1024}
+	[[ $pmem_mib =~ ^[0-9]+$ ]] && ((pmem_mib % 128 == 0)) ||
+		{ echo "run.sh: BENCH_PMEM_MIB=$pmem_mib: a multiple of 128 (MiB) expected" >&2; exit 2; }
 	step "host packages and toolchain"
 	scripts/setup-host.sh
 	if [ -n "${KDIR:-}" ]; then
@@ -194,11 +201,12 @@ bench() {
 	vars+=("REXFS_OUT=$(printf '%q' "$OUT")" "BENCH_MODULE=$(printf '%q' "$mod")"
 	       "BENCH_MODULE_NOTE=REXFS_DEBUG=n" "BENCH_KERNEL=$(printf '%q' "$kernel")")
 	# 17 time-based fio runs per round (random and fsync jobs on each
-	# column) and about 4 minutes of the rest: some 14 minutes a round with
-	# the defaults. The limit is near twice that.
-	timeout=${BENCH_TIMEOUT:-$((900 + runs * (17 * (runtime + 20) + 600)))}
-	step "benchmark VM (QEMU under TCG: $runs rounds, ${runtime} s time-based jobs; about $(((runs * (17 * (runtime + 5) + 240) + 180) / 60)) min, limit $((timeout / 60)) min)"
-	KDIR=$kdir scripts/vm.sh --out "$OUT" "${disk_args[@]}" --mem "${BENCH_MEM_MB:-2048}" \
+	# column) and about 4 minutes of the rest, with the DAX rows' 9 runs
+	# (each a mkfs, a mount and 256 MiB) perhaps 3 more: some 17 minutes a
+	# round with the defaults. The limit is near twice that.
+	timeout=${BENCH_TIMEOUT:-$((900 + runs * (17 * (runtime + 20) + 900)))}
+	step "benchmark VM (QEMU under TCG: $runs rounds, ${runtime} s time-based jobs; about $(((runs * (17 * (runtime + 5) + 420) + 180) / 60)) min, limit $((timeout / 60)) min)"
+	KDIR=$kdir scripts/vm.sh --out "$OUT" "${disk_args[@]}" --pmem "${pmem_mib}M" --mem "${BENCH_MEM_MB:-2048}" \
 		--timeout "$timeout" -- "${vars[@]}" tests/bench.sh || status=$?
 	step "results ($OUT/bench.txt)"
 	cat "$OUT/bench.txt" 2>/dev/null || echo "no results; see $OUT/console.log"

@@ -2,7 +2,7 @@
 # Run a command in a QEMU guest booted from the test kernel.
 #
 #   scripts/vm.sh --out DIR [--disk FILE]... [--timeout SECS] [--mem MIB]
-#                 [--pmem SIZE] -- COMMAND
+#                 [--pmem SIZE]... -- COMMAND
 #
 # The guest's root is the host's / shared read-only over 9p (so host tools,
 # the repository and its build products are there at the same paths), DIR is
@@ -11,18 +11,27 @@
 #
 # --timeout: seconds for the whole VM (default 600). --mem: the guest's RAM
 # in MiB (default 2048). --pmem SIZE (a number of MiB, or with a suffix M or
-# G: 1G, 512M; a multiple of 128 MiB): a legacy persistent memory device of
-# that size, /dev/pmem0, beside the virtio disks, DAX-capable (fs/dax.c:
-# mount -o dax). It is guest memory the kernel is told, with memmap=SIZE!START
-# on its command line, to use as an e820 type-12 (pmem) range instead of RAM:
-# QEMU's -m is MIB + SIZE, with at most 3 GiB of it (the guest's first
-# min(MIB, 3072) MiB) below 4 GiB (-machine max-ram-below-4g), and the pmem
-# range is the top of the RAM above 4 GiB, START = 4 GiB + MIB - min(MIB,
-# 3072) MiB. It is never below 4 GiB, where the firmware keeps the ACPI
-# tables at the top of RAM; with --pmem, --mem must be a multiple of 128 MiB
-# too, so that the range is section-aligned (2 MiB PMD faults need 2 MiB
-# alignment). The device starts zeroed in each boot: it lives in QEMU's
-# memory, not in a file.
+# G: 1G, 512M; a multiple of 128 MiB; 0 adds nothing): a legacy persistent
+# memory device of that size beside the virtio disks, DAX-capable
+# (fs/dax.c: mount -o dax); repeated, one device per --pmem, /dev/pmem0,
+# /dev/pmem1, ... in the order given. Each is guest memory the kernel is
+# told, with memmap=SIZE!START on its command line, to use as an e820
+# type-12 (pmem) range instead of RAM: QEMU's -m is MIB plus the sizes of
+# all of them, with at most 3 GiB of it (the guest's first min(MIB, 3072)
+# MiB) below 4 GiB (-machine max-ram-below-4g), and the pmem ranges are the
+# top of the RAM above 4 GiB, one after another: the first at START = 4 GiB
+# + MIB - min(MIB, 3072) MiB, each next one where the one before ends. They
+# are never below 4 GiB, where the firmware keeps the ACPI tables at the top
+# of RAM; with --pmem, --mem must be a multiple of 128 MiB too, so that each
+# range is section-aligned (2 MiB PMD faults need 2 MiB alignment).
+# Adjacent type-12 ranges stay separate (e820_type_mergeable() refuses to
+# merge E820_TYPE_PRAM), drivers/nvdimm/e820.c makes a region of each in
+# address order, and a region's pmem device is named after its id
+# (pmem<id>, nvdimm_namespace_disk_name), taken in that order: so
+# /dev/pmemN is the Nth range. The guest's init waits for every device and
+# says so on the console ("vm.sh: ...") if one is missing or is not at its
+# range (/sys/block/pmemN/device/resource and size). The devices start
+# zeroed in each boot: they live in QEMU's memory, not in a file.
 #
 # Output in DIR:
 #   console.log  the guest console (also on stdout): the kernel's messages up
@@ -58,7 +67,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-usage="usage: vm.sh --out DIR [--disk FILE]... [--timeout SECS] [--mem MIB] [--pmem SIZE] -- COMMAND"
+usage="usage: vm.sh --out DIR [--disk FILE]... [--timeout SECS] [--mem MIB] [--pmem SIZE]... -- COMMAND"
 die() { echo "vm.sh: $*" >&2; exit 2; }
 
 # mib SIZE: SIZE (N, NM or NG) in MiB.
@@ -71,22 +80,31 @@ mib() {
 	esac
 }
 
-out= timeout=600 mem=2048 pmem=0 disks=()
+out= timeout=600 mem=2048 pmems=() disks=()
 while (($#)); do
 	case $1 in
 	--out) out=$2; shift 2 ;;
 	--disk) disks+=("$2"); shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--mem) mem=$(mib "$2") || die "--mem $2: a number of MiB expected"; shift 2 ;;
-	--pmem) pmem=$(mib "$2") || die "--pmem $2: a size such as 1G or 512M expected"; shift 2 ;;
+	--pmem)
+		size=$(mib "$2") || die "--pmem $2: a size such as 1G or 512M expected"
+		((size == 0)) || pmems+=("$size")
+		shift 2
+		;;
 	--) shift; break ;;
 	*) echo "vm.sh: unknown argument $1" >&2; echo "$usage" >&2; exit 2 ;;
 	esac
 done
 [ -n "$out" ] && (($#)) || { echo "$usage" >&2; exit 2; }
 ((mem > 0)) || die "--mem $mem: must not be 0"
+# pmem: the total size of the --pmem devices (MiB).
+pmem=0
+for size in "${pmems[@]}"; do
+	((size % 128 == 0)) || die "--pmem ${size}M: must be a multiple of 128 MiB"
+	pmem=$((pmem + size))
+done
 if ((pmem)); then
-	((pmem % 128 == 0)) || die "--pmem ${pmem}M: must be a multiple of 128 MiB"
 	((mem % 128 == 0)) || die "--mem $mem with --pmem: must be a multiple of 128 MiB"
 fi
 KDIR=${KDIR:-$("$HERE/scripts/kernel.sh" path)}
@@ -165,13 +183,39 @@ while (1) {
 PERL
 chmod +x "$out/kmsg-stream"
 
-# With --pmem, init waits for /dev/pmem0 (the nvdimm bus may probe
-# asynchronously) before COMMAND runs.
-pmem_wait=
+# The pmem layout (see the top): low MiB of RAM below 4 GiB, the rest of
+# the RAM and then the pmem ranges from 4 GiB up, each range given to the
+# kernel as memmap=SIZE!START. With --pmem, init waits for every
+# /dev/pmemN (the nvdimm bus may probe asynchronously) before COMMAND runs,
+# and checks that each is the range it was given (address and size, in
+# sysfs): a missing or misplaced device is reported on the console.
+memmap= pmem_wait=
 if ((pmem)); then
-	pmem_wait='for i in $(seq 300); do [ -b /dev/pmem0 ] && break; sleep 0.1; done
-[ -b /dev/pmem0 ] || echo "vm.sh: no /dev/pmem0 (--pmem '"${pmem}"'M)" >&2
+	low=$((mem < 3072 ? mem : 3072))
+	start=$((4096 + mem - low))
+	pmem_all=
+	# pmem_check N ADDRESS SECTORS WHAT: /dev/pmemN is at ADDRESS (as
+	# sysfs prints it, %#llx) and has SECTORS 512-byte sectors.
+	pmem_wait='pmem_check() {
+	local res size
+	if [ ! -b "/dev/pmem$1" ]; then
+		echo "vm.sh: no /dev/pmem$1 ($4)" >&2
+		return
+	fi
+	res=$(cat "/sys/block/pmem$1/device/resource" 2>/dev/null)
+	size=$(cat "/sys/block/pmem$1/size" 2>/dev/null)
+	[ "$res $size" = "$2 $3" ] ||
+		echo "vm.sh: /dev/pmem$1 is at ${res:-?} with ${size:-?} sectors, not $4 at $2 with $3" >&2
+}
 '
+	checks=
+	for i in "${!pmems[@]}"; do
+		memmap+=" memmap=${pmems[i]}M!${start}M"
+		pmem_all+="[ -b /dev/pmem$i ] && "
+		checks+="pmem_check $i $(printf '%#x' $((start << 20))) $((pmems[i] * 2048)) '--pmem ${pmems[i]}M, memmap=${pmems[i]}M!${start}M'"$'\n'
+		start=$((start + pmems[i]))
+	done
+	pmem_wait+="for i in \$(seq 300); do ${pmem_all}break; sleep 0.1; done"$'\n'"$checks"
 fi
 
 # The guest's init: a minimal userspace around COMMAND.
@@ -243,10 +287,9 @@ append+=" root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,m
 append+=" init=$out/init panic=-1 oops=panic"
 ram=$mem machine=()
 if ((pmem)); then
-	low=$((mem < 3072 ? mem : 3072))
 	ram=$((mem + pmem))
 	machine=(-machine "pc,max-ram-below-4g=${low}M")
-	append+=" memmap=${pmem}M!$((4096 + mem - low))M"
+	append+=$memmap
 fi
 
 qemu=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m "$ram" "${machine[@]}"

@@ -18,17 +18,32 @@
 # /dev/vdb (SCRATCH_DEV) and /dev/vdc (LOGWRITES_DEV, the dm-log-writes
 # log), sparse files made here and removed afterwards.
 #
+# XFSTESTS_DAX=1 (`make xfstests XFSTESTS_DAX=1`) runs the same on pmem
+# with DAX instead: no disk images; the guest gets two legacy pmem devices
+# (scripts/vm.sh --pmem twice, XFSTESTS_PMEM_SIZE each, default 1G, a
+# multiple of 128 MiB), /dev/pmem0 (TEST_DEV) and /dev/pmem1 (SCRATCH_DEV),
+# both mounted with -o dax (MOUNT_OPTIONS and TEST_FS_MOUNT_OPTS), and no
+# LOGWRITES_DEV (the log-writes tests notrun). guest.sh gets the mode in its
+# environment and local.config picks the devices and options from it;
+# guest.sh checks that files on the test device use DAX before ./check, and
+# runs fsck.rexfs on the two pmem devices at the end. The guest's memory is
+# XFSTESTS_MEM of RAM (which must then be a multiple of 128 MiB) plus the
+# two devices: QEMU's -m is 3072 + 2 x 1024 MiB by default. The output goes
+# to out/xfstests-dax/ instead, so a DAX run keeps the disk run's results.
+#
 # Settings: XFSTESTS_TIMEOUT (seconds for the whole VM, default 7200),
 # XFSTESTS_MEM (guest MiB, 3072), XFSTESTS_TEST_SIZE,
 # XFSTESTS_SCRATCH_SIZE (disk sizes, 2G each) and XFSTESTS_LOGWRITES_SIZE
-# (the scratch size by default), XFSTESTS_PATCH (the patch to fstests,
+# (the scratch size by default), XFSTESTS_DAX and XFSTESTS_PMEM_SIZE (above;
+# the disk sizes do not apply then), XFSTESTS_PATCH (the patch to fstests,
 # default tests/xfstests/fstests-rexfs.patch; "none" runs the tree as it
 # is), KDIR (as for scripts/vm.sh).
 #
-# Output in out/xfstests/: check.out (what ./check printed), results/
-# (xfstests' RESULT_BASE: check.log, and per test .full, .out.bad, .dmesg),
-# patch.log (the patch applied in the guest), kmsg.log (the guest's whole
-# kernel log), console.log, dmesg. Prints
+# Output in out/xfstests/ (out/xfstests-dax/ with XFSTESTS_DAX=1): check.out
+# (what ./check printed), results/ (xfstests' RESULT_BASE: check.log, and
+# per test .full, .out.bad, .dmesg), patch.log (the patch applied in the
+# guest), fsck-*.log (fsck.rexfs -n of each device), kmsg.log
+# (the guest's whole kernel log), console.log, dmesg, vm.log. Prints
 # ./check's summary and "xfstests: N passed, N failed, N skipped"; exits 0
 # only if no test failed and the kernel log is clean.
 set -euo pipefail
@@ -38,6 +53,12 @@ OUT=$REPO/out/xfstests
 DEFAULT_TESTS="generic/013 generic/070 generic/091 generic/127 generic/263 generic/344 generic/346 generic/647"
 
 die() { echo "xfstests.sh: $*" >&2; exit 2; }
+
+case ${XFSTESTS_DAX:-0} in
+0) XFSTESTS_DAX=0 ;;
+1) OUT=$REPO/out/xfstests-dax ;;
+*) die "XFSTESTS_DAX=$XFSTESTS_DAX: 1 (pmem with -o dax) or 0 expected" ;;
+esac
 
 [ -n "${XFSTESTS_DIR:-}" ] || die "set XFSTESTS_DIR to a built xfstests tree"
 XFSTESTS_DIR=$(cd "$XFSTESTS_DIR" && pwd)
@@ -75,19 +96,28 @@ rm -rf "$OUT/results" "$OUT/check.out" "$OUT"/fsck-*.log "$OUT/kmsg.log" "$OUT/p
 disks=("$OUT/test.img" "$OUT/scratch.img" "$OUT/logwrites.img")
 trap 'rm -f "${disks[@]}"' EXIT
 rm -f "${disks[@]}"
-truncate -s "${XFSTESTS_TEST_SIZE:-2G}" "$OUT/test.img"
-truncate -s "${XFSTESTS_SCRATCH_SIZE:-2G}" "$OUT/scratch.img"
-# The dm-log-writes log (LOGWRITES_DEV): every write made to the scratch
-# device during a test, so as large as the scratch disk.
-truncate -s "${XFSTESTS_LOGWRITES_SIZE:-${XFSTESTS_SCRATCH_SIZE:-2G}}" "$OUT/logwrites.img"
+# The guest's devices, in the order of local.config: the disks vda, vdb and
+# vdc, or with DAX the pmem devices pmem0 and pmem1.
+devices=()
+if [ "$XFSTESTS_DAX" = 1 ]; then
+	pmem_size=${XFSTESTS_PMEM_SIZE:-1G}
+	devices=(--pmem "$pmem_size" --pmem "$pmem_size")
+	where="pmem, 2 x $pmem_size, -o dax"
+else
+	truncate -s "${XFSTESTS_TEST_SIZE:-2G}" "$OUT/test.img"
+	truncate -s "${XFSTESTS_SCRATCH_SIZE:-2G}" "$OUT/scratch.img"
+	# The dm-log-writes log (LOGWRITES_DEV): every write made to the scratch
+	# device during a test, so as large as the scratch disk.
+	truncate -s "${XFSTESTS_LOGWRITES_SIZE:-${XFSTESTS_SCRATCH_SIZE:-2G}}" "$OUT/logwrites.img"
+	devices=(--disk "$OUT/test.img" --disk "$OUT/scratch.img" --disk "$OUT/logwrites.img")
+	where="virtio disks"
+fi
 
-echo "== xfstests ${tests[*]} (QEMU under TCG; log in $OUT/vm.log)"
+echo "== xfstests ${tests[*]} ($where; QEMU under TCG; log in $OUT/vm.log)"
 status=0
-# The order of the disks is that of local.config: vda, vdb, vdc.
-scripts/vm.sh --out "$OUT" --disk "$OUT/test.img" --disk "$OUT/scratch.img" \
-	--disk "$OUT/logwrites.img" \
+scripts/vm.sh --out "$OUT" "${devices[@]}" \
 	--timeout "${XFSTESTS_TIMEOUT:-7200}" --mem "${XFSTESTS_MEM:-3072}" \
-	-- tests/xfstests/guest.sh "$OUT" "$XFSTESTS_DIR" "$fstests_patch" "${tests[@]}" \
+	-- XFSTESTS_DAX="$XFSTESTS_DAX" tests/xfstests/guest.sh "$OUT" "$XFSTESTS_DIR" "$fstests_patch" "${tests[@]}" \
 	>"$OUT/vm.log" 2>&1 || status=$?
 
 # ./check's own summary, then counts in the form the test drivers read.

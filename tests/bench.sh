@@ -12,6 +12,19 @@
 # XFS, /dev/vdc ext4, /dev/vdd the raw device. They are destroyed, so this
 # refuses to run outside the test VM.
 #
+# DAX (the dax_* jobs): the guest's legacy pmem device, /dev/pmem0
+# (scripts/run.sh boots with --pmem BENCH_PMEM_MIB), shared by the three
+# filesystems one after the other: every run of a DAX job on a column makes
+# that filesystem afresh on /dev/pmem0 (mkfs.rexfs -q -f; mkfs.xfs -f -q,
+# whose default reflink=1 Linux 7.3 accepts with dax on a whole device;
+# mkfs.ext4 -F -q -b 4096 with the inode tables and journal initialised),
+# mounts it with -o dax, checks that a file made there has STATX_ATTR_DAX
+# (XFS would silently mount without DAX on a device that lacks it), runs the
+# job's setup (the read job's file) and the job, and unmounts it; after a
+# rexfs run, fsck.rexfs -n /dev/pmem0 (reported after the table). The runs
+# rotate over the columns as the others do. No raw column: the DAX rows
+# compare filesystems. Without /dev/pmem0 their cells read n/a.
+#
 # Settings, from the host's environment (scripts/run.sh passes BENCH_* on):
 #   BENCH_RUNS=3          runs of each job on each column
 #   BENCH_RUNTIME=30      seconds of each time-based fio job (random, fsync)
@@ -22,11 +35,14 @@
 #   BENCH_DSYNC_MIB=16    size of the RWF_DSYNC job
 #   BENCH_META_FILES=10000 files of the metadata job
 #   BENCH_SMALL_FILES=2000 files of the create+fsync job
+#   BENCH_DAX_MIB=256     size of each DAX job (sequential write, read, mmap);
+#                         it must fit in /dev/pmem0 with the filesystem
 #   BENCH_JOBS="..."      only these jobs (names as in JOBS below)
 #   BENCH_COLUMNS="..."   only these columns (rexfs xfs ext4 raw)
 #   BENCH_JOB_TIMEOUT     seconds one run of a job may take, then it failed
 #                         (default 3 x BENCH_RUNTIME + 900)
-# From scripts/run.sh: BENCH_MODULE (the rexfs.ko built for this kernel)
+# From scripts/run.sh: BENCH_PMEM_MIB (the VM's pmem, 1024; not read here),
+# BENCH_MODULE (the rexfs.ko built for this kernel)
 # and BENCH_MODULE_NOTE (how), BENCH_KERNEL (which kernel this is),
 # REXFS_OUT (where the table goes).
 #
@@ -60,6 +76,7 @@ MMAP_MIB=${BENCH_MMAP_MIB:-256}
 DSYNC_MIB=${BENCH_DSYNC_MIB:-16}
 META_FILES=${BENCH_META_FILES:-10000}
 SMALL_FILES=${BENCH_SMALL_FILES:-2000}
+DAX_MIB=${BENCH_DAX_MIB:-256}
 JOB_TIMEOUT=${BENCH_JOB_TIMEOUT:-$((RUNTIME * 3 + 900))}
 MODULE=${BENCH_MODULE:-$MODULE}
 OUTDIR=${REXFS_OUT:-/tmp/bench-out}
@@ -73,6 +90,14 @@ declare -A DISK=([rexfs]=/dev/vda [xfs]=/dev/vdb [ext4]=/dev/vdc [raw]=/dev/vdd)
 declare -A TARGET=()   # column -> mount point, or the raw device
 declare -A BROKEN=()   # column -> why it has no results (not made or mounted)
 declare -A DIRECT=()   # column -> yes if O_DIRECT works there
+# DAX: the pmem device all the DAX jobs use, where each is mounted, and the
+# fsck.rexfs results of the rexfs runs there.
+PMEM=/dev/pmem0
+DAX_MNT=/tmp/bench/dax
+PMEM_MIB=0
+[ -b "$PMEM" ] && PMEM_MIB=$(($(blockdev --getsize64 "$PMEM") >> 20))
+DAX_FSCK_CLEAN=0
+declare -a DAX_FSCK_BAD=()
 for col in "${COLUMNS[@]}"; do
 	[ -n "${DISK[$col]:-}" ] || { echo "bench.sh: unknown column $col" >&2; exit 2; }
 	[ -b "${DISK[$col]}" ] || { echo "bench.sh: no disk ${DISK[$col]} for $col" >&2; exit 2; }
@@ -81,9 +106,12 @@ done
 # ---- The jobs and the rows of the table, in table order ----
 
 declare -a JOBS=()
-# JOB_WHERE: "fs" or "fs raw"; JOB_ROWS: the rows it fills; JOB_DIRECT: uses
-# O_DIRECT (n/a on a filesystem without it); JOB_FILES: the files it uses,
-# removed once no later job uses them; JOB_SETUP: run once per column first.
+# JOB_WHERE: "fs" or "fs raw" (the mounted disks, and the raw one), or "dax"
+# (a fresh filesystem on /dev/pmem0 for each run); JOB_ROWS: the rows it
+# fills; JOB_DIRECT: uses O_DIRECT (n/a on a filesystem without it);
+# JOB_FILES: the files it uses, removed once no later job uses them;
+# JOB_SETUP: run once per column first (for a "dax" job: in each run, on
+# its fresh filesystem, before the job).
 declare -A JOB_WHERE=() JOB_ROWS=() JOB_DIRECT=() JOB_FILES=() JOB_SETUP=()
 declare -A ROW_UNIT=() ROW_LABEL=() ROW_GROUP=()
 declare -a ROWS=()
@@ -147,6 +175,14 @@ row meta meta_create ops/s "create + syncfs"
 row meta meta_stat ops/s "stat, cold cache"
 row meta meta_unlink ops/s "unlink + syncfs"
 
+GROUP="DAX: $PMEM ($( ((PMEM_MIB)) && echo "$PMEM_MIB MiB legacy pmem" || echo none)), mounted -o dax, a fresh filesystem each run"
+job dax_seq_write dax
+row dax_seq_write dax_seq_write MiB/s "DAX seq write 1M, ${DAX_MIB} MiB, fsync"
+job dax_seq_read dax setup=setup_dax_read
+row dax_seq_read dax_seq_read MiB/s "DAX seq read 1M"
+job dax_mmap_write dax
+row dax_mmap_write dax_mmap_write MiB/s "DAX mmap write: stores + msync, ${DAX_MIB} MiB sparse"
+
 # Later rows (issues 17, 21) go here: clone and COW
 # overwrite (XFS and rexfs only: ext4's cells say n/a), and, under SCALE=1
 # (passed through by scripts/run.sh), the scaling benchmark as its own group.
@@ -157,6 +193,14 @@ if [ -n "${BENCH_JOBS:-}" ]; then
 		[ -n "${JOB_WHERE[$j]:-}" ] || { echo "bench.sh: unknown job $j" >&2; exit 2; }
 	done
 fi
+# is_dax_job JOB: JOB runs on /dev/pmem0, not on the mounted disks.
+is_dax_job() { [ "${JOB_WHERE[$1]}" = dax ]; }
+# DISKS_USED: some job runs on the disks (else they are not made or
+# mounted); DAX_USED: some job runs on /dev/pmem0.
+DISKS_USED= DAX_USED=
+for j in "${JOBS[@]}"; do
+	if is_dax_job "$j"; then DAX_USED=1; else DISKS_USED=1; fi
+done
 
 # ---- Running one measurement ----
 
@@ -184,7 +228,7 @@ run_fio() {
 	local section=$1 path=$2 rw=$3 metric=$4 row=$5 value
 	grep -q "^\[$section\]" "$BENCH/jobs.fio" || { echo "no section [$section] in jobs.fio" >&2; return 1; }
 	BENCH_TARGET=$path BENCH_SEQ_SIZE=${SEQ_MIB}m BENCH_RAND_SIZE=${RAND_MIB}m \
-		BENCH_RUNTIME=$RUNTIME BENCH_IOENGINE=$IOENGINE \
+		BENCH_RUNTIME=$RUNTIME BENCH_IOENGINE=$IOENGINE BENCH_DAX_SIZE=${DAX_MIB}m \
 		timeout -k 30 "$JOB_TIMEOUT" fio --eta=never --output-format=json \
 		--output="$RUN_LOG.json" --section="$section" "$BENCH/jobs.fio" >&2 ||
 		{ echo "fio exit status $?" >&2; return 1; }
@@ -251,6 +295,77 @@ job_meta() {
 	mkdir "$d" && timeout -k 30 "$JOB_TIMEOUT" python3 "$BENCH/measure.py" meta "$d" "$META_FILES"
 }
 
+# The DAX jobs: TARGET is the fresh filesystem on /dev/pmem0 (dax_prepare).
+job_dax_seq_write() { run_fio dax-seq-write "$2/seq" write mib dax_seq_write; }
+job_dax_seq_read() {
+	need_file "$2/seq" "$DAX_MIB" && run_fio dax-seq-read "$2/seq" read mib dax_seq_read
+}
+job_dax_mmap_write() {
+	local value
+	value=$(timeout -k 30 "$JOB_TIMEOUT" python3 "$BENCH/measure.py" mmap "$2/mmap" "$DAX_MIB") &&
+		echo "dax_mmap_write $value"
+}
+# setup_dax_read COLUMN TARGET: the read job's file, written and synced.
+setup_dax_read() {
+	xfs_io -f -c "pwrite -q -b 1m 0 ${DAX_MIB}m" -c fsync "$2/seq"
+}
+
+# ---- DAX: one filesystem at a time on /dev/pmem0 ----
+
+# is_dax PATH: statx says PATH's data is accessed with DAX (STATX_ATTR_DAX).
+is_dax() {
+	local attrs
+	attrs=$(xfs_io -c 'statx -r' "$1" | awk '/^stat.attributes / { print $3 }')
+	[[ $attrs =~ ^0x[0-9a-fA-F]+$ ]] && (((attrs & 0x200000) != 0))
+}
+
+# dax_prepare COLUMN: a fresh COLUMN filesystem on /dev/pmem0, mounted -o
+# dax on $DAX_MNT, where a new file must have DAX.
+dax_prepare() {
+	local col=$1
+	mkdir -p "$DAX_MNT"
+	if mountpoint -q "$DAX_MNT"; then umount "$DAX_MNT" || return 1; fi
+	case $col in
+	rexfs) module_matches && load && mkfs.rexfs -q -f "$PMEM" ;;
+	xfs) mkfs.xfs -f -q "$PMEM" ;;
+	# 4 KiB blocks whatever the size (DAX needs the page size; mke2fs's
+	# "small" type would give 1 KiB below 512 MiB).
+	ext4) mkfs.ext4 -F -q -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 "$PMEM" ;;
+	*) echo "no DAX for column $col" >&2; false ;;
+	esac || { echo "mkfs of $col on $PMEM failed" >&2; return 1; }
+	mount -t "$col" -o dax "$PMEM" "$DAX_MNT" || { echo "mount -t $col -o dax $PMEM failed" >&2; return 1; }
+	grep " $DAX_MNT " /proc/mounts >&2
+	xfs_io -f -c "pwrite -q 0 4k" "$DAX_MNT/probe" >&2 || return 1
+	if ! is_dax "$DAX_MNT/probe"; then
+		echo "$col on $PMEM mounted -o dax, but a file there has no STATX_ATTR_DAX" >&2
+		return 1
+	fi
+	rm -f "$DAX_MNT/probe"
+}
+
+# dax_finish COLUMN: unmount /dev/pmem0; after rexfs, fsck.rexfs -n it
+# (its output in $RUN_LOG.fsck; counted for the report). Fails if the
+# unmount did.
+dax_finish() {
+	local col=$1 status
+	mountpoint -q "$DAX_MNT" || return 0
+	if ! umount "$DAX_MNT"; then
+		echo "umount $DAX_MNT failed; detaching it lazily" >&2
+		umount -l "$DAX_MNT"
+		return 1
+	fi
+	[ "$col" = rexfs ] || return 0
+	fsck.rexfs -n "$PMEM" >"$RUN_LOG.fsck" 2>&1
+	status=$?
+	if [ "$status" = 0 ]; then
+		DAX_FSCK_CLEAN=$((DAX_FSCK_CLEAN + 1))
+	else
+		DAX_FSCK_BAD+=("$(basename "$RUN_LOG").fsck: exit $status")
+		echo "fsck.rexfs -n $PMEM: exit $status (see $RUN_LOG.fsck)" >&2
+	fi
+	return 0
+}
+
 # record ROW COLUMN RUN VALUE
 record() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 
@@ -263,11 +378,27 @@ record_all() {
 # one_run JOB COLUMN RUN: run JOB once on COLUMN from a dropped page cache;
 # record each row's value, or "failed" in every row. Returns 1 on failure.
 one_run() {
-	local job=$1 col=$2 run=$3 r value out
+	local job=$1 col=$2 run=$3 r value out target=${TARGET[$col]:-} status=0
 	RUN_LOG=$LOGDIR/$job-$col-$run
-	drop_caches
-	"job_$job" "$col" "${TARGET[$col]}" >"$RUN_LOG.values" 2>"$RUN_LOG.log"
-	local status=$?
+	: >"$RUN_LOG.values"
+	: >"$RUN_LOG.log"
+	# A DAX job: its fresh filesystem on /dev/pmem0, and its setup, first.
+	if is_dax_job "$job"; then
+		target=$DAX_MNT
+		if ! { dax_prepare "$col" && { [ -z "${JOB_SETUP[$job]:-}" ] || "${JOB_SETUP[$job]}" "$col" "$target"; }; } \
+			>>"$RUN_LOG.log" 2>&1; then
+			echo "making, mounting or setting up $col on $PMEM failed" >>"$RUN_LOG.log"
+			status=1
+		fi
+	fi
+	if [ "$status" = 0 ]; then
+		drop_caches
+		"job_$job" "$col" "$target" >"$RUN_LOG.values" 2>>"$RUN_LOG.log"
+		status=$?
+	fi
+	if is_dax_job "$job" && ! dax_finish "$col" >>"$RUN_LOG.log" 2>&1; then
+		[ "$status" != 0 ] || status=1
+	fi
 	# Every row of the job must have come out once, as a number or "n/a"
 	# (the column lacks what the row measures, e.g. ext4 and reflink).
 	for r in ${JOB_ROWS[$job]}; do
@@ -299,6 +430,18 @@ run_job() {
 	local -a cols=()
 	echo "== $job ($(date +%T))"
 	for col in "${COLUMNS[@]}"; do
+		# A DAX job: every filesystem column, each run on a fresh
+		# filesystem of its own (one_run); its setup is part of the run.
+		if is_dax_job "$job"; then
+			[ "$col" != raw ] || continue
+			if [ ! -b "$PMEM" ]; then
+				record_all "$job" "$col" 1 n/a
+				echo "   $col: n/a (no $PMEM: the VM has no pmem)"
+				continue
+			fi
+			cols+=("$col")
+			continue
+		fi
 		if [ "$col" = raw ]; then
 			in_list raw ${JOB_WHERE[$job]} || continue
 		elif [ -n "${BROKEN[$col]:-}" ]; then
@@ -371,6 +514,7 @@ make_fs() {
 # setup_columns: make and mount each filesystem, probe O_DIRECT.
 setup_columns() {
 	local col mnt
+	[ -n "$DISKS_USED" ] || { echo "disks: not used (only DAX jobs)"; return 0; }
 	for col in "${COLUMNS[@]}"; do
 		if [ "$col" = raw ]; then
 			TARGET[raw]=${DISK[raw]} DIRECT[raw]=yes
@@ -399,6 +543,11 @@ FSCK_REPORT="fsck.rexfs: not run"
 # counts) what the rexfs jobs left.
 finish_columns() {
 	local col out status
+	if [ -z "$DISKS_USED" ]; then
+		FSCK_REPORT="fsck.rexfs of ${DISK[rexfs]}: not run (no job on the disks)"
+		unload
+		return 0
+	fi
 	for col in "${COLUMNS[@]}"; do
 		[ "$col" = raw ] || [ -n "${BROKEN[$col]:-}" ] && continue
 		umount "${TARGET[$col]}" || {
@@ -430,6 +579,14 @@ header() {
 	echo "kernel:  ${BENCH_KERNEL:-$(uname -r) (not described by the host)}; running $(uname -r)"
 	echo "module:  $MODULE ($(modinfo -F vermagic "$MODULE" 2>/dev/null | sed 's/ *$//')${BENCH_MODULE_NOTE:+; $BENCH_MODULE_NOTE})"
 	echo "guest:   QEMU TCG, $(nproc) vCPU, $mem MiB RAM; a $disk MiB virtio disk per column, written out by the host"
+	if [ -n "$DAX_USED" ]; then
+		if [ -b "$PMEM" ]; then
+			echo "pmem:    $PMEM, $PMEM_MIB MiB of legacy pmem (memmap=); each DAX run on a fresh filesystem"
+			echo "         there, mounted -o dax (STATX_ATTR_DAX checked), the columns one after the other"
+		else
+			echo "pmem:    none (BENCH_PMEM_MIB=0): the DAX rows are n/a"
+		fi
+	fi
 	echo "tools:   $(fio --version), $(xfs_io -V), $(python3 -V)"
 	echo "method:  best of $RUNS runs per cell, (n%) = (max - min) / max over them; a job's runs"
 	echo "         interleaved over the columns in rotating order, the page cache dropped before"
@@ -462,6 +619,10 @@ finish_columns
 	python3 "$BENCH/report.py" "$ROWS_FILE" "$RESULTS" || echo "report.py failed"
 	echo
 	echo "$FSCK_REPORT"
+	if ((DAX_FSCK_CLEAN + ${#DAX_FSCK_BAD[@]})); then
+		echo "fsck.rexfs -n $PMEM after each rexfs DAX run: $DAX_FSCK_CLEAN clean, ${#DAX_FSCK_BAD[@]} not"
+		for r in "${DAX_FSCK_BAD[@]}"; do echo "    bench-logs/$r"; done
+	fi
 } >/tmp/bench.txt
 echo
 cat /tmp/bench.txt

@@ -6,9 +6,13 @@
 # OUT is the run's output directory (the read-write share of scripts/vm.sh);
 # XFSTESTS_DIR a built xfstests tree on the host, seen here through the
 # read-only root share; PATCH the patch to fstests applied to the copy run
-# here (tests/xfstests/fstests-rexfs.patch), or "none". The disks are those
-# of local.config: /dev/vda (TEST_DEV), /dev/vdb (SCRATCH_DEV) and /dev/vdc
-# (LOGWRITES_DEV, for dm-log-writes). Writes OUT/results/ (xfstests'
+# here (tests/xfstests/fstests-rexfs.patch), or "none". The devices are
+# those of local.config: /dev/vda (TEST_DEV), /dev/vdb (SCRATCH_DEV) and
+# /dev/vdc (LOGWRITES_DEV, for dm-log-writes); or, with XFSTESTS_DAX=1 in
+# the environment (scripts/xfstests.sh sets it), the pmem devices /dev/pmem0
+# (TEST_DEV) and /dev/pmem1 (SCRATCH_DEV), mounted with -o dax, which is
+# checked here before ./check starts (a file made on the test device must
+# have STATX_ATTR_DAX). Writes OUT/results/ (xfstests'
 # RESULT_BASE: check.log, check.time and per test .full, .out.bad, .dmesg),
 # OUT/check.out (what ./check printed), OUT/patch.log (the patch applied)
 # and OUT/fsck-*.log; exits with ./check's status. The whole kernel log,
@@ -26,7 +30,19 @@ shift 3
 
 # mkfs.rexfs and fsck.rexfs for util-linux's mkfs and fsck front ends.
 export PATH=$REPO/tools/bin:$PATH
+# The devices and mount options (local.config, which ./check reads again
+# for every test: the mode goes in the environment).
+case ${XFSTESTS_DAX:-0} in
+0 | 1) export XFSTESTS_DAX=${XFSTESTS_DAX:-0} ;;
+*) echo "guest.sh: XFSTESTS_DAX=$XFSTESTS_DAX: 0 or 1 expected" >&2; exit 2 ;;
+esac
 . "$HERE/local.config"
+for dev in "$TEST_DEV" "$SCRATCH_DEV" ${LOGWRITES_DEV:+"$LOGWRITES_DEV"}; do
+	[ -b "$dev" ] || { echo "guest.sh: no $dev (XFSTESTS_DAX=$XFSTESTS_DAX)" >&2; exit 2; }
+done
+echo "guest.sh: XFSTESTS_DAX=$XFSTESTS_DAX TEST_DEV=$TEST_DEV SCRATCH_DEV=$SCRATCH_DEV" \
+	"LOGWRITES_DEV=${LOGWRITES_DEV:-} MOUNT_OPTIONS='${MOUNT_OPTIONS:-}'" \
+	"TEST_FS_MOUNT_OPTS='${TEST_FS_MOUNT_OPTS:-}' MKFS_OPTIONS='$MKFS_OPTIONS'"
 
 # The guest's root is the host's, read-only. scripts/vm.sh mounts tmpfs over
 # /tmp, /var/tmp, /var/lib and /root and keeps what they hide under
@@ -83,6 +99,24 @@ ip link set lo up
 grep -qw rexfs /proc/modules || insmod "$REPO/rexfs.ko"
 # shellcheck disable=SC2086 # MKFS_OPTIONS is a list of options
 mkfs.rexfs $MKFS_OPTIONS "$TEST_DEV"
+# With DAX, the test device mounted as ./check will mount it must give its
+# files DAX (statx's STATX_ATTR_DAX, 0x200000): else the run would not test
+# what it says.
+if [ "$XFSTESTS_DAX" = 1 ]; then
+	# shellcheck disable=SC2086 # TEST_FS_MOUNT_OPTS is a list of options
+	mount -t "$FSTYP" $TEST_FS_MOUNT_OPTS "$TEST_DEV" "$TEST_DIR" ||
+		{ echo "guest.sh: mount -t $FSTYP $TEST_FS_MOUNT_OPTS $TEST_DEV failed" >&2; exit 2; }
+	xfs_io -f -c "pwrite -q 0 4k" "$TEST_DIR/dax-probe"
+	attrs=$(xfs_io -c "statx -r" "$TEST_DIR/dax-probe" | awk '/^stat.attributes / { print $3 }')
+	rm -f "$TEST_DIR/dax-probe"
+	grep " $TEST_DIR " /proc/mounts || true
+	umount "$TEST_DIR"
+	if ((!(${attrs:-0} & 0x200000))); then
+		echo "guest.sh: $TEST_DEV mounted with $TEST_FS_MOUNT_OPTS: a file has no STATX_ATTR_DAX (attributes ${attrs:-?})" >&2
+		exit 2
+	fi
+	echo "guest.sh: $TEST_DEV mounted with $TEST_FS_MOUNT_OPTS: files use DAX (statx attributes $attrs)"
+fi
 
 mkdir -p "$out/results"
 cd "$xfstests"
@@ -91,7 +125,8 @@ HOST_OPTIONS=$HERE/local.config RESULT_BASE=$out/results \
 	./check -E "$HERE/exclude" "$@" 2>&1 | tee "$out/check.out" || status=${PIPESTATUS[0]}
 
 # Unmount both devices and check each that holds a rexfs (the scratch
-# device holds one only if a test made it), as the last test left them.
+# device holds one only if a test made it), as the last test left them:
+# TEST_DEV and SCRATCH_DEV of local.config, the pmem devices with DAX.
 umount "$TEST_DIR" 2>/dev/null || true
 umount "$SCRATCH_MNT" 2>/dev/null || true
 for dev in "$TEST_DEV" "$SCRATCH_DEV"; do
