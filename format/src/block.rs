@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The header that starts every metadata block other than the superblock
-//! and the inode table: bitmap, directory, extent and extended attribute
-//! blocks.
+//! and the inode table: bitmap, directory, extent, extended attribute and
+//! refcount table blocks.
 
 use super::{
     crc32c_without_field, get_u32, get_u64, put_u32, put_u64, FormatError, Result, BLOCK_SIZE,
 };
 
-/// Size of the header that starts every bitmap, directory, extent and
-/// extended attribute block.
+/// Size of the header that starts every bitmap, directory, extent,
+/// extended attribute and refcount table block.
 pub const HEADER_SIZE: usize = 32;
 
 /// The type of a metadata block, stored as its header magic.
@@ -23,13 +23,16 @@ pub enum BlockKind {
     Extent = 0x5258_4558,
     /// Extended attribute block, "RXXA" (see [`XattrBlock`](super::XattrBlock)).
     Xattr = 0x5258_5841,
+    /// Refcount table block, "RXRC" (see
+    /// [`verify_refcount_block`](super::verify_refcount_block)).
+    Refcount = 0x5258_5243,
 }
 
 /// Header of a metadata block:
 /// `magic: u32, crc: u32, blkno: u64, owner: u64, reserved: u64`.
 ///
 /// `blkno` catches misdirected writes; `owner` is the inode the block belongs
-/// to (0 for bitmap blocks).
+/// to (0 for bitmap and refcount table blocks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockHeader {
     /// What the block holds.

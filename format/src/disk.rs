@@ -8,6 +8,7 @@
 //! bitmap_start ..+bitmap_blocks      allocation bitmap, one bit per block
 //! inode_table_start ..+inode_table_blocks  inode table, 16 inodes of 256 bytes per block
 //! journal_start ..+journal_blocks    the jbd2 journal (feature JOURNAL; none without)
+//! refcount_start ..+refcount_blocks  refcount table, one u32 per block (feature REFLINK)
 //! data_start ..block_count     data, directory, extent and extended attribute blocks
 //! ```
 //!
@@ -17,10 +18,10 @@
 //!
 //! Each on-disk object is defined in a file of its own next to this one
 //! (`crc.rs`, `superblock.rs`, `block.rs`, `bitmap.rs`, `extent.rs`,
-//! `inode.rs`, `journal.rs`, `dir.rs`, `xattr.rs`) and re-exported here, so that every
-//! name of the format is a name of this module. This file keeps what they
-//! share: the format-wide constants, [`FormatError`] and the little-endian
-//! field helpers.
+//! `inode.rs`, `journal.rs`, `dir.rs`, `xattr.rs`, `refcount.rs`) and
+//! re-exported here, so that every name of the format is a name of this
+//! module. This file keeps what they share: the format-wide constants,
+//! [`FormatError`] and the little-endian field helpers.
 //!
 //! # Verification
 //!
@@ -35,6 +36,7 @@
 //!   journal superblock: [`JournalSuperblock::decode`];
 //! - every block with a header: [`BlockHeader::verify`] (kind, number,
 //!   checksum, reserved bytes); bitmap blocks: [`verify_bitmap_block`];
+//!   refcount table blocks: [`verify_refcount_block`];
 //! - inodes: [`DiskInode::decode`] (the rules of every slot, whatever its
 //!   state), [`DiskInode::verify`] (those of an in-use inode read into
 //!   memory: links, parent, attribute block, extent count, symlink),
@@ -74,6 +76,8 @@ mod extent;
 mod inode;
 #[path = "journal.rs"]
 mod journal;
+#[path = "refcount.rs"]
+mod refcount;
 #[path = "superblock.rs"]
 mod superblock;
 #[path = "xattr.rs"]
@@ -86,6 +90,7 @@ pub use dir::*;
 pub use extent::*;
 pub use inode::*;
 pub use journal::*;
+pub use refcount::*;
 pub use superblock::*;
 pub use xattr::*;
 

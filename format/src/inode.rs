@@ -5,7 +5,7 @@
 use super::{
     crc32c_without_field, dirent_size, get_u16, get_u32, get_u64, put_u16, put_u32, put_u64,
     Extent, FormatError, Geometry, Result, BLOCK_SHIFT, BLOCK_SIZE, EXTENT_SIZE,
-    FEATURE_INCOMPAT_DAX_FLAG, HEADER_SIZE, MAX_FILE_BLOCKS,
+    FEATURE_INCOMPAT_DAX_FLAG, FEATURE_INCOMPAT_REFLINK, HEADER_SIZE, MAX_FILE_BLOCKS,
 };
 
 /// Size of an on-disk inode.
@@ -56,6 +56,14 @@ pub const INODE_NODUMP: u16 = 32;
 /// the inodes created in it. Only with
 /// [`FEATURE_INCOMPAT_DAX_FLAG`].
 pub const INODE_DAX: u16 = 64;
+/// Inode flag: the inode may map shared blocks (blocks whose refcount
+/// entry counts two references or more, see
+/// [`refcount_location`](super::refcount_location)). The module sets it
+/// when a clone first shares blocks of the inode and never clears it, so
+/// that a write to a file never cloned skips the refcount lookups. Not a
+/// user flag; on regular files only (not inline), and only with
+/// [`FEATURE_INCOMPAT_REFLINK`].
+pub const INODE_SHARED: u16 = 128;
 /// The flags users set with `chattr`, on regular files and directories.
 pub const INODE_USER_FLAGS: u16 =
     INODE_IMMUTABLE | INODE_APPEND | INODE_SYNC | INODE_NOATIME | INODE_NODUMP | INODE_DAX;
@@ -198,13 +206,24 @@ impl DiskInode {
         self.flags & INODE_INLINE != 0
     }
 
+    /// Whether the inode may map shared blocks ([`INODE_SHARED`]).
+    pub fn is_shared(&self) -> bool {
+        self.flags & INODE_SHARED != 0
+    }
+
     /// Checks the inode's flags against the superblock's incompatible
-    /// features `feature_incompat`. Rule: [`INODE_DAX`] only with
-    /// [`FEATURE_INCOMPAT_DAX_FLAG`].
+    /// features `feature_incompat`. Rules: [`INODE_DAX`] only with
+    /// [`FEATURE_INCOMPAT_DAX_FLAG`], [`INODE_SHARED`] only with
+    /// [`FEATURE_INCOMPAT_REFLINK`].
     pub fn check_features(&self, feature_incompat: u32) -> Result<()> {
         if self.flags & INODE_DAX != 0 && feature_incompat & FEATURE_INCOMPAT_DAX_FLAG == 0 {
             return Err(FormatError::BadField(
                 "DAX flag without the dax-flag feature",
+            ));
+        }
+        if self.is_shared() && feature_incompat & FEATURE_INCOMPAT_REFLINK == 0 {
+            return Err(FormatError::BadField(
+                "shared flag without the reflink feature",
             ));
         }
         Ok(())
@@ -239,7 +258,8 @@ impl DiskInode {
     /// - the reserved bytes before the data area are zero;
     /// - the file type is known, and so are the flags;
     /// - inline data only on regular files and symlinks, `chattr` flags only
-    ///   on regular files and directories;
+    ///   on regular files and directories, [`INODE_SHARED`] only on
+    ///   extent-mapped regular files;
     /// - an inline inode has at most [`INLINE_DATA_MAX`] bytes, no extents,
     ///   and zeroes past its size in the data area;
     /// - an extent-mapped inode has an extent block exactly when its extents
@@ -311,8 +331,11 @@ impl DiskInode {
             mode::S_IFCHR | mode::S_IFBLK | mode::S_IFIFO | mode::S_IFSOCK => true,
             _ => return bad("unknown file type"),
         };
-        if self.flags & !(INODE_INLINE | INODE_USER_FLAGS) != 0 {
+        if self.flags & !(INODE_INLINE | INODE_USER_FLAGS | INODE_SHARED) != 0 {
             return bad("unknown inode flags");
+        }
+        if self.is_shared() && (kind != mode::S_IFREG || self.is_inline()) {
+            return bad("shared flag on an inode that is no extent-mapped file");
         }
         if self.is_inline() && !matches!(kind, mode::S_IFREG | mode::S_IFLNK) {
             return bad("inline data on a directory or special file");
@@ -697,7 +720,7 @@ mod tests {
 
     #[test]
     fn inode_rule_flags_known() {
-        for flags in [128, 0x8000] {
+        for flags in [256, 0x8000] {
             let inode = DiskInode {
                 flags,
                 ..directory()
@@ -719,6 +742,57 @@ mod tests {
         assert_eq!(dax.check_features(FEATURE_INCOMPAT_JOURNAL), bad_flag);
         assert_eq!(dax.check_features(FEATURE_INCOMPAT_DAX_FLAG), Ok(()));
         assert_eq!(directory().check_features(0), Ok(()));
+    }
+
+    #[test]
+    fn inode_rule_shared_flag() {
+        let shared = DiskInode {
+            flags: INODE_SHARED,
+            ..regular()
+        };
+        assert_eq!(decode_of(&shared), Ok(shared));
+        assert!(shared.is_shared() && !regular().is_shared());
+        let with_user_flags = DiskInode {
+            flags: INODE_SHARED | INODE_USER_FLAGS,
+            ..regular()
+        };
+        assert_eq!(decode_of(&with_user_flags), Ok(with_user_flags));
+        // Only a file's extents are cloned.
+        let dir = DiskInode {
+            flags: INODE_SHARED,
+            ..directory()
+        };
+        let inline = DiskInode {
+            flags: INODE_INLINE | INODE_SHARED,
+            ..inline(b"x")
+        };
+        let symlink = DiskInode {
+            mode: mode::S_IFLNK | 0o777,
+            flags: INODE_SHARED,
+            size: 300,
+            ..regular()
+        };
+        for inode in [dir, inline, symlink] {
+            assert_eq!(
+                decode_of(&inode),
+                bad("shared flag on an inode that is no extent-mapped file"),
+                "{inode:?}"
+            );
+        }
+        // Only with the reflink feature.
+        let bad_flag = Err(FormatError::BadField(
+            "shared flag without the reflink feature",
+        ));
+        assert_eq!(shared.check_features(FEATURE_INCOMPAT_JOURNAL), bad_flag);
+        assert_eq!(
+            shared.check_features(FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_DAX_FLAG),
+            bad_flag
+        );
+        assert_eq!(
+            shared.check_features(FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK),
+            Ok(())
+        );
+        assert_eq!(regular().check_features(0), Ok(()));
     }
 
     #[test]

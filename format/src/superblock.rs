@@ -3,9 +3,9 @@
 //! records.
 
 use super::{
-    crc32c_without_field, div_round_up, get_u32, get_u64, put_u32, put_u64, FormatError, Result,
-    BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, INODES_PER_BLOCK, INODE_SIZE, JOURNAL_MAX_BLOCKS,
-    JOURNAL_MIN_BLOCKS, ROOT_INO, SUPER_MAGIC, VERSION,
+    crc32c_without_field, div_round_up, get_u32, get_u64, put_u32, put_u64, refcount_table_blocks,
+    FormatError, Result, BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, INODES_PER_BLOCK, INODE_SIZE,
+    JOURNAL_MAX_BLOCKS, JOURNAL_MIN_BLOCKS, ROOT_INO, SUPER_MAGIC, VERSION,
 };
 
 /// Bytes of block 0 that the superblock occupies (and its checksum covers).
@@ -33,8 +33,17 @@ pub const FEATURE_INCOMPAT_JOURNAL: u32 = 1;
 /// version that does not know the flag would take such an inode for
 /// damage.
 pub const FEATURE_INCOMPAT_DAX_FLAG: u32 = 2;
+/// Incompatible feature: files may share blocks (reflink). The filesystem
+/// has a refcount table (a region of [`Geometry::refcount_blocks`] blocks
+/// after the journal, see [`super::refcount_location`]) counting the extent
+/// references to each shared block, and inodes may carry
+/// [`super::INODE_SHARED`]. Only with [`FEATURE_INCOMPAT_JOURNAL`]: a
+/// clone and a copy-on-write change the refcounts, the bitmap and the
+/// extents of two files together, atomically only through the journal.
+pub const FEATURE_INCOMPAT_REFLINK: u32 = 4;
 /// Incompatible features this version understands.
-pub const FEATURE_INCOMPAT_SUPPORTED: u32 = FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_DAX_FLAG;
+pub const FEATURE_INCOMPAT_SUPPORTED: u32 =
+    FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_DAX_FLAG | FEATURE_INCOMPAT_REFLINK;
 /// Read-only compatible features this version understands (none yet).
 pub const FEATURE_RO_COMPAT_SUPPORTED: u32 = 0;
 
@@ -57,14 +66,37 @@ pub struct Geometry {
     pub journal_start: u64,
     /// Number of journal blocks; 0 for none.
     pub journal_blocks: u64,
+    /// First block of the refcount table (feature
+    /// [`FEATURE_INCOMPAT_REFLINK`]), right after the journal; 0 for none.
+    pub refcount_start: u64,
+    /// Number of refcount table blocks, one entry per block of the device
+    /// ([`super::refcount_table_blocks`]); 0 for none.
+    pub refcount_blocks: u64,
     /// First block available for data.
     pub data_start: u64,
 }
 
 impl Geometry {
     /// Lays out a filesystem of `block_count` blocks with `inode_count`
-    /// inodes and a journal of `journal_blocks` blocks (0: none).
+    /// inodes, a journal of `journal_blocks` blocks (0: none) and no
+    /// refcount table.
     pub fn new(block_count: u64, inode_count: u64, journal_blocks: u64) -> Result<Self> {
+        Self::layout(block_count, inode_count, journal_blocks, false)
+    }
+
+    /// Lays out a filesystem as [`Geometry::new`] does, with a refcount
+    /// table after the journal (feature [`FEATURE_INCOMPAT_REFLINK`]),
+    /// which needs one: `journal_blocks` may not be 0.
+    pub fn with_refcounts(block_count: u64, inode_count: u64, journal_blocks: u64) -> Result<Self> {
+        Self::layout(block_count, inode_count, journal_blocks, true)
+    }
+
+    fn layout(
+        block_count: u64,
+        inode_count: u64,
+        journal_blocks: u64,
+        refcounts: bool,
+    ) -> Result<Self> {
         if block_count < MIN_BLOCKS {
             return Err(FormatError::BadGeometry("filesystem too small"));
         }
@@ -80,8 +112,19 @@ impl Geometry {
         {
             return Err(FormatError::BadGeometry("bad journal size"));
         }
+        if refcounts && journal_blocks == 0 {
+            return Err(FormatError::BadGeometry("refcount table without a journal"));
+        }
         let journal_start = inode_table_start + inode_table_blocks;
-        let data_start = journal_start + journal_blocks;
+        let (refcount_start, refcount_blocks) = if refcounts {
+            (
+                journal_start + journal_blocks,
+                refcount_table_blocks(block_count),
+            )
+        } else {
+            (0, 0)
+        };
+        let data_start = journal_start + journal_blocks + refcount_blocks;
         if data_start >= block_count {
             return Err(FormatError::BadGeometry("metadata does not fit"));
         }
@@ -94,6 +137,8 @@ impl Geometry {
             inode_table_blocks,
             journal_start,
             journal_blocks,
+            refcount_start,
+            refcount_blocks,
             data_start,
         })
     }
@@ -101,6 +146,12 @@ impl Geometry {
     /// Whether the filesystem has a journal.
     pub fn has_journal(&self) -> bool {
         self.journal_blocks != 0
+    }
+
+    /// Whether the filesystem has a refcount table (feature
+    /// [`FEATURE_INCOMPAT_REFLINK`]).
+    pub fn has_refcounts(&self) -> bool {
+        self.refcount_blocks != 0
     }
 
     /// Number of blocks available for data when the filesystem is empty.
@@ -195,23 +246,28 @@ mod sb_off {
     pub(super) const JOURNAL_START: usize = 184;
     pub(super) const JOURNAL_BLOCKS: usize = 192;
     pub(super) const ORPHAN_HEAD: usize = 200;
+    pub(super) const REFCOUNT_START: usize = 208;
+    pub(super) const REFCOUNT_BLOCKS: usize = 216;
     /// Unused up to the checksum: zero.
-    pub(super) const UNUSED: usize = 208;
+    pub(super) const UNUSED: usize = 224;
     pub(super) const CRC: usize = super::SUPERBLOCK_SIZE - 4;
 }
 
 impl Superblock {
     /// A superblock for a new, empty filesystem with `geometry`. The root
-    /// directory and the metadata blocks are accounted as used.
+    /// directory and the metadata blocks are accounted as used. The
+    /// journal and reflink features are those of the geometry's regions.
     pub fn new(geometry: Geometry, now: i64, uuid: [u8; 16]) -> Self {
-        let journal = if geometry.has_journal() {
-            FEATURE_INCOMPAT_JOURNAL
-        } else {
-            0
-        };
+        let mut features = 0;
+        if geometry.has_journal() {
+            features |= FEATURE_INCOMPAT_JOURNAL;
+        }
+        if geometry.has_refcounts() {
+            features |= FEATURE_INCOMPAT_REFLINK;
+        }
         Superblock {
             feature_compat: 0,
-            feature_incompat: journal,
+            feature_incompat: features,
             feature_ro_compat: 0,
             geometry,
             free_blocks: geometry.data_blocks(),
@@ -230,11 +286,14 @@ impl Superblock {
 
     /// Decodes and checks the superblock at the start of `block`.
     ///
-    /// Checks the magic, version, checksum, block size, features, that the
-    /// stored layout is the one [`Geometry::new`] derives from the stored
-    /// sizes (which checks those), the free counts, the root inode, the
-    /// orphan list head, and that the unused bytes before the checksum are
-    /// zero.
+    /// Checks the magic, version, checksum, block size, features (the
+    /// journal feature exactly with a journal, the reflink feature only
+    /// with the journal feature and the refcount table only with it), that
+    /// the stored layout is the one [`Geometry::new`] (or
+    /// [`Geometry::with_refcounts`], with the reflink feature) derives from
+    /// the stored sizes (which checks those), the free counts, the root
+    /// inode, the orphan list head, and that the unused bytes before the
+    /// checksum are zero.
     pub fn decode(block: &[u8]) -> Result<Self> {
         use sb_off::*;
         if block.len() < SUPERBLOCK_SIZE {
@@ -263,10 +322,24 @@ impl Superblock {
                 "journal feature without a journal",
             ));
         }
-        let geometry = Geometry::new(
+        let reflink = feature_incompat & FEATURE_INCOMPAT_REFLINK != 0;
+        if reflink && feature_incompat & FEATURE_INCOMPAT_JOURNAL == 0 {
+            return Err(FormatError::BadGeometry(
+                "reflink feature without the journal feature",
+            ));
+        }
+        let refcount_start = get_u64(b, REFCOUNT_START);
+        let refcount_blocks = get_u64(b, REFCOUNT_BLOCKS);
+        if !reflink && (refcount_start != 0 || refcount_blocks != 0) {
+            return Err(FormatError::BadGeometry(
+                "refcount table without the reflink feature",
+            ));
+        }
+        let geometry = Geometry::layout(
             get_u64(b, BLOCK_COUNT),
             get_u64(b, INODE_COUNT),
             journal_blocks,
+            reflink,
         )?;
         let stored = Geometry {
             bitmap_start: get_u64(b, BITMAP_START),
@@ -274,6 +347,8 @@ impl Superblock {
             inode_table_start: get_u64(b, INODE_TABLE_START),
             inode_table_blocks: get_u64(b, INODE_TABLE_BLOCKS),
             journal_start: get_u64(b, JOURNAL_START),
+            refcount_start,
+            refcount_blocks,
             data_start: get_u64(b, DATA_START),
             ..geometry
         };
@@ -343,6 +418,8 @@ impl Superblock {
         put_u64(b, INODE_TABLE_BLOCKS, g.inode_table_blocks);
         put_u64(b, JOURNAL_START, g.journal_start);
         put_u64(b, JOURNAL_BLOCKS, g.journal_blocks);
+        put_u64(b, REFCOUNT_START, g.refcount_start);
+        put_u64(b, REFCOUNT_BLOCKS, g.refcount_blocks);
         put_u64(b, DATA_START, g.data_start);
         put_u64(b, FREE_BLOCKS, self.free_blocks);
         put_u64(b, FREE_INODES, self.free_inodes);
@@ -460,10 +537,12 @@ mod tests {
 
     #[test]
     fn superblock_rule_incompat_features() {
-        assert_eq!(
-            decode_changed(|b| put_u32(b, sb_off::FEATURE_INCOMPAT, 5)),
-            Err(FormatError::UnknownFeatures)
-        );
+        for features in [9, 0x8000_0001] {
+            assert_eq!(
+                decode_changed(|b| put_u32(b, sb_off::FEATURE_INCOMPAT, features)),
+                Err(FormatError::UnknownFeatures)
+            );
+        }
     }
 
     #[test]
@@ -472,6 +551,121 @@ mod tests {
             decode_changed(|b| put_u32(b, sb_off::FEATURE_INCOMPAT, 0)),
             bad_geometry("journal feature without a journal")
         );
+    }
+
+    /// A valid superblock with the reflink feature and its table, encoded,
+    /// then changed by `f` with the checksum recomputed; what decoding it
+    /// gives.
+    fn decode_reflink_changed(f: impl FnOnce(&mut [u8])) -> Result<Superblock> {
+        let g = Geometry::with_refcounts(1 << 16, 1 << 12, JOURNAL_MIN_BLOCKS).unwrap();
+        let mut block = [0u8; BLOCK_SIZE];
+        Superblock::new(g, 1_700_000_000, [7; 16]).encode(&mut block);
+        f(&mut block);
+        let crc = crc32c_without_field(&block[..SUPERBLOCK_SIZE], sb_off::CRC);
+        put_u32(&mut block, sb_off::CRC, crc);
+        Superblock::decode(&block)
+    }
+
+    #[test]
+    fn superblock_reflink_round_trip() {
+        let g = Geometry::with_refcounts(1 << 16, 1 << 12, JOURNAL_MIN_BLOCKS).unwrap();
+        let sb = Superblock::new(g, 1_700_000_000, [7; 16]);
+        assert_eq!(
+            sb.feature_incompat,
+            FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK
+        );
+        let mut block = [0u8; BLOCK_SIZE];
+        sb.encode(&mut block);
+        assert_eq!(get_u64(&block, 208), g.refcount_start);
+        assert_eq!(get_u64(&block, 216), g.refcount_blocks);
+        assert_eq!(Superblock::decode(&block), Ok(sb));
+        assert_eq!(decode_reflink_changed(|_| {}), Ok(sb));
+        // With the DAX flag feature too.
+        assert!(decode_reflink_changed(|b| {
+            let features = get_u32(b, sb_off::FEATURE_INCOMPAT);
+            put_u32(
+                b,
+                sb_off::FEATURE_INCOMPAT,
+                features | FEATURE_INCOMPAT_DAX_FLAG,
+            )
+        })
+        .is_ok());
+    }
+
+    #[test]
+    fn superblock_rule_reflink_needs_the_journal() {
+        // The journal bit and the journal gone, the table left.
+        assert_eq!(
+            decode_reflink_changed(|b| {
+                put_u32(b, sb_off::FEATURE_INCOMPAT, FEATURE_INCOMPAT_REFLINK);
+                put_u64(b, sb_off::JOURNAL_BLOCKS, 0);
+            }),
+            bad_geometry("reflink feature without the journal feature")
+        );
+        // The journal bit alone gone.
+        assert_eq!(
+            decode_reflink_changed(|b| {
+                put_u32(b, sb_off::FEATURE_INCOMPAT, FEATURE_INCOMPAT_REFLINK)
+            }),
+            bad_geometry("journal feature without a journal")
+        );
+    }
+
+    #[test]
+    fn superblock_rule_refcount_table_with_the_feature() {
+        // The feature bit cleared: the table's fields must be zero.
+        assert_eq!(
+            decode_reflink_changed(|b| {
+                put_u32(b, sb_off::FEATURE_INCOMPAT, FEATURE_INCOMPAT_JOURNAL)
+            }),
+            bad_geometry("refcount table without the reflink feature")
+        );
+        for field in [sb_off::REFCOUNT_START, sb_off::REFCOUNT_BLOCKS] {
+            assert_eq!(
+                decode_changed(|b| put_u64(b, field, 1)),
+                bad_geometry("refcount table without the reflink feature"),
+                "field at {field}"
+            );
+        }
+        // The feature bit set without a table.
+        assert_eq!(
+            decode_changed(|b| {
+                let features = FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK;
+                put_u32(b, sb_off::FEATURE_INCOMPAT, features)
+            }),
+            bad_geometry("inconsistent layout")
+        );
+    }
+
+    #[test]
+    fn superblock_rule_refcount_layout() {
+        // 65,536 blocks: 65 table blocks, after the journal.
+        for (field, value) in [
+            (sb_off::REFCOUNT_BLOCKS, 64),
+            (sb_off::REFCOUNT_BLOCKS, 66),
+            (sb_off::REFCOUNT_BLOCKS, 0),
+            (sb_off::REFCOUNT_START, 0),
+        ] {
+            assert_eq!(
+                decode_reflink_changed(|b| put_u64(b, field, value)),
+                bad_geometry("inconsistent layout"),
+                "field at {field}: {value}"
+            );
+        }
+        for field in [
+            sb_off::REFCOUNT_START,
+            sb_off::DATA_START,
+            sb_off::JOURNAL_START,
+        ] {
+            assert_eq!(
+                decode_reflink_changed(|b| {
+                    let value = get_u64(b, field);
+                    put_u64(b, field, value + 1)
+                }),
+                bad_geometry("inconsistent layout"),
+                "field at {field}"
+            );
+        }
     }
 
     #[test]
@@ -605,6 +799,27 @@ mod tests {
         let j = Geometry::new(1 << 16, 64, JOURNAL_MIN_BLOCKS).unwrap();
         assert_eq!(j.journal_start, j.inode_table_start + j.inode_table_blocks);
         assert_eq!(j.data_start, j.journal_start + JOURNAL_MIN_BLOCKS);
+        assert_eq!((j.refcount_start, j.refcount_blocks), (0, 0));
+        assert!(!j.has_refcounts());
+        // The refcount table: one entry per block, after the journal.
+        let r = Geometry::with_refcounts(1 << 16, 64, JOURNAL_MIN_BLOCKS).unwrap();
+        assert_eq!(r.refcount_start, j.journal_start + JOURNAL_MIN_BLOCKS);
+        assert_eq!(r.refcount_blocks, 65, "65,536 blocks of 1,016 entries each");
+        assert_eq!(r.data_start, r.refcount_start + r.refcount_blocks);
+        assert_eq!(r.data_blocks(), j.data_blocks() - 65);
+        assert!(r.has_refcounts());
+        assert_eq!(
+            Geometry::with_refcounts(1 << 16, 64, 0),
+            Err(FormatError::BadGeometry("refcount table without a journal"))
+        );
+        // 2,048 blocks with a journal of 1,024: the table's 3 blocks fit.
+        assert!(Geometry::with_refcounts(2048, 64, JOURNAL_MIN_BLOCKS).is_ok());
+        let tight = 2048 - 1 - 1 - JOURNAL_MIN_BLOCKS - 1;
+        assert!(Geometry::new(2048, tight * 16, JOURNAL_MIN_BLOCKS).is_ok());
+        assert_eq!(
+            Geometry::with_refcounts(2048, tight * 16, JOURNAL_MIN_BLOCKS),
+            Err(FormatError::BadGeometry("metadata does not fit"))
+        );
         assert!(Geometry::new(1 << 16, 64, JOURNAL_MIN_BLOCKS - 1).is_err());
         assert!(Geometry::new(2048, 64, JOURNAL_MIN_BLOCKS * 2).is_err());
     }

@@ -17,6 +17,18 @@
 //! damage: the next mount frees them. They are reported as pending, and a
 //! repair frees them as the mount would.
 //!
+//! With the reflink feature, a block may be mapped by several extents of
+//! regular files (clones) when its entry in the refcount table says exactly
+//! how many; any other block claimed twice is damage, as without the
+//! feature. The check counts the extent references to every data block and
+//! compares the table with them (and wants `INODE_SHARED` on every file
+//! that maps a shared block); a repair rewrites the table from the counts.
+//! Copy-on-write staging blocks (entry `REFCOUNT_STAGING`, allocated, mapped
+//! by no extent) are what a crash left of copy-on-write writes in flight:
+//! like orphans, not damage but work of the next mount, which frees them;
+//! reported as pending (`-n` exits 0 for them, as it does for orphans after
+//! a crash), and freed by a repair.
+//!
 //! Every structure goes through the format's verifiers, the rules the
 //! module applies when it reads it (`DiskInode::decode` and the
 //! `DiskInode::verify_*` rules, `ExtentChainWalk`, `ExtentMapVerifier`,
@@ -32,7 +44,7 @@
 //! writes (`write_dirent`) but does not check, since an older module left
 //! old bytes there (a `name_len` that shrank shows as such bytes).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::io;
 use std::mem;
@@ -40,10 +52,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rexfs_format::{
     bitmap_payload, check_entry_target, check_entry_type, check_symlink_target, clear_dir_slack,
-    dir_block_entries, file_type, mode, test_bit, verify_bitmap_header, BlockHeader, BlockKind,
-    DirEntry, DiskInode, Extent, ExtentChainWalk, ExtentMapVerifier, Geometry, JournalSuperblock,
-    Superblock, XattrBlock, BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, EXTENT_UNWRITTEN, INODES_PER_BLOCK,
-    INODE_DAX, INODE_SIZE, ROOT_INO, STATE_ERRORS,
+    dir_block_entries, file_type, mode, refcount_get, refcount_location, refcount_set,
+    seal_refcount_block, test_bit, verify_bitmap_header, verify_refcount_block, BlockHeader,
+    BlockKind, DirEntry, DiskInode, Extent, ExtentChainWalk, ExtentMapVerifier, Geometry,
+    JournalSuperblock, Superblock, XattrBlock, BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, EXTENT_UNWRITTEN,
+    FEATURE_INCOMPAT_DAX_FLAG, FEATURE_INCOMPAT_REFLINK, INODES_PER_BLOCK, INODE_DAX, INODE_SHARED,
+    INODE_SIZE, REFCOUNTS_PER_BLOCK, REFCOUNT_MAX, REFCOUNT_STAGING, ROOT_INO, STATE_ERRORS,
 };
 use rexfs_mkfs::{bitmap_block, write_journal, Device};
 
@@ -76,8 +90,16 @@ enum Fix {
     Journal,
     /// Clear the error the kernel recorded in the journal superblock.
     JournalErrno,
-    /// Clear an inode's DAX flag, which the superblock's features forbid.
-    DaxFlag(u64),
+    /// Clear the flags of an inode that the superblock's features forbid
+    /// (DAX without the dax-flag feature, shared without reflink).
+    FeatureFlags(u64),
+    /// Set the shared flag of an inode that maps shared blocks.
+    SharedFlag(u64),
+    /// Rewrite the refcount table blocks that differ from the computed
+    /// references.
+    Refcounts,
+    /// Free the copy-on-write staging blocks a crash left.
+    Staging,
 }
 
 /// An inconsistency found on the device, or a state that the next mount
@@ -87,10 +109,10 @@ pub struct Problem {
     message: String,
     fix: Option<Fix>,
     fixed: bool,
-    /// Not damage but work the next mount does (orphan inodes), or the
-    /// kernel's note that it found damage: it does not count against the
-    /// filesystem unless repaired (as e2fsck's `-n` ignores its errors
-    /// flag).
+    /// Not damage but work the next mount does (orphan inodes, staging
+    /// blocks), or the kernel's note that it found damage: it does not
+    /// count against the filesystem unless repaired (as e2fsck's `-n`
+    /// ignores its errors flag).
     pending: bool,
     /// What the repair did, when that is better said than "(fixed)".
     done: Option<String>,
@@ -277,6 +299,7 @@ impl Fsck {
         let mut checker = Checker::new(sb, jsb);
         checker.problems = problems;
         checker.read_bitmap(dev)?;
+        checker.read_refcounts(dev)?;
         checker.read_inodes(dev)?;
         checker.check_root();
         checker.walk_orphans();
@@ -284,6 +307,7 @@ impl Fsck {
         checker.read_directories(dev)?;
         checker.check_links();
         checker.check_orphans();
+        checker.check_refcounts();
         checker.check_bitmap();
         checker.check_superblock();
         Ok(Fsck {
@@ -312,6 +336,7 @@ impl Fsck {
             return Ok(());
         }
         let mut inodes = BTreeMap::new();
+        let forbidden = forbidden_flags(checker.sb.feature_incompat);
         for &fix in &fixes {
             let mut change = |ino, f: &dyn Fn(&mut DiskInode)| {
                 f(inodes.entry(ino).or_insert(checker.inodes[&ino]));
@@ -321,7 +346,8 @@ impl Fsck {
                 Fix::Blocks(ino, n) => change(ino, &|i| i.blocks = n),
                 Fix::Parent(ino, p) => change(ino, &|i| i.parent = p),
                 Fix::NextOrphan(ino) => change(ino, &|i| i.next_orphan = 0),
-                Fix::DaxFlag(ino) => change(ino, &|i| i.flags &= !INODE_DAX),
+                Fix::FeatureFlags(ino) => change(ino, &|i| i.flags &= !forbidden),
+                Fix::SharedFlag(ino) => change(ino, &|i| i.flags |= INODE_SHARED),
                 Fix::FreeSlot(ino) => {
                     inodes.insert(ino, DiskInode::FREE);
                 }
@@ -330,12 +356,18 @@ impl Fsck {
                 | Fix::Orphans
                 | Fix::Journal
                 | Fix::JournalErrno
+                | Fix::Refcounts
+                | Fix::Staging
                 | Fix::DirSlack(..) => {}
             }
         }
         let orphans = fixes.contains(&Fix::Orphans);
         if orphans {
             checker.release_orphans(&mut inodes);
+        }
+        let staging = fixes.contains(&Fix::Staging);
+        if staging {
+            checker.staging.clear();
         }
         for (&ino, inode) in &inodes {
             checker.write_inode(dev, ino, inode)?;
@@ -349,10 +381,13 @@ impl Fsck {
                 }
             }
         }
-        if orphans || fixes.contains(&Fix::Bitmap) {
+        if orphans || staging || fixes.contains(&Fix::Refcounts) {
+            checker.write_refcounts(dev)?;
+        }
+        if orphans || staging || fixes.contains(&Fix::Bitmap) {
             checker.write_bitmap(dev)?;
         }
-        if orphans || fixes.contains(&Fix::Superblock) {
+        if orphans || staging || fixes.contains(&Fix::Superblock) {
             checker.write_superblock(dev)?;
         }
         if fixes.contains(&Fix::Journal) {
@@ -424,6 +459,19 @@ fn read_superblock(dev: &Device) -> io::Result<Result<Superblock, Fsck>> {
     Ok(Ok(sb))
 }
 
+/// The inode flags that the incompatible features `feature_incompat` do
+/// not allow (see `DiskInode::check_features`).
+fn forbidden_flags(feature_incompat: u32) -> u16 {
+    let mut flags = 0;
+    if feature_incompat & FEATURE_INCOMPAT_DAX_FLAG == 0 {
+        flags |= INODE_DAX;
+    }
+    if feature_incompat & FEATURE_INCOMPAT_REFLINK == 0 {
+        flags |= INODE_SHARED;
+    }
+    flags
+}
+
 /// Zeroes the bytes after the entry names of block `blkno` of directory
 /// `dir`, and reseals it.
 fn clear_slack(dev: &Device, dir: u64, blkno: u64) -> io::Result<()> {
@@ -486,6 +534,12 @@ struct ExtentMap {
     complete: bool,
 }
 
+/// The value of [`Checker::refs`] for a block claimed by something that is
+/// never shared: an extent block, an attribute block, a block of a
+/// directory or a symlink, or a block claimed twice where that is damage.
+/// Its refcount entry must be 0.
+const UNSHARED_CLAIM: u32 = u32::MAX;
+
 /// The state of a check.
 struct Checker {
     sb: Superblock,
@@ -495,9 +549,26 @@ struct Checker {
     bitmap: Vec<u8>,
     /// For each bitmap block, whether it verified.
     bitmap_ok: Vec<bool>,
-    /// The inode owning each block, 0 for none. Inode numbers fit in 32
-    /// bits (`Geometry::new` ensures it).
+    /// The inode owning each block, 0 for none: the first to claim it. Inode
+    /// numbers fit in 32 bits (`Geometry::new` ensures it).
     owner: Vec<u32>,
+    /// The claims of each data block (indexed from `data_start`): the
+    /// number of extents of regular files that map it, or
+    /// [`UNSHARED_CLAIM`].
+    refs: Vec<u32>,
+    /// The refcount table blocks as on disk (reflink feature only).
+    refcounts: Vec<u8>,
+    /// For each refcount table block, why it did not verify, if it did not.
+    refcounts_bad: Vec<Option<&'static str>>,
+    /// The copy-on-write staging blocks: entry `REFCOUNT_STAGING`, in use
+    /// in the bitmap, mapped by nothing. In use until a repair frees them.
+    staging: BTreeSet<u64>,
+    /// The blocks claimed by each inode of the orphan list, `(start, len)`:
+    /// what freeing it releases.
+    orphan_claims: HashMap<u64, Vec<(u64, u64)>>,
+    /// The regular files without `INODE_SHARED` (reflink feature only) and
+    /// the disk ranges their extents map, `(start, len)`: none may be shared.
+    unflagged: Vec<(u64, Vec<(u64, u64)>)>,
     /// The in-use inodes that decoded.
     inodes: BTreeMap<u64, DiskInode>,
     /// Inode slots that did not decode.
@@ -532,6 +603,12 @@ impl Checker {
             bitmap: Vec::with_capacity(g.bitmap_blocks as usize * BLOCK_SIZE),
             bitmap_ok: Vec::with_capacity(g.bitmap_blocks as usize),
             owner: vec![0; g.block_count as usize],
+            refs: vec![0; g.data_blocks() as usize],
+            refcounts: Vec::with_capacity(g.refcount_blocks as usize * BLOCK_SIZE),
+            refcounts_bad: Vec::with_capacity(g.refcount_blocks as usize),
+            staging: BTreeSet::new(),
+            orphan_claims: HashMap::new(),
+            unflagged: Vec::new(),
             inodes: BTreeMap::new(),
             bad_inodes: HashSet::new(),
             dirs: Vec::new(),
@@ -576,6 +653,49 @@ impl Checker {
         let bit = (blkno % BITS_PER_BITMAP_BLOCK) as usize;
         self.bitmap_ok[index as usize]
             .then(|| test_bit(bitmap_payload(self.disk_bitmap(index)), bit))
+    }
+
+    /// Reads the refcount table, noting the blocks that do not verify; they
+    /// are reported by `check_refcounts`, which knows then whether they
+    /// can be rewritten.
+    fn read_refcounts(&mut self, dev: &Device) -> io::Result<()> {
+        let g = self.g;
+        dev.read_region(g.refcount_start, g.refcount_blocks, |blkno, block| {
+            let bad = verify_refcount_block(block, blkno, &g).err();
+            self.refcounts_bad.push(bad.map(|e| e.reason()));
+            self.refcounts.extend_from_slice(block);
+        })
+    }
+
+    /// Refcount table block `index` as on disk.
+    fn disk_refcount_block(&self, index: u64) -> &[u8] {
+        let start = index as usize * BLOCK_SIZE;
+        &self.refcounts[start..start + BLOCK_SIZE]
+    }
+
+    /// The on-disk refcount entry of data block `blkno`, `None` if its
+    /// table block is bad.
+    fn disk_refcount(&self, blkno: u64) -> Option<u32> {
+        let (table, entry) = refcount_location(&self.g, blkno);
+        let index = table - self.g.refcount_start;
+        self.refcounts_bad[index as usize]
+            .is_none()
+            .then(|| refcount_get(self.disk_refcount_block(index), entry))
+    }
+
+    /// The claims of data block `blkno` (see [`Checker::refs`]).
+    fn refs_of(&self, blkno: u64) -> u32 {
+        self.refs[(blkno - self.g.data_start) as usize]
+    }
+
+    /// The refcount entry data block `blkno` should have: its count if
+    /// extents share it, the staging value for a staging block, else 0.
+    fn expected_refcount(&self, blkno: u64) -> u32 {
+        match self.refs_of(blkno) {
+            n @ 2..=REFCOUNT_MAX => n,
+            _ if self.staging.contains(&blkno) => REFCOUNT_STAGING,
+            _ => 0,
+        }
     }
 
     fn read_inodes(&mut self, dev: &Device) -> io::Result<()> {
@@ -669,6 +789,7 @@ impl Checker {
                 break;
             }
             self.orphans.push(ino);
+            self.orphan_claims.insert(ino, Vec::new());
             from = format!("inode {ino}");
             ino = self.inodes[&ino].next_orphan.into();
         }
@@ -725,9 +846,21 @@ impl Checker {
     /// inodes to write), and relinks the orphan list without them.
     fn release_orphans(&mut self, inodes: &mut BTreeMap<u64, DiskInode>) {
         let freed: HashSet<u32> = self.pending_free.iter().map(|&i| i as u32).collect();
-        for owner in &mut self.owner {
-            if freed.contains(owner) {
-                *owner = 0;
+        // No block of theirs is claimed twice but by clones (see
+        // `check_orphans`): a block is released when its last claim goes.
+        for ino in &self.pending_free {
+            let claims = self.orphan_claims.remove(ino).unwrap_or_default();
+            for (start, len) in claims {
+                for blkno in start..start + len {
+                    let refs = &mut self.refs[(blkno - self.g.data_start) as usize];
+                    *refs = match *refs {
+                        UNSHARED_CLAIM => 0,
+                        n => n.saturating_sub(1),
+                    };
+                    if *refs == 0 {
+                        self.owner[blkno as usize] = 0;
+                    }
+                }
             }
         }
         for &ino in &self.pending_free {
@@ -764,7 +897,7 @@ impl Checker {
         if let Err(e) = inode.check_features(self.sb.feature_incompat) {
             self.problems.fixable(
                 format!("inode {ino}: {}", e.reason()),
-                Some(Fix::DaxFlag(ino)),
+                Some(Fix::FeatureFlags(ino)),
             );
         }
         self.check_xattr_block(dev, ino, inode)?;
@@ -808,7 +941,7 @@ impl Checker {
                     at(i, e)
                 ));
             }
-            self.claim(e.physical, e.len.into(), ino);
+            self.claim(e.physical, e.len.into(), ino, regular);
             valid.push(*e);
         }
         if map.complete {
@@ -818,7 +951,11 @@ impl Checker {
             }
         }
         for &blkno in &map.chain {
-            self.claim(blkno, 1, ino);
+            self.claim(blkno, 1, ino, false);
+        }
+        if self.g.has_refcounts() && inode.file_type() == mode::S_IFREG && !inode.is_shared() {
+            let ranges = valid.iter().map(|e| (e.physical, u64::from(e.len)));
+            self.unflagged.push((ino, ranges.collect()));
         }
         if complete {
             let data: u64 = valid.iter().map(|e| u64::from(e.len)).sum();
@@ -876,7 +1013,7 @@ impl Checker {
                 .report(format!("inode {ino}: {} ({blkno})", e.reason()));
             return Ok(());
         }
-        self.claim(blkno, 1, ino);
+        self.claim(blkno, 1, ino, false);
         let mut block = vec![0; BLOCK_SIZE];
         dev.read_blocks(blkno, &mut block)?;
         if let Err(e) = XattrBlock::decode(&block[..], blkno, ino) {
@@ -947,15 +1084,27 @@ impl Checker {
         }
     }
 
-    /// Records `ino` as the owner of blocks `start..start + len` and reports
-    /// those that already have one.
-    fn claim(&mut self, start: u64, len: u64, ino: u64) {
+    /// Records a claim of `ino` on blocks `start..start + len`, as the data
+    /// of an extent of a regular file (`data`) or not, and reports the
+    /// blocks claimed before: all of them without the reflink feature,
+    /// those claimed as anything but a file's data with it (blocks that
+    /// file extents share are checked against the refcount table later).
+    fn claim(&mut self, start: u64, len: u64, ino: u64, data: bool) {
+        let shareable = data && self.g.has_refcounts();
+        if let Some(claims) = self.orphan_claims.get_mut(&ino) {
+            claims.push((start, len));
+        }
         let mut shared = Runs::default();
         for blkno in start..start + len {
             let owner = &mut self.owner[blkno as usize];
-            if *owner == 0 {
+            let refs = &mut self.refs[(blkno - self.g.data_start) as usize];
+            if *refs == 0 {
                 *owner = ino as u32;
+                *refs = if shareable { 1 } else { UNSHARED_CLAIM };
+            } else if shareable && *refs != UNSHARED_CLAIM {
+                *refs = (*refs).saturating_add(1).min(REFCOUNT_MAX);
             } else {
+                *refs = UNSHARED_CLAIM;
                 shared.push(blkno, *owner);
             }
         }
@@ -1200,6 +1349,79 @@ impl Checker {
         }
     }
 
+    /// Compares the refcount table with the references counted (reflink
+    /// feature only): reports the table blocks that do not verify, the
+    /// entries that differ from the count of their block, the files that
+    /// map shared blocks without `INODE_SHARED`, and the staging blocks the
+    /// next mount frees. The table is rewritten by a repair only if every
+    /// block map was read.
+    fn check_refcounts(&mut self) {
+        if !self.g.has_refcounts() {
+            return;
+        }
+        let fix = self.blocks_known.then_some(Fix::Refcounts);
+        for (index, bad) in self.refcounts_bad.clone().into_iter().enumerate() {
+            if let Some(why) = bad {
+                let blkno = self.g.refcount_start + index as u64;
+                self.problems
+                    .fixable(format!("refcount block {blkno}: {why}"), fix);
+            }
+        }
+        // (entry, claims) of each run of blocks whose entry is wrong.
+        let mut wrong = Runs::default();
+        let mut staging = Runs::default();
+        for blkno in self.g.data_start..self.g.block_count {
+            let Some(entry) = self.disk_refcount(blkno) else {
+                continue; // Reported, and rewritten whole by a repair.
+            };
+            let refs = self.refs_of(blkno);
+            if entry == REFCOUNT_STAGING && refs == 0 && self.disk_bit(blkno) != Some(false) {
+                staging.push(blkno, ());
+                self.staging.insert(blkno);
+            } else if entry != self.expected_refcount(blkno) {
+                wrong.push(blkno, (entry, refs));
+            }
+        }
+        for (first, last, (entry, refs)) in wrong.0 {
+            let blocks = span("block", first, last);
+            let what = match entry {
+                REFCOUNT_STAGING => "COW staging entry".to_string(),
+                n => format!("refcount {n}"),
+            };
+            let message = match refs {
+                UNSHARED_CLAIM => format!("{blocks}: {what} on a block that is never shared"),
+                0 if entry == REFCOUNT_STAGING => format!("{blocks}: {what} on a free block"),
+                1 => format!("{blocks}: {what}, mapped 1 time"),
+                n => format!("{blocks}: {what}, mapped {n} times"),
+            };
+            self.problems.fixable(message, fix);
+        }
+        for (ino, ranges) in mem::take(&mut self.unflagged) {
+            let shares = ranges.iter().any(|&(start, len)| {
+                (start..start + len).any(|b| (2..=REFCOUNT_MAX).contains(&self.refs_of(b)))
+            });
+            if shares {
+                self.problems.fixable(
+                    format!("inode {ino}: maps shared blocks but is not flagged shared"),
+                    Some(Fix::SharedFlag(ino)),
+                );
+            }
+        }
+        for (first, last, ()) in staging.0 {
+            let blocks = span("block", first, last);
+            let what = if first == last {
+                "leaked COW staging block"
+            } else {
+                "leaked COW staging blocks"
+            };
+            self.problems.pending(
+                format!("{blocks}: {what} (freed at the next mount)"),
+                self.blocks_known.then_some(Fix::Staging),
+                format!("{blocks}: {what} freed"),
+            );
+        }
+    }
+
     /// Compares the on-disk bitmap with the computed block usage.
     fn check_bitmap(&mut self) {
         #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1208,6 +1430,7 @@ impl Checker {
             Metadata,
             PastEnd,
             Owned(u32),
+            Staging,
         }
         let mut runs = Runs::default();
         for index in 0..self.g.bitmap_blocks {
@@ -1223,6 +1446,7 @@ impl Checker {
                     Mismatch::PastEnd
                 } else {
                     match self.owner[blkno as usize] {
+                        0 if self.staging.contains(&blkno) => Mismatch::Staging,
                         0 => Mismatch::Leaked,
                         ino => Mismatch::Owned(ino),
                     }
@@ -1246,16 +1470,20 @@ impl Checker {
                     format!("{blocks}: used by inode {ino} but marked free"),
                     true,
                 ),
+                // Staging blocks are those marked used.
+                Mismatch::Staging => (format!("{blocks}: COW staging block marked free"), true),
             };
             self.problems.fixable(message, fix.then_some(Fix::Bitmap));
         }
     }
 
-    /// Whether data block `blkno` is in use in the bitmap a repair writes.
-    /// While some block map is unknown, blocks nobody owns keep their
-    /// on-disk state, or are taken as used if that is unknown too.
+    /// Whether data block `blkno` is in use in the bitmap a repair writes:
+    /// claimed, or a staging block not freed. While some block map is
+    /// unknown, blocks nobody claims keep their on-disk state, or are taken
+    /// as used if that is unknown too.
     fn in_use(&self, blkno: u64) -> bool {
-        self.owner[blkno as usize] != 0
+        self.refs_of(blkno) != 0
+            || self.staging.contains(&blkno)
             || (!self.blocks_known && self.disk_bit(blkno) != Some(false))
     }
 
@@ -1305,6 +1533,33 @@ impl Checker {
             bitmap_block(&mut block, &self.g, index, |blkno| self.in_use(blkno));
             if block != self.disk_bitmap(index) {
                 dev.write_blocks(self.g.bitmap_start + index, &block)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites the refcount table blocks that differ from the computed
+    /// entries (reflink feature only; nothing while some block map is
+    /// unknown).
+    fn write_refcounts(&self, dev: &Device) -> io::Result<()> {
+        if !self.g.has_refcounts() || !self.blocks_known {
+            return Ok(());
+        }
+        let g = self.g;
+        let mut block = vec![0; BLOCK_SIZE];
+        for index in 0..g.refcount_blocks {
+            let blkno = g.refcount_start + index;
+            block.fill(0);
+            let first = index * REFCOUNTS_PER_BLOCK as u64;
+            for entry in 0..REFCOUNTS_PER_BLOCK {
+                let counted = first + entry as u64;
+                if (g.data_start..g.block_count).contains(&counted) {
+                    refcount_set(&mut block, entry, self.expected_refcount(counted));
+                }
+            }
+            seal_refcount_block(&mut block, blkno);
+            if block != self.disk_refcount_block(index) {
+                dev.write_blocks(blkno, &block)?;
             }
         }
         Ok(())

@@ -533,7 +533,9 @@ impl Log for Region<'_> {
     fn bad_target(&self, blocknr: u64) -> Option<&'static str> {
         if blocknr >= self.g.block_count {
             Some("past the end of the filesystem")
-        } else if (self.g.journal_start..self.g.data_start).contains(&blocknr) {
+        } else if (self.g.journal_start..self.g.journal_start + self.g.journal_blocks)
+            .contains(&blocknr)
+        {
             Some("inside the journal")
         } else {
             None

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The populated image every damaged image starts from.
 //!
-//! `mkfs.rexfs`'s library formats a 16 MiB image (with its default journal,
-//! or without one as `-J none` makes it); then the tree below is written
+//! `mkfs.rexfs`'s library formats a 16 MiB image (with its default journal
+//! and reflink's refcount table, or without either as `-J none` makes it);
+//! then the tree below is written
 //! into it structure by structure with the format crate's encoders, as the
 //! module would have left it, with the bitmap, the free counts and every
 //! checksum consistent. Everything that `mkfs` takes from the clock or
@@ -47,7 +48,7 @@ use rexfs_format::{
     XattrNamespace, BLOCK_SIZE, EXTENTS_PER_BLOCK, EXTENT_SIZE, EXTENT_UNWRITTEN, HEADER_SIZE,
     INODE_EXTENTS, INODE_INLINE, INODE_SIZE, ROOT_INO, STATE_CLEAN,
 };
-use rexfs_mkfs::{bitmap_block, format, Device, JournalOption, Options};
+use rexfs_mkfs::{bitmap_block, format, Device, JournalOption, Options, ReflinkOption};
 
 /// Size of every image: 4,096 blocks, with mkfs's default journal of 1,024.
 pub const IMAGE_SIZE: u64 = 16 << 20;
@@ -62,7 +63,8 @@ const UUID: [u8; 16] = [
 /// The two kinds of base image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Variant {
-    /// mkfs's default: a jbd2 journal (and orphans on the orphan list).
+    /// mkfs's default: a jbd2 journal (and orphans on the orphan list) and
+    /// the reflink feature (an empty refcount table: no block is shared).
     Journal,
     /// `mkfs.rexfs -J none`: no journal, no orphan list.
     NoJournal,
@@ -217,6 +219,7 @@ fn format_image(variant: Variant, path: &Path) -> io::Result<(Vec<u8>, Superbloc
             Variant::Journal => JournalOption::Default,
             Variant::NoJournal => JournalOption::None,
         },
+        reflink: ReflinkOption::Default,
         size: None,
         device: path.to_path_buf(),
     };

@@ -5,8 +5,8 @@
 //! the base image (journaled three times in four), a structure (superblock,
 //! bitmap block, an inode in use or a free slot, one extent in an inode, an
 //! extent block, a directory block, an extended attribute block, the jbd2
-//! superblock, a long symlink's target block), an instance of it, and a
-//! mutation:
+//! superblock, a long symlink's target block, a refcount table block of the
+//! journaled image), an instance of it, and a mutation:
 //!
 //! - `set`: one field set to a value chosen for its kind: 0, 1, the
 //!   largest value, off by one either way, other block or inode numbers
@@ -40,8 +40,9 @@
 //! | attribute entry `value_len` | `ENOSPC` | a longer value that still fits fills the block |
 
 use rexfs_format::{
-    crc32c, crc32c_without_field, dir_entries, mode, xattr_entry_size, BlockKind, BLOCK_SIZE,
-    EXTENT_SIZE, HEADER_SIZE, INODE_SIZE, JBD2_MAGIC, MAX_FILE_BLOCKS, SUPERBLOCK_SIZE,
+    crc32c, crc32c_without_field, dir_entries, mode, refcount_location, xattr_entry_size,
+    BlockKind, BLOCK_SIZE, EXTENT_SIZE, HEADER_SIZE, INODE_SIZE, JBD2_MAGIC, MAX_FILE_BLOCKS,
+    REFCOUNTS_PER_BLOCK, REFCOUNT_MAX, REFCOUNT_SIZE, REFCOUNT_STAGING, SUPERBLOCK_SIZE,
     SUPER_MAGIC,
 };
 
@@ -71,11 +72,14 @@ pub enum Structure {
     JournalSuperblock,
     /// The data block holding a long symlink's target.
     SymlinkBlock,
+    /// A block of the refcount table (the journaled base, which has the
+    /// reflink feature).
+    RefcountBlock,
 }
 
 impl Structure {
     /// Every structure, in report order.
-    pub const ALL: [Structure; 10] = [
+    pub const ALL: [Structure; 11] = [
         Structure::Superblock,
         Structure::Bitmap,
         Structure::Inode,
@@ -86,6 +90,7 @@ impl Structure {
         Structure::XattrBlock,
         Structure::JournalSuperblock,
         Structure::SymlinkBlock,
+        Structure::RefcountBlock,
     ];
 
     /// The name in the manifest and the report.
@@ -101,6 +106,7 @@ impl Structure {
             Structure::XattrBlock => "xattr-block",
             Structure::JournalSuperblock => "journal-sb",
             Structure::SymlinkBlock => "symlink-block",
+            Structure::RefcountBlock => "refcount-block",
         }
     }
 
@@ -122,6 +128,7 @@ impl Structure {
             Structure::XattrBlock => 10,
             Structure::JournalSuperblock => 6,
             Structure::SymlinkBlock => 2,
+            Structure::RefcountBlock => 4,
         }
     }
 }
@@ -397,7 +404,9 @@ fn superblock_fields() -> Vec<Field> {
         field("journal_start", 184, 8, BlockNo),
         field("journal_blocks", 192, 8, Count),
         field("orphan_head", 200, 8, InodeNo),
-        field("reserved", 208, 300, Reserved),
+        field("refcount_start", 208, 8, BlockNo),
+        field("refcount_blocks", 216, 8, Count),
+        field("reserved", 224, 284, Reserved),
         field("crc", 508, 4, Checksum),
     ]
 }
@@ -408,7 +417,7 @@ fn inode_fields() -> Vec<Field> {
     use Kind::*;
     vec![
         field("mode", 0, 2, Mode).weight(3),
-        field("flags", 2, 2, Flags(&[1, 2, 4, 8, 16, 32, 64, 0x8000]))
+        field("flags", 2, 2, Flags(&[1, 2, 4, 8, 16, 32, 64, 128, 0x8000]))
             .weight(3)
             .allow(&["EPERM"]),
         field("nlink", 4, 4, Count).weight(3).allow(&["EMLINK"]),
@@ -806,6 +815,7 @@ fn target(base: &Base, structure: Structure, rng: &mut Rng) -> Option<Target> {
                 seal_at: at,
             }
         }
+        Structure::RefcountBlock => return refcount_target(base, rng),
         Structure::SymlinkBlock => {
             let (owned, len) = *rng.pick(&base.symlink_blocks);
             let at = block_at(owned.blkno);
@@ -825,6 +835,80 @@ fn target(base: &Base, structure: Structure, rng: &mut Rng) -> Option<Target> {
                 seal_at: at,
             }
         }
+    })
+}
+
+/// Values worth trying in a refcount entry besides 0, 1, the largest (the
+/// staging value) and the entry's neighbours: shared twice or three times,
+/// the largest count, the staging value.
+const REFCOUNT_VALUES: &[u64] = &[2, 3, REFCOUNT_MAX as u64, REFCOUNT_STAGING as u64];
+
+/// The refcount table block holding the entry of one of a few blocks of
+/// `base` (the first data block, a file's data block, the last block), with
+/// fields for the entries of the blocks of every kind it counts.
+fn refcount_target(base: &Base, rng: &mut Rng) -> Option<Target> {
+    let g = base.geometry();
+    if !g.has_refcounts() {
+        return None;
+    }
+    let counted = [
+        g.data_start,
+        *rng.pick(&base.data_blocks),
+        g.block_count - 1,
+    ];
+    let (blkno, _) = refcount_location(&g, counted[rng.index(counted.len())]);
+    let first = (blkno - g.refcount_start) * REFCOUNTS_PER_BLOCK as u64;
+    let end = first + REFCOUNTS_PER_BLOCK as u64;
+    let mut fields = Vec::new();
+    header_fields(&mut fields, 2);
+    // Entries of blocks of every kind, those this block counts: metadata,
+    // in use, free, past the end.
+    let mut blocks = vec![
+        (g.data_start - 1, "last metadata block"),
+        (g.data_start, "first data block"),
+        (g.block_count - 1, "last block"),
+        (g.block_count, "past the end"),
+    ];
+    let kinds = [
+        (&base.dir_blocks, "directory block"),
+        (&base.extent_blocks, "extent block"),
+        (&base.xattr_blocks, "xattr block"),
+    ];
+    for (list, what) in kinds {
+        blocks.push((list[rng.index(list.len())].blkno, what));
+    }
+    blocks.push((*rng.pick(&base.data_blocks), "file data"));
+    blocks.push((*rng.pick(&base.free_blocks), "free"));
+    blocks.sort();
+    blocks.dedup_by_key(|b| b.0);
+    for (b, what) in blocks.into_iter().filter(|b| (first..end).contains(&b.0)) {
+        fields.push(
+            field(
+                format!("entry of block {b} ({what})"),
+                HEADER_SIZE + (b - first) as usize * REFCOUNT_SIZE,
+                REFCOUNT_SIZE,
+                Kind::Enum(REFCOUNT_VALUES),
+            )
+            .weight(3),
+        );
+    }
+    // Names the entries that random bytes hit; never drawn itself.
+    fields.push(
+        field(
+            "entries",
+            HEADER_SIZE,
+            BLOCK_SIZE - HEADER_SIZE,
+            Kind::Bytes,
+        )
+        .weight(0),
+    );
+    Some(Target {
+        location: format!("block {blkno}"),
+        start: block_at(blkno),
+        fields,
+        regions: vec![(1, 0, BLOCK_SIZE)],
+        seal: Seal::Header,
+        seal_at: block_at(blkno),
     })
 }
 
@@ -1023,6 +1107,7 @@ fn int_values(f: &Field, cur: u64, base: &Base) -> Vec<(u64, String)> {
                 (BlockKind::Directory as u64, "directory magic"),
                 (BlockKind::Extent as u64, "extent magic"),
                 (BlockKind::Xattr as u64, "xattr magic"),
+                (BlockKind::Refcount as u64, "refcount magic"),
                 (u64::from(JBD2_MAGIC), "jbd2 magic"),
                 (u64::from((cur as u32).swap_bytes()), "byte-swapped"),
             ] {
@@ -1129,6 +1214,7 @@ pub fn mutate(journal: &Base, nojournal: &Base, seed: u64, index: u64) -> (Vec<u
                 let available = match s {
                     Structure::JournalSuperblock => base.geometry().has_journal(),
                     Structure::SymlinkBlock => !base.symlink_blocks.is_empty(),
+                    Structure::RefcountBlock => base.geometry().has_refcounts(),
                     _ => true,
                 };
                 (if available { s.weight() } else { 0 }, s)

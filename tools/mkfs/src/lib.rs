@@ -3,7 +3,8 @@
 //!
 //! The crate also holds what the rexfs tools share: block-device I/O
 //! ([`Device`]), option parsing ([`getopt`]), the construction of bitmap
-//! blocks ([`bitmap_block`]) and of an empty journal ([`write_journal`]).
+//! blocks ([`bitmap_block`]), of an empty journal ([`write_journal`]) and
+//! of an empty refcount table ([`write_refcount_table`]).
 
 pub mod device;
 pub mod getopt;
@@ -17,8 +18,8 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rexfs_format::{
-    assign_bit, bitmap_payload_mut, default_journal_blocks, mode, BlockHeader, BlockKind,
-    DiskInode, FormatError, Geometry, JournalSuperblock, Superblock, Timestamp,
+    assign_bit, bitmap_payload_mut, default_journal_blocks, init_refcount_block, mode, BlockHeader,
+    BlockKind, DiskInode, FormatError, Geometry, JournalSuperblock, Superblock, Timestamp,
     BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, INODES_PER_BLOCK, JOURNAL_MAX_BLOCKS, JOURNAL_MIN_BLOCKS,
     ROOT_INO,
 };
@@ -30,7 +31,7 @@ use getopt::{Arg, Getopt};
 pub const PROG: &str = "mkfs.rexfs";
 
 const USAGE: &str = "usage: mkfs.rexfs [-q] [-f|-F] [-L label] [-N inodes] \
-                     [-J size=MiB|none] [-b blocksize] [-s size] DEVICE [fs-size]";
+                     [-J size=MiB|none] [-O [^]reflink] [-b blocksize] [-s size] DEVICE [fs-size]";
 
 /// Fewest inodes `mkfs.rexfs` makes: one inode-table block.
 pub const MIN_INODES: u64 = INODES_PER_BLOCK;
@@ -64,6 +65,50 @@ impl JournalOption {
         }
     }
 }
+
+/// The reflink feature that `-O` asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReflinkOption {
+    /// No `-O reflink` or `-O ^reflink`: reflink whenever the filesystem
+    /// has a journal, which the feature needs.
+    #[default]
+    Default,
+    /// `-O reflink`: the feature and its refcount table; an error without
+    /// a journal.
+    On,
+    /// `-O ^reflink`: no reflink, no refcount table.
+    Off,
+}
+
+impl ReflinkOption {
+    /// Whether a filesystem of `block_count` blocks with a journal of
+    /// `journal_blocks` blocks (0: none, as `journal` asked) gets a refcount
+    /// table; an error if reflink was asked for without a journal.
+    pub fn refcounts(
+        self,
+        block_count: u64,
+        journal: JournalOption,
+        journal_blocks: u64,
+    ) -> Result<bool, Error> {
+        match self {
+            ReflinkOption::Off => Ok(false),
+            ReflinkOption::Default => Ok(journal_blocks != 0),
+            ReflinkOption::On if journal_blocks != 0 => Ok(true),
+            ReflinkOption::On => Err(match journal {
+                JournalOption::None => Error::Usage(NO_JOURNAL_FOR_REFLINK.into()),
+                _ => Error::Invalid(format!(
+                    "cannot make a filesystem of {block_count} blocks with reflink: it needs a \
+                     journal, and a filesystem this small has none by default (-J size=MiB \
+                     gives it one)"
+                )),
+            }),
+        }
+    }
+}
+
+/// The message for `-O reflink` with `-J none`.
+const NO_JOURNAL_FOR_REFLINK: &str =
+    "-O reflink needs a journal: it cannot be combined with -J none";
 
 /// Why `mkfs.rexfs` failed.
 #[derive(Debug)]
@@ -113,6 +158,8 @@ pub struct Options {
     pub inodes: Option<u64>,
     /// The journal.
     pub journal: JournalOption,
+    /// The reflink feature.
+    pub reflink: ReflinkOption,
     /// Filesystem size in bytes; the whole device when `None`.
     pub size: Option<u64>,
     /// The device or image file.
@@ -135,10 +182,11 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
     let mut label = Vec::new();
     let mut inodes = None;
     let mut journal = JournalOption::Default;
+    let mut reflink = ReflinkOption::Default;
     let mut size = None;
     let mut block_size_given = false;
     let mut operands = Vec::new();
-    for arg in Getopt::new(args, b"JLNbs") {
+    for arg in Getopt::new(args, b"JLNObs") {
         match arg.map_err(Error::Usage)? {
             Arg::Flag(b'q') => quiet = true,
             // -F as mke2fs spells it, which xfstests passes.
@@ -147,6 +195,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
             Arg::Value(b'L', value) => label = value.into_encoded_bytes(),
             Arg::Value(b'N', value) => inodes = Some(parse_number(&value, "inode count")?),
             Arg::Value(b'J', value) => journal = parse_journal(&value)?,
+            Arg::Value(b'O', value) => reflink = parse_features(&value, reflink)?,
             Arg::Value(b'b', value) => {
                 let block_size = parse_number(&value, "block size")?;
                 if block_size != BLOCK_SIZE as u64 {
@@ -180,6 +229,9 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
             .ok_or_else(|| Error::Usage(format!("invalid size {}", value.display())))?;
         size = Some(bytes);
     }
+    if reflink == ReflinkOption::On && journal == JournalOption::None {
+        return Err(Error::Usage(NO_JOURNAL_FOR_REFLINK.into()));
+    }
     let device = getopt::device_operand(operands).map_err(Error::Usage)?;
     Ok(Command::Format(Options {
         quiet,
@@ -187,6 +239,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
         label,
         inodes,
         journal,
+        reflink,
         size,
         device,
     }))
@@ -223,6 +276,35 @@ pub fn parse_journal(value: &OsStr) -> Result<JournalOption, Error> {
         });
     }
     journal.ok_or_else(invalid)
+}
+
+/// Parses the value of `-O`: a comma-separated list of features to turn
+/// on, or off with a `^` before the name, as mke2fs takes it; the only
+/// feature is `reflink`. `current` is what earlier `-O` options asked for;
+/// the last mention wins.
+pub fn parse_features(value: &OsStr, current: ReflinkOption) -> Result<ReflinkOption, Error> {
+    let invalid = |what: &str| {
+        Error::Usage(format!(
+            "invalid feature {what}: use -O reflink or -O ^reflink"
+        ))
+    };
+    let list = value
+        .to_str()
+        .ok_or_else(|| invalid(&value.display().to_string()))?;
+    let mut reflink = current;
+    let mut named = false;
+    for feature in list.split(',').filter(|f| !f.is_empty()) {
+        reflink = match feature {
+            "reflink" => ReflinkOption::On,
+            "^reflink" => ReflinkOption::Off,
+            _ => return Err(invalid(feature)),
+        };
+        named = true;
+    }
+    if !named {
+        return Err(invalid(&format!("list \"{list}\"")));
+    }
+    Ok(reflink)
 }
 
 /// Parses the size operand after the device as mke2fs does: a number with
@@ -265,13 +347,22 @@ pub fn parse_size(value: &OsStr) -> Option<u64> {
 
 /// Lays out a filesystem of `block_count` blocks with `inodes` inodes, or by
 /// default one inode per 16 KiB, as many as fit but at least [`MIN_INODES`],
-/// and the journal `journal` asks for.
+/// the journal `journal` asks for and the refcount table of `reflink`.
 pub fn geometry(
     block_count: u64,
     inodes: Option<u64>,
     journal: JournalOption,
+    reflink: ReflinkOption,
 ) -> Result<Geometry, Error> {
     let journal_blocks = journal.blocks(block_count);
+    let refcounts = reflink.refcounts(block_count, journal, journal_blocks)?;
+    let layout = |inode_count| {
+        if refcounts {
+            Geometry::with_refcounts(block_count, inode_count, journal_blocks)
+        } else {
+            Geometry::new(block_count, inode_count, journal_blocks)
+        }
+    };
     let invalid = |e: FormatError| {
         let with = match (journal_blocks, e) {
             (0, _) | (_, FormatError::BadGeometry("filesystem too small")) => String::new(),
@@ -289,18 +380,22 @@ pub fn geometry(
             e.reason()
         ))
     };
-    let smallest = Geometry::new(block_count, MIN_INODES, journal_blocks).map_err(invalid)?;
+    let smallest = layout(MIN_INODES).map_err(invalid)?;
     let inodes = inodes.unwrap_or_else(|| {
-        // Inode-table blocks may take everything but the journal and one
-        // data block.
-        let room =
-            (block_count - 1 - smallest.inode_table_start - journal_blocks) * INODES_PER_BLOCK;
+        // Inode-table blocks may take everything but the journal, the
+        // refcount table and one data block.
+        let room = (block_count
+            - 1
+            - smallest.inode_table_start
+            - journal_blocks
+            - smallest.refcount_blocks)
+            * INODES_PER_BLOCK;
         (block_count / (BYTES_PER_INODE / BLOCK_SIZE as u64))
             .max(MIN_INODES)
             .min(room)
             .min(u32::MAX.into())
     });
-    Geometry::new(block_count, inodes, journal_blocks).map_err(invalid)
+    layout(inodes).map_err(invalid)
 }
 
 /// Fills `block` as bitmap block `index` of a filesystem laid out as `g`, and
@@ -335,12 +430,21 @@ pub fn write_journal(dev: &Device, g: &Geometry, uuid: [u8; 16]) -> io::Result<(
     })
 }
 
+/// Writes an empty refcount table over the table region of `g`: every
+/// block sealed with every entry 0 (no block shared). The region is written
+/// in 1 MiB requests.
+pub fn write_refcount_table(dev: &Device, g: &Geometry) -> io::Result<()> {
+    dev.write_region(g.refcount_start, g.refcount_blocks, |blkno, block| {
+        init_refcount_block(block, blkno);
+    })
+}
+
 /// Makes an empty filesystem on `dev` as `opts` ask; returns its superblock.
 ///
 /// Clears block 0, writes the bitmap, the inode table with the root
-/// directory and the journal, and the superblock last, so that an
-/// interrupted run leaves no valid-looking filesystem behind. Data blocks
-/// are left alone.
+/// directory, the journal and the refcount table, and the superblock last,
+/// so that an interrupted run leaves no valid-looking filesystem behind.
+/// Data blocks are left alone.
 ///
 /// The journal's UUID is the filesystem's, as mke2fs makes an internal
 /// journal: jbd2 seeds the checksums of the log with it, and the journal
@@ -357,7 +461,12 @@ pub fn format(dev: &Device, opts: &Options) -> Result<Superblock, Error> {
         Some(size) => size,
         None => dev.size(),
     };
-    let g = geometry(bytes / BLOCK_SIZE as u64, opts.inodes, opts.journal)?;
+    let g = geometry(
+        bytes / BLOCK_SIZE as u64,
+        opts.inodes,
+        opts.journal,
+        opts.reflink,
+    )?;
     let mut uuid = random_bytes::<16>()?;
     // Random (version 4, RFC 4122 variant) UUID.
     uuid[6] = (uuid[6] & 0x0f) | 0x40;
@@ -399,6 +508,9 @@ pub fn format(dev: &Device, opts: &Options) -> Result<Superblock, Error> {
     })?;
     if g.has_journal() {
         write_journal(dev, &g, uuid)?;
+    }
+    if g.has_refcounts() {
+        write_refcount_table(dev, &g)?;
     }
     dev.sync()?;
 
@@ -446,8 +558,13 @@ pub fn cli(args: impl IntoIterator<Item = OsString>) -> u8 {
                         blocks / BLOCKS_PER_MIB
                     ),
                 };
+                let reflink = match g.refcount_blocks {
+                    0 => String::new(),
+                    blocks => format!(", reflink (a refcount table of {blocks} blocks)"),
+                };
                 println!(
-                    "{PROG}: {}: {} blocks of {BLOCK_SIZE} bytes, {} inodes, {} data blocks, {journal}",
+                    "{PROG}: {}: {} blocks of {BLOCK_SIZE} bytes, {} inodes, {} data blocks, \
+                     {journal}{reflink}",
                     dev.name(),
                     g.block_count,
                     g.inode_count,
@@ -508,6 +625,7 @@ mod tests {
                 label: b"scratch".to_vec(),
                 inodes: Some(64),
                 journal: JournalOption::Blocks(2048),
+                reflink: ReflinkOption::Default,
                 size: Some(16 << 20),
                 device: "img".into(),
             }
@@ -603,8 +721,102 @@ mod tests {
     }
 
     #[test]
+    fn reflink_options() {
+        let reflink = |args: &[&str]| options(args).map(|o| o.reflink);
+        assert_eq!(reflink(&["img"]).unwrap(), ReflinkOption::Default);
+        assert_eq!(
+            reflink(&["-O", "reflink", "img"]).unwrap(),
+            ReflinkOption::On
+        );
+        assert_eq!(reflink(&["-O^reflink", "img"]).unwrap(), ReflinkOption::Off);
+        // A list, the last mention winning; empty items are skipped.
+        assert_eq!(
+            reflink(&["-O", "reflink,^reflink", "img"]).unwrap(),
+            ReflinkOption::Off
+        );
+        assert_eq!(
+            reflink(&["-O", "^reflink", "-O", ",reflink,", "img"]).unwrap(),
+            ReflinkOption::On
+        );
+        assert_eq!(
+            reflink(&["-O", "^reflink", "-J", "none", "img"]).unwrap(),
+            ReflinkOption::Off
+        );
+        for bad in [
+            "",
+            ",",
+            "dedupe",
+            "reflink,metadata_csum",
+            "^",
+            "reflink=1",
+            "Reflink",
+        ] {
+            let Err(Error::Usage(msg)) = reflink(&["-O", bad, "img"]) else {
+                panic!("-O {bad:?} accepted");
+            };
+            assert!(
+                msg.starts_with("invalid feature ")
+                    && msg.ends_with(": use -O reflink or -O ^reflink"),
+                "{msg}"
+            );
+        }
+        for args in [
+            &["-O", "reflink", "-J", "none", "img"][..],
+            &["-J", "none", "-O", "reflink", "img"],
+        ] {
+            let Err(Error::Usage(msg)) = reflink(args) else {
+                panic!("{args:?} accepted");
+            };
+            assert_eq!(
+                msg,
+                "-O reflink needs a journal: it cannot be combined with -J none"
+            );
+        }
+    }
+
+    #[test]
+    fn reflink_needs_a_journal() {
+        let (default, on, off) = (
+            ReflinkOption::Default,
+            ReflinkOption::On,
+            ReflinkOption::Off,
+        );
+        // By default, with the journal.
+        let g = geometry(4096, None, JournalOption::Default, default).unwrap();
+        assert_eq!((g.refcount_start, g.refcount_blocks), (66 + 1024, 5));
+        assert_eq!(g.data_start, 66 + 1024 + 5);
+        assert!(!geometry(4096, None, JournalOption::None, default)
+            .unwrap()
+            .has_refcounts());
+        assert!(!geometry(1024, None, JournalOption::Default, default)
+            .unwrap()
+            .has_refcounts());
+        assert!(!geometry(4096, None, JournalOption::Default, off)
+            .unwrap()
+            .has_refcounts());
+        assert!(geometry(4096, None, JournalOption::Default, on)
+            .unwrap()
+            .has_refcounts());
+        // Asked for without a journal.
+        assert!(matches!(
+            geometry(4096, None, JournalOption::None, on),
+            Err(Error::Usage(_))
+        ));
+        let Err(Error::Invalid(msg)) = geometry(1024, None, JournalOption::Default, on) else {
+            panic!("reflink without the default journal of a small filesystem");
+        };
+        assert_eq!(
+            msg,
+            "cannot make a filesystem of 1024 blocks with reflink: it needs a journal, and a \
+             filesystem this small has none by default (-J size=MiB gives it one)"
+        );
+        assert!(geometry(2048, None, JournalOption::Blocks(1024), on).is_ok());
+    }
+
+    #[test]
     fn default_inode_count() {
         let none = JournalOption::None;
+        let geometry = |n, inodes, journal| geometry(n, inodes, journal, ReflinkOption::Default);
         assert_eq!(geometry(4096, None, none).unwrap().inode_count, 1024);
         assert_eq!(
             geometry(MIN_BLOCKS, None, none).unwrap().inode_count,
@@ -618,17 +830,22 @@ mod tests {
             geometry(1 << 36, None, none).unwrap().inode_count,
             u32::MAX.into()
         );
-        // The inode table may not take the journal's room: with a journal of
-        // 1024 blocks in 2048, 1021 blocks of 16 inodes are left for it.
+        // The inode table may not take the room of the journal and the
+        // refcount table: with a journal of 1024 blocks and a table of 3 in
+        // 2048, 1018 blocks of 16 inodes are left for it.
         let j = JournalOption::Blocks(1024);
         assert_eq!(geometry(2048, None, j).unwrap().inode_count, 512);
-        assert!(geometry(2048, Some(1021 * 16), j).is_ok());
-        assert!(geometry(2048, Some(1021 * 16 + 1), j).is_err());
+        assert!(geometry(2048, Some(1018 * 16), j).is_ok());
+        assert!(geometry(2048, Some(1018 * 16 + 1), j).is_err());
+        // Without the refcount table, 1021.
+        let off = ReflinkOption::Off;
+        assert!(super::geometry(2048, Some(1021 * 16), j, off).is_ok());
+        assert!(super::geometry(2048, Some(1021 * 16 + 1), j, off).is_err());
     }
 
     #[test]
     fn default_journal_scales_with_the_size() {
-        let blocks = |n| geometry(n, None, JournalOption::Default).unwrap();
+        let blocks = |n| geometry(n, None, JournalOption::Default, ReflinkOption::Default).unwrap();
         assert_eq!(blocks(MIN_BLOCKS).journal_blocks, 0);
         assert_eq!(blocks(2047).journal_blocks, 0);
         assert_eq!(blocks(2048).journal_blocks, 1024);
@@ -637,11 +854,13 @@ mod tests {
         assert_eq!(blocks(1 << 36).journal_blocks, 262_144);
         let g = blocks(4096);
         assert_eq!(g.journal_start, g.inode_table_start + g.inode_table_blocks);
-        assert_eq!(g.data_start, g.journal_start + 1024);
+        assert_eq!(g.refcount_start, g.journal_start + 1024);
+        assert_eq!(g.data_start, g.refcount_start + 5);
     }
 
     #[test]
     fn journal_that_does_not_fit() {
+        let geometry = |n, inodes, journal| geometry(n, inodes, journal, ReflinkOption::Default);
         let Err(Error::Invalid(msg)) = geometry(4096, None, JournalOption::Blocks(4096)) else {
             panic!("a journal as large as the filesystem");
         };

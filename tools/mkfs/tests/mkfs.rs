@@ -7,9 +7,10 @@ use std::process::{Command, Output};
 
 use common::Image;
 use rexfs_format::{
-    bitmap_payload, mode, test_bit, BlockHeader, BlockKind, DiskInode, Geometry, JournalSuperblock,
-    Superblock, BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, FEATURE_INCOMPAT_JOURNAL, INODE_SIZE, ROOT_INO,
-    STATE_CLEAN,
+    bitmap_payload, mode, refcount_get, refcount_location, test_bit, verify_refcount_block,
+    BlockHeader, BlockKind, DiskInode, Geometry, JournalSuperblock, Superblock,
+    BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, FEATURE_INCOMPAT_JOURNAL, FEATURE_INCOMPAT_REFLINK,
+    HEADER_SIZE, INODE_SIZE, REFCOUNTS_PER_BLOCK, ROOT_INO, STATE_CLEAN,
 };
 use rexfs_mkfs::{Device, Error};
 
@@ -31,10 +32,13 @@ fn superblock_matches_geometry() {
     let sb = image.mkfs(&["-q", "-L", "scratch"]).unwrap();
     let on_disk = superblock(&image.open());
     assert_eq!(on_disk, sb);
-    // 16 MiB: the default journal of 4 MiB.
-    let g = Geometry::new(4096, 1024, 1024).unwrap();
+    // 16 MiB: the default journal of 4 MiB, and reflink with it.
+    let g = Geometry::with_refcounts(4096, 1024, 1024).unwrap();
     assert_eq!(sb.geometry, g);
-    assert_eq!(sb.feature_incompat, FEATURE_INCOMPAT_JOURNAL);
+    assert_eq!(
+        sb.feature_incompat,
+        FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK
+    );
     assert_eq!(sb.orphan_head, 0);
     assert_eq!(sb.free_blocks, g.data_blocks());
     assert_eq!(sb.free_inodes, g.inode_count - 1);
@@ -197,10 +201,11 @@ fn default_journal_sizes() {
             if journal == 0 {
                 0
             } else {
-                FEATURE_INCOMPAT_JOURNAL
+                FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK
             },
             "{bytes} bytes"
         );
+        assert_eq!(g.has_refcounts(), journal != 0, "{bytes} bytes");
         if journal != 0 {
             let jsb = JournalSuperblock::decode(&read(&image.open(), g.journal_start, 1), journal);
             assert_eq!(jsb.unwrap().maxlen as u64, journal);
@@ -212,14 +217,21 @@ fn default_journal_sizes() {
 fn journal_size_option() {
     let image = Image::new(64 * MIB);
     let sb = image.mkfs(&["-q", "-J", "size=8"]).unwrap();
-    assert_eq!(sb.geometry, Geometry::new(16_384, 4096, 2048).unwrap());
-    assert_eq!(sb.feature_incompat, FEATURE_INCOMPAT_JOURNAL);
+    assert_eq!(
+        sb.geometry,
+        Geometry::with_refcounts(16_384, 4096, 2048).unwrap()
+    );
+    assert_eq!(
+        sb.feature_incompat,
+        FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK
+    );
     let jsb = JournalSuperblock::decode(&read(&image.open(), sb.geometry.journal_start, 1), 2048);
     assert_eq!(jsb.unwrap().maxlen, 2048);
-    // 63 MiB of 64: all but the bitmap, the inode-table block and 253 data
-    // blocks.
+    // 63 MiB of 64: all but the bitmap, the inode-table block, the refcount
+    // table of 17 blocks and 236 data blocks.
     let sb = image.mkfs(&["-q", "-N", "16", "-J", "size=63"]).unwrap();
-    assert_eq!(sb.geometry.data_blocks(), 16_384 - 3 - 63 * 256);
+    assert_eq!(sb.geometry.refcount_blocks, 17);
+    assert_eq!(sb.geometry.data_blocks(), 16_384 - 3 - 63 * 256 - 17);
     // A journal on a filesystem too small for the default one.
     let small = Image::new(4 * MIB);
     let sb = small.mkfs(&["-q", "-J", "size=2"]);
@@ -241,6 +253,95 @@ fn no_journal() {
     assert_eq!(sb.feature_incompat, 0);
     assert!(!sb.geometry.has_journal());
     assert_eq!(superblock(&image.open()), sb);
+}
+
+/// The refcount table, right after the journal: every block an empty,
+/// sealed table block; the blocks around it untouched, and the table marked
+/// used in the bitmap.
+#[test]
+fn refcount_table_written() {
+    let image = Image::new(16 * MIB);
+    std::fs::write(image.path(), vec![0xa5; 16 * MIB as usize]).unwrap();
+    let sb = image.mkfs(&["-q"]).unwrap();
+    let g = sb.geometry;
+    assert_eq!((g.refcount_start, g.refcount_blocks), (66 + 1024, 5));
+    assert_eq!(g.data_start, g.refcount_start + 5);
+    assert_eq!(sb.free_blocks, 4096 - 1095);
+    let dev = image.open();
+    let table = read(&dev, g.refcount_start, g.refcount_blocks);
+    for (blkno, block) in (g.refcount_start..).zip(table.chunks(BLOCK_SIZE)) {
+        assert_eq!(verify_refcount_block(block, blkno, &g), Ok(()), "{blkno}");
+        assert!(block[HEADER_SIZE..].iter().all(|&b| b == 0), "{blkno}");
+        assert!((0..REFCOUNTS_PER_BLOCK).all(|i| refcount_get(block, i) == 0));
+    }
+    // The entry of the last block is in the last table block.
+    let (last, index) = refcount_location(&g, g.block_count - 1);
+    assert_eq!((last, index), (g.refcount_start + 4, 4095 - 4 * 1016));
+    assert!(read(&dev, g.data_start, 1).iter().all(|&b| b == 0xa5));
+    let bits = read(&dev, g.bitmap_start, 1);
+    let bits = bitmap_payload(&bits);
+    for blkno in g.journal_start..g.data_start + 1 {
+        assert_eq!(
+            test_bit(bits, blkno as usize),
+            blkno < g.data_start,
+            "{blkno}"
+        );
+    }
+}
+
+/// `-O reflink` and `-O ^reflink`: reflink is on by default with a journal,
+/// and needs one.
+#[test]
+fn reflink_feature_option() {
+    let image = Image::new(16 * MIB);
+    let off = image.mkfs(&["-q", "-O", "^reflink"]).unwrap();
+    assert_eq!(off.geometry, Geometry::new(4096, 1024, 1024).unwrap());
+    assert_eq!(off.geometry.data_start, 1090);
+    assert_eq!(off.feature_incompat, FEATURE_INCOMPAT_JOURNAL);
+    assert_eq!(superblock(&image.open()), off);
+    let on = image.mkfs(&["-q", "-O", "reflink"]).unwrap();
+    assert_eq!(
+        on.geometry,
+        Geometry::with_refcounts(4096, 1024, 1024).unwrap()
+    );
+    assert_eq!(
+        on.feature_incompat,
+        FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK
+    );
+    assert_eq!(superblock(&image.open()), on);
+    let last = image.mkfs(&["-q", "-O", "reflink,^reflink"]).unwrap();
+    assert!(!last.geometry.has_refcounts());
+
+    // Without a journal: none by default, an error when asked for.
+    let sb = image.mkfs(&["-q", "-J", "none"]).unwrap();
+    assert_eq!(sb.feature_incompat, 0);
+    assert!(matches!(
+        image.mkfs(&["-q", "-O", "reflink", "-J", "none"]),
+        Err(Error::Usage(_))
+    ));
+    let small = Image::new(4 * MIB);
+    assert!(!small.mkfs(&["-q"]).unwrap().geometry.has_refcounts());
+    match small.mkfs(&["-q", "-O", "reflink"]) {
+        Err(Error::Invalid(msg)) => assert_eq!(
+            msg,
+            "cannot make a filesystem of 1024 blocks with reflink: it needs a journal, and a \
+             filesystem this small has none by default (-J size=MiB gives it one)"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let sb = Image::new(5 * MIB)
+        .mkfs(&["-q", "-O", "reflink", "-J", "size=4"])
+        .unwrap();
+    assert_eq!(
+        (sb.geometry.journal_blocks, sb.geometry.refcount_blocks),
+        (1024, 2)
+    );
+    for bad in ["dedupe", "", "reflink,extents"] {
+        assert!(
+            matches!(image.mkfs(&["-O", bad]), Err(Error::Usage(_))),
+            "{bad}"
+        );
+    }
 }
 
 #[test]
@@ -301,13 +402,23 @@ fn binary_exit_codes() {
     assert!(
         out.contains("4096 blocks")
             && out.contains("1024 inodes")
-            && out.contains("3006 data blocks, a journal of 1024 blocks (4 MiB)\n"),
+            && out.contains(
+                "3001 data blocks, a journal of 1024 blocks (4 MiB), reflink (a refcount table \
+                 of 5 blocks)\n"
+            ),
         "{out}"
     );
     let made = mkfs(&["-f", "-J", "none", path]);
     assert_eq!(made.status.code(), Some(0));
     let out = String::from_utf8_lossy(&made.stdout);
     assert!(out.ends_with("4030 data blocks, no journal\n"), "{out}");
+    let made = mkfs(&["-f", "-O", "^reflink", path]);
+    assert_eq!(made.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&made.stdout);
+    assert!(
+        out.ends_with("3006 data blocks, a journal of 1024 blocks (4 MiB)\n"),
+        "{out}"
+    );
     let quiet = mkfs(&["-q", "-f", path]);
     assert_eq!(quiet.status.code(), Some(0));
     assert!(quiet.stdout.is_empty());
@@ -321,6 +432,8 @@ fn binary_exit_codes() {
         &["-J", "size=2", path],
         &["-J", "size=16", path],
         &["-J", "bytes=16", path],
+        &["-O", "dedupe", path],
+        &["-O", "reflink", "-J", "none", path],
     ] {
         let failed = mkfs(bad);
         assert_eq!(failed.status.code(), Some(1), "{bad:?}");
@@ -332,8 +445,17 @@ fn binary_exit_codes() {
         String::from_utf8_lossy(&bad_journal.stderr),
         "mkfs.rexfs: invalid journal option big: use -J size=MiB or -J none\n\
          usage: mkfs.rexfs [-q] [-f|-F] [-L label] [-N inodes] [-J size=MiB|none] \
-         [-b blocksize] [-s size] DEVICE [fs-size]\n"
+         [-O [^]reflink] [-b blocksize] [-s size] DEVICE [fs-size]\n"
     );
+    let bad_feature = mkfs(&["-O", "dedupe", path]);
+    assert!(String::from_utf8_lossy(&bad_feature.stderr).starts_with(
+        "mkfs.rexfs: invalid feature dedupe: use -O reflink or -O ^reflink\n\
+         usage: mkfs.rexfs "
+    ));
+    let no_journal = mkfs(&["-O", "reflink", "-J", "none", path]);
+    assert!(String::from_utf8_lossy(&no_journal.stderr).starts_with(
+        "mkfs.rexfs: -O reflink needs a journal: it cannot be combined with -J none\n"
+    ));
     assert_eq!(mkfs(&["/nonexistent/rexfs.img"]).status.code(), Some(1));
 }
 

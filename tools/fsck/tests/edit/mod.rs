@@ -5,9 +5,10 @@
 
 use rexfs_format::{
     assign_bit, bitmap_payload_mut, bitmap_position, crc32c_without_field, dirent_size,
-    init_dir_block, jbd2_chksum, mode, test_bit, write_dirent, BlockHeader, BlockKind, DiskInode,
-    Extent, Geometry, JournalSuperblock, Superblock, XattrBlock, XattrNamespace, BLOCK_SIZE,
-    EXTENT_SIZE, HEADER_SIZE, INODE_INLINE, INODE_SIZE, JBD2_MAGIC, SUPERBLOCK_SIZE,
+    init_dir_block, jbd2_chksum, mode, refcount_get, refcount_location, refcount_set,
+    seal_refcount_block, test_bit, write_dirent, BlockHeader, BlockKind, DiskInode, Extent,
+    Geometry, JournalSuperblock, Superblock, XattrBlock, XattrNamespace, BLOCK_SIZE, EXTENT_SIZE,
+    HEADER_SIZE, INODE_INLINE, INODE_SHARED, INODE_SIZE, JBD2_MAGIC, SUPERBLOCK_SIZE,
 };
 use rexfs_fsck::{exit, Fsck};
 use rexfs_mkfs::Device;
@@ -191,6 +192,61 @@ impl Fs {
         blkno
     }
 
+    /// The refcount table entry of block `blkno`.
+    pub fn refcount(&self, blkno: u64) -> u32 {
+        let (table, index) = refcount_location(&self.g(), blkno);
+        refcount_get(&self.read(table), index)
+    }
+
+    /// Sets the refcount table entry of block `blkno` to `value` and reseals
+    /// its table block.
+    pub fn set_refcount(&self, blkno: u64, value: u32) {
+        let (table, index) = refcount_location(&self.g(), blkno);
+        let mut block = self.read(table);
+        refcount_set(&mut block, index, value);
+        seal_refcount_block(&mut block, table);
+        self.write(table, &block);
+    }
+
+    /// Sets or clears the shared flag of inode `ino`.
+    pub fn set_shared(&self, ino: u64, shared: bool) {
+        self.update_inode(ino, |inode| {
+            if shared {
+                inode.flags |= INODE_SHARED;
+            } else {
+                inode.flags &= !INODE_SHARED;
+            }
+        });
+    }
+
+    /// Points extent `index` of those in inode `ino` at disk block
+    /// `physical`: the inode then maps the blocks there, another inode's
+    /// as a clone does.
+    pub fn point_extent(&self, ino: u64, index: usize, physical: u64) {
+        self.update_inode(ino, |inode| {
+            let at = index * EXTENT_SIZE;
+            let mut e = Extent::decode(&inode.data[at..]);
+            e.physical = physical;
+            e.encode(&mut inode.data[at..]);
+        });
+    }
+
+    /// Makes the new inode `dst` a clone of the regular file `src` as a
+    /// reflink does: the same extents (those in the inode), both inodes
+    /// flagged shared, and one more reference counted in the table for
+    /// every block they map. The clone is linked nowhere.
+    pub fn clone_file(&mut self, src: u64, dst: u64) {
+        self.set_shared(src, true);
+        let inode = self.inode(src);
+        self.create(dst, &inode);
+        for e in inode.inode_extents() {
+            for blkno in e.physical..e.physical + u64::from(e.len) {
+                let count = self.refcount(blkno);
+                self.set_refcount(blkno, if count == 0 { 2 } else { count + 1 });
+            }
+        }
+    }
+
     /// Allocates an extended attribute block for inode `ino` holding the
     /// user attributes `attrs` (name, value); returns it.
     pub fn add_xattr_block(&mut self, ino: u64, attrs: &[(&str, &str)]) -> u64 {
@@ -289,8 +345,15 @@ pub fn expect_repaired(image: &Image, problems: &[&str]) {
     expect(image, &[], exit::OK);
 }
 
+/// A 16 MiB filesystem as mkfs.rexfs makes it by default: with a journal
+/// and reflink.
 pub fn formatted() -> Image {
     Image::formatted(16 * MIB, &["-q"])
+}
+
+/// A 16 MiB filesystem with a journal and without reflink (`-O ^reflink`).
+pub fn formatted_without_reflink() -> Image {
+    Image::formatted(16 * MIB, &["-q", "-O", "^reflink"])
 }
 
 /// Journal block types and tag flags, as include/linux/jbd2.h defines them.
