@@ -326,8 +326,8 @@ unsigned int rvfs_journal_latest_tid(journal_t *journal)
 typedef int (*rvfs_convert_fn)(struct inode *inode, loff_t offset, size_t size);
 
 /*
- * Completions of unwritten-extent writeback, run by one work item on a
- * workqueue of their own: the conversion starts a journal handle, which may
+ * Completions of writeback into unwritten or copy-on-write blocks, run by
+ * one work item on a workqueue of their own: the conversion starts a journal handle, which may
  * wait for a commit, and that commit's own I/O may need the context that
  * completed the bio (dm completes a bio in its worker, before the next one,
  * which may be the commit's). So the bio's completion only queues the ioend.

@@ -125,15 +125,16 @@ unsigned int rvfs_journal_latest_tid(journal_t *journal);
 
 struct iomap_ioend;
 /*
- * The queue of unwritten-extent writeback completions (see glue.c), made
+ * The queue of writeback completions that change extents (see glue.c), made
  * when the filesystem type is registered and destroyed when it goes.
  */
 int rvfs_ioend_queue_init(void);
 void rvfs_ioend_queue_exit(void);
 /*
- * Completes @ioend, a writeback of unwritten extents, on that queue:
- * @convert turns the written range into written extents, then the folios'
- * writeback ends.
+ * Completes @ioend, a writeback of unwritten extents or of copy-on-write
+ * blocks, on that queue: @convert turns the written range into written
+ * extents, or puts the new blocks in place of the shared ones, then the
+ * folios' writeback ends.
  */
 void rvfs_ioend_convert_on_completion(struct iomap_ioend *ioend,
 				       int (*convert)(struct inode *inode, loff_t offset,

@@ -3,10 +3,10 @@
 //! Attribute changes of inodes ([`InodeOps`]): the size of a regular file
 //! (truncate), and the `chattr` flags.
 
-use super::extent_map::FreedRuns;
-use super::ialloc::{free_credits, free_runs};
-use super::inode::{account_blocks, save, to_inode_flags, write_credits, USER_FLAGS};
+use super::ialloc::{free_credits, unmap_range};
+use super::inode::{save, to_inode_flags, write_credits, USER_FLAGS};
 use super::iomap::{block_of, convert_inline, zero_past_eof};
+use super::refcount::release_credits;
 use super::txn::{Credits, Txn};
 use super::{RexInode, Rexfs};
 use crate::format::{BLOCK_SHIFT, FEATURE_INCOMPAT_DAX_FLAG, INLINE_DATA_MAX, INODE_DAX};
@@ -54,10 +54,7 @@ impl InodeOps for Rexfs {
         if late_break {
             // Freed already: the DAX entries go now, before the page cache
             // past the new end (which must find none).
-            let txn = Txn::start(
-                sb,
-                free_credits(sb, u64::MAX, 0).and(write_credits(inode, 1)),
-            )?;
+            let txn = Txn::start(sb, truncate_credits(inode))?;
             free_past(&txn, inode, size)?;
             inode.mark_dirty();
             txn.stop()?;
@@ -69,10 +66,7 @@ impl InodeOps for Rexfs {
         }
         // Blocks past the new end go, also those that fallocate(KEEP_SIZE)
         // placed past an unchanged one (as XFS and ext4 do, generic/092).
-        let txn = Txn::start(
-            sb,
-            free_credits(sb, u64::MAX, 0).and(write_credits(inode, 1)),
-        )?;
+        let txn = Txn::start(sb, truncate_credits(inode))?;
         if size <= old_size {
             free_past(&txn, inode, size)?;
         }
@@ -116,15 +110,16 @@ impl InodeOps for Rexfs {
 }
 
 /// Unmaps the blocks of `inode` that lie wholly past its first `size` bytes
-/// and frees them in `txn`.
+/// and gives them back in `txn`.
 fn free_past(txn: &Txn<'_>, inode: &RexInode, size: i64) -> Result {
     let first = block_of(size + (1 << BLOCK_SHIFT) - 1);
-    let mut freed = FreedRuns::new();
-    inode
-        .data()
-        .map
-        .change(|map, _| map.remove(first, u64::MAX, &mut freed))?;
-    free_runs(txn, &freed)?;
-    account_blocks(inode);
-    Ok(())
+    unmap_range(txn, inode, first, u64::MAX)
+}
+
+/// What [`free_past`] may change, with the inode.
+fn truncate_credits(inode: &RexInode) -> Credits {
+    let sb = inode.super_block();
+    free_credits(sb, u64::MAX, 0)
+        .and(release_credits(inode, u64::MAX, u64::MAX))
+        .and(write_credits(inode, 1))
 }

@@ -12,12 +12,13 @@ use super::inode::account_blocks;
 use super::iomap::{
     allocate_credits, allocate_extent, block_of, bytes, convert_inline, free_range, zero_past_eof,
 };
+use super::reflink;
 use super::txn::Txn;
 use super::{RexInode, Rexfs};
 use crate::format::{self, EXTENT_UNWRITTEN, INLINE_DATA_MAX};
 use crate::vfs::{
     FallocFlag, FallocMode, FileOps, InodeLockGuard, IovIterDest, IovIterSource, Kiocb, OpenFile,
-    UserBuffer,
+    RemapRequest, UserBuffer,
 };
 use kernel::prelude::*;
 
@@ -327,5 +328,10 @@ impl FileOps for Rexfs {
         inode.touch(punch || zero);
         inode.mark_dirty();
         Ok(())
+    }
+
+    /// Clones and dedupes: [`reflink::remap`].
+    fn remap_file_range(request: &RemapRequest<'_, Rexfs>) -> Result<i64> {
+        reflink::remap(request)
     }
 }

@@ -5,6 +5,7 @@
 
 use super::extent_map::{ExtentChain, ExtentMap, FreedRuns};
 use super::inode::{account_blocks, save, to_inode_flags, InodeInfo, InodeInit, InodeType};
+use super::refcount::release_credits;
 use super::txn::{Credits, Txn};
 use super::{corrupted, xattr, RexInode, RexSb};
 use crate::format::{self, mode, DiskInode, Extent, Timestamp, INLINE_DATA_MAX, INODE_DAX};
@@ -128,6 +129,7 @@ pub(super) fn create(
             xattr_block: 0,
             // `save` below sets it.
             last_tid: 0,
+            shared: false,
         }),
     )?;
     account_blocks(&inode);
@@ -169,6 +171,61 @@ pub(super) fn free_runs(txn: &Txn<'_>, runs: &FreedRuns) -> Result {
         .try_for_each(|&(start, len)| alloc.free_blocks(txn, start, len))
 }
 
+/// Gives back blocks `runs` that the extents of `inode` no longer map, in
+/// `txn`: freed, or, for an inode that may share blocks, a reference less
+/// (freed if it was the last).
+pub(super) fn release_runs(txn: &Txn<'_>, inode: &RexInode, runs: &FreedRuns) -> Result {
+    if !inode.data().may_share() {
+        return free_runs(txn, runs);
+    }
+    let mut alloc = txn.sb().data().allocator();
+    runs.iter()
+        .try_for_each(|&(start, len)| alloc.release(txn, start, len))
+}
+
+/// Frees copy-on-write staging blocks `runs` in `txn`.
+pub(super) fn free_staged(txn: &Txn<'_>, runs: &FreedRuns) -> Result {
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let mut alloc = txn.sb().data().allocator();
+    runs.iter()
+        .try_for_each(|&(start, len)| alloc.free_staging(txn, start, len))
+}
+
+/// Unmaps file blocks `start..end` of `inode` in `txn`, with the staging
+/// blocks of copy-on-write writes over them, and gives their blocks back
+/// ([`release_runs`]). The caller reserves [`free_credits`] and
+/// [`release_credits`] for the runs.
+pub(super) fn unmap_range(txn: &Txn<'_>, inode: &RexInode, start: u64, end: u64) -> Result {
+    let mut freed = FreedRuns::new();
+    let mut staged = FreedRuns::new();
+    inode.data().map.change_with_cow(|map, cow, _| -> Result {
+        map.remove(start, end, &mut freed)?;
+        cow.remove(start, end, &mut staged)
+    })?;
+    release_runs(txn, inode, &freed)?;
+    free_staged(txn, &staged)?;
+    account_blocks(inode);
+    Ok(())
+}
+
+/// Frees the staging blocks of `inode` that no write uses (at eviction).
+fn free_unused_staging(inode: &RexInode) -> Result {
+    let sb = inode.super_block();
+    let txn = Txn::start(
+        sb,
+        free_credits(sb, u64::MAX, 0).and(release_credits(inode, u64::MAX, u64::MAX)),
+    )?;
+    let mut staged = FreedRuns::new();
+    inode
+        .data()
+        .map
+        .change_with_cow(|_, cow, _| cow.remove(0, u64::MAX, &mut staged))?;
+    free_staged(&txn, &staged)?;
+    txn.stop()
+}
+
 /// What freeing `runs` runs of `blocks` blocks in all may change.
 pub(super) fn free_credits(sb: &RexSb, runs: u64, blocks: u64) -> Credits {
     Credits::bitmap_runs(sb.data().geometry(), runs, blocks)
@@ -197,6 +254,7 @@ fn evict_credits(inode: &RexInode) -> Credits {
         0
     };
     Credits::bitmap_runs(sb.data().geometry(), u64::MAX, 0)
+        .and(release_credits(inode, u64::MAX, u64::MAX))
         .and(Credits::blocks(1))
         .and(ORPHAN_CREDITS)
         .and(Credits::revokes(chain + metadata_data as u32 + 1))
@@ -208,36 +266,59 @@ pub(super) fn evict(inode: &RexInode) {
     let sb = inode.super_block();
     // After a shutdown nothing is written: the orphan list, or fsck without
     // a journal, frees the inode after the next mount.
-    if inode.nlink() != 0 || sb.is_read_only() || sb.data().alive().is_err() {
+    if sb.is_read_only() || sb.data().alive().is_err() {
+        return;
+    }
+    let info = inode.data();
+    let has_cow = || {
+        info.map
+            .read_with_cow(|_, cow, _| !cow.extents().is_empty())
+    };
+    if inode.nlink() != 0 && !(info.may_share() && has_cow()) {
         return;
     }
     // The last close of an unlinked file may come while the filesystem is
     // frozen: wait for the thaw to free it.
     let _freeze = sb.start_internal_write();
-    let info = inode.data();
+    if inode.nlink() != 0 {
+        // Its writeback is done: the staging blocks left are unused.
+        if let Err(e) = free_unused_staging(inode) {
+            pr_err!(
+                "{}: inode {}: freeing staging blocks failed: {:?}\n",
+                sb.id(),
+                inode.ino(),
+                e
+            );
+        }
+        return;
+    }
     let result = Txn::start(sb, evict_credits(inode)).and_then(|txn| {
-        let mut freed = FreedRuns::new();
-        info.map
-            .change(|map, _| map.remove(0, u64::MAX, &mut freed))?;
+        let mut data = FreedRuns::new();
+        let mut staged = FreedRuns::new();
+        info.map.change_with_cow(|map, cow, _| -> Result {
+            map.remove(0, u64::MAX, &mut data)?;
+            cow.remove(0, u64::MAX, &mut staged)
+        })?;
         let chain = info
             .map
             .store(|_, _, chain| core::mem::take(&mut chain.blocks));
-        for blkno in chain.iter() {
-            freed.push((*blkno, 1), GFP_KERNEL)?;
-        }
         // Extent blocks, and the blocks of a directory or a symlink, are
         // metadata in the device's buffer cache (and the journal): forget
         // them, dirty or not, so that none is written over the blocks' next
         // owner.
-        let metadata = if info.data_is_metadata() {
-            &freed[..]
-        } else {
-            &freed[freed.len() - chain.len()..]
-        };
-        for &(start, len) in metadata {
-            (start..start + len).try_for_each(|blkno| txn.forget(blkno))?;
+        if info.data_is_metadata() {
+            for &(start, len) in data.iter() {
+                (start..start + len).try_for_each(|blkno| txn.forget(blkno))?;
+            }
         }
-        free_runs(&txn, &freed)?;
+        let mut chain_runs = FreedRuns::new();
+        for &blkno in chain.iter() {
+            txn.forget(blkno)?;
+            chain_runs.push((blkno, 1), GFP_KERNEL)?;
+        }
+        release_runs(&txn, inode, &data)?;
+        free_staged(&txn, &staged)?;
+        free_runs(&txn, &chain_runs)?;
         xattr::evict(&txn, inode)?;
         {
             let mut alloc = sb.data().allocator();

@@ -12,12 +12,12 @@ use super::{corrupted, RexInode, RexSb, Rexfs};
 use crate::format::{
     self, file_type, mode, DiskInode, ExtentBlock, Timestamp, INLINE_DATA_MAX, INODE_APPEND,
     INODE_DAX, INODE_EXTENTS, INODE_IMMUTABLE, INODE_INLINE, INODE_NOATIME, INODE_NODUMP,
-    INODE_SYNC, INODE_USER_FLAGS,
+    INODE_SHARED, INODE_SYNC, INODE_USER_FLAGS,
 };
 use crate::vfs::{
     Attrs, Buffer, ExportOps, InlineData, InodeFlag, InodeFlags, InodeParams, InodeTables, Owner,
 };
-use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use kernel::{prelude::*, sync::aref::ARef};
 
 const _: () = assert!(INLINE_DATA_MAX <= InlineData::CAPACITY);
@@ -45,6 +45,10 @@ pub(crate) struct InodeInfo {
     /// The journal transaction that last wrote the inode, which `fsync`
     /// commits.
     last_tid: AtomicU32,
+    /// The inode may map shared blocks ([`INODE_SHARED`]): set by the
+    /// first clone that shares its blocks, and never cleared; writes into
+    /// the blocks of an inode without it need no reference count.
+    shared: AtomicBool,
 }
 
 /// What an [`InodeInfo`] starts from: an inode read from disk, or a new one.
@@ -61,6 +65,7 @@ pub(super) struct InodeInit<'a> {
     pub(super) xattr_block: u64,
     /// The journal transaction that last wrote the inode, as far as known.
     pub(super) last_tid: u32,
+    pub(super) shared: bool,
 }
 
 impl InodeInfo {
@@ -78,6 +83,7 @@ impl InodeInfo {
             map <- ExtentMapLock::new(init.map, init.chain),
             xattrs <- XattrLock::new(init.xattr_block),
             last_tid: AtomicU32::new(init.last_tid),
+            shared: AtomicBool::new(init.shared),
         }? Error)
     }
 
@@ -115,6 +121,17 @@ impl InodeInfo {
     /// The journal transaction that last wrote the inode.
     pub(super) fn last_tid(&self) -> u32 {
         self.last_tid.load(Ordering::Acquire)
+    }
+
+    /// Whether the inode may map shared blocks.
+    pub(super) fn may_share(&self) -> bool {
+        self.shared.load(Ordering::Acquire)
+    }
+
+    /// The inode maps shared blocks from now on (in the transaction that
+    /// shares them, which writes the inode).
+    pub(super) fn set_shared(&self) {
+        self.shared.store(true, Ordering::Release);
     }
 
     /// Regular files: whether the data is stored in the inode.
@@ -281,6 +298,7 @@ fn iget_checked(
             // Its last change may be in the running transaction (its
             // earlier in-memory inode is gone): fsync commits that.
             last_tid: sb.data().journal().map_or(0, |j| j.latest_tid()),
+            shared: disk.flags & INODE_SHARED != 0,
         }),
     )
 }
@@ -377,7 +395,7 @@ pub(super) fn write_inode(txn: &Txn<'_>, inode: &RexInode) -> Result<Buffer> {
         parent: info.parent(),
         rdev: info.rdev,
         xattr_block: info.xattrs.block_number(),
-        flags: info.user_flags(),
+        flags: info.user_flags() | if info.may_share() { INODE_SHARED } else { 0 },
         ..DiskInode::FREE
     };
     if let Some(target) = &info.symlink {

@@ -13,15 +13,17 @@
 //! [`super::lock`].
 
 use super::dax::zero_for_dax_write;
-use super::extent_map::{ExtentMap, FreedRuns};
-use super::ialloc::{free_credits, free_runs};
+use super::extent_map::ExtentMap;
+use super::ialloc::{free_credits, unmap_range};
 use super::inode::{account_blocks, write_credits, InodeInfo};
+use super::refcount::release_credits;
+use super::reflink;
 use super::txn::{Credits, Txn};
 use super::{RexInode, RexSb, Rexfs};
 use crate::format::{self, Extent, EXTENT_UNWRITTEN};
 use crate::vfs::{
-    self, DaxDevice, InvalidateGuard, IomapFlag, IomapFlags, IomapOps, LockMode, MapKind, Mapping,
-    WritebackCache, WritebackOps,
+    self, DaxDevice, DioWriteFlag, DioWriteFlags, InvalidateGuard, IomapFlag, IomapFlags, IomapOps,
+    LockMode, MapKind, Mapped, Mapping, WritebackCache, WritebackOps,
 };
 use kernel::prelude::*;
 
@@ -40,7 +42,7 @@ pub(super) fn bytes(blocks: u64) -> u64 {
 /// The mapping of file block `first` in `map` of `info`: the extent that
 /// contains it, or the hole up to the next extent; for an inline file, the
 /// inline data in block 0 and a hole after it.
-fn map_block(info: &InodeInfo, map: &ExtentMap, first: u64, cookie: u64) -> Mapping {
+pub(super) fn map_block(info: &InodeInfo, map: &ExtentMap, first: u64, cookie: u64) -> Mapping {
     if map.inline {
         let (kind, length) = match first {
             0 => (MapKind::Inline(info.inline_data.ptr()), bytes(1)),
@@ -52,6 +54,7 @@ fn map_block(info: &InodeInfo, map: &ExtentMap, first: u64, cookie: u64) -> Mapp
             kind,
             addr: 0,
             new: false,
+            shared: false,
             cookie,
         };
     }
@@ -66,6 +69,7 @@ fn map_block(info: &InodeInfo, map: &ExtentMap, first: u64, cookie: u64) -> Mapp
             },
             addr: bytes(e.physical + (first - e.logical)),
             new: false,
+            shared: false,
             cookie,
         },
         None => {
@@ -76,6 +80,7 @@ fn map_block(info: &InodeInfo, map: &ExtentMap, first: u64, cookie: u64) -> Mapp
                 kind: MapKind::Hole,
                 addr: 0,
                 new: false,
+                shared: false,
                 cookie,
             }
         }
@@ -145,17 +150,15 @@ fn give_back(inode: &RexInode, start: u64, end: u64) -> Result {
     free_range(inode, start, end, free_credits(sb, 1, end - start))
 }
 
-/// Unmaps file blocks `start..end` of `inode` and frees their blocks, in one
-/// transaction that reserves `free` for the bitmap and the superblock.
+/// Unmaps file blocks `start..end` of `inode` and gives back their blocks
+/// ([`unmap_range`]), in one transaction that reserves `free` for the
+/// bitmap and the superblock.
 pub(super) fn free_range(inode: &RexInode, start: u64, end: u64, free: Credits) -> Result {
-    let txn = Txn::start(inode.super_block(), free.and(write_credits(inode, 1)))?;
-    let mut freed = FreedRuns::new();
-    inode
-        .data()
-        .map
-        .change(|map, _| map.remove(start, end, &mut freed))?;
-    free_runs(&txn, &freed)?;
-    account_blocks(inode);
+    let credits = free
+        .and(release_credits(inode, u64::MAX, end - start))
+        .and(write_credits(inode, 1));
+    let txn = Txn::start(inode.super_block(), credits)?;
+    unmap_range(&txn, inode, start, end)?;
     inode.mark_dirty();
     txn.stop()
 }
@@ -251,7 +254,11 @@ impl IomapOps for Rexfs {
     /// completes (writeback or direct I/O), so that neither a reader nor a
     /// crash sees the blocks' old contents. The page cache zeroes what a
     /// buffered write does not cover.
-    fn iomap_begin(inode: &RexInode, pos: i64, len: i64, flags: IomapFlags) -> Result<Mapping> {
+    ///
+    /// In a file that may share blocks, a write into shared blocks goes to
+    /// staging blocks ([`reflink::cow_for_write`]), and FIEMAP reports
+    /// shared blocks.
+    fn iomap_begin(inode: &RexInode, pos: i64, len: i64, flags: IomapFlags) -> Result<Mapped> {
         let sbi = inode.super_block().data();
         sbi.alive()?;
         let probes = &sbi.probes;
@@ -265,6 +272,21 @@ impl IomapOps for Rexfs {
         // A DAX write stores straight into the blocks: unwritten ones are
         // zeroed and made written first.
         let dax_write = flags.contains(IomapFlag::Dax) && flags.contains(IomapFlag::Write);
+        if info.may_share() {
+            if dax_write {
+                // No copy-on-write in place on the DAX device.
+                return Err(EOPNOTSUPP);
+            }
+            if flags.contains(IomapFlag::Write) {
+                match reflink::cow_for_write(inode, pos, len, flags)? {
+                    Some(mapped) if mapped.iomap.shared => return Ok(mapped),
+                    Some(mapped) => mapping = mapped.iomap,
+                    None => {}
+                }
+            } else if flags.contains(IomapFlag::Report) {
+                reflink::report_shared(inode.super_block(), &mut mapping)?;
+            }
+        }
         let needs_blocks = |kind| {
             kind == MapKind::Hole && flags.contains(IomapFlag::Write)
                 || kind == MapKind::Unwritten && dax_write
@@ -322,6 +344,7 @@ impl IomapOps for Rexfs {
                             kind: MapKind::Unwritten,
                             addr: bytes(physical),
                             new: true,
+                            shared: false,
                             cookie: generation,
                         };
                     }
@@ -367,7 +390,7 @@ impl IomapOps for Rexfs {
         if flags.contains(IomapFlag::Direct) {
             probes.delay(|p| &p.delay_dio_map);
         }
-        Ok(mapping)
+        Ok(mapping.into())
     }
 
     fn dax_device(sb: &RexSb) -> Option<&DaxDevice> {
@@ -435,11 +458,15 @@ impl IomapOps for Rexfs {
         false
     }
 
-    /// A direct write completed: its unwritten blocks hold data now, and
-    /// the file grows to its end, in one transaction.
-    fn dio_write_end(inode: &RexInode, offset: i64, size: u64, unwritten: bool) -> Result {
+    /// A direct write completed: its staging blocks replace the shared
+    /// ones ([`reflink::finish_cow`]); its unwritten blocks hold data now,
+    /// and the file grows to its end, in one transaction.
+    fn dio_write_end(inode: &RexInode, offset: i64, size: u64, covered: DioWriteFlags) -> Result {
+        if covered.contains(DioWriteFlag::Cow) {
+            reflink::finish_cow(inode, offset, size)?;
+        }
         let txn = Txn::start(inode.super_block(), write_credits(inode, 2))?;
-        if unwritten {
+        if covered.contains(DioWriteFlag::Unwritten) {
             Rexfs::convert_unwritten(inode, offset, size)?;
         }
         let end = offset + size as i64;
@@ -470,9 +497,12 @@ impl WritebackOps for Rexfs {
             probes.wb_map_refetched.inc();
             vfs::trace_wb_refetch(inode.ino(), pos, cached.cookie, generation);
         }
-        let mapping = info
-            .map
-            .read(|map, generation| map_block(info, map, block_of(pos), generation));
+        let mapping = if info.may_share() {
+            reflink::writeback_mapping(inode, info, block_of(pos))?
+        } else {
+            info.map
+                .read(|map, generation| map_block(info, map, block_of(pos), generation))
+        };
         if matches!(mapping.kind, MapKind::Inline(_)) {
             // Inline data is written with the inode; its folio is never
             // dirty unless a write fault made it writable without
@@ -496,6 +526,11 @@ impl WritebackOps for Rexfs {
             .change(|map, _| map.mark_written(start, end))?;
         inode.mark_dirty();
         txn.stop()
+    }
+
+    /// Writeback into staging blocks completed: [`reflink::finish_cow`].
+    fn complete_cow(inode: &RexInode, offset: i64, size: u64) -> Result {
+        reflink::finish_cow(inode, offset, size)
     }
 }
 

@@ -17,9 +17,10 @@
 //!     -> mapping->invalidate_lock
 //!       -> jbd2 handle (Txn: every metadata change)
 //!         -> folio lock (iomap write, page_mkwrite, writeback)
-//!           -> ExtentMapLock (an inode's extents and their generation)
-//!             -> AllocatorLock (bitmap, inode-table slots, free counts,
-//!                orphan list)
+//!           -> ExtentMapLock (an inode's extents, its copy-on-write
+//!              extents, and their generation)
+//!             -> AllocatorLock (bitmap, refcount table, inode-table
+//!                slots, free counts, orphan list)
 //!               -> buffer lock (one metadata block, under the handle's
 //!                  write access to it)
 //!
@@ -33,6 +34,12 @@
 //!
 //! sb_start_intwrite (evict of an unlinked inode) -> jbd2 handle
 //!   -> ExtentMapLock -> ...
+//!
+//! remap_file_range (clone, dedupe; vfs/remap.rs): sb_start_write
+//!   -> i_rwsem of both files (by address) -> invalidate_lock of both
+//!     (by address) -> [inode_dio_wait, writeback of both ranges, the
+//!     dedupe compare: two folio locks, by index]
+//!     -> jbd2 handle -> ExtentMapLock of one file at a time -> ...
 //! ```
 //!
 //! The jbd2 handle (see `vfs/journal.rs`) is started before the folio lock
@@ -78,6 +85,15 @@
 //!   `invalidate_lock` and the folio lock. A direct read releases `i_rwsem`
 //!   to fault its buffer in (write faults, which may convert an inline file
 //!   under its `i_rwsem`) and for its buffered fallback.
+//! - A remap holds both files' `i_rwsem` and `invalidate_lock`
+//!   exclusively from before the prep's writeback to the end: no write,
+//!   no fault (`page_mkwrite` takes `invalidate_lock` shared) and no direct
+//!   I/O reaches either range between the dedupe compare and the remap,
+//!   and the writeback made every page table entry of the ranges read-only,
+//!   so a store must fault. It never holds two inodes' extent-map locks:
+//!   it reads the source's extents, then changes the destination's.
+//!   Copy-on-write completion (writeback's, on the completion queue, or a
+//!   direct write's) starts a handle of its own, as unwritten conversion.
 //! - Directory blocks change only under the directory's `i_rwsem`, which the
 //!   VFS holds for every namespace operation.
 //! - [`XattrLock`] ranks beside [`ExtentMapLock`], not above or below it:
@@ -107,14 +123,19 @@ use kernel::{
     sync::{Mutex, MutexGuard},
 };
 
-/// What the extent-map lock protects: the map, and where its extents
-/// beyond the inode are stored.
+/// What the extent-map lock protects: the map, where its extents beyond
+/// the inode are stored, and the copy-on-write map.
 struct MapState {
     map: ExtentMap,
     chain: ExtentChain,
+    /// Staging blocks of writes into shared blocks, by file block (XFS's
+    /// COW fork): not on disk but in the refcount table, and put in place
+    /// of the shared blocks when the write completes.
+    cow: ExtentMap,
 }
 
-/// An inode's extent map and its generation, behind the extent-map lock.
+/// An inode's extent map, its copy-on-write map, and their generation,
+/// behind the extent-map lock: a change of either bumps it.
 #[pin_data]
 pub(crate) struct ExtentMapLock {
     #[pin]
@@ -128,7 +149,10 @@ impl ExtentMapLock {
     /// `chain`.
     pub(super) fn new(map: ExtentMap, chain: ExtentChain) -> impl PinInit<Self> {
         pin_init!(ExtentMapLock {
-            state <- new_mutex!(MapState { map, chain }, "ExtentMapLock"),
+            state <- new_mutex!(
+                MapState { map, chain, cow: ExtentMap::new() },
+                "ExtentMapLock"
+            ),
             generation: AtomicU64::new(0),
         })
     }
@@ -157,6 +181,30 @@ impl ExtentMapLock {
         f(&mut state.map, generation)
     }
 
+    /// Reads the map and the copy-on-write map under their lock, as
+    /// [`Self::read`].
+    pub(super) fn read_with_cow<R>(&self, f: impl FnOnce(&ExtentMap, &ExtentMap, u64) -> R) -> R {
+        let _nofs = NoFsScope::enter();
+        let state = self.state.lock();
+        f(
+            &state.map,
+            &state.cow,
+            self.generation.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Changes the map or the copy-on-write map, as [`Self::change`].
+    pub(super) fn change_with_cow<R>(
+        &self,
+        f: impl FnOnce(&mut ExtentMap, &mut ExtentMap, u64) -> R,
+    ) -> R {
+        let _nofs = NoFsScope::enter();
+        let mut state = self.state.lock();
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let MapState { map, cow, .. } = &mut *state;
+        f(map, cow, generation)
+    }
+
     /// Blocks the map takes: data blocks, and the extent blocks that store
     /// it.
     pub(super) fn blocks(&self) -> u64 {
@@ -177,7 +225,7 @@ impl ExtentMapLock {
     pub(super) fn store<R>(&self, f: impl FnOnce(&ExtentMap, u64, &mut ExtentChain) -> R) -> R {
         let _nofs = NoFsScope::enter();
         let mut state = self.state.lock();
-        let MapState { map, chain } = &mut *state;
+        let MapState { map, chain, .. } = &mut *state;
         f(map, self.generation.load(Ordering::Relaxed), chain)
     }
 }

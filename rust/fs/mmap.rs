@@ -5,6 +5,7 @@
 //! retries where it may, and `page_mkwrite`.
 
 use super::iomap::{allocate_credits, convert_inline};
+use super::reflink::cow_alloc_credits;
 use super::txn::Txn;
 use super::Rexfs;
 use crate::format::{self, BLOCK_SHIFT};
@@ -113,18 +114,22 @@ impl VmOps for Rexfs {
         // allocated under `invalidate_lock`, since only punch, collapse and
         // truncate free blocks and they take it exclusively. The whole folio
         // counts, past EOF too: a write may move EOF meanwhile.
-        let allocated = fault.folio_range().is_some_and(|(pos, len)| {
-            let first = pos >> BLOCK_SHIFT;
-            let end = (pos + len).div_ceil(format::BLOCK_SIZE as u64);
-            inode.data().map.read(|map, _| map.is_allocated(first, end))
-        });
+        // A file that may share blocks may need staging blocks for them.
+        let allocated = !inode.data().may_share()
+            && fault.folio_range().is_some_and(|(pos, len)| {
+                let first = pos >> BLOCK_SHIFT;
+                let end = (pos + len).div_ceil(format::BLOCK_SIZE as u64);
+                inode.data().map.read(|map, _| map.is_allocated(first, end))
+            });
         if allocated {
             probes.mkwrite_allocated.inc();
             return fault.iomap_mkwrite();
         }
         // Started before `iomap_mkwrite` locks the folio (the handle ranks
         // above the folio lock): `iomap_begin` joins it to allocate.
-        let txn = match Txn::start(sb, allocate_credits(inode, FAULT_EXTENTS)) {
+        // Or staging blocks for shared ones: one run, a table block.
+        let credits = allocate_credits(inode, FAULT_EXTENTS).and(cow_alloc_credits(sb));
+        let txn = match Txn::start(sb, credits) {
             Ok(txn) => txn,
             Err(e) => return VmFaultResult::error(e),
         };

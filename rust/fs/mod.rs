@@ -11,7 +11,7 @@
 //! | `SuperOps` | [`super_block`] |
 //! | `DirOps` | [`dir`] |
 //! | `InodeOps` (truncate, inode flags) | [`attr`] |
-//! | `FileOps` (read, write, fallocate, fsync) | [`file`] |
+//! | `FileOps` (read, write, fallocate, fsync, remap) | [`file`] ([`reflink`]) |
 //! | `VmOps` (page faults) | [`mmap`] |
 //! | `IomapOps`, `WritebackOps` | [`iomap`] |
 //! | `XattrOps` | [`xattr`] |
@@ -34,6 +34,8 @@ mod iomap;
 mod lock;
 mod mmap;
 mod probes;
+mod refcount;
+mod reflink;
 mod super_block;
 mod txn;
 mod xattr;

@@ -57,6 +57,18 @@ pub(crate) struct Probes {
     pub(super) dax_hole_faults: Counter,
     /// DAX write faults that allocated blocks.
     pub(super) dax_alloc_faults: Counter,
+    /// Clones (`FICLONE`, `FICLONERANGE`, `copy_file_range`) that shared
+    /// blocks.
+    pub(super) clones: Counter,
+    /// Dedupes whose ranges held the same data, and were shared.
+    pub(super) dedupes_same: Counter,
+    /// Dedupes whose ranges differed, and were left alone.
+    pub(super) dedupes_differ: Counter,
+    /// Staging blocks allocated for writes into shared blocks.
+    pub(super) cow_allocated: Counter,
+    /// Staging blocks put in place of shared blocks when their write
+    /// completed.
+    pub(super) cow_remapped: Counter,
     /// Delay knobs that fired.
     pub(super) delays_injected: Counter,
 
@@ -113,7 +125,7 @@ impl Probes {
     }
 
     /// The debugfs files.
-    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 34] = [
+    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 39] = [
         (c"iomap_begin", DebugFile::Counter(|p| &p.iomap_begin)),
         (c"iomap_stale", DebugFile::Counter(|p| &p.iomap_stale)),
         (c"wb_map_reused", DebugFile::Counter(|p| &p.wb_map_reused)),
@@ -159,6 +171,11 @@ impl Probes {
             c"dax_alloc_faults",
             DebugFile::Counter(|p| &p.dax_alloc_faults),
         ),
+        (c"clones", DebugFile::Counter(|p| &p.clones)),
+        (c"dedupes_same", DebugFile::Counter(|p| &p.dedupes_same)),
+        (c"dedupes_differ", DebugFile::Counter(|p| &p.dedupes_differ)),
+        (c"cow_allocated", DebugFile::Counter(|p| &p.cow_allocated)),
+        (c"cow_remapped", DebugFile::Counter(|p| &p.cow_remapped)),
         (
             c"delays_injected",
             DebugFile::Counter(|p| &p.delays_injected),

@@ -11,7 +11,8 @@ use super::probes::Probes;
 use super::txn::{Credits, Txn};
 use super::{ialloc, inode, RexInode, RexSb, Rexfs};
 use crate::format::{
-    self, FormatError, Geometry, JournalSuperblock, Superblock, STATE_CLEAN, STATE_ERRORS,
+    self, FormatError, Geometry, JournalSuperblock, Superblock, FEATURE_INCOMPAT_REFLINK,
+    STATE_CLEAN, STATE_ERRORS,
 };
 use crate::vfs::{
     self, DebugDir, Fresh, Journal, MountOptions, OptionSpec, ParsedOption, Shutdown, StatFs,
@@ -238,6 +239,15 @@ impl SbInfo {
             self.count_mount();
             self.set_clean(sb, false)?;
             free_orphans(sb)?;
+            if self.feature_incompat() & FEATURE_INCOMPAT_REFLINK != 0 {
+                let reclaimed = Allocator::reclaim_staging(sb)?;
+                if reclaimed != 0 {
+                    pr_info!(
+                        "{}: freed {reclaimed} copy-on-write staging blocks a crash left\n",
+                        sb.id()
+                    );
+                }
+            }
         }
         self.debugfs
             .populate(DebugDir::new(sb.id(), self.probes.clone(), &Probes::FILES));

@@ -6,8 +6,10 @@
 //!
 //! Writeback caches the last mapping between folios; the filesystem decides
 //! in [`WritebackOps::writeback_map`] whether it is still valid. Writeback
-//! of unwritten extents completes on a queue of its own, where the filesystem
-//! converts them ([`WritebackOps::convert_unwritten`]) before the folios'
+//! of unwritten extents and of copy-on-write blocks completes on a queue of
+//! its own, where the filesystem converts them
+//! ([`WritebackOps::convert_unwritten`]) or puts them in place of the
+//! shared blocks ([`WritebackOps::complete_cow`]) before the folios'
 //! writeback ends.
 //!
 //! C headers: [`include/linux/iomap.h`](srctree/include/linux/iomap.h),
@@ -29,6 +31,12 @@ pub(crate) trait WritebackOps: IomapOps {
     /// they now hold data. Runs on the completion queue, before the folios'
     /// writeback ends.
     fn convert_unwritten(inode: &Inode<Self>, offset: i64, size: u64) -> Result;
+
+    /// Writeback into copy-on-write blocks ([`Mapping::shared`]) of
+    /// `offset..offset + size` completed: they replace the shared blocks
+    /// in the file. Runs on the completion queue, before the folios'
+    /// writeback ends.
+    fn complete_cow(inode: &Inode<Self>, offset: i64, size: u64) -> Result;
 }
 
 /// The queue on which writeback of unwritten extents completes (C glue:
@@ -51,6 +59,9 @@ impl IoendQueue {
         unsafe { vfs_bindings::rvfs_ioend_queue_exit() };
     }
 }
+
+/// What an ioend's completion runs on the queue, for its inode and range.
+type CompletionFn = unsafe extern "C" fn(*mut bindings::inode, bindings::loff_t, usize) -> c_int;
 
 /// The mapping a writeback pass caches between folios.
 #[derive(Default)]
@@ -254,11 +265,16 @@ impl<T: WritebackOps> AopsTables<T> {
         unsafe {
             let ioend = (*wpc).wb_ctx.cast::<vfs_bindings::iomap_ioend>();
             let flags = u32::from((*ioend).io_flags);
-            if error == 0 && flags & vfs_bindings::IOMAP_IOEND_UNWRITTEN != 0 {
-                vfs_bindings::rvfs_ioend_convert_on_completion(
-                    ioend,
-                    Some(Self::convert_unwritten),
-                );
+            // A copy-on-write ioend maps written blocks: never both.
+            let complete: Option<CompletionFn> = if flags & vfs_bindings::IOMAP_IOEND_SHARED != 0 {
+                Some(Self::complete_cow)
+            } else if flags & vfs_bindings::IOMAP_IOEND_UNWRITTEN != 0 {
+                Some(Self::convert_unwritten)
+            } else {
+                None
+            };
+            if error == 0 && complete.is_some() {
+                vfs_bindings::rvfs_ioend_convert_on_completion(ioend, complete);
             }
             vfs_bindings::iomap_ioend_writeback_submit(wpc, error)
         }
@@ -278,6 +294,24 @@ impl<T: WritebackOps> AopsTables<T> {
         // SAFETY: guaranteed by the caller.
         let inode = unsafe { Inode::<T>::from_raw(inode) };
         match T::convert_unwritten(inode, offset, size as u64) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// The completion of a writeback of copy-on-write blocks, on the queue.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::convert_unwritten`].
+    unsafe extern "C" fn complete_cow(
+        inode: *mut bindings::inode,
+        offset: bindings::loff_t,
+        size: usize,
+    ) -> c_int {
+        // SAFETY: guaranteed by the caller.
+        let inode = unsafe { Inode::<T>::from_raw(inode) };
+        match T::complete_cow(inode, offset, size as u64) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }

@@ -17,7 +17,12 @@ pub(crate) struct Counter(AtomicU64);
 impl Counter {
     /// Counts one event.
     pub(crate) fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.add(1);
+    }
+
+    /// Counts `n` events.
+    pub(crate) fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
     }
 }
 

@@ -19,6 +19,7 @@ use super::inode_ops::{AttrCallbacks, InodeOps};
 use super::iomap::{IomapOps, IomapTables};
 use super::lock::PagefaultsDisabled;
 use super::open_file::OpenFile;
+use super::remap::{RemapFlags, RemapRequest};
 use super::super_block::{FileSystem, SuperBlock};
 use super::super_ops::{Shutdown, SuperOps};
 use super::xattr::{Handlers, XattrOps};
@@ -68,6 +69,12 @@ pub(crate) trait FileOps: IomapOps {
     fn fsync(file: &OpenFile<Self>, start: i64, end: i64, datasync: bool) -> Result;
     /// `fallocate(2)` on a regular file.
     fn fallocate(_file: &OpenFile<Self>, _mode: FallocMode, _offset: i64, _len: i64) -> Result {
+        Err(EOPNOTSUPP)
+    }
+    /// `remap_file_range`: shares the blocks of a range of one file with
+    /// another (or the same) file of the filesystem; returns the bytes
+    /// remapped.
+    fn remap_file_range(_request: &RemapRequest<'_, Self>) -> Result<i64> {
         Err(EOPNOTSUPP)
     }
 }
@@ -445,6 +452,43 @@ impl<T: FileOps> FileCallbacks<T> {
             .and_then(|mode| T::fallocate(file, mode, offset, len));
         result.map_or_else(|e| e.to_errno() as c_long, |()| 0)
     }
+
+    /// `file_operations::remap_file_range`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS with two open files of one super block of `T`,
+    /// the first a regular file (it has these operations), which it holds
+    /// for the call.
+    unsafe extern "C" fn remap_file_range(
+        file_in: *mut bindings::file,
+        pos_in: bindings::loff_t,
+        file_out: *mut bindings::file,
+        pos_out: bindings::loff_t,
+        len: bindings::loff_t,
+        flags: c_uint,
+    ) -> bindings::loff_t {
+        let Some(flags) = RemapFlags::known(flags) else {
+            return EINVAL.to_errno().into();
+        };
+        // SAFETY: guaranteed by the caller: both files are of `T` (one
+        // super block).
+        let (src, dst) = unsafe {
+            (
+                OpenFile::<T>::from_raw(file_in),
+                OpenFile::<T>::from_raw(file_out),
+            )
+        };
+        let request = RemapRequest {
+            src,
+            pos_in,
+            dst,
+            pos_out,
+            len,
+            flags,
+        };
+        T::remap_file_range(&request).unwrap_or_else(|e| e.to_errno().into())
+    }
 }
 
 impl FallocMode {
@@ -467,6 +511,7 @@ impl<T: FileOps + VmOps + WritebackOps + InodeOps + XattrOps + SuperOps> Tables<
         fsync: Some(FileCallbacks::<T>::fsync),
         fallocate: Some(FileCallbacks::<T>::fallocate),
         unlocked_ioctl: Some(FileCallbacks::<T>::ioctl),
+        remap_file_range: Some(FileCallbacks::<T>::remap_file_range),
         compat_ioctl: bindings::compat_ptr_ioctl,
         splice_read: Some(bindings::filemap_splice_read),
         splice_write: Some(bindings::iter_file_splice_write),

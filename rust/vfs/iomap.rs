@@ -131,6 +131,10 @@ pub(crate) struct Mapping {
     pub(crate) addr: u64,
     /// The blocks were allocated by this mapping call (`IOMAP_F_NEW`).
     pub(crate) new: bool,
+    /// A write goes to blocks of its own instead of blocks the file shares
+    /// (`IOMAP_F_SHARED`: copy-on-write); the data it replaces is mapped by
+    /// the [`Mapped::srcmap`] that came with it.
+    pub(crate) shared: bool,
     /// The extent-map generation the mapping was made under
     /// (`validity_cookie`).
     pub(crate) cookie: u64,
@@ -161,11 +165,13 @@ impl Mapping {
         iomap.offset = self.offset;
         iomap.length = self.length;
         iomap.type_ = type_ as u16;
-        iomap.flags = if self.new {
-            vfs_bindings::IOMAP_F_NEW as u16
-        } else {
-            0
-        };
+        iomap.flags = 0;
+        if self.new {
+            iomap.flags |= vfs_bindings::IOMAP_F_NEW as u16;
+        }
+        if self.shared {
+            iomap.flags |= vfs_bindings::IOMAP_F_SHARED as u16;
+        }
         iomap.bdev = bdev;
         iomap.validity_cookie = self.cookie;
     }
@@ -186,15 +192,52 @@ impl Mapping {
             kind,
             addr: iomap.addr,
             new: iomap.flags & vfs_bindings::IOMAP_F_NEW as u16 != 0,
+            shared: iomap.flags & vfs_bindings::IOMAP_F_SHARED as u16 != 0,
             cookie: iomap.validity_cookie,
         }
     }
 }
 
+/// What [`IomapOps::iomap_begin`] maps a range to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Mapped {
+    /// Where the range is read from, or written to.
+    pub(crate) iomap: Mapping,
+    /// For a write into shared blocks ([`Mapping::shared`]): the blocks
+    /// whose data the write replaces, from which iomap reads what the write
+    /// does not cover (`srcmap`).
+    pub(crate) srcmap: Option<Mapping>,
+}
+
+impl From<Mapping> for Mapped {
+    fn from(iomap: Mapping) -> Self {
+        Mapped {
+            iomap,
+            srcmap: None,
+        }
+    }
+}
+
+kernel::impl_flags!(
+    /// What a completed direct write covered (`IOMAP_DIO_*` flags of its
+    /// `end_io`).
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub(crate) struct DioWriteFlags(u32);
+
+    /// One kind of blocks a direct write covered.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum DioWriteFlag {
+        /// Unwritten extents, to convert.
+        Unwritten = vfs_bindings::IOMAP_DIO_UNWRITTEN,
+        /// Copy-on-write blocks ([`Mapping::shared`]), to remap.
+        Cow = vfs_bindings::IOMAP_DIO_COW,
+    }
+);
+
 /// Mapping file ranges of regular files to disk blocks, for iomap.
 pub(crate) trait IomapOps: FileSystem {
     /// Maps `pos..pos + len` (allocating blocks when `flags` say so).
-    fn iomap_begin(inode: &Inode<Self>, pos: i64, len: i64, flags: IomapFlags) -> Result<Mapping>;
+    fn iomap_begin(inode: &Inode<Self>, pos: i64, len: i64, flags: IomapFlags) -> Result<Mapped>;
 
     /// Ends the use of `mapping` after `written` bytes of `pos..pos + len`.
     fn iomap_end(
@@ -216,8 +259,9 @@ pub(crate) trait IomapOps: FileSystem {
     }
 
     /// A direct write of `size` bytes at `offset` completed (in the
-    /// writer's task); `unwritten`: it wrote into unwritten extents.
-    fn dio_write_end(inode: &Inode<Self>, offset: i64, size: u64, unwritten: bool) -> Result;
+    /// writer's task), into the kinds of blocks `covered` says.
+    fn dio_write_end(inode: &Inode<Self>, offset: i64, size: u64, covered: DioWriteFlags)
+        -> Result;
 
     /// The DAX device of a mount whose files may use DAX: iomap maps DAX
     /// requests ([`IomapFlag::Dax`]) to its addresses.
@@ -276,14 +320,19 @@ impl<T: IomapOps> IomapTables<T> {
         length: bindings::loff_t,
         flags: c_uint,
         iomap: *mut vfs_bindings::iomap,
-        _srcmap: *mut vfs_bindings::iomap,
+        srcmap: *mut vfs_bindings::iomap,
     ) -> c_int {
         // SAFETY: guaranteed by the caller.
         let (inode, iomap) = unsafe { (Inode::<T>::from_raw(inode), &mut *iomap) };
         match T::iomap_begin(inode, pos, length, IomapFlags::from_raw(flags)) {
-            Ok(mapping) => {
+            Ok(mapped) => {
                 let sb = inode.super_block();
-                mapping.write_to(iomap, sb.bdev());
+                mapped.iomap.write_to(iomap, sb.bdev());
+                if let Some(src) = mapped.srcmap {
+                    // SAFETY: iomap passes a valid `srcmap` with every
+                    // `iomap_begin`.
+                    src.write_to(unsafe { &mut *srcmap }, sb.bdev());
+                }
                 if flags & vfs_bindings::IOMAP_DAX != 0 {
                     let Some(dax) = T::dax_device(sb) else {
                         return EIO.to_errno();
@@ -362,8 +411,8 @@ impl<T: IomapOps> IomapTables<T> {
                 (*iocb).ki_pos,
             )
         };
-        let unwritten = flags & vfs_bindings::IOMAP_DIO_UNWRITTEN != 0;
-        match T::dio_write_end(inode, offset, size as u64, unwritten) {
+        let covered = DioWriteFlags(flags & DioWriteFlags::all_bits());
+        match T::dio_write_end(inode, offset, size as u64, covered) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }

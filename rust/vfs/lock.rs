@@ -92,6 +92,18 @@ impl<T: FileSystem> Inode<T> {
 }
 
 impl<'a, T: FileSystem> InodeLockGuard<'a, T> {
+    /// The guard of `i_rwsem` of `inode`, which the caller took in `mode`
+    /// (with a helper that locks two inodes at once).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the lock in `mode` and leaves its release to the
+    /// guard.
+    pub(super) unsafe fn assume_held(inode: &'a Inode<T>, mode: LockMode) -> Self {
+        // INVARIANT: guaranteed by the caller.
+        InodeLockGuard { inode, mode }
+    }
+
     fn take(inode: &'a Inode<T>, mode: LockMode) -> Self {
         Self::acquire(inode, mode);
         // INVARIANT: taken in `mode` above.
@@ -155,7 +167,19 @@ pub(crate) struct InvalidateGuard<'a, T: FileSystem> {
     mode: LockMode,
 }
 
-impl<T: FileSystem> InvalidateGuard<'_, T> {
+impl<'a, T: FileSystem> InvalidateGuard<'a, T> {
+    /// The guard of `invalidate_lock` of `inode`, which the caller took in
+    /// `mode` (with a helper that locks two mappings at once).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the lock in `mode` and leaves its release to the
+    /// guard.
+    pub(super) unsafe fn assume_held(inode: &'a Inode<T>, mode: LockMode) -> Self {
+        // INVARIANT: guaranteed by the caller.
+        InvalidateGuard { inode, mode }
+    }
+
     /// How the lock is held.
     pub(crate) fn mode(&self) -> LockMode {
         self.mode

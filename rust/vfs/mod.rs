@@ -15,7 +15,7 @@
 //! | [`SuperOps`] | `super_operations` | `super_ops.rs` |
 //! | [`DirOps`] | `inode_operations`, `file_operations` of directories | `dir.rs` |
 //! | [`InodeOps`] | attributes of every inode type; symlinks, special files | `inode_ops.rs` |
-//! | [`FileOps`] | `file_operations`, `inode_operations` of regular files | `file.rs` |
+//! | [`FileOps`] | `file_operations`, `inode_operations` of regular files (`remap_file_range`'s locks: `remap.rs`) | `file.rs` |
 //! | [`VmOps`] | `vm_operations_struct` | `fault.rs` |
 //! | [`IomapOps`] | `iomap_ops`, `iomap_write_ops`, `iomap_dio_ops` | `iomap.rs` |
 //! | [`WritebackOps`] | `address_space_operations`, `iomap_writeback_ops` | `aops.rs` |
@@ -32,7 +32,7 @@
 //! ```text
 //! bindings, buffer, debugfs, mount_options, trace
 //!   <- super_block <- journal, inode <- lock, open_file, page_cache
-//!     <- super_ops, xattr, export, iomap
+//!     <- super_ops, xattr, export, iomap, remap
 //!       <- aops, fault, inode_ops
 //!         <- file <- dir
 //!           <- registration
@@ -59,6 +59,7 @@ mod mount_options;
 mod open_file;
 mod page_cache;
 mod registration;
+mod remap;
 mod super_block;
 mod super_ops;
 mod trace;
@@ -79,13 +80,17 @@ pub(crate) use inode::{
     Attrs, Idmap, Inode, InodeFlag, InodeFlags, InodeParams, InodeTables, Owner,
 };
 pub(crate) use inode_ops::InodeOps;
-pub(crate) use iomap::{InlineData, IomapFlag, IomapFlags, IomapOps, MapKind, Mapping};
+pub(crate) use iomap::{
+    DioWriteFlag, DioWriteFlags, InlineData, IomapFlag, IomapFlags, IomapOps, MapKind, Mapped,
+    Mapping,
+};
 pub(crate) use journal::{Handle, Journal};
 pub(crate) use kernel::iov::{IovIterDest, IovIterSource};
 pub(crate) use lock::{InodeLockGuard, InvalidateGuard, LockMode, NoFsScope};
 pub(crate) use mount_options::{MountOptions, OptionSpec, OptionValue, ParsedOption};
 pub(crate) use open_file::OpenFile;
 pub(crate) use registration::Registration;
+pub(crate) use remap::{RemapFlag, RemapRequest};
 pub(crate) use super_block::{FileSystem, Fresh, SuperBlock};
 pub(crate) use super_ops::{Shutdown, StatFs, SuperOps};
 pub(crate) use trace::{trace_iomap_stale, trace_wb_refetch};
