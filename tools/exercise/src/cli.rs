@@ -12,8 +12,10 @@ use crate::rng::Rng;
 pub const USAGE: &str = "\
 usage: rexfs-exercise [OPTIONS] PATH
 
-Creates (or truncates) the file PATH, runs random operations on it and checks
-every result against an in-memory model of the file, like xfstests' fsx.
+Creates (or truncates) the file PATH and its peer PATH.peer, runs random
+operations on them and checks every result against an in-memory model of each
+file, like xfstests' fsx. Every operation works on PATH but clone, dedupe and
+copyrange, which go from one file to the other or between two ranges of one.
 
 options:
   --seed N           seed of the random operations (default: from the clock;
@@ -31,9 +33,12 @@ options:
 
 operations (default weight): write (12), read (6), mapwrite (8), mapread (6),
 truncate (4), fsync (1), fdatasync (1), invalidate (1: fdatasync and
-posix_fadvise DONTNEED), punch (3), zero (3), falloc (3), dwrite (3),
-dread (3: O_DIRECT). An operation that fails with EOPNOTSUPP or EINVAL the
-first time it runs is dropped from the mix.
+posix_fadvise DONTNEED, of both files), punch (3), zero (3), falloc (3),
+dwrite (3), dread (3: O_DIRECT), clone (2: FICLONERANGE), dedupe (2:
+FIDEDUPERANGE, its status checked against the model), copyrange (2:
+copy_file_range). An operation that fails with EOPNOTSUPP, EINVAL, EXDEV,
+ENOTTY or ENOSYS the first time it runs is dropped from the mix, and named
+as not supported in the summary.
 
 exit status: 0 no mismatch, 1 a mismatch or a failed operation, 2 usage.";
 

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 //! `rexfs-exercise`: a randomized file-operation exerciser in the spirit of
 //! xfstests' fsx. It runs random operations (buffered, mapped and direct
-//! reads and writes, truncate, fsync, fallocate) on one file and checks
-//! every result, the size after every change and, periodically, the whole
-//! file against an in-memory model. The operations come from a seeded
-//! generator, so a failure replays with the same `--seed`.
+//! reads and writes, truncate, fsync, fallocate) on one file, and clone,
+//! dedupe and `copy_file_range` between it and a second file (its peer) or
+//! within either, and checks every result, the size after every change
+//! and, periodically, both files whole against an in-memory model of each.
+//! The operations come from a seeded generator, so a failure replays with
+//! the same `--seed`.
 
 pub mod cli;
+pub mod files;
 pub mod model;
 pub mod op;
 pub mod pattern;
@@ -36,12 +39,13 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
         }
     };
     println!(
-        "rexfs-exercise: seed {}, {} ops, max size {:#x}, verify every {}, file {}",
+        "rexfs-exercise: seed {}, {} ops, max size {:#x}, verify every {}, file {}, peer {}",
         config.seed,
         config.ops,
         config.max_size,
         config.verify_every,
-        config.path.display()
+        config.path.display(),
+        files::peer_path(&config.path).display()
     );
     let mut exerciser = match Exerciser::new(config) {
         Ok(exerciser) => exerciser,

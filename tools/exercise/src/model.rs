@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The in-memory model of the file: what its contents and size must be.
+//! The in-memory model of a file: what its contents and size must be; and
+//! what a clone, a copy or a dedupe between two files (or two ranges of one)
+//! must find and do ([`copy`], [`same`]).
+
+use crate::files::{PerFile, Remap};
 
 /// The expected contents of the file; its length is the file's size.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -63,6 +67,31 @@ impl Model {
     }
 }
 
+/// What a clone or a `copy_file_range` of `remap` does to the files: the
+/// source range, clipped at the source's EOF (a copy stops there; a clone
+/// never reaches past it), is stored at the destination offset, which
+/// grows the destination if it ends past its EOF (a hole before it reads as
+/// zeros). Copying nothing changes nothing. Source and destination may be
+/// one file (the ranges then do not overlap). Returns how many bytes were
+/// copied.
+pub fn copy(models: &mut PerFile<Model>, remap: &Remap) -> u64 {
+    let bytes = models[remap.src]
+        .expected(remap.src_offset, remap.len)
+        .to_vec();
+    if !bytes.is_empty() {
+        models[remap.dst].write(remap.dst_offset, &bytes);
+    }
+    bytes.len() as u64
+}
+
+/// Whether a dedupe of `remap` must find its two ranges the same
+/// (`FILE_DEDUPE_RANGE_SAME`): the same bytes in both. A dedupe changes no
+/// byte of either file.
+pub fn same(models: &PerFile<Model>, remap: &Remap) -> bool {
+    models[remap.src].expected(remap.src_offset, remap.len)
+        == models[remap.dst].expected(remap.dst_offset, remap.len)
+}
+
 /// `value` as usize; the model lives in memory, so every size fits.
 fn to_usize(value: u64) -> usize {
     usize::try_from(value).expect("file size fits in memory")
@@ -103,6 +132,7 @@ pub fn difference(expected: &[u8], actual: &[u8]) -> Option<Difference> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::files::FileId::{self, Main, Peer};
 
     fn model_of(bytes: &[u8]) -> Model {
         let mut m = Model::new();
@@ -186,5 +216,63 @@ mod tests {
                 count: 1
             })
         );
+    }
+
+    fn remap(src: FileId, src_offset: u64, dst: FileId, dst_offset: u64, len: u64) -> Remap {
+        Remap {
+            src,
+            src_offset,
+            dst,
+            dst_offset,
+            len,
+        }
+    }
+
+    #[test]
+    fn copy_between_files_overwrites_and_grows() {
+        let mut m = PerFile::new(model_of(b"abcdef"), model_of(b"wxyz"));
+        assert_eq!(copy(&mut m, &remap(Main, 1, Peer, 2, 3)), 3);
+        assert_eq!(m[Peer].contents(), b"wxbcd", "overwrites, then grows");
+        assert_eq!(m[Main].contents(), b"abcdef", "the source is unchanged");
+        assert_eq!(copy(&mut m, &remap(Peer, 0, Main, 8, 2)), 2);
+        assert_eq!(
+            m[Main].contents(),
+            b"abcdef\0\0wx",
+            "a destination offset past EOF leaves a hole"
+        );
+    }
+
+    #[test]
+    fn copy_stops_at_the_source_eof() {
+        let mut m = PerFile::new(model_of(b"abcdef"), Model::new());
+        assert_eq!(copy(&mut m, &remap(Main, 4, Peer, 1, 100)), 2);
+        assert_eq!(m[Peer].contents(), b"\0ef", "only up to the source's EOF");
+        assert_eq!(copy(&mut m, &remap(Main, 6, Peer, 10, 5)), 0);
+        assert_eq!(copy(&mut m, &remap(Main, 60, Peer, 10, 5)), 0);
+        assert_eq!(m[Peer].size(), 3, "copying nothing does not grow");
+    }
+
+    #[test]
+    fn copy_within_one_file() {
+        let mut m = PerFile::new(model_of(b"abcdefgh"), Model::new());
+        assert_eq!(copy(&mut m, &remap(Main, 0, Main, 4, 4)), 4);
+        assert_eq!(m[Main].contents(), b"abcdabcd");
+        assert_eq!(copy(&mut m, &remap(Main, 5, Main, 9, 3)), 3);
+        assert_eq!(m[Main].contents(), b"abcdabcd\0bcd");
+        assert_eq!(m[Peer].size(), 0);
+    }
+
+    #[test]
+    fn dedupe_compares_without_changing() {
+        let mut m = PerFile::new(model_of(b"abcdabXd"), model_of(b"xxabcd"));
+        assert!(same(&m, &remap(Main, 0, Peer, 2, 4)));
+        assert!(same(&m, &remap(Peer, 2, Main, 0, 4)), "either way");
+        assert!(!same(&m, &remap(Main, 0, Main, 4, 4)));
+        assert!(same(&m, &remap(Main, 0, Main, 4, 2)));
+        assert!(same(&m, &remap(Main, 3, Peer, 0, 0)), "nothing is the same");
+        m[Main].set_size(16);
+        m[Peer].set_size(16);
+        assert!(same(&m, &remap(Main, 8, Peer, 8, 8)), "zeros on both sides");
+        assert!(!same(&m, &remap(Main, 4, Peer, 8, 4)));
     }
 }

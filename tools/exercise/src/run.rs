@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The exerciser: draws operations, applies each to the file and to the
-//! model, checks the file against the model, and reports.
+//! The exerciser: draws operations, applies each to the files and to the
+//! models, checks the files against the models, and reports.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -10,8 +10,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::cli::Config;
+use crate::files::{peer_path, FileId, PerFile, Remap};
 use crate::model::{self, Difference, Model};
-use crate::op::{Mix, Observed, Op, OpKind};
+use crate::op::{Mix, Observed, Op, OpKind, Outcome, Shape};
 use crate::pattern::Pattern;
 use crate::rng::Rng;
 use crate::target::{StepError, Target};
@@ -59,7 +60,7 @@ impl Failure {
     }
 }
 
-/// One run of the exerciser on one file.
+/// One run of the exerciser on its two files.
 #[derive(Debug)]
 pub struct Exerciser {
     config: Config,
@@ -69,8 +70,10 @@ pub struct Exerciser {
     /// depend only on the seed, the mix and the maximum size.
     check_rng: Rng,
     pattern: Pattern,
-    model: Model,
-    target: Target,
+    models: PerFile<Model>,
+    targets: PerFile<Target>,
+    /// The last clone or copy, as done: see [`Shape::last_copy`].
+    last_copy: Option<Remap>,
     mix: Mix,
     /// Which kinds have succeeded once (and so are supported).
     succeeded: [bool; OpKind::COUNT],
@@ -85,14 +88,17 @@ pub struct Exerciser {
     /// Operations performed (the last one perhaps failing its checks).
     done: u64,
     whole_verifies: u64,
+    /// Dedupes that found their ranges the same (and shared them).
+    dedupes_same: u64,
     started: Instant,
 }
 
 impl Exerciser {
-    /// Creates (or truncates) the file and the log. The error names the
-    /// file it is about.
+    /// Creates (or truncates) the file, its peer and the log. The error
+    /// names the file it is about.
     pub fn new(config: Config) -> io::Result<Self> {
-        let target = Target::create(&config.path).map_err(|e| with_path(&config.path, e))?;
+        let create = |path: &Path| Target::create(path).map_err(|e| with_path(path, e));
+        let targets = PerFile::new(create(&config.path)?, create(&peer_path(&config.path))?);
         let log = match &config.log {
             Some(path) => Some(LineWriter::new(
                 File::create(path).map_err(|e| with_path(path, e))?,
@@ -103,8 +109,9 @@ impl Exerciser {
             rng: Rng::new(config.seed),
             check_rng: Rng::new(config.seed ^ 0x6368_6563_6b21),
             pattern: Pattern::new(config.seed),
-            model: Model::new(),
-            target,
+            models: PerFile::default(),
+            targets,
+            last_copy: None,
             mix: config.mix.clone(),
             succeeded: [false; OpKind::COUNT],
             counts: [0; OpKind::COUNT],
@@ -114,12 +121,13 @@ impl Exerciser {
             read_buf: vec![0; VERIFY_CHUNK as usize],
             done: 0,
             whole_verifies: 0,
+            dedupes_same: 0,
             started: Instant::now(),
             config,
         })
     }
 
-    /// Runs every operation, then verifies the whole file.
+    /// Runs every operation, then verifies both files whole.
     pub fn run(&mut self) -> Result<(), Failure> {
         self.started = Instant::now();
         for opno in 1..=self.config.ops {
@@ -139,16 +147,24 @@ impl Exerciser {
                     message: "no operation left in the mix".into(),
                 });
             };
-            let op = kind.generate(&mut self.rng, self.model.size(), self.config.max_size);
+            let shape = Shape {
+                sizes: PerFile::new(
+                    self.models[FileId::Main].size(),
+                    self.models[FileId::Peer].size(),
+                ),
+                max_size: self.config.max_size,
+                last_copy: self.last_copy,
+            };
+            let op = kind.generate(&mut self.rng, &shape);
             if self.perform(opno, &op)? {
                 return self.after(opno, &op);
             }
         }
     }
 
-    /// Applies `op` to the file, checks what it read, and applies it to the
-    /// model. Returns false if the filesystem turned out not to support it
-    /// (it is then dropped from the mix).
+    /// Applies `op` to the files, checks what it reported, and applies it
+    /// to the models. Returns false if the filesystem turned out not to
+    /// support it (it is then dropped from the mix).
     fn perform(&mut self, opno: u64, op: &Op) -> Result<bool, Failure> {
         let kind = op.kind();
         let len = op.payload_len().unwrap_or(0) as usize;
@@ -156,38 +172,68 @@ impl Exerciser {
             self.pattern.fill(&mut self.payload, opno, offset, len);
         }
         self.note(opno, op.to_string())?;
-        match op.apply(&mut self.target, &self.payload[..len]) {
+        match op.apply(&mut self.targets, &self.payload[..len]) {
             Err(e) if e.is_unsupported() && !self.succeeded[kind.index()] => {
                 self.unsupported(opno, kind, &e)?;
                 return Ok(false);
             }
             Err(e) => return Err(Failure::error(opno, &op.to_string(), &e)),
-            Ok(observed) => {
-                self.succeeded[kind.index()] = true;
+            Ok(outcome) => {
+                if op.proves_support() {
+                    self.succeeded[kind.index()] = true;
+                }
                 self.counts[kind.index()] += 1;
                 self.done = opno;
-                if let Some(observed) = observed {
-                    self.check_observed(opno, &observed)?;
+                if let Some(outcome) = outcome {
+                    self.check_outcome(opno, op, &outcome)?;
+                    if outcome == Outcome::Deduped(true) {
+                        self.dedupes_same += 1;
+                    }
                 }
             }
         }
-        op.apply_model(&mut self.model, &self.payload[..len]);
+        // What a clone or copy makes equal, as done (a copy stops at the
+        // source's EOF): the next dedupes often try it.
+        let copied = match *op {
+            Op::CloneRange(remap) | Op::CopyRange(remap) => {
+                let source = &self.models[remap.src];
+                let len = source.expected(remap.src_offset, remap.len).len() as u64;
+                (len > 0).then_some(Remap { len, ..remap })
+            }
+            _ => None,
+        };
+        op.apply_model(&mut self.models, &self.payload[..len]);
+        if copied.is_some() {
+            self.last_copy = copied;
+        }
+        let file = op.file();
         if let Some((_, entry)) = self.recent.back_mut() {
-            let _ = write!(entry, " => size {:#x}", self.model.size());
+            let _ = match file {
+                FileId::Main => write!(entry, " => size {:#x}", self.models[file].size()),
+                FileId::Peer => write!(entry, " => peer size {:#x}", self.models[file].size()),
+            };
         }
         Ok(true)
     }
 
-    /// The checks after operation `opno`: size and a random range after a
-    /// change, the whole file every `--verify-every` operations.
+    /// The checks after operation `opno`: size and a random range of its
+    /// file after a change, a clone, a dedupe or a copy (and of the source
+    /// of one from the other file), both files whole every
+    /// `--verify-every` operations.
     fn after(&mut self, opno: u64, op: &Op) -> Result<(), Failure> {
         if self.config.corrupt_at == Some(opno) {
             self.corrupt(opno)?;
             self.verify_whole(opno, "verify after --corrupt-at")?;
         }
-        if op.changes_data() {
-            self.check_size(opno)?;
+        if op.changes_data() || op.remap().is_some() {
+            self.check_size(opno, op.file())?;
             self.check_range(opno, op)?;
+        }
+        // The source of a clone, dedupe or copy from the other file must be
+        // as it was.
+        if let Some(remap) = op.remap().filter(|remap| remap.src != remap.dst) {
+            self.check_size(opno, remap.src)?;
+            self.check_source(opno, remap)?;
         }
         let every = self.config.verify_every;
         if every > 0 && opno.is_multiple_of(every) {
@@ -242,77 +288,135 @@ impl Exerciser {
     /// `--corrupt-at`: changes one byte of the file, not of the model (the
     /// verify that follows must catch it).
     fn corrupt(&mut self, opno: u64) -> Result<(), Failure> {
-        let size = self.model.size();
-        let offset = size / 2;
-        let byte = self
-            .model
+        let model = &self.models[FileId::Main];
+        let offset = model.size() / 2;
+        let byte = model
             .contents()
             .get(offset as usize)
             .map_or(0xff, |b| b ^ 0xff);
-        self.target
+        self.targets[FileId::Main]
             .pwrite(offset, &[byte])
             .map_err(|e| Failure::error(opno, "--corrupt-at", &e))?;
         println!("rexfs-exercise: --corrupt-at {opno}: changed the byte at {offset:#x} behind the model's back");
         Ok(())
     }
 
-    /// The file's size (`fstat`) equals the model's.
-    fn check_size(&self, opno: u64) -> Result<(), Failure> {
-        let actual = self
-            .target
+    /// The size of `file` (`fstat`) equals its model's.
+    fn check_size(&self, opno: u64, file: FileId) -> Result<(), Failure> {
+        let actual = self.targets[file]
             .size()
             .map_err(|e| Failure::error(opno, "size check", &e))?;
-        let expected = self.model.size();
+        let expected = self.models[file].size();
         if actual != expected {
+            let name = match file {
+                FileId::Main => "file",
+                FileId::Peer => "peer file",
+            };
             return Err(Failure::mismatch(
                 opno,
-                format!("file size {actual:#x} (fstat), expected {expected:#x}"),
+                format!("{name} size {actual:#x} (fstat), expected {expected:#x}"),
             ));
         }
         Ok(())
     }
 
-    /// Reads back a random range: half of the time one that starts inside
-    /// the operation's range, otherwise anywhere up to EOF.
+    /// Reads back a random range of the operation's file: half of the time
+    /// one that starts inside the operation's range, otherwise anywhere up
+    /// to EOF.
     fn check_range(&mut self, opno: u64, op: &Op) -> Result<(), Failure> {
+        let file = op.file();
         let len = self.check_rng.between(1, CHECK_LEN);
         let offset = match op.range() {
-            Some((start, n)) if self.check_rng.one_in(2) => start + self.check_rng.below(n),
-            _ => self.check_rng.below(self.model.size() + 1),
+            Some((start, n)) if n > 0 && self.check_rng.one_in(2) => {
+                start + self.check_rng.below(n)
+            }
+            _ => self.check_rng.below(self.models[file].size() + 1),
         };
-        self.read_and_compare(opno, "read back after the op", offset, len)
+        self.read_and_compare(opno, file, "read back after the op", offset, len)
     }
 
-    /// Reads the whole file back in chunks, and checks that nothing is
-    /// readable past EOF.
+    /// Reads back a random range that starts inside the source range of a
+    /// clone, dedupe or copy.
+    fn check_source(&mut self, opno: u64, remap: &Remap) -> Result<(), Failure> {
+        let len = self.check_rng.between(1, CHECK_LEN);
+        let offset = remap.src_offset + self.check_rng.below(remap.len.max(1));
+        let what = "read back the source after the op";
+        self.read_and_compare(opno, remap.src, what, offset, len)
+    }
+
+    /// Reads both files back whole, in chunks, and checks that nothing is
+    /// readable past their EOF.
     fn verify_whole(&mut self, opno: u64, what: &str) -> Result<(), Failure> {
         self.whole_verifies += 1;
-        self.check_size(opno)?;
-        let size = self.model.size();
-        for offset in (0..size).step_by(VERIFY_CHUNK as usize) {
-            self.read_and_compare(opno, what, offset, VERIFY_CHUNK.min(size - offset))?;
+        for file in FileId::ALL {
+            self.check_size(opno, file)?;
+            let size = self.models[file].size();
+            for offset in (0..size).step_by(VERIFY_CHUNK as usize) {
+                let len = VERIFY_CHUNK.min(size - offset);
+                self.read_and_compare(opno, file, what, offset, len)?;
+            }
+            self.read_and_compare(opno, file, what, size, 1)?;
         }
-        self.read_and_compare(opno, what, size, 1)
+        Ok(())
     }
 
-    /// `pread`s `len` bytes (at most [`VERIFY_CHUNK`]) at `offset` and
-    /// compares them with the model.
+    /// `pread`s `len` bytes (at most [`VERIFY_CHUNK`]) of `file` at
+    /// `offset` and compares them with its model.
     fn read_and_compare(
         &mut self,
         opno: u64,
+        file: FileId,
         what: &str,
         offset: u64,
         len: u64,
     ) -> Result<(), Failure> {
         let buf = &mut self.read_buf[..len as usize];
-        let done = self
-            .target
+        let done = self.targets[file]
             .pread_into(offset, buf)
             .map_err(|e| Failure::error(opno, what, &e))?;
-        self.compare(opno, what, offset, len, &self.read_buf[..done])
+        self.compare(opno, file, what, offset, len, &self.read_buf[..done])
     }
 
-    /// Compares what a read saw with the model.
+    /// Checks what `op` reported against the models, before they apply it:
+    /// what a read saw, how much a copy copied, what a dedupe found.
+    fn check_outcome(&self, opno: u64, op: &Op, outcome: &Outcome) -> Result<(), Failure> {
+        match (outcome, op.remap()) {
+            (Outcome::Read(observed), _) => self.check_observed(opno, observed),
+            (Outcome::Copied(copied), Some(remap)) => {
+                let source = &self.models[remap.src];
+                let expected = source.expected(remap.src_offset, remap.len).len() as u64;
+                if *copied == expected {
+                    return Ok(());
+                }
+                Err(Failure::mismatch(
+                    opno,
+                    format!(
+                        "copy_file_range copied {copied:#x} bytes, expected {expected:#x} \
+                         (source size {:#x}: short only at its EOF)",
+                        source.size()
+                    ),
+                ))
+            }
+            (Outcome::Deduped(same), Some(remap)) => {
+                let expected = model::same(&self.models, remap);
+                if *same == expected {
+                    return Ok(());
+                }
+                let verdict = |same: bool| if same { "the same" } else { "different" };
+                Err(Failure::mismatch(
+                    opno,
+                    format!(
+                        "dedupe found the ranges {}, the model has them {}",
+                        verdict(*same),
+                        verdict(expected)
+                    ),
+                ))
+            }
+            (outcome, None) => unreachable!("{op} reported {outcome:?}"),
+        }
+    }
+
+    /// Compares what a read of the main file saw with its model.
     fn check_observed(&self, opno: u64, observed: &Observed) -> Result<(), Failure> {
         let Observed {
             offset,
@@ -320,41 +424,51 @@ impl Exerciser {
             bytes,
             past_eof,
         } = observed;
-        self.compare(opno, "read by the op", *offset, *len, bytes)?;
+        let main = FileId::Main;
+        self.compare(opno, main, "read by the op", *offset, *len, bytes)?;
         let what = "mapped bytes past EOF (must be zeros)";
         self.compare_bytes(
             opno,
+            main,
             what,
-            self.model.size(),
+            self.models[main].size(),
             &vec![0; past_eof.len()],
             past_eof,
         )
     }
 
-    /// Compares `actual`, what a read of `len` bytes at `offset` returned,
-    /// with the model.
+    /// Compares `actual`, what a read of `len` bytes of `file` at `offset`
+    /// returned, with its model.
     fn compare(
         &self,
         opno: u64,
+        file: FileId,
         what: &str,
         offset: u64,
         len: u64,
         actual: &[u8],
     ) -> Result<(), Failure> {
-        let expected = self.model.expected(offset, len);
+        let expected = self.models[file].expected(offset, len);
+        let at = match file {
+            FileId::Main => format!("{offset:#x}+{len:#x}"),
+            FileId::Peer => format!("peer file {offset:#x}+{len:#x}"),
+        };
         self.compare_bytes(
             opno,
-            &format!("{what} ({offset:#x}+{len:#x})"),
+            file,
+            &format!("{what} ({at})"),
             offset,
             expected,
             actual,
         )
     }
 
-    /// Compares `actual` with `expected`, both from file offset `offset`.
+    /// Compares `actual` with `expected`, both from offset `offset` of
+    /// `file`.
     fn compare_bytes(
         &self,
         opno: u64,
+        file: FileId,
         what: &str,
         offset: u64,
         expected: &[u8],
@@ -365,7 +479,7 @@ impl Exerciser {
                 "{what}: got {:#x} bytes, expected {:#x} (model size {:#x})",
                 actual.len(),
                 expected.len(),
-                self.model.size()
+                self.models[file].size()
             );
             return Err(Failure::mismatch(opno, message));
         }
@@ -465,39 +579,50 @@ impl Exerciser {
         text
     }
 
-    /// One line of statistics: time, rate, final size, verifies.
-    pub fn stats(&self) -> String {
-        let secs = self.started.elapsed().as_secs_f64();
+    /// The kinds of the mix asked for that the filesystem did not support.
+    fn not_supported(&self) -> String {
         let disabled: Vec<&str> = OpKind::ALL
             .iter()
             .filter(|&&k| self.config.mix.enabled(k) && !self.mix.enabled(k))
             .map(|k| k.name())
             .collect();
+        if disabled.is_empty() {
+            String::new()
+        } else {
+            format!(", not supported: {}", disabled.join(" "))
+        }
+    }
+
+    /// One line of statistics: time, rate, final sizes, verifies, dedupes
+    /// that found the same bytes.
+    pub fn stats(&self) -> String {
+        let secs = self.started.elapsed().as_secs_f64();
         format!(
-            "rexfs-exercise: {:.1} s, {:.0} ops/s, final size {:#x}, {} whole-file verifies{}",
+            "rexfs-exercise: {:.1} s, {:.0} ops/s, final size {:#x} (peer {:#x}), \
+             {} whole-file verifies, {} dedupes the same{}",
             secs,
             self.done as f64 / secs.max(1e-9),
-            self.model.size(),
+            self.models[FileId::Main].size(),
+            self.models[FileId::Peer].size(),
             self.whole_verifies,
-            if disabled.is_empty() {
-                String::new()
-            } else {
-                format!(", not supported: {}", disabled.join(" "))
-            }
+            self.dedupes_same,
+            self.not_supported()
         )
     }
 
-    /// The summary line.
+    /// The summary line: the kinds the filesystem did not support at its
+    /// end.
     pub fn summary(&self, mismatches: u64) -> String {
         let counts: Vec<String> = OpKind::ALL
             .iter()
             .map(|k| format!("{}={}", k.name(), self.counts[k.index()]))
             .collect();
         format!(
-            "rexfs-exercise: {} ops, seed {}, {mismatches} mismatches, per-op counts: {}",
+            "rexfs-exercise: {} ops, seed {}, {mismatches} mismatches, per-op counts: {}{}",
             self.done,
             self.config.seed,
-            counts.join(" ")
+            counts.join(" "),
+            self.not_supported()
         )
     }
 }

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Safe wrappers over the system calls std does not offer: `mmap`/`msync`/
-//! `munmap`, `fallocate`, `posix_fadvise`, the page size, and page-aligned
-//! buffers for `O_DIRECT`. The only module of the crate with `unsafe` code.
+//! `munmap`, `fallocate`, `posix_fadvise`, the `FICLONERANGE` and
+//! `FIDEDUPERANGE` ioctls, `copy_file_range`, the page size, and
+//! page-aligned buffers for `O_DIRECT`. The only module of the crate with
+//! `unsafe` code.
 #![allow(unsafe_code)]
 
 use std::alloc::{self, Layout};
@@ -55,6 +57,164 @@ pub fn drop_cached_pages(file: &File) -> io::Result<()> {
     } else {
         Err(io::Error::from_raw_os_error(ret))
     }
+}
+
+/// `ioctl(FICLONERANGE)`: shares the blocks of `len` bytes of `src` at
+/// `src_offset` with `dst` at `dst_offset` (`src` and `dst` may be one
+/// file). Offsets and length must be multiples of the block size, except a
+/// length that reaches the source's EOF.
+pub fn clone_range(
+    src: &File,
+    src_offset: u64,
+    dst: &File,
+    dst_offset: u64,
+    len: u64,
+) -> io::Result<()> {
+    let arg = libc::file_clone_range {
+        src_fd: i64::from(src.as_raw_fd()),
+        src_offset,
+        src_length: len,
+        dest_offset: dst_offset,
+    };
+    // SAFETY: FICLONERANGE reads one `struct file_clone_range`, which `arg`
+    // is (libc's definition), and keeps no pointer to it; both descriptors
+    // are borrowed from live Files.
+    let ret = unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONERANGE, &raw const arg) };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `struct file_dedupe_range` of `linux/fs.h`, without its flexible array
+/// of `struct file_dedupe_range_info`.
+#[repr(C)]
+#[allow(dead_code)] // The kernel reads the fields.
+struct FileDedupeRange {
+    src_offset: u64,
+    src_length: u64,
+    dest_count: u16,
+    reserved1: u16,
+    reserved2: u32,
+}
+
+/// `struct file_dedupe_range_info`: one destination of a dedupe, and what
+/// the kernel found there.
+#[repr(C)]
+#[allow(dead_code)] // The kernel reads the fields it does not write.
+struct FileDedupeRangeInfo {
+    dest_fd: i64,
+    dest_offset: u64,
+    bytes_deduped: u64,
+    status: i32,
+    reserved: u32,
+}
+
+/// A `struct file_dedupe_range` with one destination, as the kernel lays
+/// it out: the header, then `info[0]`.
+#[repr(C)]
+#[allow(dead_code)] // The kernel reads the header.
+struct DedupeOne {
+    range: FileDedupeRange,
+    info: FileDedupeRangeInfo,
+}
+
+// The layout of linux/fs.h: the array of destinations right after the
+// 24-byte header.
+const _: () = assert!(std::mem::size_of::<FileDedupeRange>() == 24);
+const _: () = assert!(std::mem::size_of::<FileDedupeRangeInfo>() == 32);
+const _: () = assert!(std::mem::offset_of!(DedupeOne, info) == 24);
+
+/// `FIDEDUPERANGE`, `_IOWR(0x94, 54, struct file_dedupe_range)`.
+const FIDEDUPERANGE: libc::Ioctl = libc::_IOWR::<FileDedupeRange>(0x94, 54);
+/// A dedupe's status: the ranges held the same bytes, and now share blocks.
+const FILE_DEDUPE_RANGE_SAME: i32 = 0;
+/// A dedupe's status: the ranges differ; nothing changed.
+const FILE_DEDUPE_RANGE_DIFFERS: i32 = 1;
+
+/// `ioctl(FIDEDUPERANGE)` of `len` bytes of `src` at `src_offset` with
+/// `dst` at `dst_offset` (`src` and `dst` may be one file): true if the
+/// kernel found the same bytes in both (`FILE_DEDUPE_RANGE_SAME`, every byte
+/// deduped), false if they differ (`FILE_DEDUPE_RANGE_DIFFERS`). A negative
+/// status (an error about the destination) is an error.
+pub fn dedupe_range(
+    src: &File,
+    src_offset: u64,
+    dst: &File,
+    dst_offset: u64,
+    len: u64,
+) -> io::Result<bool> {
+    let mut arg = DedupeOne {
+        range: FileDedupeRange {
+            src_offset,
+            src_length: len,
+            dest_count: 1,
+            reserved1: 0,
+            reserved2: 0,
+        },
+        info: FileDedupeRangeInfo {
+            dest_fd: i64::from(dst.as_raw_fd()),
+            dest_offset: dst_offset,
+            bytes_deduped: 0,
+            status: 0,
+            reserved: 0,
+        },
+    };
+    // SAFETY: FIDEDUPERANGE reads the header and its `dest_count` (1)
+    // entries of `info` and writes their `bytes_deduped` and `status`:
+    // `arg` is that header followed by one entry, in the kernel's layout
+    // (checked above), live and exclusively borrowed for the call; the
+    // kernel keeps no pointer to it. Both descriptors are borrowed from live
+    // Files.
+    let ret = unsafe { libc::ioctl(src.as_raw_fd(), FIDEDUPERANGE, &raw mut arg) };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let (status, deduped) = (arg.info.status, arg.info.bytes_deduped);
+    match status {
+        FILE_DEDUPE_RANGE_SAME if deduped == len => Ok(true),
+        FILE_DEDUPE_RANGE_SAME => Err(io::Error::other(format!(
+            "deduped {deduped:#x} bytes of {len:#x}"
+        ))),
+        FILE_DEDUPE_RANGE_DIFFERS => Ok(false),
+        errno if errno < 0 => Err(io::Error::from_raw_os_error(-errno)),
+        _ => Err(io::Error::other(format!("unknown dedupe status {status}"))),
+    }
+}
+
+/// One `copy_file_range(2)` (the system call, not libc's wrapper): copies
+/// up to `len` bytes of `src` at `src_offset` to `dst` at `dst_offset`
+/// (`src` and `dst` may be one file; the files' own offsets do not move).
+/// Returns how many bytes it copied: 0 at or past the source's EOF, and
+/// possibly fewer than asked elsewhere (a remap that stopped at a block
+/// boundary), like `write(2)`.
+pub fn copy_file_range(
+    src: &File,
+    src_offset: u64,
+    dst: &File,
+    dst_offset: u64,
+    len: usize,
+) -> io::Result<usize> {
+    let loff_t =
+        |value: u64| i64::try_from(value).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL));
+    let (mut off_in, mut off_out) = (loff_t(src_offset)?, loff_t(dst_offset)?);
+    let flags: libc::c_uint = 0;
+    // SAFETY: the kernel reads and advances the two `loff_t` offsets, live
+    // locals borrowed for the call, and copies between the files without a
+    // user buffer; both descriptors are borrowed from live Files.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_copy_file_range,
+            src.as_raw_fd(),
+            &raw mut off_in,
+            dst.as_raw_fd(),
+            &raw mut off_out,
+            len,
+            flags,
+        )
+    };
+    usize::try_from(ret).map_err(|_| io::Error::last_os_error())
 }
 
 /// A `MAP_SHARED` mapping of a file range, unmapped on drop.
@@ -221,6 +381,12 @@ mod tests {
         assert_eq!(buf.as_ptr() as usize % AlignedBuf::ALIGN, 0);
         assert_eq!(buf.len(), 3 * AlignedBuf::ALIGN);
         assert!(buf.iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn ioctl_numbers_match_linux_fs_h() {
+        assert_eq!(libc::FICLONERANGE, 0x4020_940d);
+        assert_eq!(FIDEDUPERANGE, 0xc018_9436);
     }
 
     #[test]

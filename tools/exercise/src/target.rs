@@ -23,12 +23,15 @@ pub struct StepError {
 }
 
 impl StepError {
-    /// True for the errors that mean "this filesystem does not do that":
-    /// `EOPNOTSUPP` and `EINVAL`.
+    /// True for the errors that mean "this filesystem (or kernel) does not
+    /// do that": `EOPNOTSUPP` and `EINVAL` (what filesystems without the
+    /// fallocate mode or without clone and dedupe answer), `EXDEV` (no
+    /// sharing between these files), `ENOTTY` (an unknown ioctl) and
+    /// `ENOSYS` (no such system call).
     pub fn is_unsupported(&self) -> bool {
         matches!(
             self.error.raw_os_error(),
-            Some(libc::EOPNOTSUPP | libc::EINVAL)
+            Some(libc::EOPNOTSUPP | libc::EINVAL | libc::EXDEV | libc::ENOTTY | libc::ENOSYS)
         )
     }
 }
@@ -147,6 +150,62 @@ impl Target {
     /// `fallocate` with `mode`.
     pub fn fallocate(&self, mode: i32, offset: u64, len: u64) -> Result<(), StepError> {
         sys::fallocate(&self.file, mode, offset, len).step("fallocate")
+    }
+
+    /// `FICLONERANGE`: shares `len` bytes of `src` (this file or another)
+    /// at `src_offset` with this file at `offset`.
+    pub fn clone_range(
+        &self,
+        offset: u64,
+        src: &Target,
+        src_offset: u64,
+        len: u64,
+    ) -> Result<(), StepError> {
+        sys::clone_range(&src.file, src_offset, &self.file, offset, len).step("ioctl(FICLONERANGE)")
+    }
+
+    /// `FIDEDUPERANGE` of `len` bytes of `src` (this file or another) at
+    /// `src_offset` with this file at `offset`: true if the kernel found
+    /// them the same (and shared them), false if they differ.
+    pub fn dedupe_range(
+        &self,
+        offset: u64,
+        src: &Target,
+        src_offset: u64,
+        len: u64,
+    ) -> Result<bool, StepError> {
+        sys::dedupe_range(&src.file, src_offset, &self.file, offset, len)
+            .step("ioctl(FIDEDUPERANGE)")
+    }
+
+    /// `copy_file_range`s `len` bytes of `src` (this file or another) at
+    /// `src_offset` to this file at `offset`, call after call until all are
+    /// copied or one copies nothing (the source's EOF); returns how many
+    /// bytes were copied in all.
+    pub fn copy_range(
+        &self,
+        offset: u64,
+        src: &Target,
+        src_offset: u64,
+        len: u64,
+    ) -> Result<u64, StepError> {
+        let mut done = 0;
+        while done < len {
+            let left = usize::try_from(len - done).unwrap_or(usize::MAX);
+            match sys::copy_file_range(
+                &src.file,
+                src_offset + done,
+                &self.file,
+                offset + done,
+                left,
+            ) {
+                Ok(0) => break,
+                Ok(n) => done += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e).step("copy_file_range"),
+            }
+        }
+        Ok(done)
     }
 
     /// Maps the whole pages covering `offset..offset + len` (`len > 0`);

@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// A scratch path in the temporary directory, removed on drop.
+use rexfs_exercise::files::peer_path;
+
+/// A scratch path in the temporary directory, removed on drop (with the
+/// peer file of an exercised file).
 struct Scratch(PathBuf);
 
 impl Scratch {
@@ -16,6 +19,7 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(peer_path(&self.0));
     }
 }
 
@@ -29,6 +33,43 @@ fn exercise(args: &[&str], file: &Scratch) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The per-op counts of a summary line, and the operations it names as
+/// not supported.
+fn counts(summary: &str) -> (Vec<(String, u64)>, Vec<String>) {
+    let (_, counts) = summary
+        .split_once("per-op counts: ")
+        .unwrap_or_else(|| panic!("no counts in {summary}"));
+    let (counts, unsupported) = counts
+        .split_once(", not supported: ")
+        .unwrap_or((counts, ""));
+    let counts = counts
+        .split(' ')
+        .map(|item| {
+            let (name, n) = item.split_once('=').expect("name=count");
+            (name.to_owned(), n.parse().expect("a count"))
+        })
+        .collect();
+    (
+        counts,
+        unsupported.split_whitespace().map(str::to_owned).collect(),
+    )
+}
+
+/// Every operation of `names` in `summary` ran, or is named as not
+/// supported.
+fn ran_or_not_supported(summary: &str, names: &[&str]) {
+    let (counts, unsupported) = counts(summary);
+    for name in names {
+        let ran = counts
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name}= in {summary}"))
+            .1;
+        let not_supported = unsupported.iter().any(|n| n == name);
+        assert!(ran > 0 || not_supported, "{name}: {summary}");
+    }
 }
 
 #[test]
@@ -56,13 +97,61 @@ fn two_thousand_ops_run_clean() {
         "fdatasync=",
         "dwrite=",
         "dread=",
+        "clone=",
+        "dedupe=",
+        "copyrange=",
     ] {
         assert!(summary.contains(name), "{name} in {summary}");
     }
+    ran_or_not_supported(summary, &["write", "clone", "dedupe", "copyrange"]);
     assert!(
         stdout.starts_with("rexfs-exercise: seed 1, 2000 ops"),
         "{stdout}"
     );
+}
+
+/// Clone and dedupe run on a filesystem with reflink (XFS, btrfs), and are
+/// dropped as not supported elsewhere (ext4, tmpfs); copy_file_range runs
+/// everywhere (the kernel copies where it cannot share).
+#[test]
+fn clone_dedupe_and_copy_run_clean_or_are_not_supported() {
+    let (file, log) = (Scratch::new("remap"), Scratch::new("remap.log"));
+    let mix = "write:4,mapwrite:2,truncate:2,punch,invalidate,clone:4,dedupe:4,copyrange:4";
+    let out = exercise(
+        &[
+            "--ops",
+            "3000",
+            "--seed",
+            "7",
+            "--max-size",
+            "1M",
+            "--ops-mix",
+            mix,
+            "--verify-every",
+            "200",
+            "--log",
+            log.0.to_str().unwrap(),
+        ],
+        &file,
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
+    let summary = stdout.lines().last().unwrap_or_default();
+    ran_or_not_supported(summary, &["write", "clone", "dedupe", "copyrange"]);
+    assert!(!summary.contains(" copyrange=0"), "{summary}");
+    assert!(peer_path(&file.0).exists(), "the peer file is kept");
+    let log = std::fs::read_to_string(&log.0).unwrap();
+    for way in [" -> peer ", " -> main "] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("copyrange ") && l.contains(way)),
+            "no copyrange{way}in the log"
+        );
+    }
 }
 
 #[test]
