@@ -354,6 +354,72 @@ def wb_punch(mnt, probes):
     return probes["wb_map_refetched"] > refetched
 
 
+FICLONERANGE = 0x4020940D  # _IOW(0x94, 13, struct file_clone_range)
+
+
+def clone_range(src_fd, src_off, length, dst_fd, dst_off):
+    """FICLONERANGE: dst_fd's bytes from dst_off get src_fd's blocks."""
+    fcntl.ioctl(dst_fd, FICLONERANGE, struct.pack("qQQQ", src_fd, src_off, length, dst_off))
+
+
+def wb_clone(mnt, probes):
+    """Writeback maps 1 MiB of written blocks, caches the mapping and sleeps
+    on the first folio; meanwhile a clone gives the second half another
+    file's blocks (the first file's own are freed), a third file takes the
+    freed blocks, and the first file rewrites the cloned half, which copies
+    on write into staging blocks. When writeback goes on, the cached mapping
+    still points the rewritten folios at the freed blocks: reused, it would
+    write them over the third file, and the cloned half would keep the
+    source's data. The clone moved the generation, so writeback maps them
+    again, to the staging blocks."""
+    path, src, other = f"{mnt}/wb-clone", f"{mnt}/clone-src", f"{mnt}/other"
+    old = pattern(1, 0, MiB)
+    direct_write(path, old, 0)
+    src_data = pattern(4, 0, MiB // 2)
+    direct_write(src, src_data, 0)
+    fd = os.open(path, os.O_RDWR)
+    if len(fiemap(fd)) != 1:
+        raise Missed(f"{path} is not one extent: {fiemap(fd)}")
+    replaced = physical_blocks(fd, MiB // 2, MiB)
+    # The third file must land on the freed blocks: fill all the rest,
+    # keeping 2 MiB aside for the rewrite's staging blocks.
+    direct_write(f"{mnt}/reserve", pattern(9, 0, 2 * MiB), 0)
+    fill_filesystem(mnt)
+    # Dirty every block as its own folio.
+    for off in range(0, MiB, BLOCK):
+        os.pwrite(fd, old[off:off + BLOCK], off)
+    refetched = probes["wb_map_refetched"]
+    probes.arm("delay_wb_map_ms")
+    flusher = Racer("sync_file_range", lambda: check(
+        libc.sync_file_range(fd, 0, MiB, SYNC_FILE_RANGE_WRITE), "sync_file_range"))
+    probes.wait_fired("delay_wb_map_ms")
+    sfd = os.open(src, os.O_RDONLY)
+    clone_range(sfd, 0, MiB // 2, fd, MiB // 2)
+    os.close(sfd)
+    other_data = pattern(3, 0, MiB // 2)
+    direct_write(other, other_data, 0)
+    ofd = os.open(other, os.O_RDONLY)
+    taken = physical_blocks(ofd, 0, MiB // 2) & replaced
+    os.close(ofd)
+    os.unlink(f"{mnt}/reserve")
+    new = pattern(2, MiB // 2, MiB // 2)
+    for off in range(0, MiB // 2, BLOCK):
+        os.pwrite(fd, new[off:off + BLOCK], MiB // 2 + off)
+    in_window = not flusher.finished()
+    flusher.join()
+    if not taken:
+        raise Missed("the other file did not get the blocks the clone freed")
+    if not in_window:
+        raise Missed("writeback finished before the range was cloned and rewritten")
+    os.fsync(fd)
+    os.close(fd)
+    print(f"the other file holds {len(taken)} of the freed blocks; "
+          f"wb_map_refetched: {probes['wb_map_refetched'] - refetched} new, "
+          f"cow_remapped: {probes['cow_remapped']}")
+    verify_twice({path: old[:MiB // 2] + new, other: other_data, src: src_data})
+    return probes["wb_map_refetched"] > refetched
+
+
 def fault_punch(mnt, probes):
     """A hole is punched in 1 MiB of data; between dropping the range's page
     cache and freeing its blocks, fallocate sleeps, and an mmap store into
@@ -994,7 +1060,7 @@ def inline(mnt, probes):
         counts["inline_mkwrite_unmap"] > 0
 
 
-SCENARIOS = {"unwritten": unwritten, "wb-punch": wb_punch, "fault-punch": fault_punch, "dio-mmap": dio_mmap,
+SCENARIOS = {"unwritten": unwritten, "wb-punch": wb_punch, "wb-clone": wb_clone, "fault-punch": fault_punch, "dio-mmap": dio_mmap,
              "inline": inline, "giveback": giveback, "dax-hole": dax_hole, "dax-pmd": dax_pmd,
              "dax-pin-punch": lambda mnt, probes: dax_pin(mnt, probes, "punch"),
              "dax-pin-truncate": lambda mnt, probes: dax_pin(mnt, probes, "truncate")}
