@@ -239,7 +239,9 @@ impl FileOps for Rexfs {
         sb.flush_device()
     }
 
-    /// Preallocation (unwritten extents), hole punching and range zeroing.
+    /// Preallocation (unwritten extents), hole punching, range zeroing, and
+    /// unsharing (copy-on-write of the shared blocks of a range, then
+    /// preallocation).
     /// Takes `i_rwsem` and `invalidate_lock` exclusively, waits for direct
     /// I/O, and writes back and drops the page cache of a range before
     /// changing its extents.
@@ -248,8 +250,12 @@ impl FileOps for Rexfs {
         let keep_size = mode.contains(FallocFlag::KeepSize);
         let punch = mode.contains(FallocFlag::PunchHole);
         let zero = mode.contains(FallocFlag::ZeroRange);
-        let supported = FallocFlag::KeepSize | FallocFlag::PunchHole | FallocFlag::ZeroRange;
-        if mode.contains_any(!supported) || (punch && zero) {
+        let unshare = mode.contains(FallocFlag::UnshareRange);
+        let supported = FallocFlag::KeepSize
+            | FallocFlag::PunchHole
+            | FallocFlag::ZeroRange
+            | FallocFlag::UnshareRange;
+        if mode.contains_any(!supported) || (punch && zero) || (unshare && (punch || zero)) {
             return Err(EOPNOTSUPP);
         }
         let sbi = inode.super_block().data();
@@ -313,6 +319,12 @@ impl FileOps for Rexfs {
         }
         if !keep_size && end > inode.size() {
             zero_past_eof(inode, inode.size(), end)?;
+        }
+        if unshare && inode.data().may_share() {
+            // The folios over shared blocks are dirtied, and their
+            // writeback copies them into blocks of the file's own.
+            inode.unshare_range(offset, len)?;
+            inode.write_and_wait_range(offset, end - 1)?;
         }
         if !punch {
             let (start, stop) = if zero {

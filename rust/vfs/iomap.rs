@@ -494,6 +494,24 @@ impl<T: IomapOps> Inode<T> {
         })
     }
 
+    /// Gives `pos..pos + len` blocks of its own where it shares them
+    /// (`iomap_file_unshare`): reads the folios over shared blocks and
+    /// dirties them, so that their writeback copies on write. The caller
+    /// holds `i_rwsem` and `invalidate_lock`.
+    pub(crate) fn unshare_range(&self, pos: i64, len: i64) -> Result {
+        // SAFETY: a live regular file of `T`, locked as the helper needs;
+        // the tables are `'static`.
+        to_result(unsafe {
+            vfs_bindings::iomap_file_unshare(
+                self.as_raw(),
+                pos,
+                len,
+                IomapTables::<T>::ops(),
+                IomapTables::<T>::write_ops(),
+            )
+        })
+    }
+
     /// Zeroes `pos..pos + len` where blocks are mapped: in the page cache
     /// (`iomap_zero_range`), or in place for a DAX file (`dax_zero_range`).
     pub(crate) fn zero_range(&self, pos: i64, len: i64) -> Result {

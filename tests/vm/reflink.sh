@@ -1,6 +1,7 @@
 #!/bin/bash
 # reflink: FICLONE (cp --reflink=always), FICLONERANGE, FIDEDUPERANGE and
-# copy_file_range share blocks (no free block used, FIEMAP says shared);
+# copy_file_range share blocks (no free block used, FIEMAP says shared),
+# FALLOC_FL_UNSHARE_RANGE gives them back;
 # buffered, mmap and direct writes into one of two files sharing blocks
 # copy on write: the other never changes, from the page cache and from
 # disk; dedupe of differing data changes nothing, of the same data leaves
@@ -110,6 +111,13 @@ expect_eq "$(stat -c %Y.%y "$MNT/e")" "$mtime" "mtime after dedupe"
 filefrag -v "$MNT/e" | grep -q shared || die "dedupe did not share blocks"
 same "$A" "$MNT/e" "dedupe"
 fsck_step "dedupe"
+
+# FALLOC_FL_UNSHARE_RANGE: a clone's blocks become its own, same data.
+cp --reflink=always "$A" "$MNT/u"
+xfs_io -c "funshare 0 4m" "$MNT/u"
+! filefrag -v "$MNT/u" | grep -q shared || die "funshare left shared blocks"
+same "$A" "$MNT/u" "unshare"
+fsck_step "unshare"
 
 # Errors as XFS gives them.
 expect_clone_error() {
