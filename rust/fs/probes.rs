@@ -90,6 +90,8 @@ pub(crate) struct Probes {
     pub(super) delay_dax_hole: DelayKnob,
     /// Sleep in an allocating DAX write fault before it allocates.
     pub(super) delay_dax_alloc: DelayKnob,
+    /// Delay between a dedupe's compare and its remap, both files locked.
+    pub(super) delay_dedupe: DelayKnob,
 
     /// `iomap_valid` accepts every mapping.
     pub(super) unsafe_skip_iomap_valid: UnsafeSwitch,
@@ -114,6 +116,10 @@ pub(crate) struct Probes {
     /// whose buffer maps the file) is freed, and may be reused, while the
     /// I/O is in flight; only then is it waited for and unmapped.
     pub(super) unsafe_late_dax_break_layout: UnsafeSwitch,
+    /// A dedupe locks only the destination, not the source: a write to
+    /// the source between the compare and the remap changes the data the
+    /// destination is then linked to.
+    pub(super) unsafe_remap_source_unlocked: UnsafeSwitch,
 }
 
 impl Probes {
@@ -125,7 +131,7 @@ impl Probes {
     }
 
     /// The debugfs files.
-    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 39] = [
+    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 41] = [
         (c"iomap_begin", DebugFile::Counter(|p| &p.iomap_begin)),
         (c"iomap_stale", DebugFile::Counter(|p| &p.iomap_stale)),
         (c"wb_map_reused", DebugFile::Counter(|p| &p.wb_map_reused)),
@@ -202,6 +208,7 @@ impl Probes {
             c"delay_dax_alloc_ms",
             DebugFile::Delay(|p| &p.delay_dax_alloc),
         ),
+        (c"delay_dedupe_ms", DebugFile::Delay(|p| &p.delay_dedupe)),
         (
             c"unsafe_skip_iomap_valid",
             DebugFile::Switch(|p| &p.unsafe_skip_iomap_valid),
@@ -233,6 +240,10 @@ impl Probes {
         (
             c"unsafe_late_dax_break_layout",
             DebugFile::Switch(|p| &p.unsafe_late_dax_break_layout),
+        ),
+        (
+            c"unsafe_remap_source_unlocked",
+            DebugFile::Switch(|p| &p.unsafe_remap_source_unlocked),
         ),
     ];
 }

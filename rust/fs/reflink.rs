@@ -352,7 +352,11 @@ pub(super) fn remap(request: &RemapRequest<'_, super::Rexfs>) -> Result<i64> {
     }
     let dedupe = request.flags.contains(RemapFlag::Dedupe);
     let probes = &sb.data().probes;
-    let guard = request.lock();
+    let guard = if dedupe && probes.unsafe_remap_source_unlocked.is_on() {
+        request.lock_destination_only()
+    } else {
+        request.lock()
+    };
     if src.is_dax() || dst.is_dax() {
         return Err(EOPNOTSUPP);
     }
@@ -369,7 +373,13 @@ pub(super) fn remap(request: &RemapRequest<'_, super::Rexfs>) -> Result<i64> {
     if len == 0 {
         return Ok(0);
     }
-    convert_inline(src, guard.src_invalidate())?;
+    if dedupe {
+        // Between the compare and the remap.
+        probes.delay(|p| &p.delay_dedupe);
+    }
+    if let Some(src_invalidate) = guard.src_invalidate() {
+        convert_inline(src, src_invalidate)?;
+    }
     convert_inline(dst, guard.dst_invalidate())?;
     let block_size = 1i64 << BLOCK_SHIFT;
     let dst_end = (request.pos_out + len + block_size - 1) & !(block_size - 1);

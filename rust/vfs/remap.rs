@@ -90,12 +90,29 @@ impl<'a, T: FileSystem> RemapRequest<'a, T> {
         // drop in order: the invalidate locks go first.
         unsafe {
             RemapGuard {
-                src_invalidate: InvalidateGuard::assume_held(src, exclusive),
-                dst_invalidate: (!same).then(|| InvalidateGuard::assume_held(dst, exclusive)),
-                _src_lock: InodeLockGuard::assume_held(src, exclusive),
-                _dst_lock: (!same).then(|| InodeLockGuard::assume_held(dst, exclusive)),
+                dst_invalidate: InvalidateGuard::assume_held(dst, exclusive),
+                src_invalidate: (!same).then(|| InvalidateGuard::assume_held(src, exclusive)),
+                _dst_lock: InodeLockGuard::assume_held(dst, exclusive),
+                _src_lock: (!same).then(|| InodeLockGuard::assume_held(src, exclusive)),
+                same,
                 dst,
             }
+        }
+    }
+
+    /// Takes the destination's locks only: the negative control of the
+    /// race tests of the dedupe lock order, where writes to the source go
+    /// on between the compare and the remap. Never for a real remap.
+    pub(crate) fn lock_destination_only(&self) -> RemapGuard<'a, T> {
+        let dst: &'a Inode<T> = self.dst.inode();
+        let lock = dst.lock();
+        RemapGuard {
+            dst_invalidate: dst.invalidate_lock(),
+            src_invalidate: None,
+            _dst_lock: lock,
+            _src_lock: None,
+            same: self.same_inode(),
+            dst,
         }
     }
 }
@@ -103,11 +120,14 @@ impl<'a, T: FileSystem> RemapRequest<'a, T> {
 /// Holds `i_rwsem` and `invalidate_lock` of both files of a remap,
 /// exclusively (once if they are one file); releases them on drop.
 pub(crate) struct RemapGuard<'a, T: FileSystem> {
-    src_invalidate: InvalidateGuard<'a, T>,
-    /// `None`: the destination is the source.
-    dst_invalidate: Option<InvalidateGuard<'a, T>>,
-    _src_lock: InodeLockGuard<'a, T>,
-    _dst_lock: Option<InodeLockGuard<'a, T>>,
+    /// The destination's (and, for one file, the source's).
+    dst_invalidate: InvalidateGuard<'a, T>,
+    /// The source's, when it is another file (none for the negative
+    /// control).
+    src_invalidate: Option<InvalidateGuard<'a, T>>,
+    _dst_lock: InodeLockGuard<'a, T>,
+    _src_lock: Option<InodeLockGuard<'a, T>>,
+    same: bool,
     dst: &'a Inode<T>,
 }
 
@@ -120,8 +140,9 @@ impl<'a, T: FileSystem> RemapGuard<'a, T> {
     /// of ranges that differ.
     pub(crate) fn prepare(&self, request: &RemapRequest<'_, T>) -> Result<i64> {
         let mut len = request.len;
-        // SAFETY: both files are open and both inodes locked as the helper
-        // requires (the guard holds the locks).
+        // SAFETY: both files are open and their inodes locked as the helper
+        // requires (the guard holds the locks; the negative control leaves
+        // the source unlocked, which the helper does not check).
         to_result(unsafe {
             bindings::generic_remap_file_range_prep(
                 request.src.as_ptr(),
@@ -135,14 +156,18 @@ impl<'a, T: FileSystem> RemapGuard<'a, T> {
         Ok(len)
     }
 
-    /// The source's `invalidate_lock`, held exclusively.
-    pub(crate) fn src_invalidate(&self) -> &InvalidateGuard<'a, T> {
-        &self.src_invalidate
+    /// The source's `invalidate_lock`, held exclusively (`None` only in the
+    /// negative control of [`RemapRequest::lock_destination_only`]).
+    pub(crate) fn src_invalidate(&self) -> Option<&InvalidateGuard<'a, T>> {
+        match self.same {
+            true => Some(&self.dst_invalidate),
+            false => self.src_invalidate.as_ref(),
+        }
     }
 
     /// The destination's `invalidate_lock`, held exclusively.
     pub(crate) fn dst_invalidate(&self) -> &InvalidateGuard<'a, T> {
-        self.dst_invalidate.as_ref().unwrap_or(&self.src_invalidate)
+        &self.dst_invalidate
     }
 
     /// Writes back and drops the destination's page cache over

@@ -420,6 +420,60 @@ def wb_clone(mnt, probes):
     return probes["wb_map_refetched"] > refetched
 
 
+FIDEDUPERANGE = 0xC0189436  # _IOWR(0x94, 54, struct file_dedupe_range)
+
+
+def dedupe_range(src_fd, src_off, length, dst_fd, dst_off):
+    """FIDEDUPERANGE with one destination: its status (0: the same, shared;
+    1: the data differs) and the bytes deduped."""
+    buf = bytearray(struct.pack("QQHHI", src_off, length, 1, 0, 0) +
+                    struct.pack("qQQiI", dst_fd, dst_off, 0, 0, 0))
+    fcntl.ioctl(src_fd, FIDEDUPERANGE, buf, True)
+    _, _, deduped, status, _ = struct.unpack_from("qQQiI", buf, 24)
+    return status, deduped
+
+
+def dedupe_dio(mnt, probes):
+    """Two files hold the same 1 MiB; a dedupe compares them and sleeps
+    before it shares the blocks (delay_dedupe_ms) while a direct write puts
+    new data into the source's first 64 KiB. The dedupe holds the source
+    exclusively, so the write waits for the remap and then copies on write:
+    the destination keeps the data the dedupe compared, and the source has
+    the new data. Without the source's lock the write lands in the source's
+    blocks between the compare and the remap, and the destination is linked
+    to them: a dedupe changed its data. (Wong and Chinner, 2019.)"""
+    src, dst = f"{mnt}/dedupe-src", f"{mnt}/dedupe-dst"
+    data = pattern(1, 0, MiB)
+    direct_write(src, data, 0)
+    direct_write(dst, data, 0)
+    sfd, dfd = os.open(src, os.O_RDONLY), os.open(dst, os.O_RDWR)
+    same, cow = probes["dedupes_same"], probes["cow_remapped"]
+    ends = os.pipe()
+
+    def dedupe_and_report():
+        status, deduped = dedupe_range(sfd, 0, MiB, dfd, 0)
+        os.write(ends[1], struct.pack("dii", time.monotonic(), status, deduped))
+
+    probes.arm("delay_dedupe_ms")
+    deduper = Racer("dedupe", dedupe_and_report)
+    probes.wait_fired("delay_dedupe_ms")
+    new = pattern(2, 0, 64 * KiB)
+    direct_write(src, new, 0)
+    write_end = time.monotonic()
+    deduper.join()
+    dedupe_end, status, deduped = struct.unpack("dii", os.read(ends[0], 16))
+    os.close(sfd)
+    os.close(dfd)
+    if status != 0 or deduped != MiB:
+        raise Failed(f"the dedupe of equal ranges returned status {status}, {deduped} bytes")
+    waited = write_end >= dedupe_end
+    print(f"the direct write {'waited for' if waited else 'ran inside'} the dedupe; "
+          f"dedupes_same: {probes['dedupes_same'] - same} new, "
+          f"cow_remapped: {probes['cow_remapped'] - cow} new")
+    verify_twice({src: new + data[64 * KiB:], dst: data})
+    return waited and probes["cow_remapped"] > cow
+
+
 def fault_punch(mnt, probes):
     """A hole is punched in 1 MiB of data; between dropping the range's page
     cache and freeing its blocks, fallocate sleeps, and an mmap store into
@@ -1060,7 +1114,8 @@ def inline(mnt, probes):
         counts["inline_mkwrite_unmap"] > 0
 
 
-SCENARIOS = {"unwritten": unwritten, "wb-punch": wb_punch, "wb-clone": wb_clone, "fault-punch": fault_punch, "dio-mmap": dio_mmap,
+SCENARIOS = {"unwritten": unwritten, "wb-punch": wb_punch, "wb-clone": wb_clone,
+             "dedupe-dio": dedupe_dio, "fault-punch": fault_punch, "dio-mmap": dio_mmap,
              "inline": inline, "giveback": giveback, "dax-hole": dax_hole, "dax-pmd": dax_pmd,
              "dax-pin-punch": lambda mnt, probes: dax_pin(mnt, probes, "punch"),
              "dax-pin-truncate": lambda mnt, probes: dax_pin(mnt, probes, "truncate")}
