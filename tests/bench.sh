@@ -37,6 +37,8 @@
 #   BENCH_SMALL_FILES=2000 files of the create+fsync job
 #   BENCH_DAX_MIB=256     size of each DAX job (sequential write, read, mmap);
 #                         it must fit in /dev/pmem0 with the filesystem
+#   BENCH_CLONE_MIB=1024  size of the file the clone job clones
+#   BENCH_COW_MIB=256     size of the clone the copy-on-write job overwrites
 #   BENCH_JOBS="..."      only these jobs (names as in JOBS below)
 #   BENCH_COLUMNS="..."   only these columns (rexfs xfs ext4 raw)
 #   BENCH_JOB_TIMEOUT     seconds one run of a job may take, then it failed
@@ -77,6 +79,8 @@ DSYNC_MIB=${BENCH_DSYNC_MIB:-16}
 META_FILES=${BENCH_META_FILES:-10000}
 SMALL_FILES=${BENCH_SMALL_FILES:-2000}
 DAX_MIB=${BENCH_DAX_MIB:-256}
+CLONE_MIB=${BENCH_CLONE_MIB:-1024}
+COW_MIB=${BENCH_COW_MIB:-256}
 JOB_TIMEOUT=${BENCH_JOB_TIMEOUT:-$((RUNTIME * 3 + 900))}
 MODULE=${BENCH_MODULE:-$MODULE}
 OUTDIR=${REXFS_OUT:-/tmp/bench-out}
@@ -183,9 +187,14 @@ row dax_seq_read dax_seq_read MiB/s "DAX seq read 1M"
 job dax_mmap_write dax
 row dax_mmap_write dax_mmap_write MiB/s "DAX mmap write: stores + msync, ${DAX_MIB} MiB sparse"
 
-# Later rows (issues 17, 21) go here: clone and COW
-# overwrite (XFS and rexfs only: ext4's cells say n/a), and, under SCALE=1
-# (passed through by scripts/run.sh), the scaling benchmark as its own group.
+GROUP="shared extents (reflink; ext4 has none: n/a)"
+job clone fs files=clone-src,clone-dst setup=setup_clone
+row clone clone ms "FICLONE of a ${CLONE_MIB} MiB file, + fsync"
+job cow_write fs files=cow-src,cow-dst
+row cow_write cow_write MiB/s "overwrite of a ${COW_MIB} MiB clone (copy on write), 1 MiB writes + fsync"
+
+# Later rows (issue 21) go here: under SCALE=1 (passed through by
+# scripts/run.sh), the scaling benchmark as its own group.
 
 if [ -n "${BENCH_JOBS:-}" ]; then
 	read -ra JOBS <<<"$BENCH_JOBS"
@@ -293,6 +302,26 @@ job_small_fsync() {
 job_meta() {
 	local d=$2/meta; fresh "$1" "$d"
 	mkdir "$d" && timeout -k 30 "$JOB_TIMEOUT" python3 "$BENCH/measure.py" meta "$d" "$META_FILES"
+}
+
+# The reflink jobs: a file written and synced, cloned (and overwritten).
+# write_synced PATH MIB: PATH, MIB MiB of data, fsynced.
+write_synced() {
+	xfs_io -f -c "pwrite -b 1m 0 ${2}m" -c fsync "$1" >/dev/null
+}
+setup_clone() { write_synced "$2/clone-src" "$CLONE_MIB"; }
+job_clone() {
+	local value
+	rm -f "$2/clone-dst"
+	value=$(timeout -k 30 "$JOB_TIMEOUT" python3 "$BENCH/measure.py" clone "$2/clone-src" "$2/clone-dst") &&
+		echo "clone $value"
+}
+job_cow_write() {
+	local value
+	rm -f "$2/cow-src" "$2/cow-dst"
+	write_synced "$2/cow-src" "$COW_MIB" &&
+		value=$(timeout -k 30 "$JOB_TIMEOUT" python3 "$BENCH/measure.py" cow_write "$2/cow-src" "$2/cow-dst" "$COW_MIB") &&
+		echo "cow_write $value"
 }
 
 # The DAX jobs: TARGET is the fresh filesystem on /dev/pmem0 (dax_prepare).

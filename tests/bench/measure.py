@@ -18,6 +18,15 @@ tool or inside the one process doing the work, never from process wall time.
       before the next; prints files per second (a mail spool or a package
       manager: the journal's commit latency, as in ext4's and XFS's
       create+fsync loops).
+  measure.py clone SRC DST
+      FICLONE of SRC (written and synced) into a new DST, then fsync of
+      DST; prints the milliseconds, or "n/a" if the filesystem has no
+      reflink.
+  measure.py cow_write SRC DST MIB
+      clones SRC (MIB MiB, written and synced) into a new DST, syncs, drops
+      the caches, then overwrites DST in 1 MiB writes and fsyncs it (every
+      block copied on write); prints MiB/s over the writes and the fsync,
+      or "n/a" if the filesystem has no reflink.
   measure.py meta DIR N
       N empty files in DIR (which must be empty), in three timed phases:
       create (open O_CREAT|O_EXCL, close) then syncfs; stat, after the
@@ -29,6 +38,8 @@ Each prints its value(s) on stdout, one "VALUE" or "ROW VALUE" per line, and
 exits 1 with the reason on stderr when there is no valid measurement.
 """
 import ctypes
+import errno
+import fcntl
 import json
 import mmap
 import os
@@ -102,6 +113,52 @@ def mmap_write(path, mib):
     mm.flush()  # msync(MS_SYNC) over the whole mapping
     elapsed = time.perf_counter() - start
     mm.close()
+    os.close(fd)
+    print(f"{mib / elapsed:.2f}")
+
+
+FICLONE = 0x40049409  # _IOW(0x94, 9, int)
+# What a filesystem without reflink answers FICLONE with.
+NO_REFLINK = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOTTY, errno.EXDEV)
+
+
+def ficlone(src, dst):
+    """Clones SRC into a new DST; False if the filesystem cannot."""
+    sfd = os.open(src, os.O_RDONLY)
+    dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        fcntl.ioctl(dfd, FICLONE, sfd)
+    except OSError as e:
+        if e.errno in NO_REFLINK:
+            return False
+        raise
+    finally:
+        os.close(sfd)
+    os.fsync(dfd)
+    os.close(dfd)
+    return True
+
+
+def clone(src, dst):
+    start = time.perf_counter()
+    if not ficlone(src, dst):
+        print("n/a")
+        return
+    print(f"{(time.perf_counter() - start) * 1000:.2f}")
+
+
+def cow_write(src, dst, mib):
+    if not ficlone(src, dst):
+        print("n/a")
+        return
+    drop_caches()
+    fd = os.open(dst, os.O_WRONLY)
+    chunk = b"\xab" * MIB
+    start = time.perf_counter()
+    for off in range(0, mib * MIB, MIB):
+        os.pwrite(fd, chunk, off)
+    os.fsync(fd)
+    elapsed = time.perf_counter() - start
     os.close(fd)
     print(f"{mib / elapsed:.2f}")
 
@@ -182,6 +239,10 @@ def main(argv):
             mmap_write(argv[2], int(argv[3]))
         elif cmd == "small_fsync":
             small_fsync(argv[2], int(argv[3]))
+        elif cmd == "clone":
+            clone(argv[2], argv[3])
+        elif cmd == "cow_write":
+            cow_write(argv[2], argv[3], int(argv[4]))
         elif cmd == "meta":
             meta(argv[2], int(argv[3]))
         else:
