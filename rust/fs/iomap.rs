@@ -277,7 +277,8 @@ impl IomapOps for Rexfs {
                 // No copy-on-write in place on the DAX device.
                 return Err(EOPNOTSUPP);
             }
-            if flags.contains(IomapFlag::Write) {
+            // Zeroing (`IOMAP_ZERO` alone) writes into the page cache too.
+            if flags.contains(IomapFlag::Write) || flags.contains(IomapFlag::Zero) {
                 match reflink::cow_for_write(inode, pos, len, flags)? {
                     Some(mapped) if mapped.iomap.shared => return Ok(mapped),
                     Some(mapped) => mapping = mapped.iomap,

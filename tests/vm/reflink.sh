@@ -139,9 +139,13 @@ chattr -a "$MNT/c"
 
 # Truncate and punch drop references; removing every file gives all
 # blocks back.
-truncate -s 1m "$B"
-xfs_io -c "fpunch 0 512k" "$MNT/e"
-fsck_step "truncate and punch of shared files"
+# Unaligned: the partial blocks are zeroed through the page cache, which
+# copies on write too.
+cp --reflink=always "$MNT/e" "$MNT/f"
+truncate -s $((1024 * 1024 + 1000)) "$B"
+xfs_io -c "fpunch 1000 520000" -c "fzero 600000 10000" "$MNT/e"
+same "$MNT/f" "$A" "a clone of a file whose blocks were zeroed in part"
+fsck_step "truncate, punch and zero range of shared files"
 rm -rf "$MNT"/*
 sync
 expect_eq "$(free_blocks)" "$free0" "free blocks after removing everything"
