@@ -461,16 +461,21 @@ mod tests {
         );
     }
 
-    /// A valid journaled superblock, encoded, then changed by `f` with the
-    /// checksum recomputed; what decoding it gives.
-    fn decode_changed(f: impl FnOnce(&mut [u8])) -> Result<Superblock> {
-        let g = Geometry::new(1 << 16, 1 << 12, JOURNAL_MIN_BLOCKS).unwrap();
+    /// A valid superblock of geometry `g`, encoded, then changed by `f`
+    /// with the checksum recomputed; what decoding it gives.
+    fn decode_changed_of(g: Geometry, f: impl FnOnce(&mut [u8])) -> Result<Superblock> {
         let mut block = [0u8; BLOCK_SIZE];
         Superblock::new(g, 1_700_000_000, [7; 16]).encode(&mut block);
         f(&mut block);
         let crc = crc32c_without_field(&block[..SUPERBLOCK_SIZE], sb_off::CRC);
         put_u32(&mut block, sb_off::CRC, crc);
         Superblock::decode(&block)
+    }
+
+    /// [`decode_changed_of`] a journaled superblock.
+    fn decode_changed(f: impl FnOnce(&mut [u8])) -> Result<Superblock> {
+        let g = Geometry::new(1 << 16, 1 << 12, JOURNAL_MIN_BLOCKS).unwrap();
+        decode_changed_of(g, f)
     }
 
     fn bad_field(why: &'static str) -> Result<Superblock> {
@@ -553,17 +558,11 @@ mod tests {
         );
     }
 
-    /// A valid superblock with the reflink feature and its table, encoded,
-    /// then changed by `f` with the checksum recomputed; what decoding it
-    /// gives.
+    /// [`decode_changed_of`] a superblock with the reflink feature and its
+    /// table.
     fn decode_reflink_changed(f: impl FnOnce(&mut [u8])) -> Result<Superblock> {
         let g = Geometry::with_refcounts(1 << 16, 1 << 12, JOURNAL_MIN_BLOCKS).unwrap();
-        let mut block = [0u8; BLOCK_SIZE];
-        Superblock::new(g, 1_700_000_000, [7; 16]).encode(&mut block);
-        f(&mut block);
-        let crc = crc32c_without_field(&block[..SUPERBLOCK_SIZE], sb_off::CRC);
-        put_u32(&mut block, sb_off::CRC, crc);
-        Superblock::decode(&block)
+        decode_changed_of(g, f)
     }
 
     #[test]
@@ -658,14 +657,16 @@ mod tests {
             sb_off::JOURNAL_START,
         ] {
             assert_eq!(
-                decode_reflink_changed(|b| {
-                    let value = get_u64(b, field);
-                    put_u64(b, field, value + 1)
-                }),
+                decode_reflink_changed(bump(field)),
                 bad_geometry("inconsistent layout"),
                 "field at {field}"
             );
         }
+    }
+
+    /// A change that adds 1 to the u64 field at `field`.
+    fn bump(field: usize) -> impl Fn(&mut [u8]) {
+        move |b| put_u64(b, field, get_u64(b, field) + 1)
     }
 
     #[test]
@@ -703,10 +704,7 @@ mod tests {
             sb_off::DATA_START,
         ] {
             assert_eq!(
-                decode_changed(|b| {
-                    let value = get_u64(b, field);
-                    put_u64(b, field, value + 1)
-                }),
+                decode_changed(bump(field)),
                 bad_geometry("inconsistent layout"),
                 "field at {field}"
             );

@@ -303,22 +303,23 @@ def fill_filesystem(mnt):
     os.close(fd)
 
 
-def wb_punch(mnt, probes):
-    """Writeback maps 1 MiB of written blocks, caches the mapping and sleeps
-    on the first folio; meanwhile the second half is punched, another file
-    takes the freed blocks and the first file rewrites the punched range
-    into blocks of its own. When writeback goes on, the cached mapping still
-    points the rewritten folios at the freed blocks: reused, it would write
-    them over the other file (and leave the new blocks unwritten). The
-    generation moved, so writeback maps them again."""
-    path, other = f"{mnt}/wb-punch", f"{mnt}/other"
+def wb_race(mnt, probes, path, cut):
+    """The writeback races: writeback maps 1 MiB of written blocks at path,
+    caches the mapping and sleeps on the first folio; meanwhile cut(fd)
+    takes the file's own blocks away from the second half (returning the
+    files it wrote, with their data), another file takes the freed blocks,
+    and the first file rewrites the half. When writeback goes on, the cached
+    mapping still points the rewritten folios at the freed blocks: reused,
+    it would write them over the other file. The generation moved, so
+    writeback maps them again."""
+    other = f"{mnt}/other"
     old = pattern(1, 0, MiB)
     direct_write(path, old, 0)
     fd = os.open(path, os.O_RDWR)
     if len(fiemap(fd)) != 1:
         raise Missed(f"{path} is not one extent: {fiemap(fd)}")
-    punched = physical_blocks(fd, MiB // 2, MiB)
-    # The other file must land on the punched blocks: fill all the rest,
+    freed = physical_blocks(fd, MiB // 2, MiB)
+    # The other file must land on the freed blocks: fill all the rest,
     # keeping 2 MiB aside for the rewrite.
     direct_write(f"{mnt}/reserve", pattern(9, 0, 2 * MiB), 0)
     fill_filesystem(mnt)
@@ -330,11 +331,11 @@ def wb_punch(mnt, probes):
     flusher = Racer("sync_file_range", lambda: check(
         libc.sync_file_range(fd, 0, MiB, SYNC_FILE_RANGE_WRITE), "sync_file_range"))
     probes.wait_fired("delay_wb_map_ms")
-    punch(fd, MiB // 2, MiB // 2)
+    expected = cut(fd)
     other_data = pattern(3, 0, MiB // 2)
     direct_write(other, other_data, 0)
     ofd = os.open(other, os.O_RDONLY)
-    taken = physical_blocks(ofd, 0, MiB // 2) & punched
+    taken = physical_blocks(ofd, 0, MiB // 2) & freed
     os.close(ofd)
     os.unlink(f"{mnt}/reserve")
     new = pattern(2, MiB // 2, MiB // 2)
@@ -343,15 +344,23 @@ def wb_punch(mnt, probes):
     in_window = not flusher.finished()
     flusher.join()
     if not taken:
-        raise Missed("the other file did not get the punched blocks")
+        raise Missed("the other file did not get the freed blocks")
     if not in_window:
-        raise Missed("writeback finished before the range was punched and rewritten")
+        raise Missed("writeback finished before the range was cut and rewritten")
     os.fsync(fd)
     os.close(fd)
-    print(f"the other file holds {len(taken)} of the punched blocks; "
+    print(f"the other file holds {len(taken)} of the freed blocks; "
           f"wb_map_refetched: {probes['wb_map_refetched'] - refetched} new")
-    verify_twice({path: old[:MiB // 2] + new, other: other_data})
+    verify_twice({path: old[:MiB // 2] + new, other: other_data, **expected})
     return probes["wb_map_refetched"] > refetched
+
+
+def wb_punch(mnt, probes):
+    """wb_race where the second half is punched."""
+    def cut(fd):
+        punch(fd, MiB // 2, MiB // 2)
+        return {}
+    return wb_race(mnt, probes, f"{mnt}/wb-punch", cut)
 
 
 FICLONERANGE = 0x4020940D  # _IOW(0x94, 13, struct file_clone_range)
@@ -363,61 +372,20 @@ def clone_range(src_fd, src_off, length, dst_fd, dst_off):
 
 
 def wb_clone(mnt, probes):
-    """Writeback maps 1 MiB of written blocks, caches the mapping and sleeps
-    on the first folio; meanwhile a clone gives the second half another
-    file's blocks (the first file's own are freed), a third file takes the
-    freed blocks, and the first file rewrites the cloned half, which copies
-    on write into staging blocks. When writeback goes on, the cached mapping
-    still points the rewritten folios at the freed blocks: reused, it would
-    write them over the third file, and the cloned half would keep the
-    source's data. The clone moved the generation, so writeback maps them
-    again, to the staging blocks."""
-    path, src, other = f"{mnt}/wb-clone", f"{mnt}/clone-src", f"{mnt}/other"
-    old = pattern(1, 0, MiB)
-    direct_write(path, old, 0)
+    """wb_race where a clone gives the second half another file's blocks:
+    the rewrite copies on write into staging blocks, which the refetched
+    mapping writes; the stale one would also leave the half with the
+    source's data."""
+    src = f"{mnt}/clone-src"
     src_data = pattern(4, 0, MiB // 2)
     direct_write(src, src_data, 0)
-    fd = os.open(path, os.O_RDWR)
-    if len(fiemap(fd)) != 1:
-        raise Missed(f"{path} is not one extent: {fiemap(fd)}")
-    replaced = physical_blocks(fd, MiB // 2, MiB)
-    # The third file must land on the freed blocks: fill all the rest,
-    # keeping 2 MiB aside for the rewrite's staging blocks.
-    direct_write(f"{mnt}/reserve", pattern(9, 0, 2 * MiB), 0)
-    fill_filesystem(mnt)
-    # Dirty every block as its own folio.
-    for off in range(0, MiB, BLOCK):
-        os.pwrite(fd, old[off:off + BLOCK], off)
-    refetched = probes["wb_map_refetched"]
-    probes.arm("delay_wb_map_ms")
-    flusher = Racer("sync_file_range", lambda: check(
-        libc.sync_file_range(fd, 0, MiB, SYNC_FILE_RANGE_WRITE), "sync_file_range"))
-    probes.wait_fired("delay_wb_map_ms")
-    sfd = os.open(src, os.O_RDONLY)
-    clone_range(sfd, 0, MiB // 2, fd, MiB // 2)
-    os.close(sfd)
-    other_data = pattern(3, 0, MiB // 2)
-    direct_write(other, other_data, 0)
-    ofd = os.open(other, os.O_RDONLY)
-    taken = physical_blocks(ofd, 0, MiB // 2) & replaced
-    os.close(ofd)
-    os.unlink(f"{mnt}/reserve")
-    new = pattern(2, MiB // 2, MiB // 2)
-    for off in range(0, MiB // 2, BLOCK):
-        os.pwrite(fd, new[off:off + BLOCK], MiB // 2 + off)
-    in_window = not flusher.finished()
-    flusher.join()
-    if not taken:
-        raise Missed("the other file did not get the blocks the clone freed")
-    if not in_window:
-        raise Missed("writeback finished before the range was cloned and rewritten")
-    os.fsync(fd)
-    os.close(fd)
-    print(f"the other file holds {len(taken)} of the freed blocks; "
-          f"wb_map_refetched: {probes['wb_map_refetched'] - refetched} new, "
-          f"cow_remapped: {probes['cow_remapped']}")
-    verify_twice({path: old[:MiB // 2] + new, other: other_data, src: src_data})
-    return probes["wb_map_refetched"] > refetched
+
+    def cut(fd):
+        sfd = os.open(src, os.O_RDONLY)
+        clone_range(sfd, 0, MiB // 2, fd, MiB // 2)
+        os.close(sfd)
+        return {src: src_data}
+    return wb_race(mnt, probes, f"{mnt}/wb-clone", cut)
 
 
 FIDEDUPERANGE = 0xC0189436  # _IOWR(0x94, 54, struct file_dedupe_range)
