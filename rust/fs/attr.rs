@@ -91,6 +91,11 @@ impl InodeOps for Rexfs {
             .filter(|&&(_, f)| flags.contains(f))
             .fold(0, |acc, &(d, _)| acc | d);
         let sb = inode.super_block();
+        // A DAX file is never inline: read again with the flag, an inline
+        // file (a new empty one too) would not use DAX (generic/608).
+        if disk & INODE_DAX != 0 && inode.data().is_inline() {
+            convert_inline(inode, &inode.invalidate_lock())?;
+        }
         let txn = Txn::start(sb, write_credits(inode, 0).and(Credits::SUPER))?;
         if disk & INODE_DAX != 0 {
             sb.data()
