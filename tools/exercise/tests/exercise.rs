@@ -72,17 +72,23 @@ fn ran_or_not_supported(summary: &str, names: &[&str]) {
     }
 }
 
-#[test]
-fn two_thousand_ops_run_clean() {
-    let file = Scratch::new("clean");
-    let out = exercise(&["--ops", "2000", "--seed", "1"], &file);
+/// The output of a run that must have succeeded, and its summary line.
+fn clean_run(out: &std::process::Output) -> (String, String) {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(
         out.status.success(),
         "exit {:?}\n{stdout}\n{stderr}",
         out.status
     );
-    let summary = stdout.lines().last().unwrap_or_default();
+    let summary = stdout.lines().last().unwrap_or_default().to_owned();
+    (stdout, summary)
+}
+
+#[test]
+fn two_thousand_ops_run_clean() {
+    let file = Scratch::new("clean");
+    let out = exercise(&["--ops", "2000", "--seed", "1"], &file);
+    let (stdout, summary) = clean_run(&out);
     assert!(
         summary
             .starts_with("rexfs-exercise: 2000 ops, seed 1, 0 mismatches, per-op counts: write="),
@@ -103,7 +109,7 @@ fn two_thousand_ops_run_clean() {
     ] {
         assert!(summary.contains(name), "{name} in {summary}");
     }
-    ran_or_not_supported(summary, &["write", "clone", "dedupe", "copyrange"]);
+    ran_or_not_supported(&summary, &["write", "clone", "dedupe", "copyrange"]);
     assert!(
         stdout.starts_with("rexfs-exercise: seed 1, 2000 ops"),
         "{stdout}"
@@ -134,14 +140,8 @@ fn clone_dedupe_and_copy_run_clean_or_are_not_supported() {
         ],
         &file,
     );
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(
-        out.status.success(),
-        "exit {:?}\n{stdout}\n{stderr}",
-        out.status
-    );
-    let summary = stdout.lines().last().unwrap_or_default();
-    ran_or_not_supported(summary, &["write", "clone", "dedupe", "copyrange"]);
+    let (_, summary) = clean_run(&out);
+    ran_or_not_supported(&summary, &["write", "clone", "dedupe", "copyrange"]);
     assert!(!summary.contains(" copyrange=0"), "{summary}");
     assert!(peer_path(&file.0).exists(), "the peer file is kept");
     let log = std::fs::read_to_string(&log.0).unwrap();
