@@ -51,6 +51,32 @@ enum CowLookup {
     Shared { blocks: u64 },
 }
 
+/// The mapping of file block `first` to staging block `physical`, for
+/// `blocks` blocks, made under extent-map `generation`.
+fn staging_mapping(first: u64, physical: u64, blocks: u64, generation: u64) -> Mapping {
+    Mapping {
+        offset: bytes(first) as i64,
+        length: bytes(blocks),
+        kind: MapKind::Mapped,
+        addr: bytes(physical),
+        new: false,
+        shared: true,
+        cookie: generation,
+    }
+}
+
+/// A write through staging `iomap` of the data mapped by `data` (from the
+/// same offset), which iomap reads what the write does not cover from.
+fn copy_on_write(iomap: Mapping, data: &Mapping) -> Mapped {
+    Mapped {
+        iomap,
+        srcmap: Some(Mapping {
+            length: iomap.length,
+            ..*data
+        }),
+    }
+}
+
 /// Looks up what a write of blocks `first..end` meets: a staging extent in
 /// `cow` at `first`, else whether `data`'s blocks are shared, and for how
 /// far (never past the next staging extent, `data` or `end`).
@@ -64,21 +90,9 @@ fn lookup(
 ) -> Result<CowLookup> {
     let data_end = first + (data.length >> BLOCK_SHIFT);
     if let Some(c) = cow.lookup(first) {
-        let length = bytes(c.logical_end().min(data_end) - first);
-        let iomap = Mapping {
-            offset: data.offset,
-            length,
-            kind: MapKind::Mapped,
-            addr: bytes(c.physical + (first - c.logical)),
-            new: false,
-            shared: true,
-            cookie: generation,
-        };
-        let srcmap = Mapping { length, ..*data };
-        return Ok(CowLookup::Staged(Mapped {
-            iomap,
-            srcmap: Some(srcmap),
-        }));
+        let blocks = c.logical_end().min(data_end) - first;
+        let iomap = staging_mapping(first, c.physical + (first - c.logical), blocks, generation);
+        return Ok(CowLookup::Staged(copy_on_write(iomap, data)));
     }
     let limit = data_end.min(end).min(cow.next_mapped(first));
     let physical = data.addr >> BLOCK_SHIFT;
@@ -180,19 +194,8 @@ pub(super) fn cow_for_write(
                     flags: 0,
                 })?;
                 probes.cow_allocated.add(count);
-                let length = bytes(count);
-                Ok(Some(Mapped {
-                    iomap: Mapping {
-                        offset: data.offset,
-                        length,
-                        kind: MapKind::Mapped,
-                        addr: bytes(physical),
-                        new: false,
-                        shared: true,
-                        cookie: generation,
-                    },
-                    srcmap: Some(Mapping { length, ..data }),
-                }))
+                let iomap = staging_mapping(first, physical, count, generation);
+                Ok(Some(copy_on_write(iomap, &data)))
             });
         match result {
             Err(e) if e == ENOSPC => {
@@ -234,15 +237,8 @@ pub(super) fn writeback_mapping(inode: &RexInode, info: &InodeInfo, block: u64) 
     let sb = inode.super_block();
     let mut mapping = info.map.read_with_cow(|map, cow, generation| {
         if let Some(c) = cow.lookup(block) {
-            return Mapping {
-                offset: bytes(block) as i64,
-                length: bytes(c.logical_end() - block),
-                kind: MapKind::Mapped,
-                addr: bytes(c.physical + (block - c.logical)),
-                new: false,
-                shared: true,
-                cookie: generation,
-            };
+            let physical = c.physical + (block - c.logical);
+            return staging_mapping(block, physical, c.logical_end() - block, generation);
         }
         let mut data = map_block(info, map, block, generation);
         let next_cow = cow.next_mapped(block);

@@ -292,11 +292,7 @@ impl<T: WritebackOps> AopsTables<T> {
         size: usize,
     ) -> c_int {
         // SAFETY: guaranteed by the caller.
-        let inode = unsafe { Inode::<T>::from_raw(inode) };
-        match T::convert_unwritten(inode, offset, size as u64) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        }
+        unsafe { Self::complete(inode, offset, size, T::convert_unwritten) }
     }
 
     /// The completion of a writeback of copy-on-write blocks, on the queue.
@@ -310,8 +306,24 @@ impl<T: WritebackOps> AopsTables<T> {
         size: usize,
     ) -> c_int {
         // SAFETY: guaranteed by the caller.
+        unsafe { Self::complete(inode, offset, size, T::complete_cow) }
+    }
+
+    /// Runs `f`, the filesystem's completion of a range of `inode`, for
+    /// the queue.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::convert_unwritten`].
+    unsafe fn complete(
+        inode: *mut bindings::inode,
+        offset: bindings::loff_t,
+        size: usize,
+        f: fn(&Inode<T>, i64, u64) -> Result,
+    ) -> c_int {
+        // SAFETY: guaranteed by the caller.
         let inode = unsafe { Inode::<T>::from_raw(inode) };
-        match T::complete_cow(inode, offset, size as u64) {
+        match f(inode, offset, size as u64) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }
