@@ -51,7 +51,11 @@
 //! then `iomap_begin` allocates nothing; writeback allocates nothing), and nothing waits
 //! for writeback while it holds one (truncate and punch drop the page cache
 //! first): the unwritten conversion at I/O completion starts a handle of
-//! its own.
+//! its own. Waiting for a commit waits for every running handle, so only
+//! a task that holds none waits for one (an allocation that found only
+//! blocks whose freeing is not committed, and a write fault retrying one
+//! under `mmap_lock`, `invalidate_lock` shared: no handle is held across
+//! a copy from user memory, so no handle waits for those).
 //!
 //! `invalidate_lock` is taken exclusively by everything that changes which
 //! blocks back the page cache or what it may cache: truncate, fallocate,

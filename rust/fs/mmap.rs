@@ -6,8 +6,8 @@
 
 use super::iomap::{allocate_credits, convert_inline};
 use super::reflink::cow_alloc_credits;
-use super::txn::Txn;
-use super::Rexfs;
+use super::txn::{commit_busy, Credits, Txn};
+use super::{RexSb, Rexfs};
 use crate::format::{self, BLOCK_SHIFT};
 use crate::vfs::{Fault, FaultRetry, VmFaultResult, VmOps};
 use kernel::prelude::*;
@@ -129,15 +129,13 @@ impl VmOps for Rexfs {
         // above the folio lock): `iomap_begin` joins it to allocate.
         // Or staging blocks for shared ones: one run, a table block.
         let credits = allocate_credits(inode, FAULT_EXTENTS).and(cow_alloc_credits(sb));
-        let txn = match Txn::start(sb, credits) {
-            Ok(txn) => txn,
-            Err(e) => return VmFaultResult::error(e),
-        };
-        let result = fault.iomap_mkwrite();
-        if let Err(e) = txn.stop() {
-            return VmFaultResult::error(e);
-        }
-        result
+        allocating_fault(sb, credits, |txn| {
+            let result = fault.iomap_mkwrite();
+            match txn.stop() {
+                Ok(()) => result,
+                Err(e) => VmFaultResult::error(e),
+            }
+        })
     }
 
     /// PMD faults of DAX files; everything else falls back to pages.
@@ -176,11 +174,9 @@ fn dax_fault(fault: &Fault<'_, Rexfs>, order: u32, write: bool) -> VmFaultResult
         fault.update_time();
         let _invalidate = inode.invalidate_lock_shared();
         let extents = if order == 0 { 3 } else { FAULT_EXTENTS };
-        let txn = match Txn::start(sb, allocate_credits(inode, extents)) {
-            Ok(txn) => txn,
-            Err(e) => return VmFaultResult::error(e),
-        };
-        fault.dax_fault(order, || txn.stop())
+        allocating_fault(sb, allocate_credits(inode, extents), |txn| {
+            fault.dax_fault(order, || txn.stop())
+        })
     } else {
         let _invalidate = inode.invalidate_lock_shared();
         fault.dax_fault(order, || Ok(()))
@@ -189,4 +185,36 @@ fn dax_fault(fault: &Fault<'_, Rexfs>, order: u32, write: bool) -> VmFaultResult
         probes.dax_pmd_fallbacks.inc();
     }
     result
+}
+
+/// Runs `fault_in`, a write fault that may allocate in the handle it is
+/// given and ends. Blocks freed by transactions not yet committed cannot
+/// be allocated, and a fault that finds only those fails with `ENOSPC`
+/// (`SIGBUS`): then, as `ext4_page_mkwrite` does, commit them and fault
+/// once more, unless the task held a handle already (the commit would
+/// wait for it). Nothing in a handle waits for the fault's locks (no
+/// handle is held across a user copy that may fault), so the commit does
+/// not wait for this fault.
+fn allocating_fault(
+    sb: &RexSb,
+    credits: Credits,
+    fault_in: impl Fn(Txn<'_>) -> VmFaultResult,
+) -> VmFaultResult {
+    let mut retried = false;
+    loop {
+        let txn = match Txn::start(sb, credits) {
+            Ok(txn) => txn,
+            Err(e) => return VmFaultResult::error(e),
+        };
+        let nested = txn.is_nested();
+        let result = fault_in(txn);
+        if retried || nested || !result.is_sigbus() {
+            return result;
+        }
+        match commit_busy(sb) {
+            Ok(true) => sb.data().probes.fault_busy_retry.inc(),
+            _ => return result,
+        }
+        retried = true;
+    }
 }

@@ -40,6 +40,9 @@ pub(crate) struct Probes {
     /// Write faults on folios whose blocks were all allocated, which
     /// `page_mkwrite` dirtied without starting a handle.
     pub(super) mkwrite_allocated: Counter,
+    /// Allocating write faults that found only blocks waiting for a
+    /// commit, committed and tried again.
+    pub(super) fault_busy_retry: Counter,
     /// Allocating write faults that preallocated unwritten blocks past
     /// their folio.
     pub(super) fault_prealloc: Counter,
@@ -131,7 +134,7 @@ impl Probes {
     }
 
     /// The debugfs files.
-    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 41] = [
+    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 42] = [
         (c"iomap_begin", DebugFile::Counter(|p| &p.iomap_begin)),
         (c"iomap_stale", DebugFile::Counter(|p| &p.iomap_stale)),
         (c"wb_map_reused", DebugFile::Counter(|p| &p.wb_map_reused)),
@@ -160,6 +163,10 @@ impl Probes {
         (
             c"mkwrite_allocated",
             DebugFile::Counter(|p| &p.mkwrite_allocated),
+        ),
+        (
+            c"fault_busy_retry",
+            DebugFile::Counter(|p| &p.fault_busy_retry),
         ),
         (c"fault_prealloc", DebugFile::Counter(|p| &p.fault_prealloc)),
         (c"giveback_kept", DebugFile::Counter(|p| &p.giveback_kept)),

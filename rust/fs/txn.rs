@@ -167,20 +167,36 @@ impl<'a> Txn<'a> {
     /// again.
     pub(super) fn stop_for_busy(self) -> Result<bool> {
         let sb = self.sb;
-        let nested = self.handle.as_ref().is_some_and(Handle::is_nested);
+        let nested = self.is_nested();
         self.stop()?;
-        let Some(journal) = sb.data().journal() else {
-            return Ok(false);
-        };
-        if nested || !sb.data().allocator().has_busy() {
+        if nested {
             return Ok(false);
         }
-        journal.commit(true)?;
-        Ok(true)
+        commit_busy(sb)
+    }
+
+    /// Whether the task held a handle before this change started: then it
+    /// must not wait for a commit, which waits for every handle.
+    pub(super) fn is_nested(&self) -> bool {
+        self.handle.as_ref().is_some_and(Handle::is_nested)
     }
 
     /// Ends the change, reporting a journal error (an abort).
     pub(super) fn stop(self) -> Result {
         self.handle.map_or(Ok(()), Handle::stop)
     }
+}
+
+/// After an allocation failed with `ENOSPC`, by a task that holds no
+/// handle: if blocks freed by uncommitted transactions wait for their
+/// commit, waits for it. Returns whether the allocation may be tried again.
+pub(super) fn commit_busy(sb: &RexSb) -> Result<bool> {
+    let Some(journal) = sb.data().journal() else {
+        return Ok(false);
+    };
+    if !sb.data().allocator().has_busy() {
+        return Ok(false);
+    }
+    journal.commit(true)?;
+    Ok(true)
 }

@@ -67,6 +67,11 @@ impl VmFaultResult {
         self.0 & bindings::vm_fault_reason_VM_FAULT_FALLBACK != 0
     }
 
+    /// Whether the fault failed with `SIGBUS` (any error but `ENOMEM`).
+    pub(crate) fn is_sigbus(&self) -> bool {
+        self.0 & bindings::vm_fault_reason_VM_FAULT_SIGBUS != 0
+    }
+
     /// The result for a failure (`vmf_error`).
     pub(crate) fn error(e: Error) -> Self {
         let reason = if e == ENOMEM {

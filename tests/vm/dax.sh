@@ -7,7 +7,8 @@
 # on a device without DAX refused; dax=inode: `chattr +x` on a directory
 # passes to the files made in it, which use DAX, and a flag set on a file
 # takes effect once the inode is read again; dax=never: no file uses DAX.
-# The counters move; fsck clean.
+# The counters move; fsck clean. DAX write faults into blocks whose freeing
+# is not committed yet wait for the commit (faults_into_freed).
 . "$(dirname "$0")/lib.sh"
 PMEM=/dev/pmem0
 [ -b "$PMEM" ] || die "no $PMEM: the VM needs --pmem"
@@ -121,3 +122,5 @@ mount -t rexfs -o dax=never "$PMEM" "$MNT"
 is_dax "$MNT/d/new" && die "d/new uses DAX under dax=never"
 expect_eq "$(md5 "$MNT/written")" "$written" "written under dax=never"
 check_fsck "$PMEM"
+
+faults_into_freed "$PMEM" dax=always

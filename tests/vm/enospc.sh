@@ -4,7 +4,8 @@
 # written data intact, everything back to the mkfs counts after removal, and
 # fsck clean after each part; and a file whose extents need an extent block
 # made at ENOSPC (the blocks kept for metadata let its inode be written
-# and the file be removed).
+# and the file be removed); write faults into blocks whose freeing is not
+# committed yet wait for the commit (faults_into_freed).
 . "$(dirname "$0")/lib.sh"
 load
 M=$MNT
@@ -98,3 +99,6 @@ sync
 expect_eq "$(free_blocks)" $((mkfs_blocks - ($(blocks_of "$M") - root0))) "free blocks after removing all"
 echo "a preallocation of $extents extents at ENOSPC written and removed"
 check_fsck "$DEV2"
+
+echo "== write faults into blocks just freed"
+faults_into_freed "$DEV2"

@@ -110,6 +110,50 @@ check_manifest() {
 now() { echo "$EPOCHREALTIME"; }
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
 
+# faults_into_freed DEV [OPTIONS]: a new filesystem on DEV mounted with
+# OPTIONS, its data blocks filled by a file and committed (sync); then one
+# process removes the file and stores into every page of a new sparse file
+# of 7/8 its size through a shared mapping, before the journal's 5-second
+# timer commits the removal. The write faults find only blocks whose
+# freeing is not committed: they commit and fault again (fault_busy_retry),
+# no store fails with SIGBUS; the stores read back after a remount; fsck
+# clean.
+faults_into_freed() {
+	local dev=$1 options=${2:-} counters retries size
+	fresh_fs "$dev" "$options"
+	counters=/sys/kernel/debug/rexfs/$(basename "$dev")
+	retries=$(cat "$counters/fault_busy_retry")
+	dd if=/dev/zero of="$MNT/fill" bs=1M 2>/dev/null && die "dd filled $dev without ENOSPC"
+	sync
+	size=$(($(stat -c %s "$MNT/fill") / 8 * 7 / 4096 * 4096))
+	py - "$MNT/fill" "$MNT/stored" "$size" <<'PY'
+import mmap, os, sys
+fill, path, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+os.unlink(fill)
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+os.ftruncate(fd, size)
+with mmap.mmap(fd, size) as m:
+    for off in range(0, size, 4096):
+        m[off:off + 8] = off.to_bytes(8, "little")
+    m.flush()
+os.close(fd)
+PY
+	retries=$(($(cat "$counters/fault_busy_retry") - retries))
+	echo "$((size >> 20)) MiB stored into blocks just freed: fault_busy_retry +$retries"
+	((retries > 0)) || die "no write fault waited for the commit of the freed blocks"
+	remount "$dev" "$options"
+	py - "$MNT/stored" "$size" <<'PY'
+import sys
+path, size = sys.argv[1], int(sys.argv[2])
+with open(path, "rb") as f:
+    for off in range(0, size, 4096):
+        page = f.read(4096)
+        if page[:8] != off.to_bytes(8, "little") or any(page[8:]):
+            sys.exit(f"{path}: the page at {off} is not what was stored")
+PY
+	check_fsck "$dev"
+}
+
 # debugfs_dir: the debugfs directory of the mounted $DEV (counters, knobs).
 debugfs_dir() {
 	local d=/sys/kernel/debug/rexfs/$(basename "$DEV")
