@@ -442,6 +442,67 @@ def dedupe_dio(mnt, probes):
     return waited and probes["cow_remapped"] > cow
 
 
+def minor_faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def dedupe_pte(mnt, probes):
+    """As dedupe_dio, but the source changes through a store into a page
+    whose PTE was writable before the dedupe began: holding off new faults
+    alone would let the store land with no fault at all. The dedupe writes
+    back and cleans the source's range before it compares (the PTE made
+    read-only: the store faults, seen in the minor-fault count), and holds
+    the source's invalidate_lock, so the fault waits for the remap and the
+    store copies on write; the destination keeps the data compared.
+    Without the source's locks the store's fault goes through, msync writes
+    it in place before the remap, and the destination is linked to it."""
+    src, dst = f"{mnt}/dedupe-src", f"{mnt}/dedupe-dst"
+    data = pattern(1, 0, MiB)
+    direct_write(src, data, 0)
+    direct_write(dst, data, 0)
+    sfd, dfd = os.open(src, os.O_RDWR), os.open(dst, os.O_RDWR)
+    mm = mmap.mmap(sfd, MiB)
+    # The page made dirty and its PTE writable: the second store of the
+    # same bytes must not fault.
+    mm[0:8] = data[0:8]
+    before = minor_faults()
+    mm[8:16] = data[8:16]
+    if minor_faults() != before:
+        raise Failed("a store into a page just stored to faulted: its PTE was not writable")
+    same, cow = probes["dedupes_same"], probes["cow_remapped"]
+    ends = os.pipe()
+
+    def dedupe_and_report():
+        status, deduped = dedupe_range(sfd, 0, MiB, dfd, 0)
+        os.write(ends[1], struct.pack("dii", time.monotonic(), status, deduped))
+
+    probes.arm("delay_dedupe_ms")
+    deduper = Racer("dedupe", dedupe_and_report)
+    probes.wait_fired("delay_dedupe_ms")
+    new = pattern(2, 0, BLOCK)
+    before = minor_faults()
+    mm[0:BLOCK] = new
+    store_faults = minor_faults() - before
+    mm.flush(0, BLOCK)
+    store_end = time.monotonic()
+    deduper.join()
+    dedupe_end, status, deduped = struct.unpack("dii", os.read(ends[0], 16))
+    mm.close()
+    os.close(sfd)
+    os.close(dfd)
+    if status != 0 or deduped != MiB:
+        raise Failed(f"the dedupe of equal ranges returned status {status}, {deduped} bytes")
+    if store_faults == 0:
+        raise Failed("the store inside the dedupe did not fault: the dedupe left the PTE writable")
+    waited = store_end >= dedupe_end
+    print(f"the store faulted ({store_faults} minor fault(s)) and "
+          f"{'waited for' if waited else 'ran inside'} the dedupe; "
+          f"dedupes_same: {probes['dedupes_same'] - same} new, "
+          f"cow_remapped: {probes['cow_remapped'] - cow} new")
+    verify_twice({src: new + data[BLOCK:], dst: data})
+    return waited and probes["cow_remapped"] > cow
+
+
 def fault_punch(mnt, probes):
     """A hole is punched in 1 MiB of data; between dropping the range's page
     cache and freeing its blocks, fallocate sleeps, and an mmap store into
@@ -1083,7 +1144,8 @@ def inline(mnt, probes):
 
 
 SCENARIOS = {"unwritten": unwritten, "wb-punch": wb_punch, "wb-clone": wb_clone,
-             "dedupe-dio": dedupe_dio, "fault-punch": fault_punch, "dio-mmap": dio_mmap,
+             "dedupe-dio": dedupe_dio, "dedupe-pte": dedupe_pte, "fault-punch": fault_punch,
+             "dio-mmap": dio_mmap,
              "inline": inline, "giveback": giveback, "dax-hole": dax_hole, "dax-pmd": dax_pmd,
              "dax-pin-punch": lambda mnt, probes: dax_pin(mnt, probes, "punch"),
              "dax-pin-truncate": lambda mnt, probes: dax_pin(mnt, probes, "truncate")}
