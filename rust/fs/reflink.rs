@@ -107,8 +107,13 @@ fn lookup(
     })
 }
 
-/// What allocating staging blocks may change: a bitmap block, the table
-/// block(s), the superblock.
+/// Staging blocks one allocation takes at most: their entries lie in two
+/// table blocks at most, which [`cow_alloc_credits`] covers (a larger
+/// write allocates again for the rest).
+const STAGING_RUN_MAX: u64 = REFCOUNTS_PER_BLOCK as u64;
+
+/// What allocating staging blocks (at most [`STAGING_RUN_MAX`]) may
+/// change: a bitmap block, two table blocks, the superblock.
 pub(super) fn cow_alloc_credits(sb: &RexSb) -> Credits {
     let geometry = sb.data().geometry();
     Credits::bitmap_runs(geometry, 1, 0).and(refcount_credits(geometry, 1, 0))
@@ -178,7 +183,7 @@ pub(super) fn cow_for_write(
                         return Ok(Some(data.into()));
                     }
                     CowLookup::Staged(mapped) => return Ok(Some(mapped)),
-                    CowLookup::Shared { blocks } => blocks,
+                    CowLookup::Shared { blocks } => blocks.min(STAGING_RUN_MAX),
                 };
                 let (physical, count) = {
                     let mut alloc = sb.data().allocator();
