@@ -108,15 +108,64 @@ fn lookup(
 }
 
 /// Staging blocks one allocation takes at most: their entries lie in two
-/// table blocks at most, which [`cow_alloc_credits`] covers (a larger
-/// write allocates again for the rest).
+/// table blocks at most (a larger write allocates again for the rest).
 const STAGING_RUN_MAX: u64 = REFCOUNTS_PER_BLOCK as u64;
 
-/// What allocating staging blocks (at most [`STAGING_RUN_MAX`]) may
-/// change: a bitmap block, two table blocks, the superblock.
+/// Blocks staged at once around a write into shared blocks, as XFS's
+/// copy-on-write extent size hint (32 blocks by default): writes that
+/// follow nearby find theirs staged next to each other, so small random
+/// writes into a shared file leave it in few extents (generic/301).
+const STAGING_CHUNK: u64 = 32;
+
+/// What allocating staging blocks may change: two runs of at most
+/// [`STAGING_RUN_MAX`] blocks (a bitmap block and two table blocks each),
+/// the superblock.
 pub(super) fn cow_alloc_credits(sb: &RexSb) -> Credits {
     let geometry = sb.data().geometry();
-    Credits::bitmap_runs(geometry, 1, 0).and(refcount_credits(geometry, 1, 0))
+    Credits::bitmap_runs(geometry, 2, 0).and(refcount_credits(geometry, 2, 0))
+}
+
+/// The file blocks to stage for a write at `first` into `blocks` shared
+/// blocks of `map`: widened to the aligned [`STAGING_CHUNK`]s around them,
+/// over blocks of the same extent that are shared and not staged yet.
+fn staging_chunk(
+    sb: &RexSb,
+    map: &ExtentMap,
+    cow: &ExtentMap,
+    first: u64,
+    blocks: u64,
+) -> Result<(u64, u64)> {
+    let end = first + blocks;
+    let Some(e) = map.lookup(first).copied() else {
+        return Ok((first, end));
+    };
+    let physical = |logical: u64| e.physical + (logical - e.logical);
+    let alloc = sb.data().allocator();
+    let staged = cow.extents();
+    let staged_before = staged[..staged.partition_point(|c| c.logical_end() <= first)]
+        .last()
+        .map_or(0, |c| c.logical_end());
+    let mut start = (first - first % STAGING_CHUNK)
+        .max(e.logical)
+        .max(staged_before);
+    if start < first {
+        let (shared, run) = alloc.shared_run(sb, physical(start), first - start)?;
+        if !shared || run < first - start {
+            start = first;
+        }
+    }
+    let limit = end
+        .next_multiple_of(STAGING_CHUNK)
+        .min(e.logical_end())
+        .min(cow.next_mapped(end));
+    let end = match end < limit {
+        true => match alloc.shared_run(sb, physical(end), limit - end)? {
+            (true, run) => end + run,
+            (false, _) => end,
+        },
+        false => end,
+    };
+    Ok((start, end))
 }
 
 /// For a write of bytes `pos..pos + len` (file blocks `first..end`) of
@@ -183,24 +232,32 @@ pub(super) fn cow_for_write(
                         return Ok(Some(data.into()));
                     }
                     CowLookup::Staged(mapped) => return Ok(Some(mapped)),
-                    CowLookup::Shared { blocks } => blocks.min(STAGING_RUN_MAX),
+                    CowLookup::Shared { blocks } => blocks,
                 };
-                let (physical, count) = {
-                    let mut alloc = sb.data().allocator();
+                let (mut start, end) = staging_chunk(sb, map, cow, first, blocks)?;
+                let mut alloc = sb.data().allocator();
+                loop {
+                    let want = (end - start).min(STAGING_RUN_MAX);
                     let (physical, count) =
-                        alloc.alloc_data_blocks(&txn, cow.goal_for(first), blocks)?;
+                        alloc.alloc_data_blocks(&txn, cow.goal_for(start), want)?;
                     alloc.stage(&txn, physical, count)?;
-                    (physical, count)
-                };
-                cow.insert(Extent {
-                    logical: first,
-                    physical,
-                    len: count as u32,
-                    flags: 0,
-                })?;
-                probes.cow_allocated.add(count);
-                let iomap = staging_mapping(first, physical, count, generation);
-                Ok(Some(copy_on_write(iomap, &data)))
+                    cow.insert(Extent {
+                        logical: start,
+                        physical,
+                        len: count as u32,
+                        flags: 0,
+                    })?;
+                    probes.cow_allocated.add(count);
+                    if start + count > first {
+                        let skipped = first - start;
+                        let iomap =
+                            staging_mapping(first, physical + skipped, count - skipped, generation);
+                        return Ok(Some(copy_on_write(iomap, &data)));
+                    }
+                    // A short run, all before the write: the rest from the
+                    // write on (a second run at most, within the credits).
+                    start = first;
+                }
             });
         match result {
             Err(e) if e == ENOSPC => {
