@@ -403,6 +403,12 @@ size_t rvfs_iov_iter_count(const struct iov_iter *iter)
 	return iov_iter_count(iter);
 }
 
+/* Whether changes through @file must be durable when they return. */
+bool rvfs_file_sync_writes(const struct file *file)
+{
+	return (file->f_flags & (__O_SYNC | O_DSYNC)) || IS_SYNC(file_inode(file));
+}
+
 void rvfs_pagefault_disable(void)
 {
 	pagefault_disable();

@@ -343,7 +343,18 @@ impl FileOps for Rexfs {
     }
 
     /// Clones and dedupes: [`reflink::remap`].
+    /// Clones or dedupes ([`reflink::remap`]); with either file opened
+    /// for synchronous writes (`O_SYNC`, `O_DSYNC`, `chattr +S`), commits
+    /// the destination's change before returning, as XFS forces its log
+    /// (generic/628).
     fn remap_file_range(request: &RemapRequest<'_, Rexfs>) -> Result<i64> {
-        reflink::remap(request)
+        let remapped = reflink::remap(request)?;
+        if request.src.sync_writes() || request.dst.sync_writes() {
+            let dst = request.dst.inode();
+            if let Some(journal) = dst.super_block().data().journal() {
+                journal.complete_transaction(dst.data().last_tid())?;
+            }
+        }
+        Ok(remapped)
     }
 }

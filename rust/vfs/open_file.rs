@@ -6,6 +6,7 @@
 //!
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h).
 
+use super::bindings as vfs_bindings;
 use super::inode::Inode;
 use super::super_block::FileSystem;
 use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
@@ -68,6 +69,14 @@ impl<T: FileSystem> OpenFile<T> {
     pub(crate) fn write_and_wait_range(&self, start: i64, end: i64) -> Result {
         // SAFETY: an open file.
         to_result(unsafe { bindings::file_write_and_wait_range(self.as_ptr(), start, end) })
+    }
+
+    /// Whether changes through the file must be durable when they return:
+    /// opened `O_SYNC` or `O_DSYNC`, or a synchronous inode (`chattr +S`,
+    /// `mount -o sync`).
+    pub(crate) fn sync_writes(&self) -> bool {
+        // SAFETY: an open file.
+        unsafe { vfs_bindings::rvfs_file_sync_writes(self.as_ptr()) }
     }
 
     /// Clears the setuid and setgid bits and security capabilities that a
