@@ -401,6 +401,50 @@ def dedupe_range(src_fd, src_off, length, dst_fd, dst_off):
     return status, deduped
 
 
+class WindowedDedupe:
+    """Two files holding the same 1 MiB of data, and a dedupe of the
+    source's onto the destination's in a child, stopped between its compare
+    and its remap (delay_dedupe_ms) when the constructor returns. The
+    source is opened read-write (`sfd`) for the racing side."""
+
+    def __init__(self, mnt, probes):
+        self.src, self.dst = f"{mnt}/dedupe-src", f"{mnt}/dedupe-dst"
+        self.data = pattern(1, 0, MiB)
+        direct_write(self.src, self.data, 0)
+        direct_write(self.dst, self.data, 0)
+        self.sfd, self.dfd = os.open(self.src, os.O_RDWR), os.open(self.dst, os.O_RDWR)
+        self.probes = probes
+        self.same, self.cow = probes["dedupes_same"], probes["cow_remapped"]
+        self.ends = os.pipe()
+
+    def start(self):
+        def dedupe_and_report():
+            status, deduped = dedupe_range(self.sfd, 0, MiB, self.dfd, 0)
+            os.write(self.ends[1], struct.pack("dii", time.monotonic(), status, deduped))
+
+        self.probes.arm("delay_dedupe_ms")
+        self.deduper = Racer("dedupe", dedupe_and_report)
+        self.probes.wait_fired("delay_dedupe_ms")
+
+    def finish(self):
+        """Waits for the dedupe, which must have shared the whole MiB;
+        closes the files; returns when the dedupe ended."""
+        self.deduper.join()
+        end, status, deduped = struct.unpack("dii", os.read(self.ends[0], 16))
+        os.close(self.sfd)
+        os.close(self.dfd)
+        if status != 0 or deduped != MiB:
+            raise Failed(f"the dedupe of equal ranges returned status {status}, {deduped} bytes")
+        return end
+
+    def counters(self):
+        return (f"dedupes_same: {self.probes['dedupes_same'] - self.same} new, "
+                f"cow_remapped: {self.probes['cow_remapped'] - self.cow} new")
+
+    def copied_on_write(self):
+        return self.probes["cow_remapped"] > self.cow
+
+
 def dedupe_dio(mnt, probes):
     """Two files hold the same 1 MiB; a dedupe compares them and sleeps
     before it shares the blocks (delay_dedupe_ms) while a direct write puts
@@ -410,36 +454,16 @@ def dedupe_dio(mnt, probes):
     the new data. Without the source's lock the write lands in the source's
     blocks between the compare and the remap, and the destination is linked
     to them: a dedupe changed its data. (Wong and Chinner, 2019.)"""
-    src, dst = f"{mnt}/dedupe-src", f"{mnt}/dedupe-dst"
-    data = pattern(1, 0, MiB)
-    direct_write(src, data, 0)
-    direct_write(dst, data, 0)
-    sfd, dfd = os.open(src, os.O_RDONLY), os.open(dst, os.O_RDWR)
-    same, cow = probes["dedupes_same"], probes["cow_remapped"]
-    ends = os.pipe()
-
-    def dedupe_and_report():
-        status, deduped = dedupe_range(sfd, 0, MiB, dfd, 0)
-        os.write(ends[1], struct.pack("dii", time.monotonic(), status, deduped))
-
-    probes.arm("delay_dedupe_ms")
-    deduper = Racer("dedupe", dedupe_and_report)
-    probes.wait_fired("delay_dedupe_ms")
+    dedupe = WindowedDedupe(mnt, probes)
+    dedupe.start()
     new = pattern(2, 0, 64 * KiB)
-    direct_write(src, new, 0)
+    direct_write(dedupe.src, new, 0)
     write_end = time.monotonic()
-    deduper.join()
-    dedupe_end, status, deduped = struct.unpack("dii", os.read(ends[0], 16))
-    os.close(sfd)
-    os.close(dfd)
-    if status != 0 or deduped != MiB:
-        raise Failed(f"the dedupe of equal ranges returned status {status}, {deduped} bytes")
-    waited = write_end >= dedupe_end
+    waited = write_end >= dedupe.finish()
     print(f"the direct write {'waited for' if waited else 'ran inside'} the dedupe; "
-          f"dedupes_same: {probes['dedupes_same'] - same} new, "
-          f"cow_remapped: {probes['cow_remapped'] - cow} new")
-    verify_twice({src: new + data[64 * KiB:], dst: data})
-    return waited and probes["cow_remapped"] > cow
+          f"{dedupe.counters()}")
+    verify_twice({dedupe.src: new + dedupe.data[64 * KiB:], dedupe.dst: dedupe.data})
+    return waited and dedupe.copied_on_write()
 
 
 def minor_faults():
@@ -456,12 +480,9 @@ def dedupe_pte(mnt, probes):
     store copies on write; the destination keeps the data compared.
     Without the source's locks the store's fault goes through, msync writes
     it in place before the remap, and the destination is linked to it."""
-    src, dst = f"{mnt}/dedupe-src", f"{mnt}/dedupe-dst"
-    data = pattern(1, 0, MiB)
-    direct_write(src, data, 0)
-    direct_write(dst, data, 0)
-    sfd, dfd = os.open(src, os.O_RDWR), os.open(dst, os.O_RDWR)
-    mm = mmap.mmap(sfd, MiB)
+    dedupe = WindowedDedupe(mnt, probes)
+    data = dedupe.data
+    mm = mmap.mmap(dedupe.sfd, MiB)
     # The page made dirty and its PTE writable: the second store of the
     # same bytes must not fault.
     mm[0:8] = data[0:8]
@@ -469,38 +490,21 @@ def dedupe_pte(mnt, probes):
     mm[8:16] = data[8:16]
     if minor_faults() != before:
         raise Failed("a store into a page just stored to faulted: its PTE was not writable")
-    same, cow = probes["dedupes_same"], probes["cow_remapped"]
-    ends = os.pipe()
-
-    def dedupe_and_report():
-        status, deduped = dedupe_range(sfd, 0, MiB, dfd, 0)
-        os.write(ends[1], struct.pack("dii", time.monotonic(), status, deduped))
-
-    probes.arm("delay_dedupe_ms")
-    deduper = Racer("dedupe", dedupe_and_report)
-    probes.wait_fired("delay_dedupe_ms")
+    dedupe.start()
     new = pattern(2, 0, BLOCK)
     before = minor_faults()
     mm[0:BLOCK] = new
     store_faults = minor_faults() - before
     mm.flush(0, BLOCK)
     store_end = time.monotonic()
-    deduper.join()
-    dedupe_end, status, deduped = struct.unpack("dii", os.read(ends[0], 16))
     mm.close()
-    os.close(sfd)
-    os.close(dfd)
-    if status != 0 or deduped != MiB:
-        raise Failed(f"the dedupe of equal ranges returned status {status}, {deduped} bytes")
+    waited = store_end >= dedupe.finish()
     if store_faults == 0:
         raise Failed("the store inside the dedupe did not fault: the dedupe left the PTE writable")
-    waited = store_end >= dedupe_end
     print(f"the store faulted ({store_faults} minor fault(s)) and "
-          f"{'waited for' if waited else 'ran inside'} the dedupe; "
-          f"dedupes_same: {probes['dedupes_same'] - same} new, "
-          f"cow_remapped: {probes['cow_remapped'] - cow} new")
-    verify_twice({src: new + data[BLOCK:], dst: data})
-    return waited and probes["cow_remapped"] > cow
+          f"{'waited for' if waited else 'ran inside'} the dedupe; {dedupe.counters()}")
+    verify_twice({dedupe.src: new + data[BLOCK:], dedupe.dst: data})
+    return waited and dedupe.copied_on_write()
 
 
 def fault_punch(mnt, probes):

@@ -55,6 +55,24 @@ PY
 [ "$(counter cow_remapped)" -ge $((cow0 + 16)) ] || die "cow_remapped did not move by 16 blocks"
 fsck_step "buffered copy-on-write"
 
+# One write of 12 MiB into a 16 MiB clone: its staging blocks take several
+# allocations (each within the journal credits of one: generic/265-267
+# aborted the journal before).
+head -c $((16 << 20)) /dev/urandom >"$MNT/big"
+cp --reflink=always "$MNT/big" "$MNT/big2"
+big_md5=$(md5 "$MNT/big")
+sync
+staged0=$(counter cow_allocated)
+xfs_io -c "pwrite -q -S 0x55 -b 12m 0 12m" -c fsync "$MNT/big2"
+[ "$(counter cow_allocated)" -ge $((staged0 + 3072)) ] || die "cow_allocated did not move by 3,072 blocks"
+cmp -n $((12 << 20)) "$MNT/big2" <(head -c $((12 << 20)) /dev/zero | tr '\0' '\125') ||
+	die "the 12 MiB written into the clone"
+cmp -i $((12 << 20)) "$MNT/big" "$MNT/big2" || die "the rest of the clone"
+drop_caches
+expect_eq "$(md5 "$MNT/big")" "$big_md5" "the source of the clone written into"
+rm "$MNT/big" "$MNT/big2"
+fsck_step "a large copy-on-write"
+
 # A store through a shared mapping of the source, partial block.
 xfs_io -c "mmap -w 0 4m" -c "mwrite -S 0x22 100 5000" -c "msync -s 0 4m" "$A" >/dev/null
 py - "$A" "$MNT/a.orig" "$B" <<'PY'
