@@ -342,7 +342,6 @@ impl FileOps for Rexfs {
         Ok(())
     }
 
-    /// Clones and dedupes: [`reflink::remap`].
     /// Clones or dedupes ([`reflink::remap`]); with either file opened
     /// for synchronous writes (`O_SYNC`, `O_DSYNC`, `chattr +S`), commits
     /// the destination's change before returning, as XFS forces its log

@@ -127,7 +127,7 @@ impl VmOps for Rexfs {
         }
         // Started before `iomap_mkwrite` locks the folio (the handle ranks
         // above the folio lock): `iomap_begin` joins it to allocate.
-        // Or staging blocks for shared ones: one run, a table block.
+        // Or staging blocks for shared ones ([`cow_alloc_credits`]).
         let credits = allocate_credits(inode, FAULT_EXTENTS).and(cow_alloc_credits(sb));
         allocating_fault(sb, credits, |txn| {
             let result = fault.iomap_mkwrite();
