@@ -323,7 +323,8 @@ unsigned int rvfs_journal_latest_tid(journal_t *journal)
 	return tid;
 }
 
-typedef int (*rvfs_convert_fn)(struct inode *inode, loff_t offset, size_t size);
+typedef int (*rvfs_convert_fn)(struct inode *inode, loff_t offset, size_t size,
+			       bool after_writeback);
 
 /*
  * Completions of writeback into unwritten or copy-on-write blocks, run by
@@ -335,6 +336,27 @@ typedef int (*rvfs_convert_fn)(struct inode *inode, loff_t offset, size_t size);
 static struct workqueue_struct *rvfs_ioend_wq;
 static DEFINE_SPINLOCK(rvfs_ioend_lock);
 static LIST_HEAD(rvfs_ioend_list);
+
+/*
+ * Ends @ioend's writeback, then runs @convert over its range: what the
+ * completion must never do, kept for a race test's negative control. The
+ * inode is held, its folios no longer keeping it; an error reaches the
+ * mapping, the folios being clean already.
+ */
+static void rvfs_convert_after_writeback(struct iomap_ioend *ioend, rvfs_convert_fn convert)
+{
+	struct inode *inode = ioend->io_inode;
+	loff_t offset = ioend->io_offset;
+	size_t size = ioend->io_size;
+	int error;
+
+	ihold(inode);
+	iomap_finish_ioends(ioend, 0);
+	error = convert(inode, offset, size, true);
+	if (error)
+		mapping_set_error(inode->i_mapping, error);
+	iput(inode);
+}
 
 static void rvfs_ioend_work_fn(struct work_struct *work)
 {
@@ -350,8 +372,13 @@ static void rvfs_ioend_work_fn(struct work_struct *work)
 			return;
 		if (!ioend->io_error) {
 			rvfs_convert_fn convert = ioend->io_private;
+			int ret = convert(ioend->io_inode, ioend->io_offset, ioend->io_size, false);
 
-			ioend->io_error = convert(ioend->io_inode, ioend->io_offset, ioend->io_size);
+			if (ret == RVFS_CONVERT_AFTER_WRITEBACK) {
+				rvfs_convert_after_writeback(ioend, convert);
+				continue;
+			}
+			ioend->io_error = ret;
 		}
 		iomap_finish_ioends(ioend, ioend->io_error);
 	}

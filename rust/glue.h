@@ -135,10 +135,14 @@ void rvfs_ioend_queue_exit(void);
  * Completes @ioend, a writeback of unwritten extents or of copy-on-write
  * blocks, on that queue: @convert turns the written range into written
  * extents, or puts the new blocks in place of the shared ones, then the
- * folios' writeback ends.
+ * folios' writeback ends. @convert returns 0 or a negative errno; or, as
+ * the negative control of a race test, RVFS_CONVERT_AFTER_WRITEBACK from
+ * its first call (@after_writeback false): the folios' writeback then ends
+ * first and @convert runs again, with @after_writeback true.
  */
+#define RVFS_CONVERT_AFTER_WRITEBACK 1
 void rvfs_ioend_convert_on_completion(struct iomap_ioend *ioend,
 				       int (*convert)(struct inode *inode, loff_t offset,
-						      size_t size));
+						      size_t size, bool after_writeback));
 
 #endif /* REXFS_GLUE_H */

@@ -33,7 +33,7 @@ eval bindgen "$header" \
 	--allowlist-function "'iomap_.*|rvfs_.*|jbd2_.*|__fs_parse|fs_param_is_enum'" \
 	--allowlist-function "'fs_dax_get_by_bdev|fs_put_dax|dax_iomap_rw|dax_iomap_fault|dax_finish_sync_fault'" \
 	--allowlist-function "'dax_break_layout|dax_break_layout_final|dax_writeback_mapping_range|dax_zero_range|dax_truncate_page|dax_zero_page_range|dax_read_lock|dax_read_unlock'" \
-	--allowlist-var "'IOMAP_.*|RUST_CONST_HELPER_.*'" \
+	--allowlist-var "'IOMAP_.*|RVFS_.*|RUST_CONST_HELPER_.*'" \
 	--opaque-type handle_to_path_ctx \
 	--raw-line "'use kernel::bindings::*;'" \
 	--raw-line "'use kernel::ffi;'" \

@@ -222,7 +222,7 @@ impl Allocator {
     }
 
     /// Allocates `count` contiguous blocks for file data starting at a
-    /// multiple of `align` (a DAX file's PMD: 2 MiB of blocks at a 2 MiB
+    /// multiple of `align`, a power of two (a DAX file's PMD: 2 MiB of blocks at a 2 MiB
     /// boundary, which the device maps with one page-table entry), if a
     /// free, not busy run of them exists; `None` otherwise.
     pub(super) fn alloc_aligned_data_blocks(
@@ -515,8 +515,8 @@ fn find_free_run(bits: &[u8], from: usize, limit: usize, max: u64) -> Option<(us
 }
 
 /// The first run of `count` free bits of `bits` between bits `from` and
-/// `limit` whose block (`base` plus the bit) is a multiple of `align`, as
-/// `(bit, count)`.
+/// `limit` whose block (`base` plus the bit) is a multiple of `align`, a
+/// power of two, as `(bit, count)`.
 fn find_aligned_free_run(
     bits: &[u8],
     from: usize,
@@ -526,7 +526,10 @@ fn find_aligned_free_run(
     align: u64,
 ) -> Option<(usize, usize)> {
     let count = count as usize;
-    let first_aligned = |bit: usize| ((base + bit as u64).next_multiple_of(align) - base) as usize;
+    debug_assert!(align.is_power_of_two());
+    // A mask, not `next_multiple_of`: no division, so no panic path.
+    let first_aligned =
+        |bit: usize| (((base + bit as u64 + align - 1) & !(align - 1)) - base) as usize;
     let mut bit = first_aligned(from);
     while bit + count <= limit {
         match (bit..bit + count).rev().find(|&b| test_bit(bits, b)) {

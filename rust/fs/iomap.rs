@@ -449,6 +449,9 @@ impl IomapOps for Rexfs {
             return true;
         }
         probes.iomap_stale.inc();
+        if mapping.shared {
+            probes.cow_mappings_stale.inc();
+        }
         vfs::trace_iomap_stale(
             inode.ino(),
             mapping.offset,
@@ -496,6 +499,9 @@ impl WritebackOps for Rexfs {
                 return Ok(());
             }
             probes.wb_map_refetched.inc();
+            if cached.shared {
+                probes.cow_mappings_stale.inc();
+            }
             vfs::trace_wb_refetch(inode.ino(), pos, cached.cookie, generation);
         }
         let mapping = if info.may_share() {
@@ -532,6 +538,11 @@ impl WritebackOps for Rexfs {
     /// Writeback into staging blocks completed: [`reflink::finish_cow`].
     fn complete_cow(inode: &RexInode, offset: i64, size: u64) -> Result {
         reflink::finish_cow(inode, offset, size)
+    }
+
+    fn complete_cow_after_writeback(inode: &RexInode) -> bool {
+        let probes = &inode.super_block().data().probes;
+        probes.unsafe_cow_remap_after_writeback.is_on()
     }
 }
 

@@ -72,6 +72,9 @@ pub(crate) struct Probes {
     /// Staging blocks put in place of shared blocks when their write
     /// completed.
     pub(super) cow_remapped: Counter,
+    /// Mappings onto staging blocks that `iomap_valid` or writeback found
+    /// stale (also counted in `iomap_stale` or `wb_map_refetched`).
+    pub(super) cow_mappings_stale: Counter,
     /// Delay knobs that fired.
     pub(super) delays_injected: Counter,
 
@@ -95,6 +98,9 @@ pub(crate) struct Probes {
     pub(super) delay_dax_alloc: DelayKnob,
     /// Delay between a dedupe's compare and its remap, both files locked.
     pub(super) delay_dedupe: DelayKnob,
+    /// Sleep in the completion of a write into staging blocks (writeback
+    /// or direct) before it puts them in place.
+    pub(super) delay_cow_finish: DelayKnob,
 
     /// `iomap_valid` accepts every mapping.
     pub(super) unsafe_skip_iomap_valid: UnsafeSwitch,
@@ -123,6 +129,10 @@ pub(crate) struct Probes {
     /// the source between the compare and the remap changes the data the
     /// destination is then linked to.
     pub(super) unsafe_remap_source_unlocked: UnsafeSwitch,
+    /// Writeback into staging blocks ends its folios' writeback before it
+    /// puts the blocks in place: fsync returns before the remap, which a
+    /// crash then loses.
+    pub(super) unsafe_cow_remap_after_writeback: UnsafeSwitch,
 }
 
 impl Probes {
@@ -134,7 +144,7 @@ impl Probes {
     }
 
     /// The debugfs files.
-    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 42] = [
+    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 45] = [
         (c"iomap_begin", DebugFile::Counter(|p| &p.iomap_begin)),
         (c"iomap_stale", DebugFile::Counter(|p| &p.iomap_stale)),
         (c"wb_map_reused", DebugFile::Counter(|p| &p.wb_map_reused)),
@@ -190,6 +200,10 @@ impl Probes {
         (c"cow_allocated", DebugFile::Counter(|p| &p.cow_allocated)),
         (c"cow_remapped", DebugFile::Counter(|p| &p.cow_remapped)),
         (
+            c"cow_mappings_stale",
+            DebugFile::Counter(|p| &p.cow_mappings_stale),
+        ),
+        (
             c"delays_injected",
             DebugFile::Counter(|p| &p.delays_injected),
         ),
@@ -216,6 +230,10 @@ impl Probes {
             DebugFile::Delay(|p| &p.delay_dax_alloc),
         ),
         (c"delay_dedupe_ms", DebugFile::Delay(|p| &p.delay_dedupe)),
+        (
+            c"delay_cow_finish_ms",
+            DebugFile::Delay(|p| &p.delay_cow_finish),
+        ),
         (
             c"unsafe_skip_iomap_valid",
             DebugFile::Switch(|p| &p.unsafe_skip_iomap_valid),
@@ -251,6 +269,10 @@ impl Probes {
         (
             c"unsafe_remap_source_unlocked",
             DebugFile::Switch(|p| &p.unsafe_remap_source_unlocked),
+        ),
+        (
+            c"unsafe_cow_remap_after_writeback",
+            DebugFile::Switch(|p| &p.unsafe_cow_remap_after_writeback),
         ),
     ];
 }

@@ -348,6 +348,7 @@ fn move_credits(inode: &RexInode) -> Credits {
 /// locked.
 pub(super) fn finish_cow(inode: &RexInode, offset: i64, size: u64) -> Result {
     let sb = inode.super_block();
+    sb.data().probes.delay(|p| &p.delay_cow_finish);
     let info = inode.data();
     let start = block_of(offset);
     let end = block_of(offset + size as i64 + (1 << BLOCK_SHIFT) - 1);

@@ -37,6 +37,12 @@ pub(crate) trait WritebackOps: IomapOps {
     /// in the file. Runs on the completion queue, before the folios'
     /// writeback ends.
     fn complete_cow(inode: &Inode<Self>, offset: i64, size: u64) -> Result;
+
+    /// Whether [`Self::complete_cow`] of `inode` runs after the folios'
+    /// writeback ended rather than before: never, but in the negative
+    /// control of a race test (fsync then returns before the new blocks are
+    /// in place).
+    fn complete_cow_after_writeback(inode: &Inode<Self>) -> bool;
 }
 
 /// The queue on which writeback of unwritten extents completes (C glue:
@@ -60,8 +66,10 @@ impl IoendQueue {
     }
 }
 
-/// What an ioend's completion runs on the queue, for its inode and range.
-type CompletionFn = unsafe extern "C" fn(*mut bindings::inode, bindings::loff_t, usize) -> c_int;
+/// What an ioend's completion runs on the queue, for its inode and range,
+/// before the folios' writeback ends (or after, the last argument true).
+type CompletionFn =
+    unsafe extern "C" fn(*mut bindings::inode, bindings::loff_t, usize, bool) -> c_int;
 
 /// The mapping a writeback pass caches between folios.
 #[derive(Default)]
@@ -290,42 +298,32 @@ impl<T: WritebackOps> AopsTables<T> {
         inode: *mut bindings::inode,
         offset: bindings::loff_t,
         size: usize,
+        _after_writeback: bool,
     ) -> c_int {
         // SAFETY: guaranteed by the caller.
-        unsafe { Self::complete(inode, offset, size, T::convert_unwritten) }
+        let inode = unsafe { Inode::<T>::from_raw(inode) };
+        T::convert_unwritten(inode, offset, size as u64).map_or_else(|e| e.to_errno(), |()| 0)
     }
 
-    /// The completion of a writeback of copy-on-write blocks, on the queue.
+    /// The completion of a writeback of copy-on-write blocks, on the queue;
+    /// asks to run again after the folios' writeback ended if the
+    /// filesystem says so.
     ///
     /// # Safety
     ///
-    /// As for [`Self::convert_unwritten`].
+    /// As for [`Self::convert_unwritten`]; with `after_writeback`, the
+    /// glue holds a reference on the inode instead.
     unsafe extern "C" fn complete_cow(
         inode: *mut bindings::inode,
         offset: bindings::loff_t,
         size: usize,
-    ) -> c_int {
-        // SAFETY: guaranteed by the caller.
-        unsafe { Self::complete(inode, offset, size, T::complete_cow) }
-    }
-
-    /// Runs `f`, the filesystem's completion of a range of `inode`, for
-    /// the queue.
-    ///
-    /// # Safety
-    ///
-    /// As for [`Self::convert_unwritten`].
-    unsafe fn complete(
-        inode: *mut bindings::inode,
-        offset: bindings::loff_t,
-        size: usize,
-        f: fn(&Inode<T>, i64, u64) -> Result,
+        after_writeback: bool,
     ) -> c_int {
         // SAFETY: guaranteed by the caller.
         let inode = unsafe { Inode::<T>::from_raw(inode) };
-        match f(inode, offset, size as u64) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
+        if !after_writeback && T::complete_cow_after_writeback(inode) {
+            return vfs_bindings::RVFS_CONVERT_AFTER_WRITEBACK as c_int;
         }
+        T::complete_cow(inode, offset, size as u64).map_or_else(|e| e.to_errno(), |()| 0)
     }
 }

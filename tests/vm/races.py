@@ -388,6 +388,48 @@ def wb_clone(mnt, probes):
     return wb_race(mnt, probes, f"{mnt}/wb-clone", cut)
 
 
+FS_IOC_SHUTDOWN = 0x8004587D  # _IOR('X', 125, __u32)
+FS_SHUTDOWN_FLAGS_NOLOGFLUSH = 2
+
+
+def cow_fsync(mnt, probes):
+    """A clone of 1 MiB is rewritten and fsynced while the completion of its
+    writeback sleeps before it puts the staging blocks in place
+    (delay_cow_finish_ms). The folios stay under writeback until the remap
+    is done, so fsync waits for it and commits it; then the filesystem is
+    shut down without flushing the journal (a power cut) and mounted again:
+    the clone has the new data, the source the old. If the folios'
+    writeback ended before the remap, fsync would return with the new data
+    in staging blocks the file does not map yet, and the cut would lose it."""
+    src, dst = f"{mnt}/cow-src", f"{mnt}/cow-dst"
+    old = pattern(1, 0, MiB)
+    direct_write(src, old, 0)
+    sfd = os.open(src, os.O_RDONLY)
+    fd = os.open(dst, os.O_RDWR | os.O_CREAT, 0o644)
+    clone_range(sfd, 0, MiB, fd, 0)
+    os.close(sfd)
+    os.fsync(fd)
+    new = pattern(2, 0, MiB)
+    os.pwrite(fd, new, 0)
+    remapped = probes["cow_remapped"]
+    probes.arm("delay_cow_finish_ms")
+    start = time.monotonic()
+    os.fsync(fd)
+    took = time.monotonic() - start
+    if probes["delay_cow_finish_ms"] != 0:
+        raise Missed("fsync did not run a copy-on-write completion")
+    fcntl.ioctl(fd, FS_IOC_SHUTDOWN, struct.pack("I", FS_SHUTDOWN_FLAGS_NOLOGFLUSH))
+    os.close(fd)
+    # A completion still asleep holds the inode: let it fail on the shut
+    # down filesystem before the unmount.
+    time.sleep(max(0.0, start + DELAY_MS / 1000 + 1 - time.monotonic()))
+    cow = probes["cow_remapped"] - remapped
+    print(f"fsync took {took:.2f} s; cow_remapped: {cow} new; shut down without a log flush")
+    remount(mnt)
+    verify_twice({dst: new, src: old})
+    return took >= DELAY_MS / 1000 and cow == MiB // BLOCK
+
+
 FIDEDUPERANGE = 0xC0189436  # _IOWR(0x94, 54, struct file_dedupe_range)
 
 
@@ -1148,6 +1190,7 @@ def inline(mnt, probes):
 
 
 SCENARIOS = {"unwritten": unwritten, "wb-punch": wb_punch, "wb-clone": wb_clone,
+             "cow-fsync": cow_fsync,
              "dedupe-dio": dedupe_dio, "dedupe-pte": dedupe_pte, "fault-punch": fault_punch,
              "dio-mmap": dio_mmap,
              "inline": inline, "giveback": giveback, "dax-hole": dax_hole, "dax-pmd": dax_pmd,
