@@ -222,9 +222,10 @@ impl Allocator {
     }
 
     /// Allocates `count` contiguous blocks for file data starting at a
-    /// multiple of `align`, a power of two (a DAX file's PMD: 2 MiB of blocks at a 2 MiB
-    /// boundary, which the device maps with one page-table entry), if a
-    /// free, not busy run of them exists; `None` otherwise.
+    /// multiple of `align`, a power of two (a DAX file's PMD: 2 MiB of
+    /// blocks at a 2 MiB boundary, which the device maps with one
+    /// page-table entry), if a free, not busy run of them exists; `None`
+    /// otherwise.
     pub(super) fn alloc_aligned_data_blocks(
         &mut self,
         txn: &Txn<'_>,
