@@ -2,6 +2,7 @@
 # Devices that are not rexfs, or are damaged rexfs, fail to mount with a
 # clear errno and one kernel log line saying why, never an oops.
 . "$(dirname "$0")/lib.sh"
+WORK_ERR=$(mktemp)
 load
 
 # expect_mount_fails NAME ERRNO MESSAGE: mount $DEV fails with ERRNO and the
@@ -46,4 +47,18 @@ losetup -d "$loop"
 # A good filesystem still mounts after all that.
 mkfs.rexfs -q -f "$DEV"
 expect_eq "$(mount_errno "$DEV")" OK "mount after the failures"
+
+# mkfs.rexfs -f and fsck.rexfs -y refuse the mounted device (EBUSY), which
+# stays intact.
+mount_rexfs
+echo data >"$MNT/kept"
+sync
+mkfs.rexfs -q -f "$DEV" 2>"$WORK_ERR" && die "mkfs.rexfs -f formatted a mounted device"
+grep -q "mounted, or in use" "$WORK_ERR" || die "mkfs.rexfs: $(cat "$WORK_ERR")"
+fsck.rexfs -y "$DEV" 2>"$WORK_ERR" >&2 && die "fsck.rexfs -y opened a mounted device"
+grep -q "mounted, or in use" "$WORK_ERR" || die "fsck.rexfs -y: $(cat "$WORK_ERR")"
+echo "mkfs.rexfs -f and fsck.rexfs -y of the mounted device: refused ($(head -1 "$WORK_ERR"))"
+expect_eq "$(cat "$MNT/kept")" data "a file of the mounted filesystem"
+umount "$MNT"
+check_fsck
 unload

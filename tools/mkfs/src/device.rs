@@ -4,7 +4,7 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use rexfs_format::BLOCK_SIZE;
@@ -12,6 +12,11 @@ use rexfs_format::BLOCK_SIZE;
 /// Blocks moved per system call by [`Device::read_region`] and
 /// [`Device::write_region`]: 1 MiB.
 const CHUNK_BLOCKS: u64 = 256;
+
+/// `O_EXCL` of Linux's `<fcntl.h>`: without `O_CREAT`, a block device
+/// that is mounted (or held exclusively) fails to open with `EBUSY`; a
+/// regular file ignores it.
+const O_EXCL: i32 = 0o200;
 
 /// An open device, addressed in [`BLOCK_SIZE`] blocks.
 ///
@@ -23,14 +28,21 @@ pub struct Device {
 }
 
 impl Device {
-    /// Opens the device or image at `path`, for writing too if `writable`.
+    /// Opens the device or image at `path`, for writing too if `writable`:
+    /// then a block device that is mounted is refused (as mkfs.xfs and
+    /// e2fsck refuse it), whatever `-f` says.
     pub fn open(path: &Path, writable: bool) -> io::Result<Self> {
         let name = path.display().to_string();
         let mut file = OpenOptions::new()
             .read(true)
             .write(writable)
+            .custom_flags(if writable { O_EXCL } else { 0 })
             .open(path)
-            .map_err(|e| annotate(e, format_args!("cannot open {name}")))?;
+            .map_err(|e| {
+                let busy = e.raw_os_error() == Some(16); // EBUSY
+                let why = if busy { " (mounted, or in use)" } else { "" };
+                annotate(e, format_args!("cannot open {name}{why}"))
+            })?;
         // Seeking to the end gives the size of block devices and files alike.
         let size = file
             .seek(SeekFrom::End(0))
