@@ -1192,9 +1192,14 @@ def giveback(run, r, rng):
 SCENARIOS = {"unwritten": unwritten, "wb-punch": wb_punch, "fault-punch": fault_punch, "dio-mmap": dio_mmap,
              "inline": inline, "truncate": truncate, "giveback": giveback}
 NAMES = list(SCENARIOS)
-# Every scenario of races.py has its stress version, but those that need a
-# DAX mount (pmem), which the stress suite's filesystems do not have.
-assert set(races.SCENARIOS) - races.NEEDS_DAX <= set(SCENARIOS), set(races.SCENARIOS) - set(SCENARIOS)
+# The shared-extent scenarios of races.py (clone, dedupe, copy-on-write)
+# have no stress version yet (issue 19); they need reflink, which ext4 has
+# not.
+NOT_STRESSED_YET = {"wb-clone", "dedupe-dio", "dedupe-pte", "cow-fsync"}
+# Every other scenario of races.py has its stress version, but those that
+# need a DAX mount (pmem), which the stress suite's filesystems do not have.
+assert set(races.SCENARIOS) - races.NEEDS_DAX - NOT_STRESSED_YET <= set(SCENARIOS), \
+    set(races.SCENARIOS) - races.NEEDS_DAX - NOT_STRESSED_YET - set(SCENARIOS)
 HIT = {"unwritten": "with the store written back and dropped during the write",
        "wb-punch": "with the punch during writeback",
        "fault-punch": "with stores during the punch or zero range",
