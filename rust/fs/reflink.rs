@@ -158,13 +158,11 @@ fn staging_chunk(
         .next_multiple_of(STAGING_CHUNK)
         .min(e.logical_end())
         .min(cow.next_mapped(end));
-    let end = match end < limit {
-        true => match alloc.shared_run(sb, physical(end), limit - end)? {
-            (true, run) => end + run,
-            (false, _) => end,
-        },
-        false => end,
-    };
+    if end < limit {
+        if let (true, run) = alloc.shared_run(sb, physical(end), limit - end)? {
+            return Ok((start, end + run));
+        }
+    }
     Ok((start, end))
 }
 

@@ -39,7 +39,7 @@ impl Device {
             .custom_flags(if writable { O_EXCL } else { 0 })
             .open(path)
             .map_err(|e| {
-                let busy = e.raw_os_error() == Some(16); // EBUSY
+                let busy = e.kind() == io::ErrorKind::ResourceBusy;
                 let why = if busy { " (mounted, or in use)" } else { "" };
                 annotate(e, format_args!("cannot open {name}{why}"))
             })?;
