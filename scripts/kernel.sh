@@ -94,7 +94,7 @@ build() {
 		# The other flavour's finished build of this version has the same
 		# source, never written to (builds go to O=): link it, file by file.
 		local done_other
-		done_other=$(ls -d "$CACHE"/linux-"$version"-*/build/.rexfs-built 2>/dev/null | head -1)
+		done_other=$(ls -d "$CACHE"/linux-"$version"-*/build/.rexfs-built 2>/dev/null | head -1 || true)
 		if [ -n "$done_other" ]; then
 			log "hard-linking the source of ${done_other%/build/.rexfs-built}"
 			mkdir -p "$dir"
