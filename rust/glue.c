@@ -200,9 +200,23 @@ bool rvfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino,
 	return dir_emit(ctx, name, len, ino, type);
 }
 
+/*
+ * The up-to-date buffer of @block. One read from the disk now loses the
+ * verified flag (see rvfs_buffer_verified) that an earlier copy of the
+ * block had: the filesystem checks the contents again, as ext4 does.
+ */
 struct buffer_head *rvfs_sb_bread(struct super_block *sb, u64 block)
 {
-	return sb_bread(sb, block);
+	struct buffer_head *bh = sb_getblk(sb, block);
+
+	if (!bh || bh_uptodate_or_lock(bh))
+		return bh;
+	clear_buffer_verified(bh);
+	if (__bh_read(bh, REQ_META, true)) {
+		brelse(bh);
+		return NULL;
+	}
+	return bh;
 }
 
 struct buffer_head *rvfs_getblk_zeroed(struct super_block *sb, u64 block)
@@ -301,6 +315,16 @@ int rvfs_dax_break_layout(struct inode *inode, loff_t start, loff_t end)
 void rvfs_buffer_unlock(struct buffer_head *bh)
 {
 	unlock_buffer(bh);
+}
+
+bool rvfs_buffer_verified(struct buffer_head *bh)
+{
+	return buffer_verified(bh);
+}
+
+void rvfs_set_buffer_verified(struct buffer_head *bh)
+{
+	set_buffer_verified(bh);
 }
 
 ssize_t rvfs_generic_write_sync(struct kiocb *iocb, ssize_t count)

@@ -81,6 +81,8 @@ struct buffer_head *rvfs_getblk_locked(struct super_block *sb, u64 block);
 void rvfs_buffer_unlock_uptodate(struct buffer_head *bh);
 void rvfs_buffer_lock(struct buffer_head *bh);
 void rvfs_buffer_unlock(struct buffer_head *bh);
+bool rvfs_buffer_verified(struct buffer_head *bh);
+void rvfs_set_buffer_verified(struct buffer_head *bh);
 void rvfs_forget_block(struct super_block *sb, u64 block);
 struct buffer_head *rvfs_find_block(struct super_block *sb, u64 block);
 

@@ -43,6 +43,16 @@
 #   BENCH_COLUMNS="..."   only these columns (rexfs xfs ext4 raw)
 #   BENCH_JOB_TIMEOUT     seconds one run of a job may take, then it failed
 #                         (default 3 x BENCH_RUNTIME + 900)
+#   BENCH_SCALE=0         1: the scaling jobs too (`make bench SCALE=1`): per-
+#                         operation times in one directory of 1k, 10k and
+#                         100k entries and in files of 1k, 10k and 100k
+#                         extents (tests/bench/scale.py), their ratios after
+#                         the table; the raw column n/a
+#   BENCH_SCALE_MILLION=1 with BENCH_SCALE=1, the directory of 1,000,000
+#                         entries too (job scale_dir_1m, rows of its own);
+#                         rexfs and ext4 are then made with -N 1100000
+#   BENCH_SCALE_TIMEOUT=3600 seconds one run of a 1k-100k scaling job may take
+#   BENCH_SCALE_MILLION_TIMEOUT=10800 and one run of scale_dir_1m
 # From scripts/run.sh: BENCH_PMEM_MIB (the VM's pmem, 1024; not read here),
 # BENCH_MODULE (the rexfs.ko built for this kernel)
 # and BENCH_MODULE_NOTE (how), BENCH_KERNEL (which kernel this is),
@@ -82,6 +92,10 @@ DAX_MIB=${BENCH_DAX_MIB:-256}
 CLONE_MIB=${BENCH_CLONE_MIB:-1024}
 COW_MIB=${BENCH_COW_MIB:-256}
 JOB_TIMEOUT=${BENCH_JOB_TIMEOUT:-$((RUNTIME * 3 + 900))}
+SCALE=${BENCH_SCALE:-0}
+SCALE_MILLION=${BENCH_SCALE_MILLION:-1}
+SCALE_TIMEOUT=${BENCH_SCALE_TIMEOUT:-3600}
+SCALE_MILLION_TIMEOUT=${BENCH_SCALE_MILLION_TIMEOUT:-10800}
 MODULE=${BENCH_MODULE:-$MODULE}
 OUTDIR=${REXFS_OUT:-/tmp/bench-out}
 LOGDIR=$OUTDIR/bench-logs
@@ -193,8 +207,39 @@ row clone clone ms "FICLONE of a ${CLONE_MIB} MiB file, + fsync"
 job cow_write fs files=cow-src,cow-dst
 row cow_write cow_write MiB/s "overwrite of a ${COW_MIB} MiB clone (copy on write), 1 MiB writes + fsync"
 
-# Later rows (issue 21) go here: under SCALE=1 (passed through by
-# scripts/run.sh), the scaling benchmark as its own group.
+# The scaling benchmark (issue 21), with BENCH_SCALE=1: a job per workload
+# and size, so that a size that fails or overruns its timeout (the largest
+# ones on a filesystem that does not scale) costs only its own rows. The
+# rows go by operation, the sizes one under the other; report.py compares
+# the 100k rows with the 1k ones (rows named scale_*_1k, scale_*_100k).
+if [ "$SCALE" = 1 ]; then
+	GROUP="scaling: one directory of N empty files, created in name order; stat and unlink of 1,000 random names"
+	for n in 1k 10k 100k; do job scale_dir_$n "fs raw"; done
+	for n in 1k 10k 100k; do row scale_dir_$n scale_dir_create_$n us/op "create, $n entries"; done
+	for n in 1k 10k 100k; do row scale_dir_$n scale_dir_stat_$n us/op "stat, cold, $n entries"; done
+	for n in 1k 10k 100k; do row scale_dir_$n scale_dir_list_$n us/entry "readdir (scandir), cold, $n entries"; done
+	for n in 1k 10k 100k; do row scale_dir_$n scale_dir_unlink_$n us/op "unlink, cold, $n entries"; done
+
+	GROUP="scaling: a file of N 4 KiB extents (every other block written, the others holes); 1,000 random blocks"
+	for n in 1k 10k 100k; do job scale_extents_$n "fs raw"; done
+	for n in 1k 10k 100k; do row scale_extents_$n scale_extents_read_$n us/op "read 4 KiB, cold, $n extents"; done
+	for n in 1k 10k 100k; do
+		row scale_extents_$n scale_extents_dsync_$n us/op "O_DSYNC 4 KiB write into a hole, $n extents"
+	done
+
+	# Last: a run that failed or overran its timeout leaves up to a million
+	# files behind (removing them could take as long), which no later job
+	# then meets.
+	if [ "$SCALE_MILLION" = 1 ]; then
+		GROUP="scaling: one directory of 1,000,000 empty files, as above"
+		job scale_dir_1m "fs raw"
+		row scale_dir_1m scale_dir_create_1m us/op "create"
+		row scale_dir_1m scale_dir_stat_1m us/op "stat, cold"
+		row scale_dir_1m scale_dir_list_1m us/entry "readdir (scandir), cold"
+		row scale_dir_1m scale_dir_unlink_1m us/op "unlink, cold"
+		row scale_dir_1m scale_dir_total_1m s "create + list + lookup + remove, the whole directory"
+	fi
+fi
 
 if [ -n "${BENCH_JOBS:-}" ]; then
 	read -ra JOBS <<<"$BENCH_JOBS"
@@ -205,10 +250,15 @@ fi
 # is_dax_job JOB: JOB runs on /dev/pmem0, not on the mounted disks.
 is_dax_job() { [ "${JOB_WHERE[$1]}" = dax ]; }
 # DISKS_USED: some job runs on the disks (else they are not made or
-# mounted); DAX_USED: some job runs on /dev/pmem0.
+# mounted); DAX_USED: some job runs on /dev/pmem0. MKFS_INODES: mkfs.rexfs's
+# and mkfs.ext4's inode count, for the million-entry directory above their
+# default (one per 16 KiB: 262,144 on a 4 GiB disk); XFS allocates its
+# inodes as it needs them.
 DISKS_USED= DAX_USED=
+MKFS_INODES=()
 for j in "${JOBS[@]}"; do
 	if is_dax_job "$j"; then DAX_USED=1; else DISKS_USED=1; fi
+	[ "$j" != scale_dir_1m ] || MKFS_INODES=(-N 1100000)
 done
 
 # ---- Running one measurement ----
@@ -303,6 +353,34 @@ job_meta() {
 	local d=$2/meta; fresh "$1" "$d"
 	mkdir "$d" && timeout -k 30 "$JOB_TIMEOUT" python3 "$BENCH/measure.py" meta "$d" "$META_FILES"
 }
+
+# The scaling jobs (tests/bench/scale.py): WORKLOAD (dir or extents) at N
+# entries or extents, its rows named for TAG; n/a on the raw device. A run
+# removes its directory or file itself (the directory's removal is timed),
+# and a column that failed a run has no further run of the job, so there is
+# nothing to clear first.
+# scale_job COLUMN TARGET WORKLOAD N TAG
+scale_job() {
+	local col=$1 workload=$3 n=$4 tag=$5 limit=$SCALE_TIMEOUT r status
+	if [ "$col" = raw ]; then
+		for r in ${JOB_ROWS[scale_${workload}_$tag]}; do echo "$r n/a"; done
+		return 0
+	fi
+	[ "$tag" != 1m ] || limit=$SCALE_MILLION_TIMEOUT
+	timeout -k 30 "$limit" python3 "$BENCH/scale.py" "$workload" "$2/scale-$workload-$tag" "$n" "$tag"
+	status=$?
+	# Not finishing in time is this benchmark's likeliest result on a
+	# filesystem that does not scale: the log says so in words.
+	[ "$status" != 124 ] || echo "scale.py $workload $n: not done within $limit s" >&2
+	return "$status"
+}
+job_scale_dir_1k() { scale_job "$1" "$2" dir 1000 1k; }
+job_scale_dir_10k() { scale_job "$1" "$2" dir 10000 10k; }
+job_scale_dir_100k() { scale_job "$1" "$2" dir 100000 100k; }
+job_scale_dir_1m() { scale_job "$1" "$2" dir 1000000 1m; }
+job_scale_extents_1k() { scale_job "$1" "$2" extents 1000 1k; }
+job_scale_extents_10k() { scale_job "$1" "$2" extents 10000 10k; }
+job_scale_extents_100k() { scale_job "$1" "$2" extents 100000 100k; }
 
 # The reflink jobs: a file written and synced, cloned (and overwritten).
 # write_synced PATH MIB: PATH, MIB MiB of data, fsynced.
@@ -532,11 +610,11 @@ module_matches() {
 # make_fs FS DEV: a fresh FS on DEV.
 make_fs() {
 	case $1 in
-	rexfs) module_matches && load && mkfs.rexfs -q -f "$2" ;;
+	rexfs) module_matches && load && mkfs.rexfs -q -f "${MKFS_INODES[@]}" "$2" ;;
 	xfs) mkfs.xfs -f -q "$2" ;;
 	# Initialise the inode tables and journal now: by default ext4 zeroes
 	# them from a kernel thread after mount, which would run during the jobs.
-	ext4) mkfs.ext4 -F -q -E lazy_itable_init=0,lazy_journal_init=0 "$2" ;;
+	ext4) mkfs.ext4 -F -q -E lazy_itable_init=0,lazy_journal_init=0 "${MKFS_INODES[@]}" "$2" ;;
 	esac
 }
 
@@ -616,11 +694,14 @@ header() {
 			echo "pmem:    none (BENCH_PMEM_MIB=0): the DAX rows are n/a"
 		fi
 	fi
+	if ((${#MKFS_INODES[@]})); then
+		echo "mkfs:    rexfs and ext4 with ${MKFS_INODES[*]} (the 1,000,000-entry directory)"
+	fi
 	echo "tools:   $(fio --version), $(xfs_io -V), $(python3 -V)"
 	echo "method:  best of $RUNS runs per cell, (n%) = (max - min) / max over them; a job's runs"
 	echo "         interleaved over the columns in rotating order, the page cache dropped before"
 	echo "         each; throughput as the tool measured it (fio's JSON, xfs_io's report, timers"
-	echo "         inside the process for mmap and metadata). rexfs/XFS > 1: rexfs faster."
+	echo "         inside the process for mmap, metadata and scaling). rexfs/XFS > 1: rexfs faster."
 	echo "         failed: a run failed (bench-logs/); n/a: not supported; -: not run."
 	echo "         TCG: compare the columns of one table, not numbers across machines or runs."
 }

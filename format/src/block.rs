@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The header that starts every metadata block other than the superblock
-//! and the inode table: bitmap, directory, extent, extended attribute and
-//! refcount table blocks.
+//! and the inode table: bitmap, directory, extent, extended attribute,
+//! refcount table and B+tree node blocks.
 
 use super::{
     crc32c_without_field, get_u32, get_u64, put_u32, put_u64, FormatError, Result, BLOCK_SIZE,
 };
 
 /// Size of the header that starts every bitmap, directory, extent,
-/// extended attribute and refcount table block.
+/// extended attribute, refcount table and B+tree node block.
 pub const HEADER_SIZE: usize = 32;
 
 /// The type of a metadata block, stored as its header magic.
@@ -26,6 +26,8 @@ pub enum BlockKind {
     /// Refcount table block, "RXRC" (see
     /// [`verify_refcount_block`](super::verify_refcount_block)).
     Refcount = 0x5258_5243,
+    /// B+tree node, "RXBT" (see [`BTree`](super::BTree)).
+    BtreeNode = 0x5258_4254,
 }
 
 /// Header of a metadata block:
@@ -61,18 +63,26 @@ impl BlockHeader {
         put_u32(block, HDR_CRC, crc);
     }
 
-    /// Checks that `block` is a sealed block of `kind` stored at `blkno`;
-    /// returns its owner.
-    ///
-    /// Rules: a whole block; the magic of `kind` and the block's own number
-    /// ([`FormatError::BadHeader`]); the checksum; the reserved bytes zero.
-    pub fn verify(block: &[u8], kind: BlockKind, blkno: u64) -> Result<u64> {
+    /// The cheap part of [`BlockHeader::verify`], for a block that passed
+    /// it since it was read from disk: the magic of `kind` and the block's
+    /// own number; returns the owner.
+    pub fn identify(block: &[u8], kind: BlockKind, blkno: u64) -> Result<u64> {
         if block.len() != BLOCK_SIZE {
             return Err(FormatError::BadField("short block"));
         }
         if get_u32(block, HDR_MAGIC) != kind as u32 || get_u64(block, HDR_BLKNO) != blkno {
             return Err(FormatError::BadHeader);
         }
+        Ok(get_u64(block, HDR_OWNER))
+    }
+
+    /// Checks that `block` is a sealed block of `kind` stored at `blkno`;
+    /// returns its owner.
+    ///
+    /// Rules: a whole block; the magic of `kind` and the block's own number
+    /// ([`FormatError::BadHeader`]); the checksum; the reserved bytes zero.
+    pub fn verify(block: &[u8], kind: BlockKind, blkno: u64) -> Result<u64> {
+        let owner = Self::identify(block, kind, blkno)?;
         if get_u32(block, HDR_CRC) != crc32c_without_field(block, HDR_CRC) {
             return Err(FormatError::BadChecksum);
         }
@@ -81,7 +91,7 @@ impl BlockHeader {
                 "block header reserved bytes not zero",
             ));
         }
-        Ok(get_u64(block, HDR_OWNER))
+        Ok(owner)
     }
 }
 

@@ -270,6 +270,22 @@ impl<'a> DirBlock<'a> {
         Ok(DirBlock { block })
     }
 
+    /// `block`, stored at `blkno`, as a block of directory `dir` that
+    /// passed [`DirBlock::verify`] since it was read from disk (the module
+    /// keeps a flag on its buffer): only the header's identity is checked
+    /// again ([`BlockHeader::identify`]), against a stale pointer to it.
+    pub fn trusted(block: &'a [u8], blkno: u64, dir: u64) -> Result<Self> {
+        if BlockHeader::identify(block, BlockKind::Directory, blkno)? != dir {
+            return Err(FormatError::BadHeader);
+        }
+        Ok(DirBlock { block })
+    }
+
+    /// The longest new entry the block could take ([`block_room`]).
+    pub fn room(&self) -> usize {
+        block_room(self.block)
+    }
+
     /// The entries, used and free, in order.
     pub fn entries(&self) -> impl Iterator<Item = DirEntry<'a>> {
         // Verified: every entry parses.
@@ -336,6 +352,118 @@ pub fn clear_dir_slack(block: &mut [u8]) {
         offset = next;
     }
 }
+
+/// Hashed directory index (feature
+/// [`FEATURE_INCOMPAT_DIR_INDEX`](super::FEATURE_INCOMPAT_DIR_INDEX)), as
+/// XFS's node directories: a directory of more than one data block has a
+/// [`TreeKind::DirIndex`](super::TreeKind::DirIndex) B+tree of keys
+/// without values, two kinds of them:
+///
+/// - a name key, [`name_key`], for each used entry: the entry's name hash
+///   ([`dir_hash`]) and its address (block index and offset). A lookup
+///   reads the keys of the name's hash and the data blocks they point to:
+///   O(log N) block reads in a directory of N entries;
+/// - a free-space key, [`free_key`], for each data block with room for an
+///   entry: the longest run an entry could take there and the block index.
+///   A create takes the first key at or after the room it needs: O(log N).
+///
+/// The data blocks keep the layout of every directory (entries that never
+/// move, so a `readdir` position, the entry's byte address, stays valid
+/// across inserts and deletes) at file blocks below
+/// [`DIR_DATA_BLOCKS_MAX`]; a data block left without entries is freed (a
+/// hole: `readdir` skips it). The tree's nodes are blocks of the directory
+/// too, mapped in its extents: the root, which never moves, at file block
+/// [`DIR_INDEX_ROOT`], every other node at [`DIR_INDEX_NODES`] plus its
+/// disk block number (unique, and found without a search). A directory of
+/// one data block has no index: small directories stay one block.
+pub const DIR_INDEX_ROOT: u64 = 1 << 32;
+/// File block of a directory index node other than the root: this plus
+/// the node's disk block number. See [`DIR_INDEX_ROOT`].
+pub const DIR_INDEX_NODES: u64 = DIR_INDEX_ROOT + 1;
+/// Data blocks an indexed directory may have: an entry's address
+/// (`index * BLOCK_SIZE + offset`, a multiple of [`DIRENT_ALIGN`]) divided
+/// by the alignment fits the 32 bits of a name key.
+pub const DIR_DATA_BLOCKS_MAX: u64 = 1 << 23;
+/// Top bit of a free-space key; name keys have it clear.
+const FREE_KEY_BIT: u64 = 1 << 63;
+
+/// The 31-bit hash of a name in a directory index: CRC-32C, top bit
+/// dropped (name keys keep the key's top bit clear).
+pub fn dir_hash(name: &[u8]) -> u32 {
+    super::crc32c(name) >> 1
+}
+
+/// The name key of the entry `name` at byte `offset` of data block
+/// `index`: `hash << 32 | address / DIRENT_ALIGN`.
+pub fn name_key(name: &[u8], index: u64, offset: usize) -> u64 {
+    name_key_first(dir_hash(name)) | ((index * BLOCK_SIZE as u64 + offset as u64) >> 3)
+}
+
+/// The smallest name key of `hash`: the names of a hash are the keys from
+/// here up to the next hash's.
+pub fn name_key_first(hash: u32) -> u64 {
+    u64::from(hash) << 32
+}
+
+/// The hash of a name key, or `None` for a free-space key.
+pub fn name_key_hash(key: u64) -> Option<u32> {
+    (key & FREE_KEY_BIT == 0).then_some((key >> 32) as u32)
+}
+
+/// The entry address a name key points to: data block index and byte
+/// offset.
+pub fn name_key_address(key: u64) -> (u64, usize) {
+    let address = (key & 0xffff_ffff) << 3;
+    (
+        address / BLOCK_SIZE as u64,
+        (address % BLOCK_SIZE as u64) as usize,
+    )
+}
+
+/// The free-space key of data block `index`, whose longest run for a new
+/// entry is `room` bytes: `1 << 63 | room << 32 | index`.
+pub fn free_key(room: usize, index: u64) -> u64 {
+    FREE_KEY_BIT | (room as u64) << 32 | index
+}
+
+/// The smallest free-space key of a block with at least `room` bytes for a
+/// new entry.
+pub fn free_key_first(room: usize) -> u64 {
+    free_key(room, 0)
+}
+
+/// The room and data block index of a free-space key, or `None` for a
+/// name key.
+pub fn free_key_parts(key: u64) -> Option<(usize, u64)> {
+    (key & FREE_KEY_BIT != 0).then_some((((key >> 32) & 0x7fff_ffff) as usize, key & 0xffff_ffff))
+}
+
+/// The longest new entry a directory block could take: the most that any
+/// entry's `rec_len` holds beyond its own name (a free slot, all of it);
+/// an empty block has `BLOCK_SIZE - HEADER_SIZE`. For a block just
+/// written or verified: the walk stops at the first entry that does not
+/// parse. A block with less than [`dirent_size`]`(1)` of room gets no
+/// free-space key.
+pub fn block_room(block: &[u8]) -> usize {
+    DirEntries {
+        block,
+        offset: HEADER_SIZE,
+    }
+    .map_while(|entry| entry.ok())
+    .map(|e| {
+        let used = if e.ino == 0 {
+            0
+        } else {
+            dirent_size(e.name.len())
+        };
+        e.rec_len - used
+    })
+    .max()
+    .unwrap_or(0)
+}
+
+/// The room of a directory block without entries.
+pub const EMPTY_BLOCK_ROOM: usize = BLOCK_SIZE - HEADER_SIZE;
 
 #[cfg(test)]
 mod tests {

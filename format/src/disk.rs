@@ -18,7 +18,8 @@
 //!
 //! Each on-disk object is defined in a file of its own next to this one
 //! (`crc.rs`, `superblock.rs`, `block.rs`, `bitmap.rs`, `extent.rs`,
-//! `inode.rs`, `journal.rs`, `dir.rs`, `xattr.rs`, `refcount.rs`) and
+//! `inode.rs`, `journal.rs`, `dir.rs`, `xattr.rs`, `refcount.rs`, and
+//! `btree.rs`, the B+tree of extent trees and directory indexes) and
 //! re-exported here, so that every name of the format is a name of this
 //! module. This file keeps what they share: the format-wide constants,
 //! [`FormatError`] and the little-endian field helpers.
@@ -45,7 +46,10 @@
 //! - extents: [`Extent::check`], [`ExtentBlock::decode`], the chain with
 //!   [`ExtentChainWalk`] (its length bounded by the extent count, so a loop
 //!   ends), the whole map with [`ExtentMapVerifier`] (order, directory and
-//!   symlink shapes);
+//!   symlink shapes, directory index placement);
+//! - B+tree nodes (extent trees, directory indexes): [`verify_node_header`]
+//!   and the checks of every node against its parent as [`BTree`] reads it
+//!   ([`BTree::check`] walks a whole tree);
 //! - directory blocks: [`DirBlock::verify`] (the whole block before any
 //!   entry is used), [`DirEntry::check`], [`check_entry_target`] (the inode
 //!   an entry names), [`DirEntry::check_slack`] (fsck only);
@@ -66,6 +70,8 @@
 mod bitmap;
 #[path = "block.rs"]
 mod block;
+#[path = "btree.rs"]
+mod btree;
 #[path = "crc.rs"]
 mod crc;
 #[path = "dir.rs"]
@@ -85,6 +91,7 @@ mod xattr;
 
 pub use bitmap::*;
 pub use block::*;
+pub use btree::*;
 pub use crc::*;
 pub use dir::*;
 pub use extent::*;

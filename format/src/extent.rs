@@ -4,7 +4,8 @@
 
 use super::{
     get_u32, get_u64, mode, put_u32, put_u64, BlockHeader, BlockKind, DiskInode, FormatError,
-    Geometry, Result, BLOCK_SIZE, HEADER_SIZE, INODE_EXTENTS,
+    Geometry, Record, Result, BLOCK_SIZE, DIR_DATA_BLOCKS_MAX, DIR_INDEX_NODES, DIR_INDEX_ROOT,
+    HEADER_SIZE, INODE_EXTENTS,
 };
 
 /// On-disk size of an [`Extent`].
@@ -71,6 +72,50 @@ impl Extent {
             return Err(FormatError::BadField("extent outside the data area"));
         }
         Ok(())
+    }
+}
+
+/// Rule of a directory index's extent (see [`DIR_INDEX_ROOT`]): the root
+/// alone at [`DIR_INDEX_ROOT`], any other node at [`DIR_INDEX_NODES`] plus
+/// its disk block number.
+fn check_dir_index_extent(e: &Extent) -> Result<()> {
+    let placed = if e.logical == DIR_INDEX_ROOT {
+        e.len == 1
+    } else {
+        e.logical - DIR_INDEX_NODES == e.physical
+    };
+    if !placed {
+        return Err(FormatError::BadField(
+            "directory index block at the wrong file block",
+        ));
+    }
+    Ok(())
+}
+
+impl Extent {
+    /// The extent as a record of an extent tree
+    /// ([`FEATURE_INCOMPAT_EXTENT_TREE`](super::FEATURE_INCOMPAT_EXTENT_TREE)):
+    /// keyed by its file block, the value `physical: u64, len: u32, flags: u32`.
+    pub fn to_record(self) -> Record {
+        let mut value = [0; 16];
+        put_u64(&mut value, 0, self.physical);
+        put_u32(&mut value, 8, self.len);
+        put_u32(&mut value, 12, self.flags);
+        Record {
+            key: self.logical,
+            value,
+        }
+    }
+
+    /// The extent a record of an extent tree holds (see
+    /// [`Extent::to_record`]).
+    pub fn from_record(record: &Record) -> Self {
+        Extent {
+            logical: record.key,
+            physical: get_u64(&record.value, 0),
+            len: get_u32(&record.value, 8),
+            flags: get_u32(&record.value, 12),
+        }
     }
 }
 
@@ -253,7 +298,9 @@ impl ExtentChainWalk {
 /// than the extent count, and as many; sorted by file block without
 /// overlapping; a directory's size a whole number of blocks, and its blocks
 /// written, from file block 0 without a hole up to its size and none past
-/// it; a symlink not inline has one
+/// it (with a directory index, [`DIR_INDEX_ROOT`]: holes after block 0,
+/// and the index's nodes, the root at [`DIR_INDEX_ROOT`] and every other
+/// node at [`DIR_INDEX_NODES`] plus its disk block); a symlink not inline has one
 /// written block, at file block 0. (Regular files may have holes and
 /// blocks past their size: fallocate with `KEEP_SIZE` leaves unwritten
 /// ones there. Other inodes have no extents: [`DiskInode::decode`].)
@@ -262,27 +309,33 @@ pub struct ExtentMapVerifier {
     geometry: Geometry,
     kind: u16,
     inline: bool,
+    dir_index: bool,
     size: u64,
     size_blocks: u64,
     count: u64,
     seen: u64,
     end: u64,
+    /// End of a directory's last data block.
+    dir_data_end: u64,
     data_blocks: u64,
 }
 
 impl ExtentMapVerifier {
     /// A verifier of the extents of `inode` (decoded) on a filesystem of
-    /// `geometry`.
-    pub fn new(inode: &DiskInode, geometry: &Geometry) -> Self {
+    /// `geometry`, with directory indexes if `dir_index` (feature
+    /// [`FEATURE_INCOMPAT_DIR_INDEX`](super::FEATURE_INCOMPAT_DIR_INDEX)).
+    pub fn new(inode: &DiskInode, geometry: &Geometry, dir_index: bool) -> Self {
         ExtentMapVerifier {
             geometry: *geometry,
             kind: inode.file_type(),
             inline: inode.is_inline(),
+            dir_index,
             size: inode.size,
             size_blocks: inode.size.div_ceil(BLOCK_SIZE as u64),
             count: inode.extent_count.into(),
             seen: 0,
             end: 0,
+            dir_data_end: 0,
             data_blocks: 0,
         }
     }
@@ -306,11 +359,21 @@ impl ExtentMapVerifier {
         let unwritten = e.flags & EXTENT_UNWRITTEN != 0;
         match self.kind {
             mode::S_IFDIR => {
+                let index = self.dir_index && e.logical >= DIR_INDEX_ROOT;
+                if !index {
+                    self.dir_data_end = e.logical_end();
+                }
                 if unwritten {
                     return bad("unwritten directory block");
                 }
-                if e.logical > end {
+                if index {
+                    return check_dir_index_extent(e);
+                }
+                if e.logical > end && !(self.dir_index && end > 0) {
                     return bad("hole in a directory");
+                }
+                if self.dir_index && e.logical_end() > DIR_DATA_BLOCKS_MAX {
+                    return bad("directory data block past the index's reach");
                 }
                 if e.logical_end() > self.size_blocks {
                     return bad("directory block past its size");
@@ -337,7 +400,7 @@ impl ExtentMapVerifier {
         if self.kind == mode::S_IFDIR && !self.size.is_multiple_of(BLOCK_SIZE as u64) {
             return bad("directory size not a multiple of the block size");
         }
-        if self.kind == mode::S_IFDIR && self.end != self.size_blocks {
+        if self.kind == mode::S_IFDIR && self.dir_data_end != self.size_blocks {
             return bad("directory size does not match its blocks");
         }
         // More blocks, or others, are the rule of push.
@@ -612,7 +675,12 @@ mod tests {
     /// What verifying `extents` as those of `inode` gives: the data block
     /// count, or the first error.
     fn verify_map(inode: &DiskInode, extents: &[Extent]) -> Result<u64> {
-        let mut v = ExtentMapVerifier::new(inode, &geometry());
+        verify_map_with(inode, extents, false)
+    }
+
+    /// [`verify_map`] with directory indexes or without.
+    fn verify_map_with(inode: &DiskInode, extents: &[Extent], dir_index: bool) -> Result<u64> {
+        let mut v = ExtentMapVerifier::new(inode, &geometry(), dir_index);
         for e in extents {
             v.push(e)?;
         }
@@ -745,6 +813,51 @@ mod tests {
         let extents = [extent(1, d, 1)];
         assert_eq!(
             verify_map(&with_count(directory(2), &extents), &extents),
+            bad("hole in a directory")
+        );
+    }
+
+    #[test]
+    fn extent_map_rule_directory_index() {
+        let d = geometry().data_start;
+        let indexed =
+            |extents: &[Extent]| verify_map_with(&with_count(directory(3), extents), extents, true);
+        // Holes after block 0, the root and the other nodes in place.
+        let extents = [
+            extent(0, d, 1),
+            extent(2, d + 1, 1),
+            extent(DIR_INDEX_ROOT, d + 2, 1),
+            extent(DIR_INDEX_NODES + d + 3, d + 3, 2),
+        ];
+        assert_eq!(indexed(&extents), Ok(5));
+        assert_eq!(
+            indexed(&extents[1..]),
+            bad("hole in a directory"),
+            "block 0 is never a hole"
+        );
+        for misplaced in [
+            extent(DIR_INDEX_ROOT, d + 2, 2),
+            extent(DIR_INDEX_NODES + d + 4, d + 3, 1),
+        ] {
+            let extents = [extent(0, d, 3), misplaced];
+            assert_eq!(
+                indexed(&extents),
+                bad("directory index block at the wrong file block")
+            );
+        }
+        let extents = [extent(0, d, 1), extent(DIR_DATA_BLOCKS_MAX, d + 1, 1)];
+        let inode = DiskInode {
+            size: (DIR_DATA_BLOCKS_MAX + 1) * BLOCK_SIZE as u64,
+            ..with_count(directory(1), &extents)
+        };
+        assert_eq!(
+            verify_map_with(&inode, &extents, true),
+            bad("directory data block past the index's reach")
+        );
+        // Without the feature, none of it.
+        let extents = [extent(0, d, 1), extent(2, d + 1, 1)];
+        assert_eq!(
+            verify_map_with(&with_count(directory(3), &extents), &extents, false),
             bad("hole in a directory")
         );
     }

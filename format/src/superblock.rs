@@ -41,9 +41,22 @@ pub const FEATURE_INCOMPAT_DAX_FLAG: u32 = 2;
 /// clone and a copy-on-write change the refcounts, the bitmap and the
 /// extents of two files together, atomically only through the journal.
 pub const FEATURE_INCOMPAT_REFLINK: u32 = 4;
+/// Incompatible feature: a directory of more than one data block has a
+/// hashed index, and its data blocks may have holes (see
+/// [`super::DIR_INDEX_ROOT`]).
+pub const FEATURE_INCOMPAT_DIR_INDEX: u32 = 8;
+/// Incompatible feature: the extents of an inode beyond the
+/// [`super::INODE_EXTENTS`] in the inode are stored in a
+/// [`TreeKind::Extent`](super::TreeKind::Extent) B+tree whose root is the
+/// inode's `extent_block`, keyed by file block, instead of a chain of
+/// extent blocks: a change rewrites O(log N) blocks, not the chain.
+pub const FEATURE_INCOMPAT_EXTENT_TREE: u32 = 16;
 /// Incompatible features this version understands.
-pub const FEATURE_INCOMPAT_SUPPORTED: u32 =
-    FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_DAX_FLAG | FEATURE_INCOMPAT_REFLINK;
+pub const FEATURE_INCOMPAT_SUPPORTED: u32 = FEATURE_INCOMPAT_JOURNAL
+    | FEATURE_INCOMPAT_DAX_FLAG
+    | FEATURE_INCOMPAT_REFLINK
+    | FEATURE_INCOMPAT_DIR_INDEX
+    | FEATURE_INCOMPAT_EXTENT_TREE;
 /// Read-only compatible features this version understands (none yet).
 pub const FEATURE_RO_COMPAT_SUPPORTED: u32 = 0;
 
@@ -256,9 +269,10 @@ mod sb_off {
 impl Superblock {
     /// A superblock for a new, empty filesystem with `geometry`. The root
     /// directory and the metadata blocks are accounted as used. The
-    /// journal and reflink features are those of the geometry's regions.
+    /// journal and reflink features are those of the geometry's regions;
+    /// directory indexes and extent trees are on.
     pub fn new(geometry: Geometry, now: i64, uuid: [u8; 16]) -> Self {
-        let mut features = 0;
+        let mut features = FEATURE_INCOMPAT_DIR_INDEX | FEATURE_INCOMPAT_EXTENT_TREE;
         if geometry.has_journal() {
             features |= FEATURE_INCOMPAT_JOURNAL;
         }
@@ -542,7 +556,8 @@ mod tests {
 
     #[test]
     fn superblock_rule_incompat_features() {
-        for features in [9, 0x8000_0001] {
+        // The journal's bit with the first unknown one, and the last.
+        for features in [0x21, 0x8000_0001] {
             assert_eq!(
                 decode_changed(|b| put_u32(b, sb_off::FEATURE_INCOMPAT, features)),
                 Err(FormatError::UnknownFeatures)
@@ -571,7 +586,10 @@ mod tests {
         let sb = Superblock::new(g, 1_700_000_000, [7; 16]);
         assert_eq!(
             sb.feature_incompat,
-            FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK
+            FEATURE_INCOMPAT_JOURNAL
+                | FEATURE_INCOMPAT_REFLINK
+                | FEATURE_INCOMPAT_DIR_INDEX
+                | FEATURE_INCOMPAT_EXTENT_TREE
         );
         let mut block = [0u8; BLOCK_SIZE];
         sb.encode(&mut block);

@@ -10,20 +10,27 @@
 //! and "..", which are not stored (every entry offset is at least
 //! [`format::HEADER_SIZE`]).
 //!
+//! With the `DIR_INDEX` feature, a directory that outgrows its first block
+//! gets a hashed index ([`super::dir_index`]): lookups, creates and removals
+//! then read O(log N) blocks, and a data block left empty is freed (a hole
+//! that `readdir` skips).
+//!
 //! The VFS holds the directory's `i_rwsem` (shared for lookup and readdir,
 //! exclusive for changes), which serialises the changes of its blocks.
 //! Every inode a namespace operation changes is written to its inode-table
 //! buffer right away ([`inode::save`]), so that `fsync` of the directory,
 //! which writes all dirty metadata buffers, makes the operation durable.
 
-use super::extent_map::written_block;
+use super::dir_index::{self, DirIndex};
+use super::extent_map::{written_block, FreedRuns};
 use super::ialloc::{self, orphan, CREATE_CREDITS, ORPHAN_CREDITS};
 use super::inode::{self, account_blocks, iget_entry, save, write_credits};
 use super::txn::{Credits, Txn};
 use super::{corrupted, RexInode, Rexfs};
 use crate::format::{
-    self, dirent_size, file_type, init_dir_block, write_dirent, BlockHeader, BlockKind, DirBlock,
-    DirEntry, Extent, HEADER_SIZE, MAX_NAME_LEN,
+    self, block_room, dir_hash, dirent_size, file_type, init_dir_block, write_dirent, BlockHeader,
+    BlockKind, DirBlock, DirEntry, Extent, DIR_DATA_BLOCKS_MAX, EMPTY_BLOCK_ROOM, HEADER_SIZE,
+    MAX_NAME_LEN,
 };
 use crate::vfs::{
     Buffer, DirEmitter, DirOps, Idmap, NewInodeKind, RenameFlag, RenameFlags, TmpFile,
@@ -51,29 +58,39 @@ fn read_block(dir: &RexInode, index: u64) -> Result<(u64, Buffer)> {
     Ok((blkno, sb.bread(blkno)?))
 }
 
-/// Calls `f` on each entry (used or free) of directory block `index` of
-/// `dir` until `f` returns `Some`, and returns that. Every walk of a
+/// Calls `f` on directory block `index` of `dir`. Every walk of a
 /// directory's blocks goes through here: the whole block is verified
 /// before `f` sees any of its entries, so that nothing acts on part of a
 /// block it then rejects (a `readdir` would emit its first entries again
-/// and again).
+/// and again). A block verified since it was read from disk is not
+/// verified again.
+fn with_block<R>(dir: &RexInode, index: u64, f: impl FnOnce(&DirBlock<'_>) -> R) -> Result<R> {
+    let sb = dir.super_block();
+    let ino = dir.ino();
+    let (blkno, buf) = read_block(dir, index)?;
+    let block = if buf.is_verified() {
+        DirBlock::trusted(buf.data(), blkno, ino)
+    } else {
+        DirBlock::verify(buf.data(), blkno, ino, sb.data().geometry().inode_count)
+    }
+    .map_err(|e| {
+        corrupted(
+            sb,
+            format_args!("directory {ino} block {blkno}: {}", e.reason()),
+        )
+    })?;
+    buf.set_verified();
+    Ok(f(&block))
+}
+
+/// Calls `f` on each entry (used or free) of directory block `index` of
+/// `dir` until `f` returns `Some`, and returns that.
 fn find_in_block<R>(
     dir: &RexInode,
     index: u64,
     mut f: impl FnMut(&DirEntry<'_>) -> Option<R>,
 ) -> Result<Option<R>> {
-    let sb = dir.super_block();
-    let ino = dir.ino();
-    let (blkno, buf) = read_block(dir, index)?;
-    let block = DirBlock::verify(buf.data(), blkno, ino, sb.data().geometry().inode_count)
-        .map_err(|e| {
-            corrupted(
-                sb,
-                format_args!("directory {ino} block {blkno}: {}", e.reason()),
-            )
-        })?;
-    let found = block.entries().find_map(|e| f(&e));
-    Ok(found)
+    with_block(dir, index, |block| block.entries().find_map(|e| f(&e)))
 }
 
 /// Where an entry is: block index, byte offset, and what it holds.
@@ -88,6 +105,9 @@ struct Slot {
 
 /// Finds the entry `name` of `dir`.
 fn find(dir: &RexInode, name: &[u8]) -> Result<Option<Slot>> {
+    if let Some(dir_index) = DirIndex::of(dir) {
+        return dir_index.find(name, |index, offset| find_indexed(dir, name, index, offset));
+    }
     for index in 0..block_count(dir) {
         let found = find_in_block(dir, index, |e| {
             (e.ino != 0 && e.name == name).then_some(Slot {
@@ -104,8 +124,40 @@ fn find(dir: &RexInode, name: &[u8]) -> Result<Option<Slot>> {
     Ok(None)
 }
 
+/// The entry at `offset` of data block `index` of `dir`, where a name key
+/// of `name`'s hash points: `Some` if it is `name`, `None` if another name
+/// of the same hash; damage if no entry of that hash is there.
+fn find_indexed(dir: &RexInode, name: &[u8], index: u64, offset: usize) -> Result<Option<Slot>> {
+    let found = find_in_block(dir, index, |e| {
+        (e.offset == offset && e.ino != 0).then(|| {
+            (
+                dir_hash(e.name) == dir_hash(name),
+                (e.name == name).then_some(Slot {
+                    index,
+                    offset,
+                    ino: e.ino,
+                    file_type: e.file_type,
+                }),
+            )
+        })
+    })?;
+    match found {
+        Some((true, slot)) => Ok(slot),
+        _ => Err(corrupted(
+            dir.super_block(),
+            format_args!(
+                "directory {}: index points to block {index} offset {offset}, not an entry of the name's hash",
+                dir.ino()
+            ),
+        )),
+    }
+}
+
 /// Whether `dir` has no entries.
 fn is_empty(dir: &RexInode) -> Result<bool> {
+    if let Some(dir_index) = DirIndex::of(dir) {
+        return Ok(!dir_index.has_names()?);
+    }
     for index in 0..block_count(dir) {
         if find_in_block(dir, index, |e| (e.ino != 0).then_some(()))?.is_some() {
             return Ok(false);
@@ -136,11 +188,14 @@ fn modify_block<R>(
 }
 
 /// What changing an entry of `dir` may change: the entry's block, or a new
-/// block (allocated, mapped), and the directory's inode.
-fn entry_credits(dir: &RexInode) -> Credits {
-    Credits::blocks(2)
+/// block (allocated, mapped) or an emptied one (freed), the directory's
+/// inode, and its index.
+fn entry_credits(dir: &RexInode) -> Result<Credits> {
+    Ok(Credits::blocks(2)
         .and(Credits::SUPER)
+        .and(Credits::revokes(1))
         .and(write_credits(dir, 1))
+        .and(dir_index::credits(dir)?))
 }
 
 /// What changing the links or times of an inode changes: its slot.
@@ -173,31 +228,50 @@ impl EntryCopy {
     }
 }
 
-/// Adds entry `name` -> `ino` to `dir` in `txn`, growing it by a block if
-/// no block has room.
-fn add_entry(txn: &Txn<'_>, dir: &RexInode, name: &[u8], ino: u64, ftype: u8) -> Result {
+/// Puts entry `name` -> `ino` in directory block `index` of `dir` in
+/// `txn`, if it has room: into a free slot that fits, or the slack after a
+/// used entry. Returns the entry's offset and the block's room after.
+fn insert_in_block(
+    txn: &Txn<'_>,
+    dir: &RexInode,
+    index: u64,
+    name: &[u8],
+    ino: u64,
+    ftype: u8,
+) -> Result<Option<(usize, usize)>> {
     let need = dirent_size(name.len());
-    for index in 0..block_count(dir) {
-        // A free slot that fits, or a used entry with enough slack after it.
-        let place = find_in_block(dir, index, |e| {
-            let used = if e.ino == 0 {
-                0
-            } else {
-                dirent_size(e.name.len())
-            };
-            (e.rec_len - used >= need).then(|| (e.offset, used, EntryCopy::of(e)))
-        })?;
-        if let Some((offset, used, entry)) = place {
-            return modify_block(txn, dir, index, |b| {
-                if used == 0 {
-                    write_dirent(b, offset, ino, entry.rec_len, ftype, name);
-                } else {
-                    write_dirent(b, offset, entry.ino, used, entry.file_type, entry.name());
-                    write_dirent(b, offset + used, ino, entry.rec_len - used, ftype, name);
-                }
-            });
+    let place = find_in_block(dir, index, |e| {
+        let used = if e.ino == 0 {
+            0
+        } else {
+            dirent_size(e.name.len())
+        };
+        (e.rec_len - used >= need).then(|| (e.offset, used, EntryCopy::of(e)))
+    })?;
+    let Some((offset, used, entry)) = place else {
+        return Ok(None);
+    };
+    let room = modify_block(txn, dir, index, |b| {
+        if used == 0 {
+            write_dirent(b, offset, ino, entry.rec_len, ftype, name);
+        } else {
+            write_dirent(b, offset, entry.ino, used, entry.file_type, entry.name());
+            write_dirent(b, offset + used, ino, entry.rec_len - used, ftype, name);
         }
-    }
+        block_room(b)
+    })?;
+    Ok(Some((offset + used, room)))
+}
+
+/// Maps a new directory block at the end of `dir` in `txn`, holding the
+/// one entry `name` -> `ino`; returns the block's index and room.
+fn add_block(
+    txn: &Txn<'_>,
+    dir: &RexInode,
+    name: &[u8],
+    ino: u64,
+    ftype: u8,
+) -> Result<(u64, usize)> {
     let sb = dir.super_block();
     let index = block_count(dir);
     let goal = dir.data().map.read(|map, _| map.goal_for(index));
@@ -214,7 +288,7 @@ fn add_entry(txn: &Txn<'_>, dir: &RexInode, name: &[u8], ino: u64, ftype: u8) ->
         blkno,
         owner: dir.ino(),
     };
-    txn.new_block(blkno, |b| {
+    let room = txn.new_block(blkno, |b| {
         init_dir_block(b);
         write_dirent(
             b,
@@ -225,10 +299,68 @@ fn add_entry(txn: &Txn<'_>, dir: &RexInode, name: &[u8], ino: u64, ftype: u8) ->
             name,
         );
         header.seal(b);
+        block_room(b)
     })?;
     dir.set_size((index as i64 + 1) * BLOCK_SIZE);
     account_blocks(dir);
-    Ok(())
+    Ok((index, room))
+}
+
+/// Makes the index of `dir`, whose blocks are all full, in `txn`: the keys
+/// of every entry and block.
+fn make_index<'a>(txn: &Txn<'_>, dir: &'a RexInode) -> Result<DirIndex<'a>> {
+    let dir_index = DirIndex::create(txn, dir)?;
+    for index in 0..block_count(dir) {
+        with_block(dir, index, |block| {
+            let names = block
+                .entries()
+                .filter(|e| e.ino != 0)
+                .map(|e| (e.name, e.offset));
+            dir_index.add_block(txn, index, names, block.room())
+        })??;
+    }
+    Ok(dir_index)
+}
+
+/// Adds entry `name` -> `ino` to `dir` in `txn`: in a block with room (the
+/// index's free-space keys find it; without an index, the first block with
+/// room), or else in a new block. A directory with the `DIR_INDEX` feature
+/// gets its index when its first block is full.
+fn add_entry(txn: &Txn<'_>, dir: &RexInode, name: &[u8], ino: u64, ftype: u8) -> Result {
+    let dir_index = match DirIndex::of(dir) {
+        Some(dir_index) => dir_index,
+        None => {
+            for index in 0..block_count(dir) {
+                if insert_in_block(txn, dir, index, name, ino, ftype)?.is_some() {
+                    return Ok(());
+                }
+            }
+            let features = dir.super_block().data().feature_incompat();
+            if block_count(dir) == 0 || features & format::FEATURE_INCOMPAT_DIR_INDEX == 0 {
+                return add_block(txn, dir, name, ino, ftype).map(drop);
+            }
+            make_index(txn, dir)?
+        }
+    };
+    if let Some((index, room)) = dir_index.block_with_room(dirent_size(name.len()))? {
+        let Some((offset, new_room)) = insert_in_block(txn, dir, index, name, ino, ftype)? else {
+            return Err(corrupted(
+                dir.super_block(),
+                format_args!(
+                    "directory {}: block {index} has not the room its index says",
+                    dir.ino()
+                ),
+            ));
+        };
+        dir_index.add_name(txn, name, index, offset)?;
+        return dir_index.set_room(txn, index, room, new_room);
+    }
+    if block_count(dir) >= DIR_DATA_BLOCKS_MAX {
+        return Err(ENOSPC);
+    }
+    let (index, room) = add_block(txn, dir, name, ino, ftype)?;
+    dir_index.add_name(txn, name, index, HEADER_SIZE)?;
+    dir_index.set_room(txn, index, 0, room)
 }
 
 /// A copy of the entry at `slot` of `dir`.
@@ -241,23 +373,62 @@ fn entry_at(dir: &RexInode, slot: Slot) -> Result<EntryCopy> {
 
 /// Removes the entry at `slot` of `dir` in `txn`: the entry before it in
 /// its block takes over its space, or it becomes a free slot if it is the
-/// first.
+/// first. With an index, its name key goes, and a block left empty (but
+/// the first) is freed.
 fn remove_entry(txn: &Txn<'_>, dir: &RexInode, slot: Slot) -> Result {
-    let prev = find_in_block(dir, slot.index, |e| {
-        (e.offset + e.rec_len == slot.offset).then(|| (e.offset, EntryCopy::of(e)))
+    let (prev, room) = with_block(dir, slot.index, |block| {
+        let prev = block
+            .entries()
+            .find(|e| e.offset + e.rec_len == slot.offset)
+            .map(|e| (e.offset, EntryCopy::of(&e)));
+        (prev, block.room())
     })?;
     let this = entry_at(dir, slot)?;
-    modify_block(txn, dir, slot.index, |b| match prev {
-        Some((offset, p)) => write_dirent(
-            b,
-            offset,
-            p.ino,
-            p.rec_len + this.rec_len,
-            p.file_type,
-            p.name(),
-        ),
-        None => write_dirent(b, slot.offset, 0, this.rec_len, 0, &[]),
-    })
+    let new_room = modify_block(txn, dir, slot.index, |b| {
+        match prev {
+            Some((offset, p)) => write_dirent(
+                b,
+                offset,
+                p.ino,
+                p.rec_len + this.rec_len,
+                p.file_type,
+                p.name(),
+            ),
+            None => write_dirent(b, slot.offset, 0, this.rec_len, 0, &[]),
+        }
+        block_room(b)
+    })?;
+    let Some(dir_index) = DirIndex::of(dir) else {
+        return Ok(());
+    };
+    dir_index.remove_name(txn, this.name(), slot.index, slot.offset)?;
+    if new_room == EMPTY_BLOCK_ROOM && slot.index != 0 {
+        dir_index.set_room(txn, slot.index, room, 0)?;
+        return free_block(txn, dir, slot.index);
+    }
+    dir_index.set_room(txn, slot.index, room, new_room)
+}
+
+/// Frees the empty data block `index` of indexed directory `dir` in
+/// `txn`; the directory ends at its last data block left.
+fn free_block(txn: &Txn<'_>, dir: &RexInode, index: u64) -> Result {
+    let mut freed = FreedRuns::new();
+    let end = dir.data().map.change(|map, _| -> Result<u64> {
+        map.remove(index, index + 1, &mut freed)?;
+        Ok(map.end_before(index + 1))
+    })?;
+    for &(blkno, len) in freed.iter() {
+        (blkno..blkno + len).try_for_each(|b| txn.forget(b))?;
+        dir.super_block()
+            .data()
+            .allocator()
+            .free_blocks(txn, blkno, len)?;
+    }
+    if index + 1 == block_count(dir) {
+        dir.set_size(end as i64 * BLOCK_SIZE);
+    }
+    account_blocks(dir);
+    Ok(())
 }
 
 /// Points the entry at `slot` of `dir` to `ino` in `txn`.
@@ -398,10 +569,19 @@ impl DirOps for Rexfs {
             }
             emitter.set_pos(HEADER_SIZE as i64);
         }
+        let indexed =
+            dir.super_block().data().feature_incompat() & format::FEATURE_INCOMPAT_DIR_INDEX != 0;
         while emitter.pos() < dir.size() {
             let pos = emitter.pos();
             let index = (pos / BLOCK_SIZE) as u64;
             let start = (pos % BLOCK_SIZE) as usize;
+            // A freed block of an indexed directory: on to the next one.
+            let next = dir.data().map.read(|map, _| map.next_mapped(index));
+            if indexed && next > index {
+                let next = next.min(block_count(dir));
+                emitter.set_pos(next as i64 * BLOCK_SIZE + HEADER_SIZE as i64);
+                continue;
+            }
             let full = find_in_block(dir, index, |e| {
                 if e.ino == 0 || e.offset < start {
                     return None;
@@ -429,7 +609,7 @@ impl DirOps for Rexfs {
         idmap: Idmap<'_>,
     ) -> Result<ARef<RexInode>> {
         check_name(name)?;
-        let credits = entry_credits(dir).and(CREATE_CREDITS).and(ORPHAN_CREDITS);
+        let credits = entry_credits(dir)?.and(CREATE_CREDITS).and(ORPHAN_CREDITS);
         let txn = Txn::start(dir.super_block(), credits)?;
         let inode = ialloc::create(&txn, dir, kind, mode, idmap)?;
         if let Err(e) = add_entry(&txn, dir, name, inode.ino(), inode::dirent_type(&inode)) {
@@ -449,7 +629,7 @@ impl DirOps for Rexfs {
     /// Adds hard link `name` in `dir` to `inode`.
     fn link(dir: &RexInode, name: &[u8], inode: &RexInode) -> Result {
         check_name(name)?;
-        let credits = entry_credits(dir).and(INODE_CREDITS).and(ORPHAN_CREDITS);
+        let credits = entry_credits(dir)?.and(INODE_CREDITS).and(ORPHAN_CREDITS);
         let txn = Txn::start(dir.super_block(), credits)?;
         add_entry(&txn, dir, name, inode.ino(), inode::dirent_type(inode))?;
         // An `O_TMPFILE` file gets its first link: it is no orphan any more.
@@ -472,7 +652,7 @@ impl DirOps for Rexfs {
         let slot = find_existing(dir, name, inode)?;
         check_removable(inode)?;
         check_link_drop(dir, inode)?;
-        let credits = entry_credits(dir).and(INODE_CREDITS).and(ORPHAN_CREDITS);
+        let credits = entry_credits(dir)?.and(INODE_CREDITS).and(ORPHAN_CREDITS);
         let txn = Txn::start(dir.super_block(), credits)?;
         remove_entry(&txn, dir, slot)?;
         drop_link(&txn, dir, inode)?;
@@ -500,8 +680,8 @@ impl DirOps for Rexfs {
         let same_dir = old_dir.ino() == new_dir.ino();
         let old_is_dir = old.data().is_dir();
         let old_slot = find_existing(old_dir, old_name, old)?;
-        let credits = entry_credits(old_dir)
-            .and(entry_credits(new_dir))
+        let credits = entry_credits(old_dir)?
+            .and(entry_credits(new_dir)?)
             .and(INODE_CREDITS.times(2))
             .and(CREATE_CREDITS)
             .and(ORPHAN_CREDITS.times(2));

@@ -9,21 +9,29 @@
 //!
 //! [`ExtentMapLock`]: super::lock::ExtentMapLock
 
+use super::btree::ExtentTreeNodes;
 use super::{corrupted, RexSb};
-use crate::format::{self, DiskInode, Extent, ExtentChainWalk, ExtentMapVerifier, FormatError};
+use crate::format::{
+    self, BTree, DiskInode, Extent, ExtentChainWalk, ExtentMapVerifier, FormatError, TreeKind,
+};
 use kernel::prelude::*;
 
 /// The extents of one inode, sorted by file block and non-overlapping
 /// (vmalloc-backed past what kmalloc gives: a file may have millions).
 pub(crate) struct ExtentMap {
     extents: KVVec<Extent>,
+    /// The file blocks `lo..=hi` at which extents may start, or have
+    /// started, whose stored copies differ from the map's since the map
+    /// was last stored (an extent tree syncs just those).
+    changed: Option<(u64, u64)>,
     /// Regular files: the data is in the inode (`InodeInfo::inline_data`)
     /// and there are no extents.
     pub(super) inline: bool,
 }
 
 /// Where the extents beyond the inode are stored: not part of the map (a
-/// change here changes no mapping), but behind the same lock.
+/// change here changes no mapping), but behind the same lock. Either a
+/// chain of extent blocks, or with the `EXTENT_TREE` feature a B+tree.
 #[derive(Default)]
 pub(crate) struct ExtentChain {
     /// The extent blocks storing the extents past the inode's, in chain
@@ -32,6 +40,22 @@ pub(crate) struct ExtentChain {
     /// The generation of the map that the inode and `blocks` were last
     /// filled from.
     pub(super) stored_generation: u64,
+    /// The root of the extent tree (0: none), and its node count.
+    pub(super) tree_root: u64,
+    pub(super) tree_nodes: u64,
+}
+
+impl ExtentChain {
+    /// The block the inode points to: the first of the chain, or the
+    /// tree's root (0: none).
+    pub(super) fn first_block(&self) -> u64 {
+        self.blocks.first().copied().unwrap_or(self.tree_root)
+    }
+
+    /// Blocks the extents take beyond the inode.
+    pub(super) fn block_count(&self) -> u64 {
+        self.blocks.len() as u64 + self.tree_nodes
+    }
 }
 
 /// Block runs an operation freed, to be returned to the allocator.
@@ -42,16 +66,49 @@ impl ExtentMap {
     pub(super) fn new() -> Self {
         ExtentMap {
             extents: KVVec::new(),
+            changed: None,
             inline: false,
         }
     }
 
     /// Loads and checks the extents of inode `ino`, read as `disk` and
     /// verified ([`DiskInode::verify`] bounds its extent count): those in the
-    /// inode, then those along its chain of extent blocks, which it returns
-    /// too. The map grows with the extents found, not by the count the inode
-    /// claims, and the walk reads no more blocks than that count needs.
+    /// inode, then those of its chain of extent blocks or its extent tree,
+    /// whose blocks it returns too. The map grows with the extents found,
+    /// not by the count the inode claims, and a chain walk reads no more
+    /// blocks than that count needs.
     pub(super) fn load(sb: &RexSb, ino: u64, disk: &DiskInode) -> Result<(Self, ExtentChain)> {
+        let geometry = sb.data().geometry();
+        let features = sb.data().feature_incompat();
+        let bad = |e: FormatError| corrupted(sb, format_args!("inode {ino}: {}", e.reason()));
+        let dir_index = features & format::FEATURE_INCOMPAT_DIR_INDEX != 0;
+        let mut verifier = ExtentMapVerifier::new(disk, geometry, dir_index);
+        let mut map = ExtentMap::new();
+        let mut chain = ExtentChain::default();
+        for extent in disk.inode_extents() {
+            verifier.push(&extent).map_err(bad)?;
+            map.extents.push(extent, GFP_KERNEL)?;
+        }
+        if features & format::FEATURE_INCOMPAT_EXTENT_TREE != 0 {
+            if disk.extent_block != 0 {
+                map.load_tree(sb, ino, disk.extent_block, &mut verifier, &mut chain)?;
+            }
+        } else {
+            map.load_chain(sb, ino, disk, &mut verifier, &mut chain)?;
+        }
+        verifier.finish().map_err(bad)?;
+        Ok((map, chain))
+    }
+
+    /// Loads the extents along the chain of extent blocks of `disk`.
+    fn load_chain(
+        &mut self,
+        sb: &RexSb,
+        ino: u64,
+        disk: &DiskInode,
+        verifier: &mut ExtentMapVerifier,
+        chain: &mut ExtentChain,
+    ) -> Result {
         let geometry = sb.data().geometry();
         let bad = |e: FormatError| corrupted(sb, format_args!("inode {ino}: {}", e.reason()));
         let bad_block = |blkno: u64, e: FormatError| {
@@ -60,13 +117,6 @@ impl ExtentMap {
                 format_args!("inode {ino}: extent block {blkno}: {}", e.reason()),
             )
         };
-        let mut verifier = ExtentMapVerifier::new(disk, geometry);
-        let mut map = ExtentMap::new();
-        let mut chain = ExtentChain::default();
-        for extent in disk.inode_extents() {
-            verifier.push(&extent).map_err(bad)?;
-            map.extents.push(extent, GFP_KERNEL)?;
-        }
         let mut walk = ExtentChainWalk::new(ino, disk);
         while let Some(blkno) = walk.next_block(geometry).map_err(bad)? {
             let buf = sb.bread(blkno)?;
@@ -74,12 +124,56 @@ impl ExtentMap {
             for i in 0..block.count {
                 let extent = block.extent(i);
                 verifier.push(&extent).map_err(|e| bad_block(blkno, e))?;
-                map.extents.push(extent, GFP_KERNEL)?;
+                self.extents.push(extent, GFP_KERNEL)?;
             }
             chain.blocks.push(blkno, GFP_KERNEL)?;
         }
-        verifier.finish().map_err(bad)?;
-        Ok((map, chain))
+        Ok(())
+    }
+
+    /// Loads the extents of the extent tree at `root`, checking the whole
+    /// tree on the way ([`BTree::check`]).
+    fn load_tree(
+        &mut self,
+        sb: &RexSb,
+        ino: u64,
+        root: u64,
+        verifier: &mut ExtentMapVerifier,
+        chain: &mut ExtentChain,
+    ) -> Result {
+        let mut nodes = 0;
+        let store = &mut ExtentTreeNodes {
+            sb,
+            ino,
+            txn: None,
+            nodes: &mut nodes,
+        };
+        let tree = BTree {
+            kind: TreeKind::Extent,
+            owner: ino,
+            root,
+        };
+        let mut failed = None;
+        let checked = tree.check(store, |_, _, record| {
+            let Some(record) = record.filter(|_| failed.is_none()) else {
+                return;
+            };
+            let extent = Extent::from_record(record);
+            failed = match verifier.push(&extent) {
+                Err(e) => Some(corrupted(
+                    sb,
+                    format_args!("inode {ino}: extent tree: {}", e.reason()),
+                )),
+                Ok(()) => self.extents.push(extent, GFP_KERNEL).err().map(Error::from),
+            };
+        });
+        let stats = store.check(checked)?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        chain.tree_root = root;
+        chain.tree_nodes = stats.nodes;
+        Ok(())
     }
 
     /// All extents, sorted.
@@ -100,6 +194,14 @@ impl ExtentMap {
         self.extents
             .get(i)
             .map_or(u64::MAX, |e| e.logical.max(logical))
+    }
+
+    /// The end of the last extent that starts before file block
+    /// `logical` (0: none).
+    pub(super) fn end_before(&self, logical: u64) -> u64 {
+        let i = self.extents.partition_point(|e| e.logical < logical);
+        i.checked_sub(1)
+            .map_or(0, |prev| self.extents[prev].logical_end())
     }
 
     /// Whether extents map every block of `first..end`.
@@ -126,10 +228,34 @@ impl ExtentMap {
         self.extents.iter().map(|e| u64::from(e.len)).sum()
     }
 
+    /// Records that the extents starting in `lo..=hi` changed.
+    fn mark_changed(&mut self, lo: u64, hi: u64) {
+        self.changed = Some(match self.changed {
+            Some((a, b)) => (a.min(lo), b.max(hi)),
+            None => (lo, hi),
+        });
+    }
+
+    /// Takes the range of file blocks whose extents changed since the last
+    /// call; a store that fails gives it back
+    /// with [`ExtentMap::restore_changed`].
+    pub(super) fn take_changed(&mut self) -> Option<(u64, u64)> {
+        self.changed.take()
+    }
+
+    /// Gives back a range [`ExtentMap::take_changed`] took.
+    pub(super) fn restore_changed(&mut self, (lo, hi): (u64, u64)) {
+        self.mark_changed(lo, hi);
+    }
+
     /// Adds `new`, which must not overlap any extent, merging it with its
     /// neighbours when they are contiguous on disk.
     pub(super) fn insert(&mut self, new: Extent) -> Result {
         let i = self.extents.partition_point(|e| e.logical < new.logical);
+        let lo = i
+            .checked_sub(1)
+            .map_or(new.logical, |prev| self.extents[prev].logical);
+        self.mark_changed(lo, new.logical);
         let joins = |a: &Extent, b: &Extent| {
             a.logical_end() == b.logical
                 && a.physical + u64::from(a.len) == b.physical
@@ -162,6 +288,11 @@ impl ExtentMap {
     /// `freed`.
     pub(super) fn remove(&mut self, start: u64, end: u64, freed: &mut FreedRuns) -> Result {
         let mut i = self.extents.partition_point(|e| e.logical_end() <= start);
+        if let Some(first) = self.extents.get(i).filter(|e| e.logical < end) {
+            // The keys of the extents cut, and of a split's tail (`end`).
+            let lo = first.logical;
+            self.mark_changed(lo, end);
+        }
         while i < self.extents.len() && self.extents[i].logical < end {
             let e = self.extents[i];
             let cut_start = e.logical.max(start);

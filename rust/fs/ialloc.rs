@@ -4,7 +4,7 @@
 //! are gone.
 
 use super::extent_map::{ExtentChain, ExtentMap, FreedRuns};
-use super::inode::{account_blocks, save, to_inode_flags, InodeInfo, InodeInit, InodeType};
+use super::inode::{self, account_blocks, save, to_inode_flags, InodeInfo, InodeInit, InodeType};
 use super::refcount::release_credits;
 use super::txn::{Credits, Txn};
 use super::{corrupted, xattr, RexInode, RexSb};
@@ -247,7 +247,7 @@ pub(super) const ORPHAN_CREDITS: Credits = Credits::blocks(2).and(Credits::SUPER
 fn evict_credits(inode: &RexInode) -> Credits {
     let sb = inode.super_block();
     let info = inode.data();
-    let chain = info.map.chain_len();
+    let chain = info.map.storage_blocks();
     let metadata_data = if info.data_is_metadata() {
         info.map.blocks()
     } else {
@@ -319,6 +319,7 @@ pub(super) fn evict(inode: &RexInode) {
         release_runs(&txn, inode, &data)?;
         free_staged(&txn, &staged)?;
         free_runs(&txn, &chain_runs)?;
+        inode::free_extent_tree(&txn, inode)?;
         xattr::evict(&txn, inode)?;
         {
             let mut alloc = sb.data().allocator();

@@ -4,19 +4,22 @@
 //! the inode table, writing them back, and finding them for file handles
 //! ([`ExportOps`]). Creating and freeing them is in [`super::ialloc`].
 
+use super::btree::ExtentTreeNodes;
 use super::extent_map::{written_block, ExtentChain, ExtentMap};
 use super::inode_table::{read_disk_inode, update_inode_slot};
 use super::lock::{ExtentMapLock, XattrLock};
 use super::txn::{Credits, Txn};
 use super::{corrupted, RexInode, RexSb, Rexfs};
 use crate::format::{
-    self, file_type, mode, DiskInode, ExtentBlock, Timestamp, INLINE_DATA_MAX, INODE_APPEND,
-    INODE_DAX, INODE_EXTENTS, INODE_IMMUTABLE, INODE_INLINE, INODE_NOATIME, INODE_NODUMP,
-    INODE_SHARED, INODE_SYNC, INODE_USER_FLAGS,
+    self, file_type, mode, BTree, DiskInode, ExtentBlock, Record, Timestamp, TreeKind,
+    FEATURE_INCOMPAT_EXTENT_TREE, INLINE_DATA_MAX, INODE_APPEND, INODE_DAX, INODE_EXTENTS,
+    INODE_IMMUTABLE, INODE_INLINE, INODE_NOATIME, INODE_NODUMP, INODE_SHARED, INODE_SYNC,
+    INODE_USER_FLAGS,
 };
 use crate::vfs::{
     Attrs, Buffer, ExportOps, InlineData, InodeFlag, InodeFlags, InodeParams, InodeTables, Owner,
 };
+use core::ops::ControlFlow;
 use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use kernel::{prelude::*, sync::aref::ARef};
 
@@ -355,16 +358,28 @@ impl ExportOps for Rexfs {
 }
 
 /// What writing `inode` may change after a change that added up to
-/// `new_extents` extents to its map: its inode-table block and its extent
-/// blocks, rewritten, grown (allocated: a bitmap block each and the
-/// superblock's counts) or shrunk (revoked).
+/// `new_extents` extents to its map: its inode-table block and the blocks
+/// that store its extents, rewritten (every one, at worst: a truncate
+/// changes them all), grown (allocated: a bitmap block each and the
+/// superblock's counts) or shrunk (revoked). A chain grows by a block per
+/// [`format::EXTENTS_PER_BLOCK`] extents; a tree by a split of each of at
+/// most [`TREE_LEVELS`] levels per extent.
 pub(super) fn write_credits(inode: &RexInode, new_extents: u32) -> Credits {
-    let chain = inode.data().map.chain_len();
-    let growth = new_extents.div_ceil(format::EXTENTS_PER_BLOCK as u32);
-    Credits::blocks(1 + chain + 2 * growth)
+    let stored = inode.data().map.storage_blocks();
+    let growth =
+        if inode.super_block().data().feature_incompat() & FEATURE_INCOMPAT_EXTENT_TREE != 0 {
+            new_extents.saturating_mul(TREE_LEVELS)
+        } else {
+            new_extents.div_ceil(format::EXTENTS_PER_BLOCK as u32)
+        };
+    Credits::blocks(1 + stored + 2 * growth)
         .and(Credits::SUPER)
-        .and(Credits::revokes(chain))
+        .and(Credits::revokes(stored))
 }
+
+/// Levels an extent tree may have in practice: four hold billions of
+/// extents (168 to a leaf, 252 to an interior node).
+const TREE_LEVELS: u32 = 4;
 
 /// Writes the in-memory inode to its slot in `txn`, and its extents beyond
 /// the inode to its extent blocks; sets the space it reports (`i_blocks`).
@@ -435,38 +450,18 @@ pub(super) fn save(txn: &Txn<'_>, inode: &RexInode) -> Result {
 
 /// Fills the extent fields and the data and extent block count of `disk`
 /// and, if the map changed since they were last stored, writes the extent
-/// blocks, growing or shrinking the chain to fit.
+/// blocks: the chain, grown or shrunk to fit, or the tree's changed
+/// records.
 fn store_extents(txn: &Txn<'_>, inode: &RexInode, disk: &mut DiskInode) -> Result {
     let sb = inode.super_block();
-    let ino = inode.ino();
+    let tree = sb.data().feature_incompat() & FEATURE_INCOMPAT_EXTENT_TREE != 0;
     inode.data().map.store(|map, generation, chain| -> Result {
-        let needed = map.chain_blocks_needed();
-        if chain.stored_generation != generation || chain.blocks.len() != needed {
-            let kept = chain.blocks.len().min(needed);
-            let mut alloc = sb.data().allocator();
-            while chain.blocks.len() < needed {
-                let goal = chain.blocks.last().map(|b| b + 1);
-                let (blkno, _) = alloc.alloc_blocks(txn, goal, 1)?;
-                chain.blocks.push(blkno, GFP_KERNEL)?;
-            }
-            while chain.blocks.len() > needed {
-                if let Some(blkno) = chain.blocks.pop() {
-                    txn.forget(blkno)?;
-                    alloc.free_blocks(txn, blkno, 1)?;
-                }
-            }
-            drop(alloc);
-            let rest = map.extents().get(INODE_EXTENTS..).unwrap_or(&[]);
-            for (i, chunk) in rest.chunks(format::EXTENTS_PER_BLOCK).enumerate() {
-                let blkno = chain.blocks[i];
-                let next = chain.blocks.get(i + 1).copied().unwrap_or(0);
-                let encode = |b: &mut [u8]| ExtentBlock::encode(b, blkno, ino, next, chunk);
-                if i < kept {
-                    txn.modify(&sb.bread(blkno)?, encode)?;
-                } else {
-                    txn.new_block(blkno, encode)?;
-                }
-            }
+        if tree {
+            store_tree(txn, inode, map, chain)?;
+        } else if chain.stored_generation != generation
+            || chain.blocks.len() != map.chain_blocks_needed()
+        {
+            store_chain(txn, inode, map, chain)?;
             chain.stored_generation = generation;
         }
         let extents = map.extents();
@@ -474,8 +469,192 @@ fn store_extents(txn: &Txn<'_>, inode: &RexInode, disk: &mut DiskInode) -> Resul
             e.encode(&mut disk.data[i * format::EXTENT_SIZE..]);
         }
         disk.extent_count = extents.len() as u32;
-        disk.extent_block = chain.blocks.first().copied().unwrap_or(0);
-        disk.blocks = map.data_blocks() + chain.blocks.len() as u64;
+        disk.extent_block = chain.first_block();
+        disk.blocks = map.data_blocks() + chain.block_count();
         Ok(())
     })
+}
+
+/// Frees the extent tree of `inode`, whose extents are all gone, in `txn`
+/// (an inode being freed: nothing stores its map again).
+pub(super) fn free_extent_tree(txn: &Txn<'_>, inode: &RexInode) -> Result {
+    inode.data().map.store(|_, _, chain| {
+        let nodes = &mut ExtentTreeNodes {
+            sb: inode.super_block(),
+            ino: inode.ino(),
+            txn: Some(txn),
+            nodes: &mut chain.tree_nodes,
+        };
+        destroy_tree(nodes, &mut chain.tree_root)
+    })
+}
+
+/// Frees the extent tree at `*root`, if there is one, through `nodes`.
+fn destroy_tree(nodes: &mut ExtentTreeNodes<'_, '_>, root: &mut u64) -> Result {
+    if *root == 0 {
+        return Ok(());
+    }
+    let tree = BTree {
+        kind: TreeKind::Extent,
+        owner: nodes.ino,
+        root: *root,
+    };
+    let destroyed = tree.destroy(nodes);
+    nodes.check(destroyed)?;
+    *root = 0;
+    Ok(())
+}
+
+/// Rewrites the chain of extent blocks of `inode` in `txn` with the
+/// extents of `map` past the inode's, growing or shrinking it to fit.
+fn store_chain(
+    txn: &Txn<'_>,
+    inode: &RexInode,
+    map: &ExtentMap,
+    chain: &mut ExtentChain,
+) -> Result {
+    let sb = inode.super_block();
+    let ino = inode.ino();
+    let needed = map.chain_blocks_needed();
+    let kept = chain.blocks.len().min(needed);
+    let mut alloc = sb.data().allocator();
+    while chain.blocks.len() < needed {
+        let goal = chain.blocks.last().map(|b| b + 1);
+        let (blkno, _) = alloc.alloc_blocks(txn, goal, 1)?;
+        chain.blocks.push(blkno, GFP_KERNEL)?;
+    }
+    while chain.blocks.len() > needed {
+        if let Some(blkno) = chain.blocks.pop() {
+            txn.forget(blkno)?;
+            alloc.free_blocks(txn, blkno, 1)?;
+        }
+    }
+    drop(alloc);
+    let rest = map.extents().get(INODE_EXTENTS..).unwrap_or(&[]);
+    for (i, chunk) in rest.chunks(format::EXTENTS_PER_BLOCK).enumerate() {
+        let blkno = chain.blocks[i];
+        let next = chain.blocks.get(i + 1).copied().unwrap_or(0);
+        let encode = |b: &mut [u8]| ExtentBlock::encode(b, blkno, ino, next, chunk);
+        if i < kept {
+            txn.modify(&sb.bread(blkno)?, encode)?;
+        } else {
+            txn.new_block(blkno, encode)?;
+        }
+    }
+    Ok(())
+}
+
+/// Brings the extent tree of `inode` up to date with `map` in `txn`: the
+/// records of the extents that changed since the last store. A store that
+/// fails leaves them marked changed.
+fn store_tree(
+    txn: &Txn<'_>,
+    inode: &RexInode,
+    map: &mut ExtentMap,
+    chain: &mut ExtentChain,
+) -> Result {
+    let Some(changed) = map.take_changed() else {
+        return Ok(());
+    };
+    let result = sync_tree(txn, inode, map, chain, changed);
+    if result.is_err() {
+        map.restore_changed(changed);
+    }
+    result
+}
+
+/// Makes the records of the extent tree of `inode` with keys in `lo..=hi`
+/// those of the extents of `map` past the inode's that start there; makes
+/// the tree for the first extent past the inode's, destroys it after the
+/// last. The tree holds the extents past the inode's: a change at or
+/// before the first of them may move extents between the inode and the
+/// tree, so it syncs from key 0 to past the first stored one and the first
+/// one to store.
+fn sync_tree(
+    txn: &Txn<'_>,
+    inode: &RexInode,
+    map: &ExtentMap,
+    chain: &mut ExtentChain,
+    (lo, hi): (u64, u64),
+) -> Result {
+    let ino = inode.ino();
+    let rest = map.extents().get(INODE_EXTENTS..).unwrap_or(&[]);
+    let nodes = &mut ExtentTreeNodes {
+        sb: inode.super_block(),
+        ino,
+        txn: Some(txn),
+        nodes: &mut chain.tree_nodes,
+    };
+    let Some(first) = rest.first() else {
+        return destroy_tree(nodes, &mut chain.tree_root);
+    };
+    let (tree, lo, hi) = if chain.tree_root == 0 {
+        let created = BTree::create(nodes, TreeKind::Extent, ino, first.physical);
+        let tree = nodes.check(created)?;
+        chain.tree_root = tree.root;
+        (tree, 0, u64::MAX)
+    } else {
+        let tree = BTree {
+            kind: TreeKind::Extent,
+            owner: ino,
+            root: chain.tree_root,
+        };
+        let first_stored = tree.first_at_or_after(nodes, 0);
+        let stored_first = nodes.check(first_stored)?.map(|r| r.key);
+        match stored_first {
+            Some(key) if lo > key && lo > first.logical => (tree, lo, hi),
+            _ => (
+                tree,
+                0,
+                hi.max(first.logical).max(stored_first.unwrap_or(0)),
+            ),
+        }
+    };
+    let mut stored = KVVec::<Record>::new();
+    let mut full = false;
+    let scanned = tree.scan(nodes, lo, |record| {
+        if record.key > hi {
+            return ControlFlow::Break(());
+        }
+        if stored.push(*record, GFP_KERNEL).is_err() {
+            full = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    nodes.check(scanned)?;
+    if full {
+        return Err(ENOMEM);
+    }
+    let start = rest.partition_point(|e| e.logical < lo);
+    let end = rest.partition_point(|e| e.logical <= hi);
+    let mut wanted = rest[start..end].iter().map(|e| e.to_record()).peekable();
+    let mut stored = stored.iter().copied().peekable();
+    loop {
+        let step = match (stored.peek().copied(), wanted.peek().copied()) {
+            (None, None) => break,
+            (Some(old), Some(new)) if old.key == new.key => {
+                stored.next();
+                wanted.next();
+                if old.value == new.value {
+                    continue;
+                }
+                tree.update(nodes, &new).map(drop)
+            }
+            (Some(old), Some(new)) if old.key < new.key => {
+                stored.next();
+                tree.remove(nodes, old.key).map(drop)
+            }
+            (Some(old), None) => {
+                stored.next();
+                tree.remove(nodes, old.key).map(drop)
+            }
+            (_, Some(new)) => {
+                wanted.next();
+                tree.insert(nodes, &new)
+            }
+        };
+        nodes.check(step)?;
+    }
+    Ok(())
 }

@@ -214,19 +214,21 @@ impl ExtentMapLock {
     pub(super) fn blocks(&self) -> u64 {
         let _nofs = NoFsScope::enter();
         let state = self.state.lock();
-        state.map.data_blocks() + state.chain.blocks.len() as u64
+        state.map.data_blocks() + state.chain.block_count()
     }
 
-    /// The number of extent blocks the map is stored in.
-    pub(super) fn chain_len(&self) -> u32 {
+    /// The number of blocks the map is stored in beyond the inode: extent
+    /// blocks, or extent tree nodes.
+    pub(super) fn storage_blocks(&self) -> u32 {
         let _nofs = NoFsScope::enter();
-        self.state.lock().chain.blocks.len() as u32
+        self.state.lock().chain.block_count() as u32
     }
 
-    /// Stores the map: `f` gets the map (unchanged: the generation stays)
-    /// with its generation, and the chain of extent blocks to bring up to
-    /// date.
-    pub(super) fn store<R>(&self, f: impl FnOnce(&ExtentMap, u64, &mut ExtentChain) -> R) -> R {
+    /// Stores the map: `f` gets the map with its generation, and the chain
+    /// of extent blocks or the tree to bring up to date. `f` changes no
+    /// mapping (the generation stays): it takes the map's record of what
+    /// changed since the last store.
+    pub(super) fn store<R>(&self, f: impl FnOnce(&mut ExtentMap, u64, &mut ExtentChain) -> R) -> R {
         let _nofs = NoFsScope::enter();
         let mut state = self.state.lock();
         let MapState { map, chain, .. } = &mut *state;

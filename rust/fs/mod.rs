@@ -22,8 +22,10 @@
 
 mod alloc;
 mod attr;
+mod btree;
 mod dax;
 mod dir;
+mod dir_index;
 mod errors;
 mod extent_map;
 mod file;

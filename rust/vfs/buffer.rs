@@ -74,6 +74,22 @@ impl Buffer {
         ret
     }
 
+    /// Whether [`Buffer::set_verified`] was called since the block was
+    /// last read from disk (jbd2's `BH_Verified`, as ext4 uses it).
+    pub(crate) fn is_verified(&self) -> bool {
+        // SAFETY: a referenced buffer head.
+        unsafe { vfs_bindings::rvfs_buffer_verified(self.as_raw()) }
+    }
+
+    /// Records that the block's contents passed the filesystem's checks,
+    /// so that later readers of the cached buffer may skip them. A buffer
+    /// read from disk again is a new buffer head, without the flag; blocks
+    /// the filesystem writes itself stay valid.
+    pub(crate) fn set_verified(&self) {
+        // SAFETY: a referenced buffer head; the flag is an atomic bit.
+        unsafe { vfs_bindings::rvfs_set_buffer_verified(self.as_raw()) }
+    }
+
     /// Writes the block if it is dirty and waits for it.
     pub(crate) fn sync(&self) -> Result {
         // SAFETY: a referenced buffer head.

@@ -163,8 +163,8 @@ impl<T: FileSystem, S> SuperBlock<T, S> {
         // SAFETY: the device is open and `s_blocksize` is set (the block size
         // is set first thing in `fill_super`).
         let bh = unsafe { vfs_bindings::rvfs_sb_bread(self.as_raw(), block) };
-        // SAFETY: `__bread_gfp` returns a referenced, up-to-date buffer head,
-        // or NULL on I/O error.
+        // SAFETY: `rvfs_sb_bread` returns a referenced, up-to-date buffer
+        // head, or NULL on I/O error or without memory.
         unsafe { Buffer::from_raw(bh) }.ok_or(EIO)
     }
 }

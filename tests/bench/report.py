@@ -16,10 +16,24 @@ best of the runs and, in parentheses, their spread: (max - min) / max. A
 cell with a failed run reads "failed"; one without a number its word; one
 never measured "-". The last column is rexfs's best over XFS's for a rate,
 XFS's over rexfs's for a time: above 1, rexfs is faster.
+
+The scaling rows (BENCH_SCALE=1) come in families, one row per size, named
+scale_FAMILY_1k, scale_FAMILY_10k, scale_FAMILY_100k; all are times. After
+the table, a "Scaling" section has a line per family with both a 1k and a
+100k row: rexfs's best at 100k over its best at 1k (the target: at most 2)
+and over XFS's best at 100k (at most 1.5), and whether each is in its
+target.
 """
+import re
 import sys
 
 COLUMNS = [("rexfs", "rexfs"), ("xfs", "XFS"), ("ext4", "ext4"), ("raw", "raw device")]
+
+SCALE_ROW = re.compile(r"^scale_(\w+)_(1k|100k)$")
+# The issue's targets: rexfs's time per operation at 100k at most this many
+# times its own at 1k, and XFS's at 100k.
+GROWTH_TARGET = 2.0
+XFS_TARGET = 1.5
 
 
 def is_rate(unit):
@@ -75,6 +89,7 @@ def main(rows_path, results_path):
                 values.setdefault((row, column), []).append(value)
 
     table = []  # (group, label, unit, [cells], ratio)
+    bests_of = {}  # row -> {column: best or None}
     for row, group, unit, label in rows:
         rate = is_rate(unit)
         cells, bests = [], {}
@@ -82,6 +97,7 @@ def main(rows_path, results_path):
             text, best = cell(values.get((row, col), []), rate)
             cells.append(text)
             bests[col] = best
+        bests_of[row] = bests
         r, x = bests["rexfs"], bests["xfs"]
         if r is not None and x is not None and r > 0 and x > 0:
             ratio = fmt(r / x if rate else x / r)
@@ -109,6 +125,46 @@ def main(rows_path, results_path):
             print(g)
             group = g
         print(line("  " + label, unit, cells, ratio))
+    scaling(rows, bests_of)
+
+
+def ratio_to_target(a, b, target):
+    """a / b and whether it is within TARGET; "-" without both numbers."""
+    if a is None or b is None or b <= 0:
+        return "-"
+    r = a / b
+    return f"{fmt(r)} {'ok' if r <= target else 'over'}"
+
+
+def scaling(rows, bests_of):
+    """The Scaling section: each family's 100k row against its 1k row and
+    against XFS's at 100k."""
+    families = {}  # family -> {size: (row, label)}, in table order
+    for row, _group, _unit, label in rows:
+        m = SCALE_ROW.match(row)
+        if m:
+            families.setdefault(m.group(1), {})[m.group(2)] = (row, label)
+    lines = []
+    for sizes in families.values():
+        if "1k" not in sizes or "100k" not in sizes:
+            continue
+        small, large = bests_of[sizes["1k"][0]], bests_of[sizes["100k"][0]]
+        lines.append((sizes["100k"][1],
+                      ratio_to_target(large["rexfs"], small["rexfs"], GROWTH_TARGET),
+                      ratio_to_target(large["rexfs"], large["xfs"], XFS_TARGET)))
+    if not lines:
+        return
+    titles = ("rexfs 100k / 1k", "rexfs / XFS at 100k")
+    label_w = max(len(l[0]) for l in lines) + 2
+    widths = [max([len(l[i + 1]) for l in lines] + [len(t)]) for i, t in enumerate(titles)]
+    print()
+    print(f"Scaling: rexfs's best time per operation at 100k over its own at 1k (target: at most"
+          f" {GROWTH_TARGET:g})")
+    print(f"and over XFS's at 100k (target: at most {XFS_TARGET:g}); \"over\": the target missed")
+    print("  ".join([" " * label_w] + [t.rjust(w) for t, w in zip(titles, widths)]).rstrip())
+    for label, growth, vs_xfs in lines:
+        print("  ".join([("  " + label).ljust(label_w), growth.rjust(widths[0]),
+                         vs_xfs.rjust(widths[1])]))
 
 
 if __name__ == "__main__":

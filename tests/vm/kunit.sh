@@ -1,11 +1,11 @@
 #!/bin/bash
-# The module's KUnit suites (extent map, allocator, iomap) run when it loads;
+# The module's KUnit suites (extent map, allocator, iomap, B+tree) run when it loads;
 # each must report every test case ok.
 #
 # order: 20
 . "$(dirname "$0")/lib.sh"
 load
-for suite in rexfs_extent_map rexfs_alloc rexfs_iomap; do
+for suite in rexfs_extent_map rexfs_alloc rexfs_iomap rexfs_btree; do
 	results=/sys/kernel/debug/kunit/$suite/results
 	[ -f "$results" ] || die "no KUnit results for $suite"
 	cat "$results"

@@ -29,11 +29,35 @@
 //! reported as pending (`-n` exits 0 for them, as it does for orphans after
 //! a crash), and freed by a repair.
 //!
+//! Two features keep maps in B+trees (`BTree`), which fsck walks whole with
+//! `BTree::check`: every node's header (`verify_node_header`, in the data
+//! area, owned by the inode), kind, level, key range, count and key order,
+//! as the module checks each node it reads. With the extent tree feature,
+//! the extents of an inode past the five in it are the records of the tree
+//! whose root is its `extent_block`, not a chain: they go through the
+//! extent map verifier in key order (as many as the extent count says,
+//! after the inode's), and the nodes are the inode's blocks, claimed and
+//! counted in its block count as extent blocks are. With the directory
+//! index feature, a directory's data blocks are its file blocks below
+//! `DIR_DATA_BLOCKS_MAX` (holes after block 0 allowed), the only ones read
+//! for entries; a directory of more than one of them has an index, the
+//! tree whose root it maps at `DIR_INDEX_ROOT`. The tree's nodes must be
+//! the index blocks the directory maps, no more (a mapped block the tree
+//! does not reach) and no fewer (a node not mapped, claimed all the same);
+//! its keys exactly a name key for each used entry (`name_key`) and a
+//! free-space key for each data block with room for an entry (`free_key`,
+//! with the block's `block_room`, of at least `dirent_size(1)`): each key
+//! missing or too many is reported, but those of damaged data blocks.
+//! Trees are not repaired. Damage that stops a walk leaves the tree's
+//! other blocks unknown, so that, as after a damaged chain, no repair
+//! frees a block as leaked.
+//!
 //! Every structure goes through the format's verifiers, the rules the
 //! module applies when it reads it (`DiskInode::decode` and the
-//! `DiskInode::verify_*` rules, `ExtentChainWalk`, `ExtentMapVerifier`,
-//! `DirEntry::check_*`, `XattrBlock::decode`, `verify_bitmap_header`,
-//! `Superblock::decode`), so that whatever the module rejects, fsck reports.
+//! `DiskInode::verify_*` rules, `ExtentChainWalk`, `BTree::check`,
+//! `ExtentMapVerifier`, `DirEntry::check_*`, `XattrBlock::decode`,
+//! `verify_bitmap_header`, `Superblock::decode`), so that whatever the
+//! module rejects, fsck reports.
 //! Their reasons are reported with where they were found. A few rules the
 //! module applies as it goes are checked here against what fsck computes
 //! instead, which says more and can be repaired: an inode's link count
@@ -51,13 +75,16 @@ use std::mem;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rexfs_format::{
-    bitmap_payload, check_entry_target, check_entry_type, check_symlink_target, clear_dir_slack,
-    dir_block_entries, file_type, mode, refcount_get, refcount_location, refcount_set,
-    seal_refcount_block, test_bit, verify_bitmap_header, verify_refcount_block, BlockHeader,
-    BlockKind, DirEntry, DiskInode, Extent, ExtentChainWalk, ExtentMapVerifier, Geometry,
-    JournalSuperblock, Superblock, XattrBlock, BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, EXTENT_UNWRITTEN,
-    FEATURE_INCOMPAT_DAX_FLAG, FEATURE_INCOMPAT_REFLINK, INODES_PER_BLOCK, INODE_DAX, INODE_SHARED,
-    INODE_SIZE, REFCOUNTS_PER_BLOCK, REFCOUNT_MAX, REFCOUNT_STAGING, ROOT_INO, STATE_ERRORS,
+    bitmap_payload, block_room, check_entry_target, check_entry_type, check_symlink_target,
+    clear_dir_slack, dir_block_entries, dirent_size, file_type, free_key_parts, mode, name_key,
+    name_key_address, refcount_get, refcount_location, refcount_set, seal_refcount_block, test_bit,
+    verify_bitmap_header, verify_node_header, verify_refcount_block, BTree, BlockHeader, BlockKind,
+    DirEntry, DiskInode, Extent, ExtentChainWalk, ExtentMapVerifier, FormatError, Geometry,
+    JournalSuperblock, NodeStore, Record, Superblock, TreeKind, TreeStats, XattrBlock,
+    BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, DIR_DATA_BLOCKS_MAX, DIR_INDEX_ROOT, EXTENT_UNWRITTEN,
+    FEATURE_INCOMPAT_DAX_FLAG, FEATURE_INCOMPAT_DIR_INDEX, FEATURE_INCOMPAT_EXTENT_TREE,
+    FEATURE_INCOMPAT_REFLINK, INODES_PER_BLOCK, INODE_DAX, INODE_EXTENTS, INODE_SHARED, INODE_SIZE,
+    REFCOUNTS_PER_BLOCK, REFCOUNT_MAX, REFCOUNT_STAGING, ROOT_INO, STATE_ERRORS,
 };
 use rexfs_mkfs::{bitmap_block, write_journal, Device};
 
@@ -526,12 +553,152 @@ struct Links {
 
 /// The block map of an inode as read from disk.
 struct ExtentMap {
-    /// All extents, in the inode then along the chain.
+    /// All extents, in the inode then along the chain or in the tree.
     extents: Vec<Extent>,
-    /// The extent blocks of the chain that were read.
-    chain: Vec<u64>,
-    /// Whether the whole chain was read.
+    /// The blocks holding the extents past the inode's that were read: the
+    /// extent blocks of the chain, or the nodes of the extent tree.
+    blocks: Vec<u64>,
+    /// Whether the whole chain or tree was read.
     complete: bool,
+}
+
+/// A directory whose entries are read after every block map.
+struct Dir {
+    ino: u64,
+    /// Its valid extents.
+    extents: Vec<Extent>,
+    /// Whether its block map was read whole: its data blocks and index
+    /// nodes are all among `extents`.
+    complete: bool,
+}
+
+/// What fsck reads the nodes of B+trees with: the device, read-only.
+/// Nothing changes a tree: fsck reports damage in one and repairs none.
+struct TreeNodes<'a> {
+    dev: &'a Device,
+    g: Geometry,
+    /// The last node read: the one a walk stopped at, if damage stopped it.
+    last: u64,
+}
+
+/// Why a walk of a tree stopped.
+enum TreeError {
+    /// Damage, found at the last node read.
+    Damage(FormatError),
+    /// The device failed.
+    Io(io::Error),
+}
+
+impl From<FormatError> for TreeError {
+    fn from(e: FormatError) -> Self {
+        TreeError::Damage(e)
+    }
+}
+
+/// The error of a tree change through [`TreeNodes`]: a bug, as fsck only
+/// walks trees.
+const READ_ONLY: FormatError = FormatError::BadField("fsck changes no tree");
+
+impl NodeStore for TreeNodes<'_> {
+    type Node = Vec<u8>;
+    type Error = TreeError;
+
+    fn bytes(node: &Vec<u8>) -> &[u8] {
+        node
+    }
+
+    /// Reads and checks node `blkno` as the module does: a block of the
+    /// data area, with a sealed node header of `owner`.
+    fn read(&mut self, blkno: u64, owner: u64) -> Result<Vec<u8>, TreeError> {
+        self.last = blkno;
+        if !self.g.is_data_range(blkno, 1) {
+            return Err(FormatError::BadField("tree node outside the data area").into());
+        }
+        let mut block = vec![0; BLOCK_SIZE];
+        self.dev
+            .read_blocks(blkno, &mut block)
+            .map_err(TreeError::Io)?;
+        verify_node_header(&block, blkno, owner)?;
+        Ok(block)
+    }
+
+    fn modify(
+        &mut self,
+        _blkno: u64,
+        _node: &Vec<u8>,
+        _f: impl FnOnce(&mut [u8]),
+    ) -> Result<(), TreeError> {
+        Err(READ_ONLY.into())
+    }
+
+    fn alloc(&mut self, _goal: u64) -> Result<(u64, Vec<u8>), TreeError> {
+        Err(READ_ONLY.into())
+    }
+
+    fn free(&mut self, _blkno: u64) -> Result<(), TreeError> {
+        Err(READ_ONLY.into())
+    }
+}
+
+/// Walks the whole of `tree` on `dev` with [`BTree::check`], which calls
+/// `visit` with each node and record it checked. A walk that damage
+/// stopped gives the node it stopped at and why; a device error is the
+/// outer error.
+fn check_tree(
+    dev: &Device,
+    g: &Geometry,
+    tree: &BTree,
+    visit: impl FnMut(u64, u8, Option<&Record>),
+) -> io::Result<Result<TreeStats, (u64, &'static str)>> {
+    let mut nodes = TreeNodes {
+        dev,
+        g: *g,
+        last: tree.root,
+    };
+    match tree.check(&mut nodes, visit) {
+        Ok(stats) => Ok(Ok(stats)),
+        Err(TreeError::Damage(e)) => Ok(Err((nodes.last, e.reason()))),
+        Err(TreeError::Io(e)) => Err(e),
+    }
+}
+
+/// Least room of a directory data block with a free-space key in its
+/// index: that of the shortest entry.
+const MIN_ROOM: usize = dirent_size(1);
+
+/// What the index of a directory must hold, from its data blocks: a name
+/// key for each used entry, a free-space key for each block with room.
+#[derive(Default)]
+struct ExpectedKeys {
+    /// The name keys, and the names of their entries.
+    names: BTreeMap<u64, Vec<u8>>,
+    /// The data blocks (file blocks) read, and their room; `None` for a
+    /// damaged one, whose keys are unknown and not compared.
+    rooms: BTreeMap<u64, Option<usize>>,
+}
+
+impl ExpectedKeys {
+    /// Adds the keys of `block`, data block `index`, if it parsed whole.
+    fn add_block(&mut self, index: u64, block: &[u8], blkno: u64, dir: u64, parsed: bool) {
+        if !parsed {
+            self.rooms.insert(index, None);
+            return;
+        }
+        // Parsed whole: every entry is there.
+        for entry in dir_block_entries(block, blkno, dir).into_iter().flatten() {
+            let Ok(entry) = entry else { break };
+            if entry.ino != 0 {
+                let key = name_key(entry.name, index, entry.offset);
+                self.names.insert(key, entry.name.to_vec());
+            }
+        }
+        self.rooms.insert(index, Some(block_room(block)));
+    }
+
+    /// Whether the keys of data block `index` are known, if it is one.
+    fn known(&self, index: u64) -> bool {
+        self.rooms.get(&index) != Some(&None)
+    }
 }
 
 /// The value of [`Checker::refs`] for a block claimed by something that is
@@ -573,8 +740,8 @@ struct Checker {
     inodes: BTreeMap<u64, DiskInode>,
     /// Inode slots that did not decode.
     bad_inodes: HashSet<u64>,
-    /// The valid extents of each directory, kept for reading its entries.
-    dirs: Vec<(u64, Vec<Extent>)>,
+    /// The directories, kept for reading their entries.
+    dirs: Vec<Dir>,
     /// Directory references to each inode.
     links: HashMap<u64, Links>,
     /// Whether every block map was read whole, so that `owner` is complete.
@@ -913,7 +1080,8 @@ impl Checker {
 
         let map = self.read_extents(dev, ino, inode)?;
         let mut complete = map.complete;
-        let mut verifier = ExtentMapVerifier::new(inode, &self.g);
+        let dir_index = self.sb.feature_incompat & FEATURE_INCOMPAT_DIR_INDEX != 0;
+        let mut verifier = ExtentMapVerifier::new(inode, &self.g, dir_index);
         let size_blocks = inode.size.div_ceil(BLOCK_SIZE as u64);
         let at =
             |i: usize, e: &Extent| format!("inode {ino}: extent {i} (file block {})", e.logical);
@@ -950,7 +1118,7 @@ impl Checker {
                     .report(format!("inode {ino}: {}", err.reason()));
             }
         }
-        for &blkno in &map.chain {
+        for &blkno in &map.blocks {
             self.claim(blkno, 1, ino, false);
         }
         if self.g.has_refcounts() && inode.file_type() == mode::S_IFREG && !inode.is_shared() {
@@ -959,7 +1127,7 @@ impl Checker {
         }
         if complete {
             let data: u64 = valid.iter().map(|e| u64::from(e.len)).sum();
-            self.check_block_count(ino, inode, data + map.chain.len() as u64 + xattr_blocks);
+            self.check_block_count(ino, inode, data + map.blocks.len() as u64 + xattr_blocks);
         } else {
             self.blocks_known = false;
         }
@@ -968,7 +1136,11 @@ impl Checker {
                 if !complete {
                     self.links_known = false;
                 }
-                self.dirs.push((ino, valid));
+                self.dirs.push(Dir {
+                    ino,
+                    extents: valid,
+                    complete,
+                });
             }
             mode::S_IFLNK => self.check_symlink_block(dev, ino, inode, &valid)?,
             _ => {}
@@ -1024,16 +1196,21 @@ impl Checker {
     }
 
     /// Reads the block map of `inode`: the extents in the inode, then those
-    /// along its chain of extent blocks, as [`ExtentChainWalk`] checks it.
+    /// along its chain of extent blocks, as [`ExtentChainWalk`] checks it,
+    /// or with the extent tree feature those of its extent tree.
     fn read_extents(&mut self, dev: &Device, ino: u64, inode: &DiskInode) -> io::Result<ExtentMap> {
         let mut map = ExtentMap {
             extents: inode.inode_extents().collect(),
-            chain: Vec::new(),
+            blocks: Vec::new(),
             complete: true,
         };
         if let Err(e) = inode.verify_extent_count(&self.g) {
             self.problems.report(format!("inode {ino}: {}", e.reason()));
             map.complete = false;
+            return Ok(map);
+        }
+        if self.sb.feature_incompat & FEATURE_INCOMPAT_EXTENT_TREE != 0 {
+            self.read_extent_tree(dev, ino, inode, &mut map)?;
             return Ok(map);
         }
         let mut walk = ExtentChainWalk::new(ino, inode);
@@ -1049,7 +1226,7 @@ impl Checker {
                     dev.read_blocks(blkno, &mut block)?;
                     match walk.visit(&block) {
                         Ok(eb) => {
-                            map.chain.push(blkno);
+                            map.blocks.push(blkno);
                             map.extents.extend((0..eb.count).map(|i| eb.extent(i)));
                             Ok(())
                         }
@@ -1070,6 +1247,47 @@ impl Checker {
             }
         }
         Ok(map)
+    }
+
+    /// Reads the extents of the extent tree of `inode`, if it has one (an
+    /// extent block, which the inode has if and only if it has more than
+    /// [`INODE_EXTENTS`] extents: `DiskInode::decode`), into `map`, checking
+    /// the whole tree as [`BTree::check`] does. The nodes it read are the
+    /// inode's, claimed as its extent blocks would be (a node found twice,
+    /// or claimed by another structure too, is reported by the claim).
+    fn read_extent_tree(
+        &mut self,
+        dev: &Device,
+        ino: u64,
+        inode: &DiskInode,
+        map: &mut ExtentMap,
+    ) -> io::Result<()> {
+        if inode.extent_block == 0 {
+            return Ok(());
+        }
+        let tree = BTree {
+            kind: TreeKind::Extent,
+            owner: ino,
+            root: inode.extent_block,
+        };
+        // A record past the extent count is one the verifier reports; more
+        // would only take memory.
+        let records = (inode.extent_count as usize).saturating_sub(INODE_EXTENTS) + 1;
+        let mut extents = Vec::new();
+        let checked = check_tree(dev, &self.g, &tree, |blkno, _, record| match record {
+            None => map.blocks.push(blkno),
+            Some(record) if extents.len() < records => {
+                extents.push(Extent::from_record(record));
+            }
+            Some(_) => {}
+        })?;
+        map.extents.append(&mut extents);
+        if let Err((blkno, why)) = checked {
+            self.problems
+                .report(format!("inode {ino}: extent tree node {blkno}: {why}"));
+            map.complete = false;
+        }
+        Ok(())
     }
 
     fn check_block_count(&mut self, ino: u64, inode: &DiskInode, blocks: u64) {
@@ -1122,29 +1340,64 @@ impl Checker {
         }
     }
 
+    /// Reads the entries of every directory, and with the directory index
+    /// feature checks each directory's index against them.
     fn read_directories(&mut self, dev: &Device) -> io::Result<()> {
-        for (dir, extents) in mem::take(&mut self.dirs) {
+        let indexed = self.sb.feature_incompat & FEATURE_INCOMPAT_DIR_INDEX != 0;
+        for dir in mem::take(&mut self.dirs) {
             let mut names = HashSet::new();
+            let mut keys = ExpectedKeys::default();
             // Unwritten blocks read as zeroes: they hold no entries.
-            for e in extents.iter().filter(|e| e.flags & EXTENT_UNWRITTEN == 0) {
-                dev.read_region(e.physical, e.len.into(), |blkno, block| {
-                    self.read_dir_block(dir, blkno, block, &mut names);
+            for e in dir
+                .extents
+                .iter()
+                .filter(|e| e.flags & EXTENT_UNWRITTEN == 0)
+            {
+                // With indexes, the data blocks are the file blocks below
+                // DIR_DATA_BLOCKS_MAX; the index's nodes are mapped past
+                // them (and anything in between is misplaced, which the
+                // verifier reported).
+                let data_end = if indexed {
+                    DIR_DATA_BLOCKS_MAX
+                } else {
+                    u64::MAX
+                };
+                let len = data_end.saturating_sub(e.logical).min(e.len.into());
+                if len == 0 {
+                    continue;
+                }
+                dev.read_region(e.physical, len, |blkno, block| {
+                    let parsed = self.read_dir_block(dir.ino, blkno, block, &mut names);
+                    if indexed {
+                        let index = e.logical + (blkno - e.physical);
+                        keys.add_block(index, block, blkno, dir.ino, parsed);
+                    }
                 })?;
+            }
+            if indexed {
+                self.check_dir_index(dev, &dir, keys)?;
             }
         }
         Ok(())
     }
 
     /// Checks the entries of block `blkno` of directory `dir` one by one,
-    /// with the module's rules, and counts the links they make.
-    fn read_dir_block(&mut self, dir: u64, blkno: u64, block: &[u8], names: &mut HashSet<Vec<u8>>) {
+    /// with the module's rules, and counts the links they make; returns
+    /// whether every entry parsed.
+    fn read_dir_block(
+        &mut self,
+        dir: u64,
+        blkno: u64,
+        block: &[u8],
+        names: &mut HashSet<Vec<u8>>,
+    ) -> bool {
         let entries = match dir_block_entries(block, blkno, dir) {
             Ok(entries) => entries,
             Err(e) => {
                 self.problems
                     .report(format!("directory {dir}: block {blkno}: {}", e.reason()));
                 self.links_known = false;
-                return;
+                return false;
             }
         };
         for entry in entries {
@@ -1154,7 +1407,7 @@ impl Checker {
                     self.problems
                         .report(format!("directory {dir}: block {blkno}: {}", e.reason()));
                     self.links_known = false;
-                    break;
+                    return false;
                 }
             };
             let at = if entry.ino == 0 {
@@ -1188,6 +1441,144 @@ impl Checker {
                     format!("{at}: {}", e.reason()),
                     Some(Fix::DirSlack(dir, blkno)),
                 );
+            }
+        }
+        true
+    }
+
+    /// Checks the index of directory `dir` (directory index feature), the
+    /// tree whose root the directory maps at [`DIR_INDEX_ROOT`]: walked
+    /// whole by [`BTree::check`]; its nodes exactly the index blocks the
+    /// directory maps (where each is mapped, the extent map verifier
+    /// checked); its keys exactly those `expected` from the data blocks.
+    /// A directory of more than one data block must have an index. Without
+    /// the whole block map, only the tree itself is checked.
+    fn check_dir_index(
+        &mut self,
+        dev: &Device,
+        dir: &Dir,
+        expected: ExpectedKeys,
+    ) -> io::Result<()> {
+        let ino = dir.ino;
+        // The index blocks the directory maps, and the root.
+        let mut mapped = BTreeSet::new();
+        let mut root = None;
+        for e in dir.extents.iter().filter(|e| e.logical >= DIR_INDEX_ROOT) {
+            mapped.extend(e.physical..e.physical + u64::from(e.len));
+            if e.logical == DIR_INDEX_ROOT {
+                root = Some(e.physical);
+            }
+        }
+        let Some(root) = root else {
+            if dir.complete {
+                let data_blocks = expected.rooms.len();
+                if data_blocks > 1 {
+                    self.problems.report(format!(
+                        "directory {ino}: {data_blocks} data blocks but no index"
+                    ));
+                }
+                self.report_unindexed(ino, mapped);
+            }
+            return Ok(());
+        };
+        let tree = BTree {
+            kind: TreeKind::DirIndex,
+            owner: ino,
+            root,
+        };
+        let mut nodes = Vec::new();
+        let mut keys = Vec::new();
+        let checked = check_tree(dev, &self.g, &tree, |blkno, _, record| match record {
+            None => nodes.push(blkno),
+            Some(record) => keys.push(record.key),
+        })?;
+        if let Err((blkno, why)) = checked {
+            self.problems
+                .report(format!("directory {ino}: index node {blkno}: {why}"));
+            // Nodes past the damage are not known: none may be taken for
+            // leaked and freed.
+            self.blocks_known = false;
+            return Ok(());
+        }
+        if !dir.complete {
+            return Ok(());
+        }
+        for blkno in nodes {
+            if !mapped.remove(&blkno) {
+                self.problems.report(format!(
+                    "directory {ino}: index node {blkno} is not mapped in the directory"
+                ));
+                // The tree's all the same: no repair frees it.
+                self.claim(blkno, 1, ino, false);
+            }
+        }
+        self.report_unindexed(ino, mapped);
+        self.compare_index_keys(ino, &keys, expected);
+        Ok(())
+    }
+
+    /// Reports the blocks that directory `ino` maps as index nodes but
+    /// that are not in its index (`mapped`, those left).
+    fn report_unindexed(&mut self, ino: u64, mapped: BTreeSet<u64>) {
+        for blkno in mapped {
+            self.problems.report(format!(
+                "directory {ino}: block {blkno}: mapped as an index node but not in the index"
+            ));
+        }
+    }
+
+    /// Compares the keys of the index of directory `ino`, `keys`, with
+    /// those its data blocks call for, `expected`: reports each key
+    /// missing and each key too many, but those of damaged data blocks.
+    fn compare_index_keys(&mut self, ino: u64, keys: &[u64], mut expected: ExpectedKeys) {
+        let mut has_free_key = HashSet::new();
+        for &key in keys {
+            let message = if let Some((room, index)) = free_key_parts(key) {
+                match expected.rooms.get(&index) {
+                    Some(None) => continue, // Damaged.
+                    Some(&Some(has)) if has == room && has >= MIN_ROOM => {
+                        has_free_key.insert(index);
+                        continue;
+                    }
+                    Some(&Some(has)) if has >= MIN_ROOM => format!(
+                        "free-space key of file block {index} says {room} bytes of room, \
+                         the block has {has}"
+                    ),
+                    Some(&Some(has)) => format!(
+                        "free-space key of file block {index}, which has no room for an entry \
+                         ({has} bytes)"
+                    ),
+                    None => format!(
+                        "free-space key of file block {index}, not a data block of the directory"
+                    ),
+                }
+            } else {
+                let (index, offset) = name_key_address(key);
+                if !expected.known(index) || expected.names.remove(&key).is_some() {
+                    continue;
+                }
+                format!("name key {key:#x} (file block {index}, offset {offset}) is no entry's")
+            };
+            self.problems
+                .report(format!("directory {ino}: index: {message}"));
+        }
+        for (key, name) in expected.names {
+            let (index, offset) = name_key_address(key);
+            self.problems.report(format!(
+                "directory {ino}: entry \"{}\" (file block {index}, offset {offset}): \
+                 no name key in the index",
+                name.escape_ascii()
+            ));
+        }
+        for (index, room) in expected.rooms {
+            match room {
+                Some(room) if room >= MIN_ROOM && !has_free_key.contains(&index) => {
+                    self.problems.report(format!(
+                        "directory {ino}: file block {index}: no free-space key in the index \
+                         (room {room})"
+                    ));
+                }
+                _ => {}
             }
         }
     }

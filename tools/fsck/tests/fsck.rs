@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use common::Image;
 use edit::{
     check, dir, expect, expect_repaired, extent, file, formatted, formatted_without_reflink,
-    inline_file, journal_superblock, messages, repair, Fs, BS, MIB,
+    formatted_without_trees, inline_file, journal_superblock, messages, repair, Fs, BS, MIB,
 };
 use rexfs_format::{
     file_type, mode, BlockHeader, BlockKind, DiskInode, Extent, ExtentBlock, JournalSuperblock,
@@ -51,6 +51,7 @@ fn fresh_filesystems_are_clean() {
         (16 * MIB, &["-q"][..]),
         (16 * MIB, &["-q", "-J", "none"]),
         (16 * MIB, &["-q", "-O", "^reflink"]),
+        (16 * MIB, &["-q", "-O", "^dir_index,^extent_tree"]),
         (64 * MIB, &["-q", "-J", "size=60"]),
         (MIB / 4, &["-q"]),
         (16 * MIB, &["-q", "-N", "17"]),
@@ -224,8 +225,9 @@ fn directory_with_files_is_clean() {
     fs.add_dir_block(4, &[("hardlink", 3, file_type::REG)]);
     fs.update_inode(3, |f| f.nlink = 2);
     expect(&image, &[], exit::OK);
+    // Four directory blocks, and the root of the root's index.
     let s = check(&image).summary().unwrap();
-    assert_eq!((s.inodes_used, s.blocks_used), (4, 1095 + 4));
+    assert_eq!((s.inodes_used, s.blocks_used), (4, 1095 + 5));
 }
 
 #[test]
@@ -389,7 +391,7 @@ fn extents_and_file_size() {
 
 #[test]
 fn extent_chain() {
-    let image = formatted();
+    let image = formatted_without_trees();
     let mut fs = Fs::open(&image);
     let extents: Vec<Extent> = (0..7).map(|i| extent(i * 2, fs.alloc())).collect();
     let chain = fs.alloc();

@@ -9,7 +9,10 @@ mod edit;
 
 use std::process::Command;
 
-use edit::{check, dir, expect, expect_repaired, extent, file, formatted, inline_file, repair, Fs};
+use edit::{
+    check, dir, expect, expect_repaired, extent, file, formatted, formatted_without_trees,
+    inline_file, repair, Fs,
+};
 use rexfs_format::{
     file_type, mode, DiskInode, Extent, ExtentBlock, BLOCK_SIZE, EXTENTS_PER_BLOCK,
     EXTENT_UNWRITTEN, HEADER_SIZE, INODE_EXTENTS, INODE_IMMUTABLE, INODE_INLINE, ROOT_INO,
@@ -574,12 +577,12 @@ fn chained_file(fs: &mut Fs, count: usize, per_block: usize) -> Vec<u64> {
 #[test]
 fn extent_chain_rules() {
     let count = INODE_EXTENTS + EXTENTS_PER_BLOCK + 2;
-    let image = formatted();
+    let image = formatted_without_trees();
     let mut fs = Fs::open(&image);
     chained_file(&mut fs, count, EXTENTS_PER_BLOCK);
     expect(&image, &[], exit::OK);
 
-    let image = formatted();
+    let image = formatted_without_trees();
     let mut fs = Fs::open(&image);
     let chain = chained_file(&mut fs, count, EXTENTS_PER_BLOCK - 1);
     // The blocks of a damaged map are not known to be its own.
@@ -604,7 +607,7 @@ fn extent_chain_rules() {
     // The chain cut after its first block (the last block and its extents
     // are then lost), an extent count that no filesystem of this size can
     // hold, and the extent block's reserved field.
-    let image = formatted();
+    let image = formatted_without_trees();
     let mut fs = Fs::open(&image);
     let chain = chained_file(&mut fs, count, EXTENTS_PER_BLOCK);
     let first = Extent::decode(&fs.inode(2).data).physical;

@@ -2,8 +2,9 @@
 //! The populated image every damaged image starts from.
 //!
 //! `mkfs.rexfs`'s library formats a 16 MiB image (with its default journal
-//! and reflink's refcount table, or without either as `-J none` makes it);
-//! then the tree below is written
+//! and reflink's refcount table, or without either as `-J none` makes it;
+//! without directory indexes and extent trees, as `-O
+//! ^dir_index,^extent_tree` makes it); then the tree below is written
 //! into it structure by structure with the format crate's encoders, as the
 //! module would have left it, with the bitmap, the free counts and every
 //! checksum consistent. Everything that `mkfs` takes from the clock or
@@ -48,7 +49,7 @@ use rexfs_format::{
     XattrNamespace, BLOCK_SIZE, EXTENTS_PER_BLOCK, EXTENT_SIZE, EXTENT_UNWRITTEN, HEADER_SIZE,
     INODE_EXTENTS, INODE_INLINE, INODE_SIZE, ROOT_INO, STATE_CLEAN,
 };
-use rexfs_mkfs::{bitmap_block, format, Device, JournalOption, Options, ReflinkOption};
+use rexfs_mkfs::{bitmap_block, format, Device, Features, JournalOption, Options};
 
 /// Size of every image: 4,096 blocks, with mkfs's default journal of 1,024.
 pub const IMAGE_SIZE: u64 = 16 << 20;
@@ -219,7 +220,13 @@ fn format_image(variant: Variant, path: &Path) -> io::Result<(Vec<u8>, Superbloc
             Variant::Journal => JournalOption::Default,
             Variant::NoJournal => JournalOption::None,
         },
-        reflink: ReflinkOption::Default,
+        // The base image keeps the chain of extent blocks (/big) and
+        // directories without an index (/dir1).
+        features: Features {
+            dir_index: false,
+            extent_tree: false,
+            ..Features::default()
+        },
         size: None,
         device: path.to_path_buf(),
     };
@@ -708,6 +715,7 @@ impl Builder {
             JournalSuperblock::new(g.journal_blocks, UUID).encode(self.block_mut(blkno));
         }
         let mut sb = Superblock::new(g, BASE_TIME, UUID);
+        sb.feature_incompat = self.sb.feature_incompat;
         sb.label = self.sb.label;
         sb.free_blocks = g.data_blocks() - used.len() as u64;
         sb.free_inodes = g.inode_count - self.inodes.len() as u64;

@@ -20,8 +20,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rexfs_format::{
     assign_bit, bitmap_payload_mut, default_journal_blocks, init_refcount_block, mode, BlockHeader,
     BlockKind, DiskInode, FormatError, Geometry, JournalSuperblock, Superblock, Timestamp,
-    BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, INODES_PER_BLOCK, JOURNAL_MAX_BLOCKS, JOURNAL_MIN_BLOCKS,
-    ROOT_INO,
+    BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, FEATURE_INCOMPAT_DIR_INDEX, FEATURE_INCOMPAT_EXTENT_TREE,
+    INODES_PER_BLOCK, JOURNAL_MAX_BLOCKS, JOURNAL_MIN_BLOCKS, ROOT_INO,
 };
 
 pub use device::Device;
@@ -31,7 +31,8 @@ use getopt::{Arg, Getopt};
 pub const PROG: &str = "mkfs.rexfs";
 
 const USAGE: &str = "usage: mkfs.rexfs [-q] [-f|-F] [-L label] [-N inodes] \
-                     [-J size=MiB|none] [-O [^]reflink] [-b blocksize] [-s size] DEVICE [fs-size]";
+                     [-J size=MiB|none] [-O [^]reflink|dir_index|extent_tree[,...]] \
+                     [-b blocksize] [-s size] DEVICE [fs-size]";
 
 /// Fewest inodes `mkfs.rexfs` makes: one inode-table block.
 pub const MIN_INODES: u64 = INODES_PER_BLOCK;
@@ -106,6 +107,50 @@ impl ReflinkOption {
     }
 }
 
+/// The features that `-O` asks for: reflink, which depends on the
+/// journal, and those every filesystem may have, on unless turned off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Features {
+    /// The reflink feature.
+    pub reflink: ReflinkOption,
+    /// `dir_index` (`-O ^dir_index` turns it off): hashed directory
+    /// indexes, feature `FEATURE_INCOMPAT_DIR_INDEX`.
+    pub dir_index: bool,
+    /// `extent_tree` (`-O ^extent_tree` turns it off): the extents past
+    /// the inode's in a B+tree rather than a chain of extent blocks,
+    /// feature `FEATURE_INCOMPAT_EXTENT_TREE`.
+    pub extent_tree: bool,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Features {
+            reflink: ReflinkOption::Default,
+            dir_index: true,
+            extent_tree: true,
+        }
+    }
+}
+
+impl Features {
+    /// The incompatible features that do not come with a region of the
+    /// geometry (the journal's and reflink's do, and `Superblock::new` sets
+    /// them from it): those of [`Features::incompat`].
+    pub const OPTIONAL: u32 = FEATURE_INCOMPAT_DIR_INDEX | FEATURE_INCOMPAT_EXTENT_TREE;
+
+    /// The bits of [`Features::OPTIONAL`] these features turn on.
+    pub fn incompat(self) -> u32 {
+        let mut bits = 0;
+        if self.dir_index {
+            bits |= FEATURE_INCOMPAT_DIR_INDEX;
+        }
+        if self.extent_tree {
+            bits |= FEATURE_INCOMPAT_EXTENT_TREE;
+        }
+        bits
+    }
+}
+
 /// The message for `-O reflink` with `-J none`.
 const NO_JOURNAL_FOR_REFLINK: &str =
     "-O reflink needs a journal: it cannot be combined with -J none";
@@ -158,8 +203,8 @@ pub struct Options {
     pub inodes: Option<u64>,
     /// The journal.
     pub journal: JournalOption,
-    /// The reflink feature.
-    pub reflink: ReflinkOption,
+    /// The features.
+    pub features: Features,
     /// Filesystem size in bytes; the whole device when `None`.
     pub size: Option<u64>,
     /// The device or image file.
@@ -182,7 +227,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
     let mut label = Vec::new();
     let mut inodes = None;
     let mut journal = JournalOption::Default;
-    let mut reflink = ReflinkOption::Default;
+    let mut features = Features::default();
     let mut size = None;
     let mut block_size_given = false;
     let mut operands = Vec::new();
@@ -195,7 +240,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
             Arg::Value(b'L', value) => label = value.into_encoded_bytes(),
             Arg::Value(b'N', value) => inodes = Some(parse_number(&value, "inode count")?),
             Arg::Value(b'J', value) => journal = parse_journal(&value)?,
-            Arg::Value(b'O', value) => reflink = parse_features(&value, reflink)?,
+            Arg::Value(b'O', value) => features = parse_features(&value, features)?,
             Arg::Value(b'b', value) => {
                 let block_size = parse_number(&value, "block size")?;
                 if block_size != BLOCK_SIZE as u64 {
@@ -229,7 +274,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
             .ok_or_else(|| Error::Usage(format!("invalid size {}", value.display())))?;
         size = Some(bytes);
     }
-    if reflink == ReflinkOption::On && journal == JournalOption::None {
+    if features.reflink == ReflinkOption::On && journal == JournalOption::None {
         return Err(Error::Usage(NO_JOURNAL_FOR_REFLINK.into()));
     }
     let device = getopt::device_operand(operands).map_err(Error::Usage)?;
@@ -239,7 +284,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, E
         label,
         inodes,
         journal,
-        reflink,
+        features,
         size,
         device,
     }))
@@ -279,32 +324,39 @@ pub fn parse_journal(value: &OsStr) -> Result<JournalOption, Error> {
 }
 
 /// Parses the value of `-O`: a comma-separated list of features to turn
-/// on, or off with a `^` before the name, as mke2fs takes it; the only
-/// feature is `reflink`. `current` is what earlier `-O` options asked for;
-/// the last mention wins.
-pub fn parse_features(value: &OsStr, current: ReflinkOption) -> Result<ReflinkOption, Error> {
+/// on, or off with a `^` before the name, as mke2fs takes it: `reflink`,
+/// `dir_index` and `extent_tree`. `current` is what earlier `-O` options
+/// asked for; the last mention of a feature wins.
+pub fn parse_features(value: &OsStr, current: Features) -> Result<Features, Error> {
     let invalid = |what: &str| {
         Error::Usage(format!(
-            "invalid feature {what}: use -O reflink or -O ^reflink"
+            "invalid feature {what}: the features are reflink, dir_index and extent_tree, \
+             turned off with a ^ before the name"
         ))
     };
     let list = value
         .to_str()
         .ok_or_else(|| invalid(&value.display().to_string()))?;
-    let mut reflink = current;
+    let mut features = current;
     let mut named = false;
     for feature in list.split(',').filter(|f| !f.is_empty()) {
-        reflink = match feature {
-            "reflink" => ReflinkOption::On,
-            "^reflink" => ReflinkOption::Off,
-            _ => return Err(invalid(feature)),
+        let (on, name) = match feature.strip_prefix('^') {
+            Some(name) => (false, name),
+            None => (true, feature),
         };
+        match name {
+            "reflink" if on => features.reflink = ReflinkOption::On,
+            "reflink" => features.reflink = ReflinkOption::Off,
+            "dir_index" => features.dir_index = on,
+            "extent_tree" => features.extent_tree = on,
+            _ => return Err(invalid(feature)),
+        }
         named = true;
     }
     if !named {
         return Err(invalid(&format!("list \"{list}\"")));
     }
-    Ok(reflink)
+    Ok(features)
 }
 
 /// Parses the size operand after the device as mke2fs does: a number with
@@ -465,7 +517,7 @@ pub fn format(dev: &Device, opts: &Options) -> Result<Superblock, Error> {
         bytes / BLOCK_SIZE as u64,
         opts.inodes,
         opts.journal,
-        opts.reflink,
+        opts.features.reflink,
     )?;
     let mut uuid = random_bytes::<16>()?;
     // Random (version 4, RFC 4122 variant) UUID.
@@ -515,6 +567,8 @@ pub fn format(dev: &Device, opts: &Options) -> Result<Superblock, Error> {
     dev.sync()?;
 
     let mut sb = Superblock::new(g, now.sec, uuid);
+    // Superblock::new turns them on; -O may have turned them off.
+    sb.feature_incompat = (sb.feature_incompat & !Features::OPTIONAL) | opts.features.incompat();
     let label = &opts.label[..opts.label.len().min(sb.label.len())];
     sb.label[..label.len()].copy_from_slice(label);
     sb.encode(&mut block);
@@ -562,9 +616,17 @@ pub fn cli(args: impl IntoIterator<Item = OsString>) -> u8 {
                     0 => String::new(),
                     blocks => format!(", reflink (a refcount table of {blocks} blocks)"),
                 };
+                let features = &opts.features;
+                let trees: String = [
+                    (features.dir_index, ", dir_index"),
+                    (features.extent_tree, ", extent_tree"),
+                ]
+                .into_iter()
+                .filter_map(|(on, name)| on.then_some(name))
+                .collect();
                 println!(
                     "{PROG}: {}: {} blocks of {BLOCK_SIZE} bytes, {} inodes, {} data blocks, \
-                     {journal}{reflink}",
+                     {journal}{reflink}{trees}",
                     dev.name(),
                     g.block_count,
                     g.inode_count,
@@ -625,7 +687,7 @@ mod tests {
                 label: b"scratch".to_vec(),
                 inodes: Some(64),
                 journal: JournalOption::Blocks(2048),
-                reflink: ReflinkOption::Default,
+                features: Features::default(),
                 size: Some(16 << 20),
                 device: "img".into(),
             }
@@ -722,7 +784,7 @@ mod tests {
 
     #[test]
     fn reflink_options() {
-        let reflink = |args: &[&str]| options(args).map(|o| o.reflink);
+        let reflink = |args: &[&str]| options(args).map(|o| o.features.reflink);
         assert_eq!(reflink(&["img"]).unwrap(), ReflinkOption::Default);
         assert_eq!(
             reflink(&["-O", "reflink", "img"]).unwrap(),
@@ -750,13 +812,21 @@ mod tests {
             "^",
             "reflink=1",
             "Reflink",
+            "^^reflink",
+            "dir_index,^",
+            "extent",
+            "extents",
+            "dir-index",
         ] {
             let Err(Error::Usage(msg)) = reflink(&["-O", bad, "img"]) else {
                 panic!("-O {bad:?} accepted");
             };
             assert!(
                 msg.starts_with("invalid feature ")
-                    && msg.ends_with(": use -O reflink or -O ^reflink"),
+                    && msg.ends_with(
+                        ": the features are reflink, dir_index and extent_tree, turned off \
+                         with a ^ before the name"
+                    ),
                 "{msg}"
             );
         }
@@ -772,6 +842,65 @@ mod tests {
                 "-O reflink needs a journal: it cannot be combined with -J none"
             );
         }
+    }
+
+    #[test]
+    fn dir_index_and_extent_tree_options() {
+        let features = |args: &[&str]| options(args).map(|o| o.features);
+        let with = |dir_index, extent_tree| Features {
+            dir_index,
+            extent_tree,
+            ..Features::default()
+        };
+        // Both on by default.
+        assert_eq!(features(&["img"]).unwrap(), with(true, true));
+        assert_eq!(
+            Features::default().incompat(),
+            FEATURE_INCOMPAT_DIR_INDEX | FEATURE_INCOMPAT_EXTENT_TREE
+        );
+        assert_eq!(
+            features(&["-O", "^dir_index", "img"]).unwrap(),
+            with(false, true)
+        );
+        assert_eq!(
+            features(&["-O^extent_tree", "img"]).unwrap(),
+            with(true, false)
+        );
+        assert_eq!(with(true, false).incompat(), FEATURE_INCOMPAT_DIR_INDEX);
+        assert_eq!(with(false, true).incompat(), FEATURE_INCOMPAT_EXTENT_TREE);
+        assert_eq!(with(false, false).incompat(), 0);
+        // A list with reflink, as mke2fs takes one; the last mention of
+        // each feature wins, across -O options too.
+        assert_eq!(
+            features(&["-O", "^dir_index,^reflink,^extent_tree", "img"]).unwrap(),
+            Features {
+                reflink: ReflinkOption::Off,
+                ..with(false, false)
+            }
+        );
+        assert_eq!(
+            features(&["-O", "^dir_index,extent_tree,dir_index", "img"]).unwrap(),
+            with(true, true)
+        );
+        assert_eq!(
+            features(&["-O", "^extent_tree", "-O", "reflink,extent_tree", "img"]).unwrap(),
+            Features {
+                reflink: ReflinkOption::On,
+                ..with(true, true)
+            }
+        );
+        assert_eq!(
+            features(&["-O", "^dir_index", "-O", "reflink", "img"]).unwrap(),
+            Features {
+                reflink: ReflinkOption::On,
+                ..with(false, true)
+            }
+        );
+        // Neither depends on the journal.
+        assert_eq!(
+            features(&["-J", "none", "-O", "dir_index,extent_tree", "img"]).unwrap(),
+            with(true, true)
+        );
     }
 
     #[test]

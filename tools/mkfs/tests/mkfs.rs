@@ -9,12 +9,16 @@ use common::Image;
 use rexfs_format::{
     bitmap_payload, mode, refcount_get, refcount_location, test_bit, verify_refcount_block,
     BlockHeader, BlockKind, DiskInode, Geometry, JournalSuperblock, Superblock,
-    BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, FEATURE_INCOMPAT_JOURNAL, FEATURE_INCOMPAT_REFLINK,
-    HEADER_SIZE, INODE_SIZE, REFCOUNTS_PER_BLOCK, ROOT_INO, STATE_CLEAN,
+    BITS_PER_BITMAP_BLOCK, BLOCK_SIZE, FEATURE_INCOMPAT_DIR_INDEX, FEATURE_INCOMPAT_EXTENT_TREE,
+    FEATURE_INCOMPAT_JOURNAL, FEATURE_INCOMPAT_REFLINK, HEADER_SIZE, INODE_SIZE,
+    REFCOUNTS_PER_BLOCK, ROOT_INO, STATE_CLEAN,
 };
 use rexfs_mkfs::{Device, Error};
 
 const MIB: u64 = 1 << 20;
+/// The features every new filesystem gets unless `-O` turns them off:
+/// directory indexes and extent trees.
+const TREES: u32 = FEATURE_INCOMPAT_DIR_INDEX | FEATURE_INCOMPAT_EXTENT_TREE;
 
 fn read(dev: &Device, blkno: u64, count: u64) -> Vec<u8> {
     let mut buf = vec![0; count as usize * BLOCK_SIZE];
@@ -37,7 +41,7 @@ fn superblock_matches_geometry() {
     assert_eq!(sb.geometry, g);
     assert_eq!(
         sb.feature_incompat,
-        FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK
+        FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK | TREES
     );
     assert_eq!(sb.orphan_head, 0);
     assert_eq!(sb.free_blocks, g.data_blocks());
@@ -199,9 +203,9 @@ fn default_journal_sizes() {
         assert_eq!(
             sb.feature_incompat,
             if journal == 0 {
-                0
+                TREES
             } else {
-                FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK
+                FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK | TREES
             },
             "{bytes} bytes"
         );
@@ -223,7 +227,7 @@ fn journal_size_option() {
     );
     assert_eq!(
         sb.feature_incompat,
-        FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK
+        FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK | TREES
     );
     let jsb = JournalSuperblock::decode(&read(&image.open(), sb.geometry.journal_start, 1), 2048);
     assert_eq!(jsb.unwrap().maxlen, 2048);
@@ -243,14 +247,15 @@ fn journal_size_option() {
 }
 
 /// `-J none` makes the filesystem of format v1 without a journal: the
-/// same layout as before journals existed, no journal feature.
+/// same layout as before journals existed, no journal feature (the
+/// directory index and extent tree features do not need one).
 #[test]
 fn no_journal() {
     let image = Image::new(16 * MIB);
     let sb = image.mkfs(&["-q", "-J", "none"]).unwrap();
     assert_eq!(sb.geometry, Geometry::new(4096, 1024, 0).unwrap());
     assert_eq!(sb.geometry.data_start, 66);
-    assert_eq!(sb.feature_incompat, 0);
+    assert_eq!(sb.feature_incompat, TREES);
     assert!(!sb.geometry.has_journal());
     assert_eq!(superblock(&image.open()), sb);
 }
@@ -297,7 +302,7 @@ fn reflink_feature_option() {
     let off = image.mkfs(&["-q", "-O", "^reflink"]).unwrap();
     assert_eq!(off.geometry, Geometry::new(4096, 1024, 1024).unwrap());
     assert_eq!(off.geometry.data_start, 1090);
-    assert_eq!(off.feature_incompat, FEATURE_INCOMPAT_JOURNAL);
+    assert_eq!(off.feature_incompat, FEATURE_INCOMPAT_JOURNAL | TREES);
     assert_eq!(superblock(&image.open()), off);
     let on = image.mkfs(&["-q", "-O", "reflink"]).unwrap();
     assert_eq!(
@@ -306,7 +311,7 @@ fn reflink_feature_option() {
     );
     assert_eq!(
         on.feature_incompat,
-        FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK
+        FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK | TREES
     );
     assert_eq!(superblock(&image.open()), on);
     let last = image.mkfs(&["-q", "-O", "reflink,^reflink"]).unwrap();
@@ -314,7 +319,7 @@ fn reflink_feature_option() {
 
     // Without a journal: none by default, an error when asked for.
     let sb = image.mkfs(&["-q", "-J", "none"]).unwrap();
-    assert_eq!(sb.feature_incompat, 0);
+    assert_eq!(sb.feature_incompat, TREES);
     assert!(matches!(
         image.mkfs(&["-q", "-O", "reflink", "-J", "none"]),
         Err(Error::Usage(_))
@@ -342,6 +347,37 @@ fn reflink_feature_option() {
             "{bad}"
         );
     }
+}
+
+/// `-O ^dir_index` and `-O ^extent_tree` leave out a feature every new
+/// filesystem has by default; the layout is the same with or without.
+#[test]
+fn dir_index_and_extent_tree_options() {
+    let image = Image::new(16 * MIB);
+    let default = image.mkfs(&["-q"]).unwrap();
+    for (args, features) in [
+        (&["-O", "^dir_index"][..], FEATURE_INCOMPAT_EXTENT_TREE),
+        (&["-O", "^extent_tree"], FEATURE_INCOMPAT_DIR_INDEX),
+        (&["-O", "^dir_index,^extent_tree"], 0),
+        (
+            &["-O", "^extent_tree,^dir_index", "-O", "extent_tree"],
+            FEATURE_INCOMPAT_EXTENT_TREE,
+        ),
+        (&["-O", "dir_index,extent_tree"], TREES),
+    ] {
+        let sb = image.mkfs(&[&["-q"], args].concat()).unwrap();
+        assert_eq!(
+            sb.feature_incompat,
+            FEATURE_INCOMPAT_JOURNAL | FEATURE_INCOMPAT_REFLINK | features,
+            "{args:?}"
+        );
+        assert_eq!(sb.geometry, default.geometry, "{args:?}");
+        assert_eq!(superblock(&image.open()), sb, "{args:?}");
+    }
+    let sb = image
+        .mkfs(&["-q", "-J", "none", "-O", "^reflink,^dir_index"])
+        .unwrap();
+    assert_eq!(sb.feature_incompat, FEATURE_INCOMPAT_EXTENT_TREE);
 }
 
 #[test]
@@ -404,21 +440,28 @@ fn binary_exit_codes() {
             && out.contains("1024 inodes")
             && out.contains(
                 "3001 data blocks, a journal of 1024 blocks (4 MiB), reflink (a refcount table \
-                 of 5 blocks)\n"
+                 of 5 blocks), dir_index, extent_tree\n"
             ),
         "{out}"
     );
     let made = mkfs(&["-f", "-J", "none", path]);
     assert_eq!(made.status.code(), Some(0));
     let out = String::from_utf8_lossy(&made.stdout);
-    assert!(out.ends_with("4030 data blocks, no journal\n"), "{out}");
-    let made = mkfs(&["-f", "-O", "^reflink", path]);
+    assert!(
+        out.ends_with("4030 data blocks, no journal, dir_index, extent_tree\n"),
+        "{out}"
+    );
+    let made = mkfs(&["-f", "-O", "^reflink,^dir_index", path]);
     assert_eq!(made.status.code(), Some(0));
     let out = String::from_utf8_lossy(&made.stdout);
     assert!(
-        out.ends_with("3006 data blocks, a journal of 1024 blocks (4 MiB)\n"),
+        out.ends_with("3006 data blocks, a journal of 1024 blocks (4 MiB), extent_tree\n"),
         "{out}"
     );
+    let made = mkfs(&["-f", "-J", "none", "-O", "^extent_tree,^dir_index", path]);
+    assert_eq!(made.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&made.stdout);
+    assert!(out.ends_with("4030 data blocks, no journal\n"), "{out}");
     let quiet = mkfs(&["-q", "-f", path]);
     assert_eq!(quiet.status.code(), Some(0));
     assert!(quiet.stdout.is_empty());
@@ -433,6 +476,7 @@ fn binary_exit_codes() {
         &["-J", "size=16", path],
         &["-J", "bytes=16", path],
         &["-O", "dedupe", path],
+        &["-O", "^dir_index,extents", path],
         &["-O", "reflink", "-J", "none", path],
     ] {
         let failed = mkfs(bad);
@@ -445,11 +489,12 @@ fn binary_exit_codes() {
         String::from_utf8_lossy(&bad_journal.stderr),
         "mkfs.rexfs: invalid journal option big: use -J size=MiB or -J none\n\
          usage: mkfs.rexfs [-q] [-f|-F] [-L label] [-N inodes] [-J size=MiB|none] \
-         [-O [^]reflink] [-b blocksize] [-s size] DEVICE [fs-size]\n"
+         [-O [^]reflink|dir_index|extent_tree[,...]] [-b blocksize] [-s size] DEVICE [fs-size]\n"
     );
     let bad_feature = mkfs(&["-O", "dedupe", path]);
     assert!(String::from_utf8_lossy(&bad_feature.stderr).starts_with(
-        "mkfs.rexfs: invalid feature dedupe: use -O reflink or -O ^reflink\n\
+        "mkfs.rexfs: invalid feature dedupe: the features are reflink, dir_index and \
+         extent_tree, turned off with a ^ before the name\n\
          usage: mkfs.rexfs "
     ));
     let no_journal = mkfs(&["-O", "reflink", "-J", "none", path]);

@@ -4,11 +4,14 @@
 #![allow(dead_code)]
 
 use rexfs_format::{
-    assign_bit, bitmap_payload_mut, bitmap_position, crc32c_without_field, dirent_size,
-    init_dir_block, jbd2_chksum, mode, refcount_get, refcount_location, refcount_set,
-    seal_refcount_block, test_bit, write_dirent, BlockHeader, BlockKind, DiskInode, Extent,
-    Geometry, JournalSuperblock, Superblock, XattrBlock, XattrNamespace, BLOCK_SIZE, EXTENT_SIZE,
-    HEADER_SIZE, INODE_INLINE, INODE_SHARED, INODE_SIZE, JBD2_MAGIC, SUPERBLOCK_SIZE,
+    assign_bit, bitmap_payload_mut, bitmap_position, block_room, crc32c_without_field,
+    dir_block_entries, dirent_size, free_key, init_dir_block, jbd2_chksum, mode, name_key,
+    refcount_get, refcount_location, refcount_set, seal_refcount_block, test_bit,
+    verify_node_header, write_dirent, BTree, BlockHeader, BlockKind, DiskInode, Extent,
+    FormatError, Geometry, JournalSuperblock, NodeStore, Record, Superblock, TreeKind, TreeStats,
+    XattrBlock, XattrNamespace, BLOCK_SIZE, DIR_DATA_BLOCKS_MAX, DIR_INDEX_NODES, DIR_INDEX_ROOT,
+    EXTENT_SIZE, FEATURE_INCOMPAT_DIR_INDEX, FEATURE_INCOMPAT_EXTENT_TREE, HEADER_SIZE,
+    INODE_EXTENTS, INODE_INLINE, INODE_SHARED, INODE_SIZE, JBD2_MAGIC, SUPERBLOCK_SIZE,
 };
 use rexfs_fsck::{exit, Fsck};
 use rexfs_mkfs::Device;
@@ -153,9 +156,31 @@ impl Fs {
         blkno
     }
 
+    /// Frees data block `blkno` in the bitmap and the superblock.
+    pub fn free(&mut self, blkno: u64) {
+        self.set_bit(blkno, false);
+        self.sb.free_blocks += 1;
+        self.save_superblock();
+    }
+
+    /// Whether the filesystem has the incompatible feature `feature`.
+    pub fn has(&self, feature: u32) -> bool {
+        self.sb.feature_incompat & feature != 0
+    }
+
     /// Appends a new block holding `entries` (name, inode, type) to
     /// directory `dir`; returns the block.
     pub fn add_dir_block(&mut self, dir: u64, entries: &[(&str, u64, u8)]) -> u64 {
+        let logical = self.inode(dir).size / BS;
+        self.put_dir_block(dir, logical, entries)
+    }
+
+    /// Writes a new block holding `entries` (name, inode, type) as data
+    /// block `logical` of directory `dir`, whose size grows to cover it;
+    /// returns the block. With the directory index feature, a directory
+    /// of more than one data block, or with an index already, gets its
+    /// index made anew ([`Fs::index_dir`]), as the module keeps it.
+    pub fn put_dir_block(&mut self, dir: u64, logical: u64, entries: &[(&str, u64, u8)]) -> u64 {
         let blkno = self.alloc();
         let mut block = vec![0; BLOCK_SIZE];
         init_dir_block(&mut block);
@@ -177,19 +202,168 @@ impl Fs {
         }
         .seal(&mut block);
         self.write(blkno, &block);
-        self.update_inode(dir, |d| {
-            let extent = Extent {
-                logical: d.size / BS,
-                physical: blkno,
-                len: 1,
-                flags: 0,
-            };
-            extent.encode(&mut d.data[d.extent_count as usize * EXTENT_SIZE..]);
-            d.extent_count += 1;
-            d.size += BS;
-            d.blocks += 1;
-        });
+        let mut extents = self.extents(dir);
+        extents.push(extent(logical, blkno));
+        extents.sort_by_key(|e| e.logical);
+        self.update_inode(dir, |d| d.size = d.size.max((logical + 1) * BS));
+        self.set_extents(dir, &extents);
+        if self.has(FEATURE_INCOMPAT_DIR_INDEX) {
+            let data = extents.iter().filter(|e| e.logical < DIR_DATA_BLOCKS_MAX);
+            let data_blocks: u64 = data.map(|e| u64::from(e.len)).sum();
+            if data_blocks > 1 || extents.iter().any(|e| e.logical == DIR_INDEX_ROOT) {
+                self.index_dir(dir);
+            }
+        }
         blkno
+    }
+
+    /// The extent tree of inode `ino`, if it has one (extent tree feature).
+    pub fn extent_tree(&self, ino: u64) -> Option<BTree> {
+        let root = self.inode(ino).extent_block;
+        (root != 0).then_some(BTree {
+            kind: TreeKind::Extent,
+            owner: ino,
+            root,
+        })
+    }
+
+    /// The index of directory `dir`, if it has one (directory index
+    /// feature): the tree whose root it maps at [`DIR_INDEX_ROOT`].
+    pub fn dir_index(&mut self, dir: u64) -> Option<BTree> {
+        let root = self
+            .extents(dir)
+            .into_iter()
+            .find(|e| e.logical == DIR_INDEX_ROOT)?;
+        Some(BTree {
+            kind: TreeKind::DirIndex,
+            owner: dir,
+            root: root.physical,
+        })
+    }
+
+    /// Walks `tree` whole with [`BTree::check`]: its shape, and its nodes
+    /// in the order visited.
+    pub fn tree_nodes(&mut self, tree: &BTree) -> (TreeStats, Vec<u64>) {
+        let mut nodes = Vec::new();
+        let stats = tree
+            .check(&mut Nodes(self), |blkno, _, record| {
+                if record.is_none() {
+                    nodes.push(blkno);
+                }
+            })
+            .unwrap();
+        (stats, nodes)
+    }
+
+    /// The records of `tree`, in order.
+    pub fn tree_records(&mut self, tree: &BTree) -> Vec<Record> {
+        let mut records = Vec::new();
+        tree.check(&mut Nodes(self), |_, _, record| records.extend(record))
+            .unwrap();
+        records
+    }
+
+    /// All extents of inode `ino`: those in the inode, then those of its
+    /// extent tree. (The tests write chains of extent blocks by hand.)
+    pub fn extents(&mut self, ino: u64) -> Vec<Extent> {
+        let inode = self.inode(ino);
+        let mut extents: Vec<Extent> = inode.inode_extents().collect();
+        if let Some(tree) = self.extent_tree(ino) {
+            assert!(self.has(FEATURE_INCOMPAT_EXTENT_TREE), "a chain");
+            let records = self.tree_records(&tree);
+            extents.extend(records.iter().map(Extent::from_record));
+        }
+        extents
+    }
+
+    /// Gives inode `ino` the extents `extents` (sorted) as the module
+    /// stores them: the first [`INODE_EXTENTS`] in the inode, the others in
+    /// a new extent tree (extent tree feature; its old tree freed). The
+    /// inode's block count changes by the blocks mapped and the nodes.
+    pub fn set_extents(&mut self, ino: u64, extents: &[Extent]) {
+        let old = self.extents(ino);
+        let mut old_nodes = 0;
+        if let Some(tree) = self.extent_tree(ino) {
+            old_nodes = self.tree_nodes(&tree).0.nodes;
+            tree.destroy(&mut Nodes(self)).unwrap();
+        }
+        let (inline, rest) = extents.split_at(extents.len().min(INODE_EXTENTS));
+        let (mut root, mut nodes) = (0, 0);
+        if !rest.is_empty() {
+            assert!(self.has(FEATURE_INCOMPAT_EXTENT_TREE), "a chain");
+            let tree = BTree::create(&mut Nodes(self), TreeKind::Extent, ino, 0).unwrap();
+            for e in rest {
+                tree.insert(&mut Nodes(self), &e.to_record()).unwrap();
+            }
+            (root, nodes) = (tree.root, self.tree_nodes(&tree).0.nodes);
+        }
+        let mapped = |extents: &[Extent]| extents.iter().map(|e| u64::from(e.len)).sum::<u64>();
+        self.update_inode(ino, |inode| {
+            inode.data.fill(0);
+            for (i, e) in inline.iter().enumerate() {
+                e.encode(&mut inode.data[i * EXTENT_SIZE..]);
+            }
+            inode.extent_count = extents.len() as u32;
+            inode.extent_block = root;
+            inode.blocks = inode.blocks + mapped(extents) + nodes - mapped(&old) - old_nodes;
+        });
+    }
+
+    /// The keys the index of directory `dir` holds for its data blocks
+    /// `data`: a name key for each used entry, a free-space key for each
+    /// block with room for an entry.
+    pub fn index_keys(&self, dir: u64, data: &[Extent]) -> Vec<u64> {
+        let mut keys = Vec::new();
+        for e in data {
+            for i in 0..u64::from(e.len) {
+                let (index, blkno) = (e.logical + i, e.physical + i);
+                let block = self.read(blkno);
+                for entry in dir_block_entries(&block, blkno, dir).unwrap() {
+                    let entry = entry.unwrap();
+                    if entry.ino != 0 {
+                        keys.push(name_key(entry.name, index, entry.offset));
+                    }
+                }
+                let room = block_room(&block);
+                if room >= dirent_size(1) {
+                    keys.push(free_key(room, index));
+                }
+            }
+        }
+        keys
+    }
+
+    /// Makes the index of directory `dir` anew from its data blocks (its
+    /// old one freed): the keys of [`Fs::index_keys`] inserted in the
+    /// order of the entries, the root mapped at [`DIR_INDEX_ROOT`] and the
+    /// other nodes at [`DIR_INDEX_NODES`] plus their block; returns it.
+    pub fn index_dir(&mut self, dir: u64) -> BTree {
+        let extents = self.extents(dir);
+        let data: Vec<Extent> = extents
+            .iter()
+            .copied()
+            .filter(|e| e.logical < DIR_DATA_BLOCKS_MAX)
+            .collect();
+        if let Some(old) = self.dir_index(dir) {
+            old.destroy(&mut Nodes(self)).unwrap();
+        }
+        let tree = BTree::create(&mut Nodes(self), TreeKind::DirIndex, dir, 0).unwrap();
+        for key in self.index_keys(dir, &data) {
+            tree.insert(&mut Nodes(self), &Record::from_key(key))
+                .unwrap();
+        }
+        let mut mapped = data;
+        for blkno in self.tree_nodes(&tree).1 {
+            let logical = if blkno == tree.root {
+                DIR_INDEX_ROOT
+            } else {
+                DIR_INDEX_NODES + blkno
+            };
+            mapped.push(extent(logical, blkno));
+        }
+        mapped.sort_by_key(|e| e.logical);
+        self.set_extents(dir, &mapped);
+        tree
     }
 
     /// The refcount table entry of block `blkno`.
@@ -261,6 +435,46 @@ impl Fs {
         block.seal(blkno, ino);
         self.write(blkno, &raw);
         blkno
+    }
+}
+
+/// The nodes of the trees of a filesystem under test, read and written in
+/// place, allocated and freed in its bitmap and free count.
+pub struct Nodes<'a>(pub &'a mut Fs);
+
+impl NodeStore for Nodes<'_> {
+    type Node = Vec<u8>;
+    type Error = FormatError;
+
+    fn bytes(node: &Vec<u8>) -> &[u8] {
+        node
+    }
+
+    fn read(&mut self, blkno: u64, owner: u64) -> Result<Vec<u8>, FormatError> {
+        let block = self.0.read(blkno);
+        verify_node_header(&block, blkno, owner)?;
+        Ok(block)
+    }
+
+    fn modify(
+        &mut self,
+        blkno: u64,
+        _node: &Vec<u8>,
+        f: impl FnOnce(&mut [u8]),
+    ) -> Result<(), FormatError> {
+        let mut block = self.0.read(blkno);
+        f(&mut block);
+        self.0.write(blkno, &block);
+        Ok(())
+    }
+
+    fn alloc(&mut self, _goal: u64) -> Result<(u64, Vec<u8>), FormatError> {
+        Ok((self.0.alloc(), vec![0; BLOCK_SIZE]))
+    }
+
+    fn free(&mut self, blkno: u64) -> Result<(), FormatError> {
+        self.0.free(blkno);
+        Ok(())
     }
 }
 
@@ -349,6 +563,13 @@ pub fn expect_repaired(image: &Image, problems: &[&str]) {
 /// and reflink.
 pub fn formatted() -> Image {
     Image::formatted(16 * MIB, &["-q"])
+}
+
+/// A 16 MiB filesystem as mkfs.rexfs makes it by default but without
+/// directory indexes and extent trees (`-O ^dir_index,^extent_tree`): for
+/// the chains of extent blocks the tests write by hand.
+pub fn formatted_without_trees() -> Image {
+    Image::formatted(16 * MIB, &["-q", "-O", "^dir_index,^extent_tree"])
 }
 
 /// A 16 MiB filesystem with a journal and without reflink (`-O ^reflink`).
