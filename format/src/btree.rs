@@ -198,6 +198,16 @@ pub trait NodeStore {
     /// Frees block `blkno`, which no node points to any more (the tree has
     /// dropped the node it held of it).
     fn free(&mut self, blkno: u64) -> core::result::Result<(), Self::Error>;
+    /// Whether `node` passed the tree's checks of its records since the
+    /// store read it from disk ([`NodeStore::set_checked`]; the module
+    /// keeps a flag on the buffer): then a read checks only the node's
+    /// place in the tree, O(1), not its records, O(count). The tree writes
+    /// only nodes that pass those checks.
+    fn is_checked(_node: &Self::Node) -> bool {
+        false
+    }
+    /// Records that `node` passed the tree's checks of its records.
+    fn set_checked(_node: &Self::Node) {}
 }
 
 /// Checks the header of `block`, read from block `blkno` as a node of a
@@ -449,8 +459,40 @@ impl Spliced<'_> {
 
 /// Checks a node, whose block header its store checked, as a node of a
 /// tree of `kind` whose parent says it is at `level` (`None` for the root:
-/// any level below [`MAX_DEPTH`]) and covers `[lo, hi)`.
+/// any level below [`MAX_DEPTH`]) and covers `[lo, hi)`: its place
+/// ([`check_place`]) and its records.
 fn check_node(b: &[u8], kind: TreeKind, level: Option<u8>, lo: u64, hi: u64) -> Result<()> {
+    check_place(b, kind, level, lo, hi)?;
+    let node_lvl = node_level(b);
+    let count = node_count(b);
+    let size = record_size(kind, node_lvl);
+    let mut prev = None;
+    for i in 0..count {
+        let key = record_key(b, size, i);
+        if key < lo || key >= hi {
+            return Err(FormatError::BadField("btree key outside its node's range"));
+        }
+        if prev.is_some_and(|prev| prev >= key) {
+            return Err(FormatError::BadField("btree keys out of order"));
+        }
+        prev = Some(key);
+    }
+    if node_lvl > 0 && record_key(b, size, 0) != lo {
+        return Err(FormatError::BadField(
+            "btree interior node's first key is not its low key",
+        ));
+    }
+    if b[record_offset(size, count)..].iter().any(|&x| x != 0) {
+        return Err(FormatError::BadField("btree node unused bytes not zero"));
+    }
+    Ok(())
+}
+
+/// The O(1) part of [`check_node`], for a node whose records passed it
+/// before ([`NodeStore::is_checked`]): the tree kind, the level, the
+/// reserved bytes, the range its parent gives it, and a count that the
+/// node holds (and that is not 0 but in a leaf root).
+fn check_place(b: &[u8], kind: TreeKind, level: Option<u8>, lo: u64, hi: u64) -> Result<()> {
     if b.len() != BLOCK_SIZE {
         return Err(FormatError::BadField("short block"));
     }
@@ -481,26 +523,6 @@ fn check_node(b: &[u8], kind: TreeKind, level: Option<u8>, lo: u64, hi: u64) -> 
     }
     if count == 0 && (level.is_some() || node_lvl > 0) {
         return Err(FormatError::BadField("empty btree node"));
-    }
-    let size = record_size(kind, node_lvl);
-    let mut prev = None;
-    for i in 0..count {
-        let key = record_key(b, size, i);
-        if key < lo || key >= hi {
-            return Err(FormatError::BadField("btree key outside its node's range"));
-        }
-        if prev.is_some_and(|prev| prev >= key) {
-            return Err(FormatError::BadField("btree keys out of order"));
-        }
-        prev = Some(key);
-    }
-    if node_lvl > 0 && record_key(b, size, 0) != lo {
-        return Err(FormatError::BadField(
-            "btree interior node's first key is not its low key",
-        ));
-    }
-    if b[record_offset(size, count)..].iter().any(|&x| x != 0) {
-        return Err(FormatError::BadField("btree node unused bytes not zero"));
     }
     Ok(())
 }
@@ -586,7 +608,12 @@ impl BTree {
         hi: u64,
     ) -> core::result::Result<S::Node, S::Error> {
         let node = store.read(blkno, self.owner)?;
-        check_node(S::bytes(&node), self.kind, level, lo, hi)?;
+        if S::is_checked(&node) {
+            check_place(S::bytes(&node), self.kind, level, lo, hi)?;
+        } else {
+            check_node(S::bytes(&node), self.kind, level, lo, hi)?;
+            S::set_checked(&node);
+        }
         Ok(node)
     }
 

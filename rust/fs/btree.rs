@@ -3,7 +3,7 @@
 //! The blocks of the on-disk B+trees ([`format::BTree`]) in the device's
 //! buffer cache: read and checked once per read from disk (the buffer's
 //! verified flag), changed in a transaction, allocated and freed through
-//! the allocator and the owning inode's extents.
+//! the allocator and, for a directory index, the directory's extents.
 
 use super::extent_map::FreedRuns;
 use super::inode::account_blocks;
@@ -34,63 +34,81 @@ impl From<Error> for TreeError {
     }
 }
 
-/// Reads tree node `blkno`, owned by inode `owner`: its header checked
-/// once per read from disk, its identity every time.
-fn read_node(sb: &RexSb, blkno: u64, owner: u64) -> core::result::Result<Buffer, TreeError> {
-    if !sb.data().geometry().is_data_range(blkno, 1) {
-        return Err(FormatError::BadField("tree node outside the data area").into());
-    }
-    let buf = sb.bread(blkno)?;
-    if buf.is_verified() {
-        if BlockHeader::identify(buf.data(), BlockKind::BtreeNode, blkno)? != owner {
-            return Err(FormatError::BadHeader.into());
+/// Where a tree's nodes live besides the tree.
+pub(super) enum Placement<'a> {
+    /// The index of directory `dir` (see [`format::DIR_INDEX_ROOT`]):
+    /// blocks of the directory, mapped in its extents, the root at
+    /// [`format::DIR_INDEX_ROOT`] and every other node at
+    /// [`format::DIR_INDEX_NODES`] plus its disk block number.
+    DirIndex(&'a RexInode),
+    /// An inode's extent tree (feature `EXTENT_TREE`): blocks the inode
+    /// owns outside its extents, counted here.
+    Extents(&'a mut u64),
+}
+
+/// The nodes of a tree of inode `ino`. Changes need a transaction; a store
+/// without one only reads.
+pub(super) struct TreeNodes<'a, 't> {
+    sb: &'a RexSb,
+    ino: u64,
+    txn: Option<&'a Txn<'t>>,
+    placement: Placement<'a>,
+}
+
+impl<'a, 't> TreeNodes<'a, 't> {
+    /// The nodes of the index of directory `dir`.
+    pub(super) fn dir_index(dir: &'a RexInode, txn: Option<&'a Txn<'t>>) -> Self {
+        TreeNodes {
+            sb: dir.super_block(),
+            ino: dir.ino(),
+            txn,
+            placement: Placement::DirIndex(dir),
         }
-    } else {
-        verify_node_header(buf.data(), blkno, owner)?;
-        buf.set_verified();
     }
-    Ok(buf)
-}
 
-/// The buffer of `blkno`, just allocated for a node in `txn`: zeroed and
-/// up to date in the cache (the read does no I/O), for the tree to fill.
-fn new_node(txn: &Txn<'_>, blkno: u64) -> Result<Buffer> {
-    txn.new_block(blkno, |_| ())?;
-    let buf = txn.sb().bread(blkno)?;
-    buf.set_verified();
-    Ok(buf)
-}
+    /// The nodes of the extent tree of inode `ino`, `nodes` of them.
+    pub(super) fn extents(
+        sb: &'a RexSb,
+        ino: u64,
+        txn: Option<&'a Txn<'t>>,
+        nodes: &'a mut u64,
+    ) -> Self {
+        TreeNodes {
+            sb,
+            ino,
+            txn,
+            placement: Placement::Extents(nodes),
+        }
+    }
 
-/// The nodes of the index of directory `dir` (see
-/// [`format::DIR_INDEX_ROOT`]): blocks of the directory, mapped in its
-/// extents, the root at [`format::DIR_INDEX_ROOT`] and every other node at
-/// [`format::DIR_INDEX_NODES`] plus its disk block number. Changes need a
-/// transaction; a store without one only reads.
-pub(super) struct DirIndexNodes<'a, 't> {
-    pub(super) dir: &'a RexInode,
-    pub(super) txn: Option<&'a Txn<'t>>,
-}
-
-impl DirIndexNodes<'_, '_> {
-    fn txn(&self) -> Result<&Txn<'_>> {
-        // Every caller that changes a tree passes its transaction.
-        self.txn.ok_or(EINVAL)
+    /// The inode that owns the nodes.
+    pub(super) fn ino(&self) -> u64 {
+        self.ino
     }
 
     /// Maps a tree error to the kernel's: damage is reported (and counts
     /// as the filesystem's, `-EFSCORRUPTED`).
     pub(super) fn check<T>(&self, r: core::result::Result<T, TreeError>) -> Result<T> {
+        let what = match self.placement {
+            Placement::DirIndex(_) => "directory index",
+            Placement::Extents(_) => "extent tree",
+        };
         r.map_err(|e| match e {
             TreeError::Kernel(e) => e,
             TreeError::Format(e) => corrupted(
-                self.dir.super_block(),
-                format_args!("directory {} index: {}", self.dir.ino(), e.reason()),
+                self.sb,
+                format_args!("inode {} {what}: {}", self.ino, e.reason()),
             ),
         })
     }
+
+    fn txn(&self) -> Result<&'a Txn<'t>> {
+        // Every caller that changes a tree passes its transaction.
+        self.txn.ok_or(EINVAL)
+    }
 }
 
-impl NodeStore for DirIndexNodes<'_, '_> {
+impl NodeStore for TreeNodes<'_, '_> {
     type Node = Buffer;
     type Error = TreeError;
 
@@ -98,8 +116,30 @@ impl NodeStore for DirIndexNodes<'_, '_> {
         node.data()
     }
 
+    /// Checks the node's header until the tree has checked the whole node
+    /// once since it was read from disk (the buffer's verified flag), its
+    /// identity every time.
     fn read(&mut self, blkno: u64, owner: u64) -> core::result::Result<Buffer, TreeError> {
-        read_node(self.dir.super_block(), blkno, owner)
+        if !self.sb.data().geometry().is_data_range(blkno, 1) {
+            return Err(FormatError::BadField("tree node outside the data area").into());
+        }
+        let buf = self.sb.bread(blkno)?;
+        if buf.is_verified() {
+            if BlockHeader::identify(buf.data(), BlockKind::BtreeNode, blkno)? != owner {
+                return Err(FormatError::BadHeader.into());
+            }
+        } else {
+            verify_node_header(buf.data(), blkno, owner)?;
+        }
+        Ok(buf)
+    }
+
+    fn is_checked(node: &Buffer) -> bool {
+        node.is_verified()
+    }
+
+    fn set_checked(node: &Buffer) {
+        node.set_verified();
     }
 
     fn modify(
@@ -113,104 +153,60 @@ impl NodeStore for DirIndexNodes<'_, '_> {
 
     fn alloc(&mut self, goal: u64) -> core::result::Result<(u64, Buffer), TreeError> {
         let txn = self.txn()?;
-        let sb = self.dir.super_block();
-        let (blkno, _) = sb.data().allocator().alloc_blocks(txn, Some(goal), 1)?;
-        let map = &self.dir.data().map;
-        let logical = if map.read(|map, _| map.lookup(format::DIR_INDEX_ROOT).is_none()) {
-            format::DIR_INDEX_ROOT
-        } else {
-            format::DIR_INDEX_NODES + blkno
-        };
-        let extent = Extent {
-            logical,
-            physical: blkno,
-            len: 1,
-            flags: 0,
-        };
-        map.change(|map, _| map.insert(extent))?;
-        account_blocks(self.dir);
-        Ok((blkno, new_node(txn, blkno)?))
-    }
-
-    fn free(&mut self, blkno: u64) -> core::result::Result<(), TreeError> {
-        let txn = self.txn()?;
-        let logical = format::DIR_INDEX_NODES + blkno;
-        let mut freed = FreedRuns::new();
-        self.dir
-            .data()
-            .map
-            .change(|map, _| map.remove(logical, logical + 1, &mut freed))?;
-        if freed.iter().map(|&(_, len)| len).sum::<u64>() != 1 {
-            return Err(FormatError::BadField("freed tree node not mapped").into());
-        }
-        account_blocks(self.dir);
-        txn.forget(blkno)?;
-        txn.sb().data().allocator().free_blocks(txn, blkno, 1)?;
-        Ok(())
-    }
-}
-
-/// The nodes of the extent tree of inode `ino` (feature `EXTENT_TREE`):
-/// blocks it owns outside its extents, counted in `nodes`. Changes need a
-/// transaction; a store without one only reads.
-pub(super) struct ExtentTreeNodes<'a, 't> {
-    pub(super) sb: &'a RexSb,
-    pub(super) ino: u64,
-    pub(super) txn: Option<&'a Txn<'t>>,
-    /// The tree's node count, kept up to date by `alloc` and `free`.
-    pub(super) nodes: &'a mut u64,
-}
-
-impl ExtentTreeNodes<'_, '_> {
-    /// Maps a tree error to the kernel's, as [`DirIndexNodes::check`].
-    pub(super) fn check<T>(&self, r: core::result::Result<T, TreeError>) -> Result<T> {
-        r.map_err(|e| match e {
-            TreeError::Kernel(e) => e,
-            TreeError::Format(e) => corrupted(
-                self.sb,
-                format_args!("inode {} extent tree: {}", self.ino, e.reason()),
-            ),
-        })
-    }
-}
-
-impl NodeStore for ExtentTreeNodes<'_, '_> {
-    type Node = Buffer;
-    type Error = TreeError;
-
-    fn bytes(node: &Buffer) -> &[u8] {
-        node.data()
-    }
-
-    fn read(&mut self, blkno: u64, owner: u64) -> core::result::Result<Buffer, TreeError> {
-        read_node(self.sb, blkno, owner)
-    }
-
-    fn modify(
-        &mut self,
-        _blkno: u64,
-        node: &Buffer,
-        f: impl FnOnce(&mut [u8]),
-    ) -> core::result::Result<(), TreeError> {
-        Ok(self.txn.ok_or(EINVAL)?.modify(node, f)?)
-    }
-
-    fn alloc(&mut self, goal: u64) -> core::result::Result<(u64, Buffer), TreeError> {
-        let txn = self.txn.ok_or(EINVAL)?;
-        let (blkno, _) = txn
-            .sb()
+        let (blkno, _) = self
+            .sb
             .data()
             .allocator()
             .alloc_blocks(txn, Some(goal), 1)?;
-        *self.nodes += 1;
-        Ok((blkno, new_node(txn, blkno)?))
+        match &mut self.placement {
+            Placement::DirIndex(dir) => {
+                let map = &dir.data().map;
+                // The first node of a new index is its root.
+                let logical =
+                    if map.read(|map, _| map.lookup(format::DIR_INDEX_ROOT).is_none()) {
+                        format::DIR_INDEX_ROOT
+                    } else {
+                        format::DIR_INDEX_NODES + blkno
+                    };
+                let extent = Extent {
+                    logical,
+                    physical: blkno,
+                    len: 1,
+                    flags: 0,
+                };
+                map.change(|map, _| map.insert(extent))?;
+                account_blocks(dir);
+            }
+            Placement::Extents(nodes) => **nodes += 1,
+        }
+        // Zeroed and up to date in the cache: the read does no I/O. The
+        // tree writes it whole before reading it.
+        txn.new_block(blkno, |_| ())?;
+        let buf = self.sb.bread(blkno)?;
+        buf.set_verified();
+        Ok((blkno, buf))
     }
 
+    /// Frees a node other than a directory index's root, which the index
+    /// keeps as long as the directory.
     fn free(&mut self, blkno: u64) -> core::result::Result<(), TreeError> {
-        let txn = self.txn.ok_or(EINVAL)?;
+        let txn = self.txn()?;
+        match &mut self.placement {
+            Placement::DirIndex(dir) => {
+                let logical = format::DIR_INDEX_NODES + blkno;
+                let mut freed = FreedRuns::new();
+                dir.data()
+                    .map
+                    .change(|map, _| map.remove(logical, logical + 1, &mut freed))?;
+                if freed.iter().map(|&(_, len)| len).sum::<u64>() != 1 {
+                    return Err(FormatError::BadField("freed tree node not mapped").into());
+                }
+                account_blocks(dir);
+            }
+            Placement::Extents(nodes) => **nodes -= 1,
+        }
         txn.forget(blkno)?;
-        txn.sb().data().allocator().free_blocks(txn, blkno, 1)?;
-        *self.nodes -= 1;
+        self.sb.data().allocator().free_blocks(txn, blkno, 1)?;
         Ok(())
     }
 }

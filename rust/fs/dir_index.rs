@@ -9,7 +9,7 @@
 //! changes, which a transaction wraps), which serialises every user of the
 //! tree.
 
-use super::btree::DirIndexNodes;
+use super::btree::TreeNodes;
 use super::extent_map::written_block;
 use super::txn::{Credits, Txn};
 use super::RexInode;
@@ -49,10 +49,7 @@ impl<'a> DirIndex<'a> {
 
     /// Makes an empty index for `dir` in `txn`.
     pub(super) fn create(txn: &Txn<'_>, dir: &'a RexInode) -> Result<Self> {
-        let nodes = &mut DirIndexNodes {
-            dir,
-            txn: Some(txn),
-        };
+        let nodes = &mut TreeNodes::dir_index(dir, Some(txn));
         let goal = dir
             .data()
             .map
@@ -63,11 +60,11 @@ impl<'a> DirIndex<'a> {
         Ok(DirIndex { dir, tree })
     }
 
-    fn nodes<'b, 't>(&self, txn: Option<&'b Txn<'t>>) -> DirIndexNodes<'b, 't>
+    fn nodes<'b, 't>(&self, txn: Option<&'b Txn<'t>>) -> TreeNodes<'b, 't>
     where
         'a: 'b,
     {
-        DirIndexNodes { dir: self.dir, txn }
+        TreeNodes::dir_index(self.dir, txn)
     }
 
     /// The addresses (data block index, byte offset) of the entries whose

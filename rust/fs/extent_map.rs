@@ -9,7 +9,7 @@
 //!
 //! [`ExtentMapLock`]: super::lock::ExtentMapLock
 
-use super::btree::ExtentTreeNodes;
+use super::btree::TreeNodes;
 use super::{corrupted, RexSb};
 use crate::format::{
     self, BTree, DiskInode, Extent, ExtentChainWalk, ExtentMapVerifier, FormatError, TreeKind,
@@ -142,12 +142,7 @@ impl ExtentMap {
         chain: &mut ExtentChain,
     ) -> Result {
         let mut nodes = 0;
-        let store = &mut ExtentTreeNodes {
-            sb,
-            ino,
-            txn: None,
-            nodes: &mut nodes,
-        };
+        let store = &mut TreeNodes::extents(sb, ino, None, &mut nodes);
         let tree = BTree {
             kind: TreeKind::Extent,
             owner: ino,

@@ -4,7 +4,7 @@
 //! the inode table, writing them back, and finding them for file handles
 //! ([`ExportOps`]). Creating and freeing them is in [`super::ialloc`].
 
-use super::btree::ExtentTreeNodes;
+use super::btree::TreeNodes;
 use super::extent_map::{written_block, ExtentChain, ExtentMap};
 use super::inode_table::{read_disk_inode, update_inode_slot};
 use super::lock::{ExtentMapLock, XattrLock};
@@ -362,16 +362,18 @@ impl ExportOps for Rexfs {
 /// that store its extents, rewritten (every one, at worst: a truncate
 /// changes them all), grown (allocated: a bitmap block each and the
 /// superblock's counts) or shrunk (revoked). A chain grows by a block per
-/// [`format::EXTENTS_PER_BLOCK`] extents; a tree by a split of each of at
-/// most [`TREE_LEVELS`] levels per extent.
+/// [`format::EXTENTS_PER_BLOCK`] extents; a tree by a leaf per half a
+/// leaf of extents (a split leaves both halves at least half full), and by
+/// a node a level of [`TREE_LEVELS`] as the splits go up.
 pub(super) fn write_credits(inode: &RexInode, new_extents: u32) -> Credits {
     let stored = inode.data().map.storage_blocks();
-    let growth =
-        if inode.super_block().data().feature_incompat() & FEATURE_INCOMPAT_EXTENT_TREE != 0 {
-            new_extents.saturating_mul(TREE_LEVELS)
-        } else {
-            new_extents.div_ceil(format::EXTENTS_PER_BLOCK as u32)
-        };
+    let features = inode.super_block().data().feature_incompat();
+    let growth = if features & FEATURE_INCOMPAT_EXTENT_TREE != 0 {
+        let half_leaf = (TreeKind::Extent.leaf_capacity() / 2) as u32;
+        new_extents.div_ceil(half_leaf) + TREE_LEVELS
+    } else {
+        new_extents.div_ceil(format::EXTENTS_PER_BLOCK as u32)
+    };
     Credits::blocks(1 + stored + 2 * growth)
         .and(Credits::SUPER)
         .and(Credits::revokes(stored))
@@ -479,24 +481,24 @@ fn store_extents(txn: &Txn<'_>, inode: &RexInode, disk: &mut DiskInode) -> Resul
 /// (an inode being freed: nothing stores its map again).
 pub(super) fn free_extent_tree(txn: &Txn<'_>, inode: &RexInode) -> Result {
     inode.data().map.store(|_, _, chain| {
-        let nodes = &mut ExtentTreeNodes {
-            sb: inode.super_block(),
-            ino: inode.ino(),
-            txn: Some(txn),
-            nodes: &mut chain.tree_nodes,
-        };
+        let nodes = &mut TreeNodes::extents(
+            inode.super_block(),
+            inode.ino(),
+            Some(txn),
+            &mut chain.tree_nodes,
+        );
         destroy_tree(nodes, &mut chain.tree_root)
     })
 }
 
 /// Frees the extent tree at `*root`, if there is one, through `nodes`.
-fn destroy_tree(nodes: &mut ExtentTreeNodes<'_, '_>, root: &mut u64) -> Result {
+fn destroy_tree(nodes: &mut TreeNodes<'_, '_>, root: &mut u64) -> Result {
     if *root == 0 {
         return Ok(());
     }
     let tree = BTree {
         kind: TreeKind::Extent,
-        owner: nodes.ino,
+        owner: nodes.ino(),
         root: *root,
     };
     let destroyed = tree.destroy(nodes);
@@ -579,12 +581,7 @@ fn sync_tree(
 ) -> Result {
     let ino = inode.ino();
     let rest = map.extents().get(INODE_EXTENTS..).unwrap_or(&[]);
-    let nodes = &mut ExtentTreeNodes {
-        sb: inode.super_block(),
-        ino,
-        txn: Some(txn),
-        nodes: &mut chain.tree_nodes,
-    };
+    let nodes = &mut TreeNodes::extents(inode.super_block(), ino, Some(txn), &mut chain.tree_nodes);
     let Some(first) = rest.first() else {
         return destroy_tree(nodes, &mut chain.tree_root);
     };
