@@ -280,49 +280,50 @@ impl ExtentMap {
     }
 
     /// Unmaps file blocks `start..end`; the freed disk runs are appended to
-    /// `freed`.
+    /// `freed`. The extents wholly inside go in one move of the ones after
+    /// them (a truncate of a file of N extents costs O(N), not O(N^2)).
     pub(super) fn remove(&mut self, start: u64, end: u64, freed: &mut FreedRuns) -> Result {
-        let mut i = self.extents.partition_point(|e| e.logical_end() <= start);
-        if let Some(first) = self.extents.get(i).filter(|e| e.logical < end) {
-            // The keys of the extents cut, and of a split's tail (`end`).
-            let lo = first.logical;
-            self.mark_changed(lo, end);
+        let first = self.extents.partition_point(|e| e.logical_end() <= start);
+        let last = first + self.extents[first..].partition_point(|e| e.logical < end);
+        if first == last {
+            return Ok(());
         }
-        while i < self.extents.len() && self.extents[i].logical < end {
-            let e = self.extents[i];
+        // The keys of the extents cut, and of a split's tail (`end`).
+        self.mark_changed(self.extents[first].logical, end);
+        for e in &self.extents[first..last] {
             let cut_start = e.logical.max(start);
             let cut_end = e.logical_end().min(end);
             freed.push(
                 (e.physical + (cut_start - e.logical), cut_end - cut_start),
                 GFP_KERNEL,
             )?;
-            let head = cut_start - e.logical;
-            let tail = e.logical_end() - cut_end;
-            match (head, tail) {
-                (0, 0) => {
-                    self.extents.remove(i).map_err(|_| EINVAL)?;
-                    continue;
-                }
-                (0, _) => {
-                    let ext = &mut self.extents[i];
-                    ext.physical += cut_end - e.logical;
-                    ext.logical = cut_end;
-                    ext.len = tail as u32;
-                }
-                (_, 0) => self.extents[i].len = head as u32,
-                (_, _) => {
-                    self.extents[i].len = head as u32;
-                    let rest = Extent {
-                        logical: cut_end,
-                        physical: e.physical + (cut_end - e.logical),
-                        len: tail as u32,
-                        flags: e.flags,
-                    };
-                    insert_at(&mut self.extents, i + 1, rest)?;
-                }
-            }
-            i += 1;
         }
+        // What is left of the first and the last extent cut.
+        let (head_of, tail_of) = (self.extents[first], self.extents[last - 1]);
+        let head = (head_of.logical < start).then(|| Extent {
+            len: (start - head_of.logical) as u32,
+            ..head_of
+        });
+        let tail = (tail_of.logical_end() > end).then(|| Extent {
+            logical: end,
+            physical: tail_of.physical + (end - tail_of.logical),
+            len: (tail_of.logical_end() - end) as u32,
+            flags: tail_of.flags,
+        });
+        let mut at = first;
+        for kept in [head, tail].into_iter().flatten() {
+            if at < last {
+                self.extents[at] = kept;
+            } else {
+                // One extent split in two: its tail goes after it.
+                insert_at(&mut self.extents, at, kept)?;
+                return Ok(());
+            }
+            at += 1;
+        }
+        let len = self.extents.len();
+        self.extents.copy_within(last..len, at);
+        self.extents.truncate(len - (last - at));
         Ok(())
     }
 
