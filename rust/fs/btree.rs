@@ -162,12 +162,11 @@ impl NodeStore for TreeNodes<'_, '_> {
             Placement::DirIndex(dir) => {
                 let map = &dir.data().map;
                 // The first node of a new index is its root.
-                let logical =
-                    if map.read(|map, _| map.lookup(format::DIR_INDEX_ROOT).is_none()) {
-                        format::DIR_INDEX_ROOT
-                    } else {
-                        format::DIR_INDEX_NODES + blkno
-                    };
+                let logical = if map.read(|map, _| map.lookup(format::DIR_INDEX_ROOT).is_none()) {
+                    format::DIR_INDEX_ROOT
+                } else {
+                    format::DIR_INDEX_NODES + blkno
+                };
                 let extent = Extent {
                     logical,
                     physical: blkno,
