@@ -10,16 +10,18 @@
 //! [`ExtentMapLock`]: super::lock::ExtentMapLock
 
 use super::btree::TreeNodes;
+use super::extent_list::ExtentList;
 use super::{corrupted, RexSb};
 use crate::format::{
     self, BTree, DiskInode, Extent, ExtentChainWalk, ExtentMapVerifier, FormatError, TreeKind,
 };
 use kernel::prelude::*;
 
-/// The extents of one inode, sorted by file block and non-overlapping
-/// (vmalloc-backed past what kmalloc gives: a file may have millions).
+/// The extents of one inode, sorted by file block and non-overlapping, in
+/// an [`ExtentList`]: finding, adding or removing one costs O(log N) plus
+/// a chunk's moves in a file of N extents.
 pub(crate) struct ExtentMap {
-    extents: KVVec<Extent>,
+    extents: ExtentList,
     /// The file blocks `lo..=hi` at which extents may start, or have
     /// started, whose stored copies differ from the map's since the map
     /// was last stored (an extent tree syncs just those).
@@ -69,7 +71,7 @@ impl ExtentMap {
     /// An empty map.
     pub(super) fn new() -> Self {
         ExtentMap {
-            extents: KVVec::new(),
+            extents: ExtentList::new(),
             changed: None,
             blocks: 0,
             inline: false,
@@ -177,31 +179,55 @@ impl ExtentMap {
     }
 
     /// All extents, sorted.
-    pub(super) fn extents(&self) -> &[Extent] {
-        &self.extents
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Extent> {
+        self.extents.iter()
+    }
+
+    /// The extents that start at or after file block `logical`, sorted.
+    pub(super) fn iter_from(&self, logical: u64) -> impl Iterator<Item = &Extent> {
+        let first = self.extents.partition_point(|e| e.logical < logical);
+        self.extents.iter_from(first)
+    }
+
+    /// The number of extents.
+    pub(super) fn len(&self) -> usize {
+        self.extents.len()
+    }
+
+    /// Whether there are no extents.
+    pub(super) fn is_empty(&self) -> bool {
+        self.extents.len() == 0
     }
 
     /// The extent that maps file block `logical`, if any.
     pub(super) fn lookup(&self, logical: u64) -> Option<&Extent> {
-        let i = self.extents.partition_point(|e| e.logical_end() <= logical);
-        self.extents.get(i).filter(|e| e.logical <= logical)
+        let at = self.extents.partition_point(|e| e.logical_end() <= logical);
+        self.extents.get(at).filter(|e| e.logical <= logical)
     }
 
     /// The first file block at or after `logical` that an extent maps
     /// (`u64::MAX`: none).
     pub(super) fn next_mapped(&self, logical: u64) -> u64 {
-        let i = self.extents.partition_point(|e| e.logical_end() <= logical);
+        let at = self.extents.partition_point(|e| e.logical_end() <= logical);
         self.extents
-            .get(i)
+            .get(at)
             .map_or(u64::MAX, |e| e.logical.max(logical))
     }
 
     /// The end of the last extent that starts before file block
     /// `logical` (0: none).
     pub(super) fn end_before(&self, logical: u64) -> u64 {
-        let i = self.extents.partition_point(|e| e.logical < logical);
-        i.checked_sub(1)
-            .map_or(0, |prev| self.extents[prev].logical_end())
+        let at = self.extents.partition_point(|e| e.logical < logical);
+        self.extents
+            .prev(at)
+            .and_then(|prev| self.extents.get(prev))
+            .map_or(0, |e| e.logical_end())
+    }
+
+    /// The last extent that ends at or before file block `logical`.
+    pub(super) fn last_ending_by(&self, logical: u64) -> Option<&Extent> {
+        let at = self.extents.partition_point(|e| e.logical_end() <= logical);
+        self.extents.get(self.extents.prev(at)?)
     }
 
     /// Whether extents map every block of `first..end`.
@@ -218,14 +244,13 @@ impl ExtentMap {
     /// The disk block just past the extent that ends at or before `logical`:
     /// where an allocation for `logical` continues the file contiguously.
     pub(super) fn goal_for(&self, logical: u64) -> Option<u64> {
-        let i = self.extents.partition_point(|e| e.logical_end() <= logical);
-        let prev = self.extents.get(i.checked_sub(1)?)?;
+        let prev = self.last_ending_by(logical)?;
         Some(prev.physical + u64::from(prev.len) + (logical - prev.logical_end()))
     }
 
     /// Appends `extent`, read from disk after those loaded before it.
     fn push_loaded(&mut self, extent: Extent) -> Result {
-        self.extents.push(extent, GFP_KERNEL)?;
+        self.extents.push(extent)?;
         self.blocks += u64::from(extent.len);
         Ok(())
     }
@@ -258,56 +283,79 @@ impl ExtentMap {
     /// Adds `new`, which must not overlap any extent, merging it with its
     /// neighbours when they are contiguous on disk.
     pub(super) fn insert(&mut self, new: Extent) -> Result {
-        let i = self.extents.partition_point(|e| e.logical < new.logical);
+        let at = self.extents.partition_point(|e| e.logical < new.logical);
+        let prev_at = self.extents.prev(at);
+        let prev = prev_at.and_then(|p| self.extents.get(p)).copied();
+        let next = self.extents.get(at).copied();
         // The keys of the neighbours, which `new` may merge into (the next
         // one then starts at `new`), and `new`'s.
-        let lo = i
-            .checked_sub(1)
-            .map_or(new.logical, |prev| self.extents[prev].logical);
-        let hi = self.extents.get(i).map_or(new.logical, |next| next.logical);
-        self.mark_changed(lo, hi);
-        self.blocks += u64::from(new.len);
+        let lo = prev.map_or(new.logical, |prev| prev.logical);
+        let hi = next.map_or(new.logical, |next| next.logical);
         let joins = |a: &Extent, b: &Extent| {
             a.logical_end() == b.logical
                 && a.physical + u64::from(a.len) == b.physical
                 && a.flags == b.flags
                 && u64::from(a.len) + u64::from(b.len) <= u64::from(u32::MAX)
         };
-        if let Some(prev) = i.checked_sub(1).and_then(|p| self.extents.get_mut(p)) {
-            if joins(prev, &new) {
-                prev.len += new.len;
-                let merged = *prev;
-                if self.extents.get(i).is_some_and(|next| joins(&merged, next)) {
-                    let next = self.extents.remove(i).map_err(|_| EINVAL)?;
-                    self.extents[i - 1].len += next.len;
+        match (prev_at.zip(prev), next) {
+            (Some((prev_at, prev)), _) if joins(&prev, &new) => {
+                let merged = Extent {
+                    len: prev.len + new.len,
+                    ..prev
+                };
+                let (merged, next_too) = match next {
+                    Some(next) if joins(&merged, &next) => (
+                        Extent {
+                            len: merged.len + next.len,
+                            ..merged
+                        },
+                        true,
+                    ),
+                    _ => (merged, false),
+                };
+                if let Some(e) = self.extents.get_mut(prev_at) {
+                    *e = merged;
                 }
-                return Ok(());
+                if next_too {
+                    self.extents.remove_range(at, self.extents.next(at));
+                }
             }
-        }
-        if let Some(next) = self.extents.get_mut(i) {
-            if joins(&new, next) {
-                next.logical = new.logical;
-                next.physical = new.physical;
-                next.len += new.len;
-                return Ok(());
+            (_, Some(next)) if joins(&new, &next) => {
+                if let Some(e) = self.extents.get_mut(at) {
+                    *e = Extent {
+                        len: new.len + next.len,
+                        ..new
+                    };
+                }
             }
+            _ => self.extents.insert(at, new)?,
         }
-        insert_at(&mut self.extents, i, new).inspect_err(|_| self.blocks -= u64::from(new.len))
+        self.mark_changed(lo, hi);
+        self.blocks += u64::from(new.len);
+        Ok(())
     }
 
     /// Unmaps file blocks `start..end`; the freed disk runs are appended to
-    /// `freed`. The extents wholly inside go in one move of the ones after
-    /// them (a truncate of a file of N extents costs O(N), not O(N^2)).
+    /// `freed`. The extents wholly inside go in one removal (a truncate of
+    /// a file of N extents costs O(N), not O(N^2)).
     pub(super) fn remove(&mut self, start: u64, end: u64, freed: &mut FreedRuns) -> Result {
         let first = self.extents.partition_point(|e| e.logical_end() <= start);
-        let last = first + self.extents[first..].partition_point(|e| e.logical < end);
-        if first == last {
+        let last = self.extents.partition_point(|e| e.logical < end);
+        if first >= last {
             return Ok(());
         }
-        // The keys of the extents cut, and of a split's tail (`end`).
-        self.mark_changed(self.extents[first].logical, end);
+        let (Some(&head_of), Some(&tail_of)) = (
+            self.extents.get(first),
+            self.extents.prev(last).and_then(|p| self.extents.get(p)),
+        ) else {
+            return Ok(());
+        };
         let mut cut = 0;
-        for e in &self.extents[first..last] {
+        for e in self
+            .extents
+            .iter_from(first)
+            .take_while(|e| e.logical < end)
+        {
             let cut_start = e.logical.max(start);
             let cut_end = e.logical_end().min(end);
             freed.push(
@@ -316,9 +364,7 @@ impl ExtentMap {
             )?;
             cut += cut_end - cut_start;
         }
-        self.blocks -= cut;
         // What is left of the first and the last extent cut.
-        let (head_of, tail_of) = (self.extents[first], self.extents[last - 1]);
         let head = (head_of.logical < start).then(|| Extent {
             len: (start - head_of.logical) as u32,
             ..head_of
@@ -329,20 +375,41 @@ impl ExtentMap {
             len: (tail_of.logical_end() - end) as u32,
             flags: tail_of.flags,
         });
-        let mut at = first;
-        for kept in [head, tail].into_iter().flatten() {
-            if at < last {
-                self.extents[at] = kept;
-            } else {
-                // One extent split in two: its tail goes after it.
-                insert_at(&mut self.extents, at, kept)?;
-                return Ok(());
+        if let (Some(head), Some(tail), true) = (head, tail, self.extents.next(first) == last) {
+            // One extent split in two: its tail goes after it (an insert
+            // that fails changes nothing; one that succeeds may move the
+            // places).
+            if let Some(e) = self.extents.get_mut(first) {
+                *e = head;
             }
-            at += 1;
+            if let Err(err) = self.extents.insert(last, tail) {
+                if let Some(e) = self.extents.get_mut(first) {
+                    *e = head_of;
+                }
+                return Err(err);
+            }
+        } else {
+            // The head and the tail stay in their extents' places; the
+            // extents between go.
+            let mut from = first;
+            let mut to = last;
+            if let Some(head) = head {
+                if let Some(e) = self.extents.get_mut(first) {
+                    *e = head;
+                }
+                from = self.extents.next(first);
+            }
+            if let (Some(tail), Some(tail_at)) = (tail, self.extents.prev(last)) {
+                if let Some(e) = self.extents.get_mut(tail_at) {
+                    *e = tail;
+                }
+                to = tail_at;
+            }
+            self.extents.remove_range(from, to);
         }
-        let len = self.extents.len();
-        self.extents.copy_within(last..len, at);
-        self.extents.truncate(len - (last - at));
+        // The keys of the extents cut, and of a split's tail (`end`).
+        self.mark_changed(head_of.logical, end);
+        self.blocks -= cut;
         Ok(())
     }
 
@@ -360,9 +427,9 @@ impl ExtentMap {
 
     /// Whether a written extent maps a block in `start..end`.
     pub(super) fn has_written(&self, start: u64, end: u64) -> bool {
-        let i = self.extents.partition_point(|e| e.logical_end() <= start);
-        self.extents[i..]
-            .iter()
+        let first = self.extents.partition_point(|e| e.logical_end() <= start);
+        self.extents
+            .iter_from(first)
             .take_while(|e| e.logical < end)
             .any(|e| e.flags & format::EXTENT_UNWRITTEN == 0)
     }
@@ -375,11 +442,14 @@ impl ExtentMap {
         } else {
             0
         };
-        let mut i = self.extents.partition_point(|e| e.logical_end() <= start);
-        while i < self.extents.len() && self.extents[i].logical < end {
-            let e = self.extents[i];
+        let mut next = start;
+        while next < end {
+            let at = self.extents.partition_point(|e| e.logical_end() <= next);
+            let Some(&e) = self.extents.get(at).filter(|e| e.logical < end) else {
+                break;
+            };
             if e.flags & format::EXTENT_UNWRITTEN == flags {
-                i += 1;
+                next = e.logical_end();
                 continue;
             }
             // Cut out the part in range and put it back flagged; `insert`
@@ -395,23 +465,17 @@ impl ExtentMap {
                 len: (cut_end - cut_start) as u32,
                 flags,
             })?;
-            i = self.extents.partition_point(|x| x.logical_end() <= cut_end);
+            next = cut_end;
         }
         Ok(())
     }
 
     /// Extent blocks needed to store the extents beyond the inode.
     pub(super) fn chain_blocks_needed(&self) -> usize {
-        self.extents
-            .len()
+        self.len()
             .saturating_sub(format::INODE_EXTENTS)
             .div_ceil(format::EXTENTS_PER_BLOCK)
     }
-}
-
-fn insert_at(extents: &mut KVVec<Extent>, i: usize, e: Extent) -> Result {
-    extents.reserve(1, GFP_KERNEL)?;
-    extents.insert_within_capacity(i, e).map_err(|_| EINVAL)
 }
 
 /// The disk block that holds file block `logical` of a fully written
@@ -435,6 +499,15 @@ mod tests {
         }
     }
 
+    /// The extents of `map`, in order.
+    fn extents(map: &ExtentMap) -> Result<KVec<Extent>> {
+        let mut all = KVec::with_capacity(map.len(), GFP_KERNEL)?;
+        for e in map.iter() {
+            all.push_within_capacity(*e).map_err(|_| ENOMEM)?;
+        }
+        Ok(all)
+    }
+
     fn map_of(extents: &[Extent]) -> Result<ExtentMap> {
         let mut map = ExtentMap::new();
         for e in extents {
@@ -447,17 +520,17 @@ mod tests {
     fn insert_merges_contiguous_neighbours() -> Result {
         // Out of order; the middle one joins both neighbours on disk.
         let map = map_of(&[extent(0, 100, 4), extent(8, 108, 2), extent(4, 104, 4)])?;
-        assert_eq!(map.extents(), &[extent(0, 100, 10)]);
+        assert_eq!(&*extents(&map)?, &[extent(0, 100, 10)]);
         // Contiguous in the file but not on disk: no merge.
         let map = map_of(&[extent(0, 100, 4), extent(4, 200, 4)])?;
-        assert_eq!(map.extents().len(), 2);
+        assert_eq!(map.len(), 2);
         // Unwritten and written blocks stay apart.
         let unwritten = Extent {
             flags: format::EXTENT_UNWRITTEN,
             ..extent(4, 104, 4)
         };
         let map = map_of(&[extent(0, 100, 4), unwritten])?;
-        assert_eq!(map.extents().len(), 2);
+        assert_eq!(map.len(), 2);
         Ok(())
     }
 
@@ -467,7 +540,7 @@ mod tests {
         map.take_changed();
         // Joins the next extent, whose key moves from 8 to 6.
         map.insert(extent(6, 106, 2))?;
-        assert_eq!(map.extents(), &[extent(0, 100, 2), extent(6, 106, 4)]);
+        assert_eq!(&*extents(&map)?, &[extent(0, 100, 2), extent(6, 106, 4)]);
         assert_eq!(map.take_changed(), Some((0, 8)));
         // A split: the extent at 6 and its tail's new key, 9.
         let mut freed = FreedRuns::new();
@@ -500,14 +573,14 @@ mod tests {
         map.remove(4, 6, &mut freed)?;
         map.remove(18, 22, &mut freed)?;
         assert_eq!(
-            map.extents(),
+            &*extents(&map)?,
             &[extent(0, 100, 4), extent(6, 106, 4), extent(22, 202, 3)]
         );
         assert_eq!(&freed[..], &[(104, 2), (200, 2)]);
         // Truncate to block 7: trims the tail of one, drops the last.
         freed.clear();
         map.remove(7, u64::MAX, &mut freed)?;
-        assert_eq!(map.extents(), &[extent(0, 100, 4), extent(6, 106, 1)]);
+        assert_eq!(&*extents(&map)?, &[extent(0, 100, 4), extent(6, 106, 1)]);
         assert_eq!(&freed[..], &[(107, 3), (202, 3)]);
         Ok(())
     }
@@ -521,10 +594,10 @@ mod tests {
         let mut map = map_of(&[extent(0, 100, 2), unwritten(2, 102, 6)])?;
         map.mark_written(2, 4)?;
         // The written head merges with the written extent before it.
-        assert_eq!(map.extents(), &[extent(0, 100, 4), unwritten(4, 104, 4)]);
+        assert_eq!(&*extents(&map)?, &[extent(0, 100, 4), unwritten(4, 104, 4)]);
         map.mark_written(5, 6)?;
         assert_eq!(
-            map.extents(),
+            &*extents(&map)?,
             &[
                 extent(0, 100, 4),
                 unwritten(4, 104, 1),
@@ -534,14 +607,14 @@ mod tests {
         );
         // Holes in the range are left alone.
         map.mark_written(6, 100)?;
-        assert_eq!(map.extents().len(), 3);
-        assert_eq!(map.extents()[2], extent(5, 105, 3));
+        assert_eq!(map.len(), 3);
+        assert_eq!(extents(&map)?[2], extent(5, 105, 3));
         // And back: the written tail becomes unwritten again.
         assert!(map.has_written(6, 100));
         map.mark_unwritten(6, 100)?;
         assert!(!map.has_written(6, 100));
-        assert_eq!(map.extents()[2], extent(5, 105, 1));
-        assert_eq!(map.extents()[3], unwritten(6, 106, 2));
+        assert_eq!(extents(&map)?[2], extent(5, 105, 1));
+        assert_eq!(extents(&map)?[3], unwritten(6, 106, 2));
         Ok(())
     }
 

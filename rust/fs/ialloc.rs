@@ -270,10 +270,7 @@ pub(super) fn evict(inode: &RexInode) {
         return;
     }
     let info = inode.data();
-    let has_cow = || {
-        info.map
-            .read_with_cow(|_, cow, _| !cow.extents().is_empty())
-    };
+    let has_cow = || info.map.read_with_cow(|_, cow, _| !cow.is_empty());
     if inode.nlink() != 0 && !(info.may_share() && has_cow()) {
         return;
     }

@@ -466,11 +466,10 @@ fn store_extents(txn: &Txn<'_>, inode: &RexInode, disk: &mut DiskInode) -> Resul
             store_chain(txn, inode, map, chain)?;
             chain.stored_generation = generation;
         }
-        let extents = map.extents();
-        for (i, e) in extents.iter().take(INODE_EXTENTS).enumerate() {
+        for (i, e) in map.iter().take(INODE_EXTENTS).enumerate() {
             e.encode(&mut disk.data[i * format::EXTENT_SIZE..]);
         }
-        disk.extent_count = extents.len() as u32;
+        disk.extent_count = map.len() as u32;
         disk.extent_block = chain.first_block();
         disk.blocks = map.data_blocks() + chain.block_count();
         Ok(())
@@ -532,11 +531,19 @@ fn store_chain(
         }
     }
     drop(alloc);
-    let rest = map.extents().get(INODE_EXTENTS..).unwrap_or(&[]);
-    for (i, chunk) in rest.chunks(format::EXTENTS_PER_BLOCK).enumerate() {
+    let mut rest = map.iter().skip(INODE_EXTENTS).copied().peekable();
+    let mut chunk = KVec::with_capacity(format::EXTENTS_PER_BLOCK, GFP_KERNEL)?;
+    for i in 0.. {
+        if rest.peek().is_none() {
+            break;
+        }
+        chunk.clear();
+        for e in rest.by_ref().take(format::EXTENTS_PER_BLOCK) {
+            chunk.push_within_capacity(e).map_err(|_| EINVAL)?;
+        }
         let blkno = chain.blocks[i];
         let next = chain.blocks.get(i + 1).copied().unwrap_or(0);
-        let encode = |b: &mut [u8]| ExtentBlock::encode(b, blkno, ino, next, chunk);
+        let encode = |b: &mut [u8]| ExtentBlock::encode(b, blkno, ino, next, &chunk);
         if i < kept {
             txn.modify(&sb.bread(blkno)?, encode)?;
         } else {
@@ -580,9 +587,8 @@ fn sync_tree(
     (lo, hi): (u64, u64),
 ) -> Result {
     let ino = inode.ino();
-    let rest = map.extents().get(INODE_EXTENTS..).unwrap_or(&[]);
     let nodes = &mut TreeNodes::extents(inode.super_block(), ino, Some(txn), &mut chain.tree_nodes);
-    let Some(first) = rest.first() else {
+    let Some(first) = map.iter().nth(INODE_EXTENTS) else {
         return destroy_tree(nodes, &mut chain.tree_root);
     };
     let (tree, lo, hi) = if chain.tree_root == 0 {
@@ -623,9 +629,11 @@ fn sync_tree(
     if full {
         return Err(ENOMEM);
     }
-    let start = rest.partition_point(|e| e.logical < lo);
-    let end = rest.partition_point(|e| e.logical <= hi);
-    let mut wanted = rest[start..end].iter().map(|e| e.to_record()).peekable();
+    let mut wanted = map
+        .iter_from(lo.max(first.logical))
+        .take_while(|e| e.logical <= hi)
+        .map(|e| e.to_record())
+        .peekable();
     let mut stored = stored.iter().copied().peekable();
     loop {
         let step = match (stored.peek().copied(), wanted.peek().copied()) {

@@ -27,6 +27,7 @@ mod dax;
 mod dir;
 mod dir_index;
 mod errors;
+mod extent_list;
 mod extent_map;
 mod file;
 mod ialloc;

@@ -141,10 +141,7 @@ fn staging_chunk(
     };
     let physical = |logical: u64| e.physical + (logical - e.logical);
     let alloc = sb.data().allocator();
-    let staged = cow.extents();
-    let staged_before = staged[..staged.partition_point(|c| c.logical_end() <= first)]
-        .last()
-        .map_or(0, |c| c.logical_end());
+    let staged_before = cow.last_ending_by(first).map_or(0, |c| c.logical_end());
     let mut start = (first - first % STAGING_CHUNK)
         .max(e.logical)
         .max(staged_before);

@@ -5,7 +5,7 @@
 # order: 20
 . "$(dirname "$0")/lib.sh"
 load
-for suite in rexfs_extent_map rexfs_alloc rexfs_iomap rexfs_btree; do
+for suite in rexfs_extent_list rexfs_extent_map rexfs_alloc rexfs_iomap rexfs_btree; do
 	results=/sys/kernel/debug/kunit/$suite/results
 	[ -f "$results" ] || die "no KUnit results for $suite"
 	cat "$results"
