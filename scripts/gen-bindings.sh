@@ -27,7 +27,7 @@ eval bindgen "$header" \
 	--allowlist-type "'journal_s|journal_t|jbd2_journal_handle|handle_t|transaction_s|transaction_t|tid_t'" \
 	--allowlist-type "'journal_head|transaction_chp_stats_s|transaction_stats_s|journal_superblock_t|journal_superblock_s|journal_header_t|journal_header_s'" \
 	--allowlist-type "'jbd2_revoke_table_s|jbd2_inode|jbd2_buffer_trigger_type|passtype'" \
-	--opaque-type "'journal_head|transaction_chp_stats_s|transaction_stats_s|jbd2_revoke_table_s|jbd2_inode|jbd2_buffer_trigger_type'" \
+	--opaque-type "'journal_head|transaction_chp_stats_s|transaction_stats_s|jbd2_revoke_table_s|jbd2_inode'" \
 	--allowlist-function "'get_tree_bdev|__brelse|sync_dirty_buffer|mark_buffer_dirty|fault_in_iov_iter_.*|filemap_read|invalidate_mapping_pages'" \
 	--allowlist-function "'fileattr_fill_flags|generic_encode_ino32_fh|generic_fh_to_.*|generic_setlease'" \
 	--allowlist-function "'iomap_.*|rvfs_.*|jbd2_.*|__fs_parse|fs_param_is_enum'" \

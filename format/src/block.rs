@@ -55,12 +55,18 @@ impl BlockHeader {
     /// Writes the header into `block` and seals the block with its checksum.
     /// Call it after the payload is final.
     pub fn seal(&self, block: &mut [u8]) {
+        self.write(block);
+        set_block_checksum(block);
+    }
+
+    /// Writes the header into `block` but not its checksum: the block is
+    /// sealed when [`set_block_checksum`] runs after the payload is final
+    /// (the module's journal runs it as the block's transaction commits).
+    pub fn write(&self, block: &mut [u8]) {
         put_u32(block, HDR_MAGIC, self.kind as u32);
         put_u64(block, HDR_BLKNO, self.blkno);
         put_u64(block, HDR_OWNER, self.owner);
         put_u64(block, HDR_RESERVED, 0);
-        let crc = crc32c_without_field(block, HDR_CRC);
-        put_u32(block, HDR_CRC, crc);
     }
 
     /// The cheap part of [`BlockHeader::verify`], for a block that passed
@@ -93,6 +99,13 @@ impl BlockHeader {
         }
         Ok(owner)
     }
+}
+
+/// Seals `block`, whose header [`BlockHeader::write`] wrote, with the
+/// checksum of its bytes as they are.
+pub fn set_block_checksum(block: &mut [u8]) {
+    let crc = crc32c_without_field(block, HDR_CRC);
+    put_u32(block, HDR_CRC, crc);
 }
 
 #[cfg(test)]

@@ -185,7 +185,9 @@ pub trait NodeStore {
     /// cache that it did).
     fn read(&mut self, blkno: u64, owner: u64) -> core::result::Result<Self::Node, Self::Error>;
     /// Changes block `blkno`, held as `node`, with `f` (journaled in the
-    /// module). `f` leaves it sealed.
+    /// module). `f` leaves the node's header written; the store then seals
+    /// the block ([`set_block_checksum`]: at once, or in the module's
+    /// journal as the change commits).
     fn modify(
         &mut self,
         blkno: u64,
@@ -337,7 +339,8 @@ fn leaf_record(b: &[u8], kind: TreeKind, i: usize) -> Record {
     rec
 }
 
-/// Zeroes `b` and writes the header of an empty node (to be sealed).
+/// Zeroes `b` and writes the node header of an empty node (the block
+/// header is the caller's).
 fn init_node(b: &mut [u8], kind: TreeKind, level: u8, lo: u64, hi: u64) {
     b.fill(0);
     b[NODE_TREE] = kind as u8;
@@ -346,13 +349,15 @@ fn init_node(b: &mut [u8], kind: TreeKind, level: u8, lo: u64, hi: u64) {
     put_u64(b, NODE_KEY_HI, hi);
 }
 
-fn seal_node(b: &mut [u8], blkno: u64, owner: u64) {
+/// Writes the header of node `blkno` of `owner` into `b`; the store seals
+/// it after the change ([`NodeStore::modify`]).
+fn write_node_header(b: &mut [u8], blkno: u64, owner: u64) {
     BlockHeader {
         kind: BlockKind::BtreeNode,
         blkno,
         owner,
     }
-    .seal(b);
+    .write(b);
 }
 
 /// Inserts `item` (a record of `item.len()` bytes) at `pos` among the
@@ -592,7 +597,7 @@ impl BTree {
         let (root, node) = store.alloc(goal)?;
         store.modify(root, &node, |b| {
             init_node(b, kind, 0, 0, u64::MAX);
-            seal_node(b, root, owner);
+            write_node_header(b, root, owner);
         })?;
         Ok(BTree { kind, owner, root })
     }
@@ -832,7 +837,7 @@ impl BTree {
             if count < capacity(self.kind, level) {
                 store.modify(blkno, node, |m| {
                     insert_record(m, count, pos, cur);
-                    seal_node(m, blkno, self.owner);
+                    write_node_header(m, blkno, self.owner);
                 })?;
                 return Ok(());
             }
@@ -859,7 +864,7 @@ impl BTree {
                 init_node(m, kind, level, lo, hi);
                 spliced.copy(m, from, to);
                 set_count(m, to - from);
-                seal_node(m, blkno, owner);
+                write_node_header(m, blkno, owner);
             };
             store.modify(right, &right_node, |m| fill(m, right, split, all, sep, hi))?;
             if d == 0 {
@@ -875,7 +880,7 @@ impl BTree {
                         put_u64(&mut rec, KEY_SIZE, child);
                         insert_record(m, i, i, &rec);
                     }
-                    seal_node(m, blkno, owner);
+                    write_node_header(m, blkno, owner);
                 })?;
                 return Ok(());
             }
@@ -891,7 +896,7 @@ impl BTree {
                 m[record_offset(size, split)..].fill(0);
                 set_count(m, split);
                 put_u64(m, NODE_KEY_HI, sep);
-                seal_node(m, blkno, owner);
+                write_node_header(m, blkno, owner);
             })?;
             // The parent gets the new node, after the split one.
             let mut parent_item = [0u8; MAX_RECORD_SIZE];
@@ -928,7 +933,7 @@ impl BTree {
         if b[at..at + value.len()] != *value {
             store.modify(blkno, &leaf, |m| {
                 m[at..at + value.len()].copy_from_slice(value);
-                seal_node(m, blkno, self.owner);
+                write_node_header(m, blkno, self.owner);
             })?;
         }
         Ok(true)
@@ -1037,7 +1042,7 @@ impl BTree {
                 Step::Remove => {
                     store.modify(blkno, &node, |m| {
                         remove_record(m, size, count, r, interior);
-                        seal_node(m, blkno, owner);
+                        write_node_header(m, blkno, owner);
                     })?;
                 }
                 Step::Free => {
@@ -1067,7 +1072,7 @@ impl BTree {
                         }
                         set_count(m, at + added);
                         put_u64(m, NODE_KEY_HI, node_key_hi(b));
-                        seal_node(m, sib, owner);
+                        write_node_header(m, sib, owner);
                     })?;
                     drop(node);
                     store.free(blkno)?;
@@ -1081,7 +1086,7 @@ impl BTree {
                         append_records(m, count - 1, sb, size, sib_count, None);
                         set_count(m, count - 1 + sib_count);
                         put_u64(m, NODE_KEY_HI, node_key_hi(sb));
-                        seal_node(m, blkno, owner);
+                        write_node_header(m, blkno, owner);
                     })?;
                     drop(sib_node);
                     store.free(sib)?;
@@ -1107,13 +1112,13 @@ impl BTree {
         if level == 0 || count > 2 {
             return store.modify(blkno, &root, |m| {
                 remove_record(m, record_size(kind, level), count, r, level > 0);
-                seal_node(m, blkno, owner);
+                write_node_header(m, blkno, owner);
             });
         }
         if count == 1 {
             return store.modify(blkno, &root, |m| {
                 init_node(m, kind, 0, lo, hi);
-                seal_node(m, blkno, owner);
+                write_node_header(m, blkno, owner);
             });
         }
         // The remaining child now covers the root's range; while it is an
@@ -1134,7 +1139,7 @@ impl BTree {
             }
             store.modify(blkno, &root, |m| {
                 m[NODE_TREE..].copy_from_slice(&cb[NODE_TREE..]);
-                seal_node(m, blkno, owner);
+                write_node_header(m, blkno, owner);
             })?;
             break;
         }
@@ -1180,7 +1185,7 @@ impl BTree {
                     } else {
                         put_u64(m, NODE_KEY_HI, key);
                     }
-                    seal_node(m, blkno, owner);
+                    write_node_header(m, blkno, owner);
                 })?;
             }
             let Some((child, (lo, hi))) = next else {
@@ -1281,7 +1286,7 @@ impl BTree {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crc32c_without_field;
+    use crate::{crc32c_without_field, set_block_checksum};
     use std::boxed::Box;
     use std::collections::btree_map::Entry;
     use std::collections::{BTreeMap, HashMap, HashSet};
@@ -1345,6 +1350,7 @@ mod tests {
                 "block {blkno} modified through a stale copy"
             );
             f(&mut block[..]);
+            set_block_checksum(&mut block[..]);
             self.modifies += 1;
             Ok(())
         }
@@ -1928,7 +1934,8 @@ mod tests {
             }
         }
         set_count(&mut block[..], records.len());
-        seal_node(&mut block[..], blkno, OWNER);
+        write_node_header(&mut block[..], blkno, OWNER);
+        set_block_checksum(&mut block[..]);
         store.put(blkno, block);
     }
 
@@ -2040,12 +2047,12 @@ mod tests {
             ),
             (
                 "wrong owner",
-                |s, _, (leaf, _, _)| s.corrupt(leaf, |b| seal_node(b, leaf, OWNER + 1)),
+                |s, _, (leaf, _, _)| s.corrupt(leaf, |b| write_node_header(b, leaf, OWNER + 1)),
                 Some(FormatError::BadHeader),
             ),
             (
                 "another block's header",
-                |s, _, (leaf, _, _)| s.corrupt(leaf, |b| seal_node(b, leaf + 1, OWNER)),
+                |s, _, (leaf, _, _)| s.corrupt(leaf, |b| write_node_header(b, leaf + 1, OWNER)),
                 Some(FormatError::BadHeader),
             ),
             (
@@ -2184,7 +2191,7 @@ mod tests {
         let (mut store, tree, leaf) = corruptible();
         let theirs = other_store.blocks.remove(&leaf.0).unwrap();
         store.put(leaf.0, theirs);
-        store.corrupt(leaf.0, |b| seal_node(b, leaf.0, OWNER + 1));
+        store.corrupt(leaf.0, |b| write_node_header(b, leaf.0, OWNER + 1));
         assert_all_fail(
             &mut store,
             &tree,

@@ -286,17 +286,12 @@ impl Allocator {
                     }
                 }
                 if let Some((bit, len)) = found {
-                    txn.modify(&buf, |b| {
+                    txn.modify_sealed(&buf, |b| {
                         let bits = bitmap_payload_mut(b);
                         for i in bit..bit + len {
                             assign_bit(bits, i, true);
                         }
-                        BlockHeader {
-                            kind: BlockKind::Bitmap,
-                            blkno: bitmap_blkno,
-                            owner: 0,
-                        }
-                        .seal(b);
+                        bitmap_header(bitmap_blkno).write(b);
                     })?;
                     let first = block_base + bit as u64;
                     self.disk.free_blocks -= len as u64;
@@ -327,18 +322,13 @@ impl Allocator {
             let n =
                 ((start + len - block) as usize).min(BITS_PER_BITMAP_BLOCK as usize - first_bit);
             let buf = sb.bread(bitmap_blkno)?;
-            let double_free = txn.modify(&buf, |b| {
+            let double_free = txn.modify_sealed(&buf, |b| {
                 let bits = bitmap_payload_mut(b);
                 let double_free = (first_bit..first_bit + n).any(|i| !test_bit(bits, i));
                 for i in first_bit..first_bit + n {
                     assign_bit(bits, i, false);
                 }
-                BlockHeader {
-                    kind: BlockKind::Bitmap,
-                    blkno: bitmap_blkno,
-                    owner: 0,
-                }
-                .seal(b);
+                bitmap_header(bitmap_blkno).write(b);
                 double_free
             })?;
             if double_free {
@@ -539,6 +529,15 @@ fn find_aligned_free_run(
         }
     }
     None
+}
+
+/// The block header of bitmap block `blkno`.
+fn bitmap_header(blkno: u64) -> BlockHeader {
+    BlockHeader {
+        kind: BlockKind::Bitmap,
+        blkno,
+        owner: 0,
+    }
 }
 
 #[kunit_tests(rexfs_alloc)]

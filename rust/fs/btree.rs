@@ -148,7 +148,7 @@ impl NodeStore for TreeNodes<'_, '_> {
         node: &Buffer,
         f: impl FnOnce(&mut [u8]),
     ) -> core::result::Result<(), TreeError> {
-        Ok(self.txn()?.modify(node, f)?)
+        Ok(self.txn()?.modify_sealed(node, f)?)
     }
 
     fn alloc(&mut self, goal: u64) -> core::result::Result<(u64, Buffer), TreeError> {
@@ -259,6 +259,7 @@ mod tests {
         ) -> core::result::Result<(), TreeError> {
             let block = self.blocks[blkno as usize].as_mut().ok_or(EINVAL)?;
             f(&mut block[..]);
+            format::set_block_checksum(&mut block[..]);
             Ok(())
         }
 

@@ -29,8 +29,8 @@ use super::txn::{Credits, Txn};
 use super::{corrupted, RexInode, Rexfs};
 use crate::format::{
     self, block_room, dir_hash, dirent_size, file_type, init_dir_block, write_dirent, BlockHeader,
-    BlockKind, DirBlock, DirEntry, Extent, DIR_DATA_BLOCKS_MAX, EMPTY_BLOCK_ROOM, HEADER_SIZE,
-    MAX_NAME_LEN,
+    BlockKind, DirBlock, DirEntry, Extent, FormatError, DIR_DATA_BLOCKS_MAX, EMPTY_BLOCK_ROOM,
+    HEADER_SIZE, MAX_NAME_LEN,
 };
 use crate::vfs::{
     Buffer, DirEmitter, DirOps, Idmap, NewInodeKind, RenameFlag, RenameFlags, TmpFile,
@@ -65,22 +65,31 @@ fn read_block(dir: &RexInode, index: u64) -> Result<(u64, Buffer)> {
 /// and again). A block verified since it was read from disk is not
 /// verified again.
 fn with_block<R>(dir: &RexInode, index: u64, f: impl FnOnce(&DirBlock<'_>) -> R) -> Result<R> {
-    let sb = dir.super_block();
-    let ino = dir.ino();
-    let (blkno, buf) = read_block(dir, index)?;
-    let block = if buf.is_verified() {
-        DirBlock::trusted(buf.data(), blkno, ino)
-    } else {
-        DirBlock::verify(buf.data(), blkno, ino, sb.data().geometry().inode_count)
-    }
-    .map_err(|e| {
-        corrupted(
-            sb,
-            format_args!("directory {ino} block {blkno}: {}", e.reason()),
-        )
-    })?;
-    buf.set_verified();
+    let (blkno, buf) = checked_block(dir, index)?;
+    let block = DirBlock::trusted(buf.data(), blkno, dir.ino())
+        .map_err(|e| damaged_block(dir, blkno, e))?;
     Ok(f(&block))
+}
+
+/// Directory block `index` of `dir`, verified whole unless it was since
+/// it was read from disk: its block number and buffer.
+fn checked_block(dir: &RexInode, index: u64) -> Result<(u64, Buffer)> {
+    let (blkno, buf) = read_block(dir, index)?;
+    if !buf.is_verified() {
+        let inode_count = dir.super_block().data().geometry().inode_count;
+        DirBlock::verify(buf.data(), blkno, dir.ino(), inode_count)
+            .map_err(|e| damaged_block(dir, blkno, e))?;
+        buf.set_verified();
+    }
+    Ok((blkno, buf))
+}
+
+/// Reports block `blkno` of `dir` damaged as `e` says.
+fn damaged_block(dir: &RexInode, blkno: u64, e: FormatError) -> Error {
+    corrupted(
+        dir.super_block(),
+        format_args!("directory {} block {blkno}: {}", dir.ino(), e.reason()),
+    )
 }
 
 /// Calls `f` on each entry (used or free) of directory block `index` of
@@ -166,23 +175,23 @@ fn is_empty(dir: &RexInode) -> Result<bool> {
     Ok(true)
 }
 
-/// Changes directory block `index` of `dir` with `f` in `txn` and reseals
-/// it.
+/// Changes directory block `index` of `dir` with `f` in `txn`, which
+/// seals it.
 fn modify_block<R>(
     txn: &Txn<'_>,
     dir: &RexInode,
     index: u64,
     f: impl FnOnce(&mut [u8]) -> R,
 ) -> Result<R> {
-    let (blkno, buf) = read_block(dir, index)?;
+    let (blkno, buf) = checked_block(dir, index)?;
     let header = BlockHeader {
         kind: BlockKind::Directory,
         blkno,
         owner: dir.ino(),
     };
-    txn.modify(&buf, |b| {
+    txn.modify_sealed(&buf, |b| {
         let r = f(b);
-        header.seal(b);
+        header.write(b);
         r
     })
 }

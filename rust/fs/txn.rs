@@ -11,7 +11,7 @@
 
 use super::RexSb;
 use crate::format::{self, Geometry};
-use crate::vfs::{Buffer, Handle};
+use crate::vfs::{Buffer, CommitSeal, Handle};
 use kernel::prelude::*;
 
 /// The metadata blocks an operation may change and the metadata blocks it
@@ -74,6 +74,9 @@ impl Credits {
     }
 }
 
+/// Seals the blocks changed by [`Txn::modify_sealed`] in the journal.
+static COMMIT_SEAL: CommitSeal = CommitSeal::new(format::set_block_checksum);
+
 /// A metadata change in progress; ended by [`Txn::stop`] (or on drop).
 pub(crate) struct Txn<'a> {
     sb: &'a RexSb,
@@ -135,6 +138,30 @@ impl<'a> Txn<'a> {
         match &self.handle {
             Some(handle) => handle.modify(buf, f),
             None => Ok(buf.modify(f)),
+        }
+    }
+
+    /// Changes metadata block `buf`, a block with a [`format::BlockHeader`]
+    /// that the caller checked since it was read, with `f`, which writes
+    /// the header ([`format::BlockHeader::write`]) but not the checksum:
+    /// the block is sealed at once without a journal, and as its
+    /// transaction commits with one ([`CommitSeal`]), once however often
+    /// the transaction changes it. Its cached copy stays unsealed until
+    /// then, so nothing may verify it again: it was checked (the buffer's
+    /// verified flag, which only a read from disk clears).
+    pub(super) fn modify_sealed<R>(
+        &self,
+        buf: &Buffer,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> Result<R> {
+        buf.set_verified();
+        match &self.handle {
+            Some(handle) => handle.modify_sealed(buf, &COMMIT_SEAL, f),
+            None => Ok(buf.modify(|b| {
+                let r = f(b);
+                format::set_block_checksum(b);
+                r
+            })),
         }
     }
 

@@ -49,6 +49,60 @@ unsafe impl Send for Journal {}
 // SAFETY: as above.
 unsafe impl Sync for Journal {}
 
+/// A checksum that jbd2 computes into a metadata block when the block's
+/// transaction commits, on the bytes it writes to the log (a `t_frozen`
+/// buffer trigger, as ocfs2 seals its blocks): a block changed many times
+/// in a transaction is checksummed once. The block on disk and in the log
+/// is sealed; the cached one between a change and its commit is not, so
+/// its reader must not verify a cached block it changed (the filesystem
+/// checks a block once per read from disk).
+///
+/// # Invariants
+///
+/// `raw.t_frozen` is [`frozen_seal`], which finds `seal` from `raw` (the
+/// first field of this `repr(C)` struct).
+#[repr(C)]
+pub(crate) struct CommitSeal {
+    raw: vfs_bindings::jbd2_buffer_trigger_type,
+    seal: fn(&mut [u8]),
+}
+
+impl CommitSeal {
+    /// A trigger that calls `seal` on a block's bytes as they are written
+    /// to the log.
+    pub(crate) const fn new(seal: fn(&mut [u8])) -> Self {
+        // INVARIANT: `t_frozen` is `frozen_seal`.
+        CommitSeal {
+            raw: vfs_bindings::jbd2_buffer_trigger_type {
+                t_frozen: Some(frozen_seal),
+                t_abort: None,
+            },
+            seal,
+        }
+    }
+}
+
+/// `jbd2_buffer_trigger_type::t_frozen` of a [`CommitSeal`].
+///
+/// # Safety
+///
+/// Called by jbd2 with the trigger type a [`CommitSeal`] registered and
+/// `size` bytes of the block's frozen data at `data`, which nothing else
+/// changes during the call.
+unsafe extern "C" fn frozen_seal(
+    trigger: *mut vfs_bindings::jbd2_buffer_trigger_type,
+    _bh: *mut vfs_bindings::buffer_head,
+    data: *mut c_void,
+    size: usize,
+) {
+    // SAFETY: `trigger` is the `raw` field, at offset 0, of a `CommitSeal`
+    // (`repr(C)`), which is `'static` (see `Handle::modify_sealed`).
+    let seal = unsafe { &*trigger.cast::<CommitSeal>() };
+    // SAFETY: guaranteed by the caller.
+    let block = unsafe { core::slice::from_raw_parts_mut(data.cast::<u8>(), size) };
+    (seal.seal)(block);
+}
+
 /// `journal_t::j_bmap` of a journal in a region of the filesystem's device:
 /// log block `block` is device block `start + block`.
 ///
@@ -367,6 +421,31 @@ impl Handle<'_> {
         // SAFETY: the handle has create access to the buffer.
         to_result(unsafe { vfs_bindings::jbd2_journal_dirty_metadata(self.raw(), buf.as_raw()) })?;
         Ok(result)
+    }
+
+    /// As [`Handle::modify`] for a block that `seal` seals as the change
+    /// commits: `f` need not checksum it.
+    pub(crate) fn modify_sealed<R>(
+        &self,
+        buf: &Buffer,
+        seal: &'static CommitSeal,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> Result<R> {
+        // SAFETY: a running handle and a referenced buffer of the journal's
+        // filesystem device.
+        to_result(unsafe {
+            vfs_bindings::jbd2_journal_get_write_access(self.raw(), buf.as_raw())
+        })?;
+        // SAFETY: the buffer has a journal head (write access); jbd2 keeps
+        // the pointer to `seal`, which is `'static`, and never writes
+        // through it.
+        unsafe {
+            vfs_bindings::jbd2_journal_set_triggers(
+                buf.as_raw(),
+                ptr::from_ref(&seal.raw).cast_mut(),
+            )
+        };
+        self.change(buf, f)
     }
 
     fn change<R>(&self, buf: &Buffer, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {

@@ -84,7 +84,7 @@ pub(crate) use iomap::{
     DioWriteFlag, DioWriteFlags, InlineData, IomapFlag, IomapFlags, IomapOps, MapKind, Mapped,
     Mapping,
 };
-pub(crate) use journal::{Handle, Journal};
+pub(crate) use journal::{CommitSeal, Handle, Journal};
 pub(crate) use kernel::iov::{IovIterDest, IovIterSource};
 pub(crate) use lock::{InodeLockGuard, InvalidateGuard, LockMode, NoFsScope};
 pub(crate) use mount_options::{MountOptions, OptionSpec, OptionValue, ParsedOption};

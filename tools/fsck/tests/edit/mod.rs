@@ -464,6 +464,7 @@ impl NodeStore for Nodes<'_> {
     ) -> Result<(), FormatError> {
         let mut block = self.0.read(blkno);
         f(&mut block);
+        rexfs_format::set_block_checksum(&mut block);
         self.0.write(blkno, &block);
         Ok(())
     }
