@@ -218,7 +218,7 @@ if [ "$SCALE" = 1 ]; then
 	for n in 1k 10k 100k; do row scale_dir_$n scale_dir_create_$n us/op "create, $n entries"; done
 	for n in 1k 10k 100k; do row scale_dir_$n scale_dir_stat_$n us/op "stat, cold, $n entries"; done
 	for n in 1k 10k 100k; do row scale_dir_$n scale_dir_list_$n us/entry "readdir (scandir), cold, $n entries"; done
-	for n in 1k 10k 100k; do row scale_dir_$n scale_dir_unlink_$n us/op "unlink, cold, $n entries"; done
+	for n in 1k 10k 100k; do row scale_dir_$n scale_dir_unlink_$n us/op "unlink, $n entries (names looked up first)"; done
 
 	GROUP="scaling: a file of N 4 KiB extents (every other block written, the others holes); 1,000 random blocks"
 	for n in 1k 10k 100k; do job scale_extents_$n "fs raw"; done
@@ -236,7 +236,7 @@ if [ "$SCALE" = 1 ]; then
 		row scale_dir_1m scale_dir_create_1m us/op "create"
 		row scale_dir_1m scale_dir_stat_1m us/op "stat, cold"
 		row scale_dir_1m scale_dir_list_1m us/entry "readdir (scandir), cold"
-		row scale_dir_1m scale_dir_unlink_1m us/op "unlink, cold"
+		row scale_dir_1m scale_dir_unlink_1m us/op "unlink (names looked up first)"
 		row scale_dir_1m scale_dir_total_1m s "create + list + lookup + remove, the whole directory"
 	fi
 fi

@@ -11,7 +11,8 @@ with a seed fixed by N, so every column gets the same ones.
       f0000001, ... in that order; then, each phase after the caches were
       dropped (sync; drop_caches) and DIR opened again: stat of 1,000
       random names (a lookup from a cold cache); a full listing
-      (os.scandir, which must find the N entries); unlink of 1,000 random
+      (os.scandir, which must find the N entries); then, with DIR open and
+      1,000 random names looked up (os.stat, not timed), unlink of those
       names; then the rest are removed and DIR with them. Prints, in
       microseconds, "scale_dir_create_TAG" (per create),
       "scale_dir_stat_TAG" (per stat), "scale_dir_list_TAG" (per entry
@@ -117,8 +118,13 @@ def directory(path, n, tag):
     if listed != n:
         fail(f"{path}: the listing found {listed} entries of {n}")
 
+    # Unlink as create runs: with the names looked up before (as `rm`
+    # after a listing), so that it times the directory's change, not the
+    # reads a cold cache needs (those `stat, cold` times).
     unlinked = rng.sample(range(n), OPS)
-    dfd = open_cold(path, dirflags)
+    dfd = os.open(path, dirflags)
+    for i in unlinked:
+        os.stat(names[i], dir_fd=dfd)
 
     def unlink():
         for i in unlinked:
