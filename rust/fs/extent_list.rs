@@ -36,8 +36,8 @@ pub(super) struct Place {
 ///
 /// # Invariants
 ///
-/// Every chunk holds 1 to [`CHUNK`] extents and has room for [`CHUNK`];
-/// `len` is the number of extents in all of them.
+/// Every chunk holds 1 to [`CHUNK`] extents; `len` is the number of
+/// extents in all of them.
 pub(super) struct ExtentList {
     chunks: KVVec<KVec<Extent>>,
     len: usize,
@@ -159,9 +159,11 @@ impl ExtentList {
                     index: last.len(),
                 },
                 // A new chunk at the end, as loading a file sequentially
-                // leaves every chunk full.
+                // leaves every chunk full; a file's first grows as it
+                // needs (most files have a few extents).
                 _ => {
-                    let mut fresh = KVec::with_capacity(CHUNK, GFP_KERNEL)?;
+                    let room = if self.chunks.is_empty() { 1 } else { CHUNK };
+                    let mut fresh = KVec::with_capacity(room, GFP_KERNEL)?;
                     self.chunks.reserve(1, GFP_KERNEL)?;
                     fresh.push_within_capacity(extent).map_err(|_| EINVAL)?;
                     // INVARIANT: one more chunk of one extent.
@@ -176,6 +178,7 @@ impl ExtentList {
             place
         };
         if self.chunks[chunk].len() < CHUNK {
+            self.chunks[chunk].reserve(1, GFP_KERNEL)?;
             self.chunks[chunk]
                 .insert_within_capacity(index, extent)
                 .map_err(|_| EINVAL)?;
@@ -245,17 +248,14 @@ impl ExtentList {
             if len == 0 || len >= CHUNK_LOW || len + next.len() > CHUNK {
                 continue;
             }
-            // Prepend this chunk's extents to the next one's, within its
-            // capacity; this chunk is left empty.
+            // Prepend this chunk's extents to the next one's; this chunk
+            // is left empty. Without the memory, both stay.
             let (head, tail) = self.chunks.split_at_mut(i + 1);
             let (small, next) = (&mut head[i], &mut tail[0]);
-            let old = next.len();
-            for e in small.iter() {
-                // Cannot fail: `old + len <= CHUNK`, the capacity.
-                let _ = next.push_within_capacity(*e);
+            if next.extend_from_slice(small, GFP_KERNEL).is_err() {
+                continue;
             }
             next.rotate_right(len);
-            debug_assert_eq!(next.len(), old + len);
             small.clear();
         }
         if !self.chunks[first..end].iter().any(|c| c.is_empty()) {
