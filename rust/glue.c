@@ -219,6 +219,31 @@ struct buffer_head *rvfs_sb_bread(struct super_block *sb, u64 block)
 	return bh;
 }
 
+/*
+ * rvfs_sb_bread(), and when @block must be read from disk, reads of the
+ * @ahead blocks after it started first, in one plug (as ext4 reads ahead
+ * its inode table): their buffers are up to date when next wanted.
+ */
+struct buffer_head *rvfs_sb_bread_ahead(struct super_block *sb, u64 block, u32 ahead)
+{
+	struct buffer_head *bh = sb_getblk(sb, block);
+	struct blk_plug plug;
+	u32 i;
+
+	if (!bh || bh_uptodate_or_lock(bh))
+		return bh;
+	blk_start_plug(&plug);
+	for (i = 1; i <= ahead; i++)
+		sb_breadahead(sb, block + i);
+	blk_finish_plug(&plug);
+	clear_buffer_verified(bh);
+	if (__bh_read(bh, REQ_META, true)) {
+		brelse(bh);
+		return NULL;
+	}
+	return bh;
+}
+
 struct buffer_head *rvfs_getblk_zeroed(struct super_block *sb, u64 block)
 {
 	struct buffer_head *bh = sb_getblk(sb, block);

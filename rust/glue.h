@@ -76,6 +76,7 @@ bool rvfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino,
 
 /* Metadata buffers */
 struct buffer_head *rvfs_sb_bread(struct super_block *sb, u64 block);
+struct buffer_head *rvfs_sb_bread_ahead(struct super_block *sb, u64 block, u32 ahead);
 struct buffer_head *rvfs_getblk_zeroed(struct super_block *sb, u64 block);
 struct buffer_head *rvfs_getblk_locked(struct super_block *sb, u64 block);
 void rvfs_buffer_unlock_uptodate(struct buffer_head *bh);

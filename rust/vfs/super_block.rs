@@ -169,6 +169,19 @@ impl<T: FileSystem, S> SuperBlock<T, S> {
     }
 }
 
+impl<T: FileSystem> SuperBlock<T> {
+    /// As [`SuperBlock::bread`]; if block `block` is not cached, reads of
+    /// the `ahead` blocks after it are started first (they must be blocks
+    /// of the device), so that a walk of a table finds them cached.
+    pub(crate) fn bread_ahead(&self, block: u64, ahead: u32) -> Result<Buffer> {
+        // SAFETY: as in `bread`; the helper reads ahead only blocks the
+        // caller vouches for.
+        let bh = unsafe { vfs_bindings::rvfs_sb_bread_ahead(self.as_raw(), block, ahead) };
+        // SAFETY: as in `bread`.
+        unsafe { Buffer::from_raw(bh) }.ok_or(EIO)
+    }
+}
+
 impl<T: FileSystem> SuperBlock<T, Fresh> {
     /// Sets the block size of the device, failing if its logical block size
     /// is larger.
