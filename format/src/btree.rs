@@ -939,6 +939,59 @@ impl BTree {
         Ok(true)
     }
 
+    /// Replaces the record of `old_key` with `rec` (another key, not in the
+    /// tree, nor `u64::MAX`): in one change of the leaf when `rec.key`
+    /// falls in that leaf's range (a directory block's free-space key as
+    /// its room changes), as [`BTree::insert`] then [`BTree::remove`]
+    /// otherwise. False, changing nothing, if the tree has no record of
+    /// `old_key`.
+    pub fn rekey<S: NodeStore>(
+        &self,
+        store: &mut S,
+        old_key: u64,
+        rec: &Record,
+    ) -> core::result::Result<bool, S::Error> {
+        if old_key == u64::MAX {
+            return Ok(false);
+        }
+        if rec.key == u64::MAX {
+            return Err(FormatError::BadField("key u64::MAX in a tree").into());
+        }
+        let mut path = Path::new();
+        self.descend(store, old_key, &mut path)?;
+        let (blkno, leaf) = (path.blkno[path.len - 1], path.take(path.len - 1)?);
+        let b = S::bytes(&leaf);
+        let (size, count) = (record_size(self.kind, 0), node_count(b));
+        let r = lower_bound(b, size, count, old_key);
+        if r == count || record_key(b, size, r) != old_key {
+            return Ok(false);
+        }
+        let at = lower_bound(b, size, count, rec.key);
+        if at < count && record_key(b, size, at) == rec.key {
+            return Err(FormatError::BadField("duplicate key in a tree").into());
+        }
+        if rec.key < node_key_lo(b) || rec.key >= node_key_hi(b) {
+            drop(leaf);
+            drop(path);
+            // Insert first: one that fails (a duplicate, no space) leaves
+            // the tree as it was.
+            self.insert(store, rec)?;
+            self.remove(store, old_key)?;
+            return Ok(true);
+        }
+        let mut item = [0u8; MAX_RECORD_SIZE];
+        put_u64(&mut item, 0, rec.key);
+        item[KEY_SIZE..size].copy_from_slice(&rec.value[..self.kind.value_size()]);
+        // Where the record goes once the old one is out.
+        let pos = if at > r { at - 1 } else { at };
+        store.modify(blkno, &leaf, |m| {
+            remove_record(m, size, count, r, false);
+            insert_record(m, count - 1, pos, &item[..size]);
+            write_node_header(m, blkno, self.owner);
+        })?;
+        Ok(true)
+    }
+
     /// Removes the record of `key`; false if the tree has none. Nodes left
     /// empty are freed, nodes left small merged, and the root collapses
     /// (see the module documentation).
@@ -1660,6 +1713,28 @@ mod tests {
                 assert_eq!(updated, model.contains_key(&key));
                 if updated {
                     model.insert(key, rec);
+                }
+            } else if roll < insert_share + 20 {
+                // Near (most often in the same leaf) or anywhere.
+                let new_key = if rng.below(2) == 0 {
+                    key + 1 + rng.below(40)
+                } else {
+                    rng.below(keys * 5)
+                };
+                if new_key == key {
+                    continue;
+                }
+                let mut rec = extent_record(new_key);
+                rec.value[1] = rng.next() as u8;
+                let rekeyed = tree.rekey(&mut store, key, &rec);
+                if !model.contains_key(&key) {
+                    assert_eq!(rekeyed, Ok(false));
+                } else if model.contains_key(&new_key) {
+                    assert_eq!(rekeyed, bad("duplicate key in a tree"));
+                } else {
+                    assert_eq!(rekeyed, Ok(true));
+                    model.remove(&key);
+                    model.insert(new_key, rec);
                 }
             } else {
                 let removed = tree.remove(&mut store, key).unwrap();

@@ -118,12 +118,17 @@ impl<'a> DirIndex<'a> {
         let mut nodes = self.nodes(Some(txn));
         let removed = self.tree.remove(&mut nodes, key);
         if !nodes.check(removed)? {
-            return Err(super::corrupted(
-                self.dir.super_block(),
-                format_args!("directory {} index: key {key:#x} missing", self.dir.ino()),
-            ));
+            return Err(self.missing_key(key));
         }
         Ok(())
+    }
+
+    /// The damage of a key the index should have and lacks.
+    fn missing_key(&self, key: u64) -> Error {
+        super::corrupted(
+            self.dir.super_block(),
+            format_args!("directory {} index: key {key:#x} missing", self.dir.ino()),
+        )
     }
 
     /// A data block with room for an entry of `need` bytes: its index and
@@ -145,15 +150,22 @@ impl<'a> DirIndex<'a> {
         if old == new {
             return Ok(());
         }
-        if old >= MIN_ROOM {
-            self.remove_key(txn, free_key(old, index))?;
-        }
-        if new >= MIN_ROOM {
-            let mut nodes = self.nodes(Some(txn));
-            let inserted = self
-                .tree
-                .insert(&mut nodes, &Record::from_key(free_key(new, index)));
-            nodes.check(inserted)?;
+        let new_key = Record::from_key(free_key(new, index));
+        let mut nodes = self.nodes(Some(txn));
+        match (old >= MIN_ROOM, new >= MIN_ROOM) {
+            // Most often the key stays in its leaf: one change of it.
+            (true, true) => {
+                let rekeyed = self.tree.rekey(&mut nodes, free_key(old, index), &new_key);
+                if !nodes.check(rekeyed)? {
+                    return Err(self.missing_key(free_key(old, index)));
+                }
+            }
+            (true, false) => self.remove_key(txn, free_key(old, index))?,
+            (false, true) => {
+                let inserted = self.tree.insert(&mut nodes, &new_key);
+                nodes.check(inserted)?;
+            }
+            (false, false) => {}
         }
         Ok(())
     }
