@@ -83,6 +83,17 @@ pub struct DirEntry<'a> {
 }
 
 impl DirEntry<'_> {
+    /// The bytes of `rec_len` beyond the entry's own (all of a free
+    /// slot's): the longest new entry that could go there.
+    pub fn room(&self) -> usize {
+        let used = if self.ino == 0 {
+            0
+        } else {
+            dirent_size(self.name.len())
+        };
+        self.rec_len - used
+    }
+
     /// Checks the fields of the entry, found in the block of directory
     /// `dir` of a filesystem of `inode_count` inodes: a free slot has no
     /// name and no type; a used entry passes
@@ -450,14 +461,7 @@ pub fn block_room(block: &[u8]) -> usize {
         offset: HEADER_SIZE,
     }
     .map_while(|entry| entry.ok())
-    .map(|e| {
-        let used = if e.ino == 0 {
-            0
-        } else {
-            dirent_size(e.name.len())
-        };
-        e.rec_len - used
-    })
+    .map(|e| e.room())
     .max()
     .unwrap_or(0)
 }

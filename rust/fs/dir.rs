@@ -249,27 +249,35 @@ fn insert_in_block(
     ftype: u8,
 ) -> Result<Option<(usize, usize)>> {
     let need = dirent_size(name.len());
-    let place = find_in_block(dir, index, |e| {
-        let used = if e.ino == 0 {
-            0
-        } else {
-            dirent_size(e.name.len())
-        };
-        (e.rec_len - used >= need).then(|| (e.offset, used, EntryCopy::of(e)))
+    // One walk: the first entry with room for the name, and the most room
+    // of the others (the block's room afterwards, with what is left there).
+    let place = with_block(dir, index, |block| {
+        let mut first_fit = None;
+        let mut others = 0;
+        for e in block.entries() {
+            if first_fit.is_none() && e.room() >= need {
+                first_fit = Some((e.offset, e.rec_len - e.room(), EntryCopy::of(&e)));
+            } else {
+                others = others.max(e.room());
+            }
+        }
+        first_fit.map(|fit| (fit, others))
     })?;
-    let Some((offset, used, entry)) = place else {
+    let Some(((offset, used, entry), others)) = place else {
         return Ok(None);
     };
-    let room = modify_block(txn, dir, index, |b| {
+    modify_block(txn, dir, index, |b| {
         if used == 0 {
             write_dirent(b, offset, ino, entry.rec_len, ftype, name);
         } else {
             write_dirent(b, offset, entry.ino, used, entry.file_type, entry.name());
             write_dirent(b, offset + used, ino, entry.rec_len - used, ftype, name);
         }
-        block_room(b)
     })?;
-    Ok(Some((offset + used, room)))
+    Ok(Some((
+        offset + used,
+        others.max(entry.rec_len - used - need),
+    )))
 }
 
 /// Maps a new directory block at the end of `dir` in `txn`, holding the
@@ -385,27 +393,37 @@ fn entry_at(dir: &RexInode, slot: Slot) -> Result<EntryCopy> {
 /// first. With an index, its name key goes, and a block left empty (but
 /// the first) is freed.
 fn remove_entry(txn: &Txn<'_>, dir: &RexInode, slot: Slot) -> Result {
-    let (prev, room) = with_block(dir, slot.index, |block| {
-        let prev = block
-            .entries()
-            .find(|e| e.offset + e.rec_len == slot.offset)
-            .map(|e| (e.offset, EntryCopy::of(&e)));
-        (prev, block.room())
-    })?;
-    let this = entry_at(dir, slot)?;
-    let new_room = modify_block(txn, dir, slot.index, |b| {
-        match prev {
-            Some((offset, p)) => write_dirent(
-                b,
-                offset,
-                p.ino,
-                p.rec_len + this.rec_len,
-                p.file_type,
-                p.name(),
-            ),
-            None => write_dirent(b, slot.offset, 0, this.rec_len, 0, &[]),
+    // One walk: the entry, the one before it, with its room, and the
+    // block's room.
+    let (prev, this, room) = with_block(dir, slot.index, |block| {
+        let (mut prev, mut this, mut room) = (None, None, 0);
+        for e in block.entries() {
+            room = room.max(e.room());
+            if e.offset + e.rec_len == slot.offset {
+                prev = Some((e.offset, e.room(), EntryCopy::of(&e)));
+            } else if e.offset == slot.offset {
+                this = Some(EntryCopy::of(&e));
+            }
         }
-        block_room(b)
+        (prev, this, room)
+    })?;
+    let this = this.ok_or(EINVAL)?;
+    // Only the space the entry leaves grows: the previous entry's room,
+    // or a free slot of its own.
+    let freed_room = prev
+        .as_ref()
+        .map_or(this.rec_len, |&(_, prev_room, _)| prev_room + this.rec_len);
+    let new_room = room.max(freed_room);
+    modify_block(txn, dir, slot.index, |b| match prev {
+        Some((offset, _, p)) => write_dirent(
+            b,
+            offset,
+            p.ino,
+            p.rec_len + this.rec_len,
+            p.file_type,
+            p.name(),
+        ),
+        None => write_dirent(b, slot.offset, 0, this.rec_len, 0, &[]),
     })?;
     let Some(dir_index) = DirIndex::of(dir) else {
         return Ok(());
