@@ -213,7 +213,13 @@ impl<'a, T: IomapOps> Kiocb<'a, T> {
             (*raw_iter).nofault = false;
             ret
         };
-        to_count(ret)
+        // `iomap_dio_complete` adds `done_before` to a pass that did
+        // something only: one stopped at once (its mapping said `ENOTBLK`,
+        // the fall back to the page cache) returns 0, not the bytes done.
+        match to_count(ret)? {
+            0 => Ok(done_before),
+            total => Ok(total),
+        }
     }
 
     /// Reads through the page cache (`filemap_read`), also for a direct
