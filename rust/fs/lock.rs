@@ -55,7 +55,10 @@
 //! a task that holds none waits for one (an allocation that found only
 //! blocks whose freeing is not committed, and a write fault retrying one
 //! under `mmap_lock`, `invalidate_lock` shared: no handle is held across
-//! a copy from user memory, so no handle waits for those).
+//! a copy from user memory, so no handle waits for those). The commit
+//! seals the blocks changed by `Txn::modify_sealed` in jbd2's `t_frozen`
+//! trigger, under the journal head's state spinlock: the trigger only
+//! checksums the bytes it is given, and takes no lock.
 //!
 //! `invalidate_lock` is taken exclusively by everything that changes which
 //! blocks back the page cache or what it may cache: truncate, fallocate,
