@@ -4,7 +4,7 @@
 //! (truncate), and the `chattr` flags.
 
 use super::ialloc::{free_credits, unmap_range};
-use super::inode::{save, to_inode_flags, write_credits, USER_FLAGS};
+use super::inode::{extents, inode_credits, save, to_inode_flags, write_credits, USER_FLAGS};
 use super::iomap::{block_of, convert_inline, zero_past_eof};
 use super::refcount::release_credits;
 use super::txn::{Credits, Txn};
@@ -54,7 +54,7 @@ impl InodeOps for Rexfs {
         if late_break {
             // Freed already: the DAX entries go now, before the page cache
             // past the new end (which must find none).
-            let txn = Txn::start(sb, truncate_credits(inode))?;
+            let txn = Txn::start(sb, truncate_credits(inode)?)?;
             free_past(&txn, inode, size)?;
             inode.mark_dirty();
             txn.stop()?;
@@ -66,7 +66,7 @@ impl InodeOps for Rexfs {
         }
         // Blocks past the new end go, also those that fallocate(KEEP_SIZE)
         // placed past an unchanged one (as XFS and ext4 do, generic/092).
-        let txn = Txn::start(sb, truncate_credits(inode))?;
+        let txn = Txn::start(sb, truncate_credits(inode)?)?;
         if size <= old_size {
             free_past(&txn, inode, size)?;
         }
@@ -96,7 +96,7 @@ impl InodeOps for Rexfs {
         if disk & INODE_DAX != 0 && inode.data().is_inline() {
             convert_inline(inode, &inode.invalidate_lock())?;
         }
-        let txn = Txn::start(sb, write_credits(inode, 0).and(Credits::SUPER))?;
+        let txn = Txn::start(sb, inode_credits(inode, 0).and(Credits::SUPER))?;
         if disk & INODE_DAX != 0 {
             sb.data()
                 .set_feature_incompat(sb, &txn, FEATURE_INCOMPAT_DAX_FLAG)?;
@@ -122,9 +122,9 @@ fn free_past(txn: &Txn<'_>, inode: &RexInode, size: i64) -> Result {
 }
 
 /// What [`free_past`] may change, with the inode.
-fn truncate_credits(inode: &RexInode) -> Credits {
+fn truncate_credits(inode: &RexInode) -> Result<Credits> {
     let sb = inode.super_block();
-    free_credits(sb, u64::MAX, 0)
+    Ok(free_credits(sb, u64::MAX, 0)
         .and(release_credits(inode, u64::MAX, u64::MAX))
-        .and(write_credits(inode, 1))
+        .and(write_credits(inode, extents(inode)?, 1)))
 }

@@ -6,7 +6,7 @@
 //! the allocator and, for a directory index, the directory's extents.
 
 use super::extent_map::FreedRuns;
-use super::inode::account_blocks;
+use super::inode::{account_blocks, extents};
 use super::txn::Txn;
 use super::{corrupted, RexInode, RexSb};
 use crate::format::{
@@ -160,7 +160,7 @@ impl NodeStore for TreeNodes<'_, '_> {
             .alloc_blocks(txn, Some(goal), 1)?;
         match &mut self.placement {
             Placement::DirIndex(dir) => {
-                let map = &dir.data().map;
+                let map = extents(dir)?;
                 // The first node of a new index is its root.
                 let logical = if map.read(|map, _| map.lookup(format::DIR_INDEX_ROOT).is_none()) {
                     format::DIR_INDEX_ROOT
@@ -194,9 +194,7 @@ impl NodeStore for TreeNodes<'_, '_> {
             Placement::DirIndex(dir) => {
                 let logical = format::DIR_INDEX_NODES + blkno;
                 let mut freed = FreedRuns::new();
-                dir.data()
-                    .map
-                    .change(|map, _| map.remove(logical, logical + 1, &mut freed))?;
+                extents(dir)?.change(|map, _| map.remove(logical, logical + 1, &mut freed))?;
                 if freed.iter().map(|&(_, len)| len).sum::<u64>() != 1 {
                     return Err(FormatError::BadField("freed tree node not mapped").into());
                 }

@@ -48,7 +48,7 @@ fn block_count(dir: &RexInode) -> u64 {
 fn read_block(dir: &RexInode, index: u64) -> Result<(u64, Buffer)> {
     let sb = dir.super_block();
     let ino = dir.ino();
-    let blkno = dir.data().map.read(|map, _| written_block(map, index));
+    let blkno = inode::extents(dir)?.read(|map, _| written_block(map, index));
     let Some(blkno) = blkno else {
         return Err(corrupted(
             sb,
@@ -114,7 +114,7 @@ struct Slot {
 
 /// Finds the entry `name` of `dir`.
 fn find(dir: &RexInode, name: &[u8]) -> Result<Option<Slot>> {
-    if let Some(dir_index) = DirIndex::of(dir) {
+    if let Some(dir_index) = DirIndex::of(dir)? {
         return dir_index.find(name, |index, offset| find_indexed(dir, name, index, offset));
     }
     for index in 0..block_count(dir) {
@@ -164,7 +164,7 @@ fn find_indexed(dir: &RexInode, name: &[u8], index: u64, offset: usize) -> Resul
 
 /// Whether `dir` has no entries.
 fn is_empty(dir: &RexInode) -> Result<bool> {
-    if let Some(dir_index) = DirIndex::of(dir) {
+    if let Some(dir_index) = DirIndex::of(dir)? {
         return Ok(!dir_index.has_names()?);
     }
     for index in 0..block_count(dir) {
@@ -197,14 +197,15 @@ fn modify_block<R>(
 }
 
 /// What changing an entry of `dir` may change: the entry's block, or a new
-/// block (allocated, mapped) or an emptied one (freed), the directory's
-/// inode, and its index.
+/// block (allocated, mapped) or an emptied one (freed), its index, and the
+/// directory's inode with the extents of both.
 fn entry_credits(dir: &RexInode) -> Result<Credits> {
+    let (index, index_extents) = dir_index::credits(dir)?;
     Ok(Credits::blocks(2)
         .and(Credits::SUPER)
         .and(Credits::revokes(1))
-        .and(write_credits(dir, 1))
-        .and(dir_index::credits(dir)?))
+        .and(index)
+        .and(write_credits(dir, inode::extents(dir)?, 1 + index_extents)))
 }
 
 /// What changing the links or times of an inode changes: its slot.
@@ -291,7 +292,8 @@ fn add_block(
 ) -> Result<(u64, usize)> {
     let sb = dir.super_block();
     let index = block_count(dir);
-    let goal = dir.data().map.read(|map, _| map.goal_for(index));
+    let map = inode::extents(dir)?;
+    let goal = map.read(|map, _| map.goal_for(index));
     let (blkno, _) = sb.data().allocator().alloc_blocks(txn, goal, 1)?;
     let extent = Extent {
         logical: index,
@@ -299,7 +301,7 @@ fn add_block(
         len: 1,
         flags: 0,
     };
-    dir.data().map.change(|map, _| map.insert(extent))?;
+    map.change(|map, _| map.insert(extent))?;
     let header = BlockHeader {
         kind: BlockKind::Directory,
         blkno,
@@ -344,7 +346,7 @@ fn make_index<'a>(txn: &Txn<'_>, dir: &'a RexInode) -> Result<DirIndex<'a>> {
 /// room), or else in a new block. A directory with the `DIR_INDEX` feature
 /// gets its index when its first block is full.
 fn add_entry(txn: &Txn<'_>, dir: &RexInode, name: &[u8], ino: u64, ftype: u8) -> Result {
-    let dir_index = match DirIndex::of(dir) {
+    let dir_index = match DirIndex::of(dir)? {
         Some(dir_index) => dir_index,
         None => {
             for index in 0..block_count(dir) {
@@ -425,7 +427,7 @@ fn remove_entry(txn: &Txn<'_>, dir: &RexInode, slot: Slot) -> Result {
         ),
         None => write_dirent(b, slot.offset, 0, this.rec_len, 0, &[]),
     })?;
-    let Some(dir_index) = DirIndex::of(dir) else {
+    let Some(dir_index) = DirIndex::of(dir)? else {
         return Ok(());
     };
     dir_index.remove_name(txn, this.name(), slot.index, slot.offset)?;
@@ -440,7 +442,7 @@ fn remove_entry(txn: &Txn<'_>, dir: &RexInode, slot: Slot) -> Result {
 /// `txn`; the directory ends at its last data block left.
 fn free_block(txn: &Txn<'_>, dir: &RexInode, index: u64) -> Result {
     let mut freed = FreedRuns::new();
-    let end = dir.data().map.change(|map, _| -> Result<u64> {
+    let end = inode::extents(dir)?.change(|map, _| -> Result<u64> {
         map.remove(index, index + 1, &mut freed)?;
         Ok(map.end_before(index + 1))
     })?;
@@ -603,7 +605,7 @@ impl DirOps for Rexfs {
             let index = (pos / BLOCK_SIZE) as u64;
             let start = (pos % BLOCK_SIZE) as usize;
             // A freed block of an indexed directory: on to the next one.
-            let next = dir.data().map.read(|map, _| map.next_mapped(index));
+            let next = inode::extents(dir)?.read(|map, _| map.next_mapped(index));
             if indexed && next > index {
                 let next = next.min(block_count(dir));
                 emitter.set_pos(next as i64 * BLOCK_SIZE + HEADER_SIZE as i64);

@@ -11,6 +11,7 @@
 
 use super::btree::TreeNodes;
 use super::extent_map::written_block;
+use super::inode::extents;
 use super::txn::{Credits, Txn};
 use super::RexInode;
 use crate::format::{
@@ -32,27 +33,22 @@ pub(super) struct DirIndex<'a> {
 impl<'a> DirIndex<'a> {
     /// The index of `dir`, if it has one: the block mapped at
     /// [`format::DIR_INDEX_ROOT`].
-    pub(super) fn of(dir: &'a RexInode) -> Option<Self> {
-        let root = dir
-            .data()
-            .map
-            .read(|map, _| written_block(map, format::DIR_INDEX_ROOT))?;
-        Some(DirIndex {
+    pub(super) fn of(dir: &'a RexInode) -> Result<Option<Self>> {
+        let root = extents(dir)?.read(|map, _| written_block(map, format::DIR_INDEX_ROOT));
+        Ok(root.map(|root| DirIndex {
             dir,
             tree: BTree {
                 kind: TreeKind::DirIndex,
                 owner: dir.ino(),
                 root,
             },
-        })
+        }))
     }
 
     /// Makes an empty index for `dir` in `txn`.
     pub(super) fn create(txn: &Txn<'_>, dir: &'a RexInode) -> Result<Self> {
         let nodes = &mut TreeNodes::dir_index(dir, Some(txn));
-        let goal = dir
-            .data()
-            .map
+        let goal = extents(dir)?
             .read(|map, _| written_block(map, 0))
             .unwrap_or(0);
         let created = BTree::create(nodes, TreeKind::DirIndex, dir.ino(), goal);
@@ -208,13 +204,15 @@ impl<'a> DirIndex<'a> {
 /// changes, each splitting or merging every level and allocating or
 /// freeing a node a level, one more level if the root splits); or, for a
 /// directory about to get its index, its making and the keys of its first
-/// block. Nothing without the feature.
-pub(super) fn credits(dir: &RexInode) -> Result<Credits> {
+/// block. Returns the credits of the nodes and the extents the nodes may
+/// add to the directory's map (its inode's credits are the caller's).
+/// Nothing without the feature.
+pub(super) fn credits(dir: &RexInode) -> Result<(Credits, u32)> {
     let sb = dir.super_block();
     if sb.data().feature_incompat() & format::FEATURE_INCOMPAT_DIR_INDEX == 0 {
-        return Ok(Credits::NONE);
+        return Ok((Credits::NONE, 0));
     }
-    let levels = match DirIndex::of(dir) {
+    let levels = match DirIndex::of(dir)? {
         Some(index) => index.depth()? + 1,
         // A new root, and a block of keys at most: one leaf.
         None => 2,
@@ -222,7 +220,5 @@ pub(super) fn credits(dir: &RexInode) -> Result<Credits> {
     // Per level and tree change: the node, its new sibling or the one it
     // merges with, the parent's record, and the bitmap block.
     let per_change = Credits::blocks(4 * levels).and(Credits::revokes(levels));
-    Ok(per_change
-        .times(3)
-        .and(super::inode::write_credits(dir, 3 * levels)))
+    Ok((per_change.times(3), 3 * levels))
 }

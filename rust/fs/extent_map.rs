@@ -13,7 +13,7 @@ use super::btree::TreeNodes;
 use super::extent_list::ExtentList;
 use super::{corrupted, RexSb};
 use crate::format::{
-    self, BTree, DiskInode, Extent, ExtentChainWalk, ExtentMapVerifier, FormatError, TreeKind,
+    self, mode, BTree, DiskInode, Extent, ExtentChainWalk, ExtentMapVerifier, FormatError, TreeKind,
 };
 use kernel::prelude::*;
 
@@ -49,6 +49,18 @@ pub(crate) struct ExtentChain {
     /// The root of the extent tree (0: none), and its node count.
     pub(super) tree_root: u64,
     pub(super) tree_nodes: u64,
+    /// The extent tree, while it is not read yet.
+    unread: Option<UnreadTree>,
+}
+
+/// An extent tree not read yet: the map holds the inode's extents, which
+/// `verifier` checked; it checks the tree's when they are read.
+struct UnreadTree {
+    verifier: ExtentMapVerifier,
+    /// The extent count and block count (data and tree nodes) the inode
+    /// stores, which storing it again keeps.
+    extent_count: u32,
+    blocks: u64,
 }
 
 impl ExtentChain {
@@ -58,9 +70,24 @@ impl ExtentChain {
         self.blocks.first().copied().unwrap_or(self.tree_root)
     }
 
-    /// Blocks the extents take beyond the inode.
+    /// Blocks the extents take beyond the inode (known once they are read).
     pub(super) fn block_count(&self) -> u64 {
         self.blocks.len() as u64 + self.tree_nodes
+    }
+
+    /// Whether the extent tree is not read yet: `map` holds only the
+    /// inode's extents.
+    pub(super) fn is_unread(&self) -> bool {
+        self.unread.is_some()
+    }
+
+    /// The extent count and the block count (data and extent blocks) of
+    /// the inode whose extents are `map`, stored here.
+    pub(super) fn stored_counts(&self, map: &ExtentMap) -> (u32, u64) {
+        match &self.unread {
+            Some(unread) => (unread.extent_count, unread.blocks),
+            None => (map.len() as u32, map.data_blocks() + self.block_count()),
+        }
     }
 }
 
@@ -80,10 +107,12 @@ impl ExtentMap {
 
     /// Loads and checks the extents of inode `ino`, read as `disk` and
     /// verified ([`DiskInode::verify`] bounds its extent count): those in the
-    /// inode, then those of its chain of extent blocks or its extent tree,
-    /// whose blocks it returns too. The map grows with the extents found,
-    /// not by the count the inode claims, and a chain walk reads no more
-    /// blocks than that count needs.
+    /// inode, then those of its chain of extent blocks, whose blocks it
+    /// returns too. An extent tree is left unread (in the returned chain)
+    /// until the map's first use ([`Self::read_tree`]), but a symlink's,
+    /// whose target is read with the inode. The map grows with the extents
+    /// found, not by the count the inode claims, and a chain walk reads no
+    /// more blocks than that count needs.
     pub(super) fn load(sb: &RexSb, ino: u64, disk: &DiskInode) -> Result<(Self, ExtentChain)> {
         let geometry = sb.data().geometry();
         let features = sb.data().feature_incompat();
@@ -96,15 +125,45 @@ impl ExtentMap {
             verifier.push(&extent).map_err(bad)?;
             map.push_loaded(extent)?;
         }
-        if features & format::FEATURE_INCOMPAT_EXTENT_TREE != 0 {
-            if disk.extent_block != 0 {
-                map.load_tree(sb, ino, disk.extent_block, &mut verifier, &mut chain)?;
-            }
-        } else {
+        if features & format::FEATURE_INCOMPAT_EXTENT_TREE == 0 {
             map.load_chain(sb, ino, disk, &mut verifier, &mut chain)?;
+        } else if disk.extent_block != 0 {
+            chain.tree_root = disk.extent_block;
+            chain.unread = Some(UnreadTree {
+                verifier,
+                extent_count: disk.extent_count,
+                blocks: disk.blocks.saturating_sub(u64::from(disk.xattr_block != 0)),
+            });
+            if disk.file_type() == mode::S_IFLNK {
+                map.read_tree(sb, ino, &mut chain)?;
+            }
+            return Ok((map, chain));
         }
         verifier.finish().map_err(bad)?;
         Ok((map, chain))
+    }
+
+    /// Reads the extent tree that `chain` holds unread, whose extents
+    /// follow those of the map (the inode's), checking the whole tree on
+    /// the way ([`BTree::check`]). A read that fails changes nothing.
+    pub(super) fn read_tree(&mut self, sb: &RexSb, ino: u64, chain: &mut ExtentChain) -> Result {
+        let Some(unread) = &chain.unread else {
+            return Ok(());
+        };
+        let mut verifier = unread.verifier;
+        let mut map = ExtentMap::new();
+        for &extent in self.iter() {
+            map.push_loaded(extent)?;
+        }
+        let nodes = map.load_tree(sb, ino, chain.tree_root, &mut verifier)?;
+        verifier
+            .finish()
+            .map_err(|e| corrupted(sb, format_args!("inode {ino}: {}", e.reason())))?;
+        sb.data().probes.extent_tree_reads.inc();
+        *self = map;
+        chain.tree_nodes = nodes;
+        chain.unread = None;
+        Ok(())
     }
 
     /// Loads the extents along the chain of extent blocks of `disk`.
@@ -139,15 +198,14 @@ impl ExtentMap {
     }
 
     /// Loads the extents of the extent tree at `root`, checking the whole
-    /// tree on the way ([`BTree::check`]).
+    /// tree on the way ([`BTree::check`]); returns its node count.
     fn load_tree(
         &mut self,
         sb: &RexSb,
         ino: u64,
         root: u64,
         verifier: &mut ExtentMapVerifier,
-        chain: &mut ExtentChain,
-    ) -> Result {
+    ) -> Result<u64> {
         let mut nodes = 0;
         let store = &mut TreeNodes::extents(sb, ino, None, &mut nodes);
         let tree = BTree {
@@ -173,9 +231,7 @@ impl ExtentMap {
         if let Some(e) = failed {
             return Err(e);
         }
-        chain.tree_root = root;
-        chain.tree_nodes = stats.nodes;
-        Ok(())
+        Ok(stats.nodes)
     }
 
     /// All extents, sorted.

@@ -8,7 +8,7 @@
 //! file (see [`direct_io`]).
 
 use super::ialloc::free_credits;
-use super::inode::account_blocks;
+use super::inode::{account_blocks, extents};
 use super::iomap::{
     allocate_credits, allocate_extent, block_of, bytes, convert_inline, free_range, zero_past_eof,
 };
@@ -99,20 +99,24 @@ const ALLOCATE_BATCH: u32 = 32;
 /// free space may need more than one can hold. A crash leaves a prefix of
 /// the range allocated.
 fn allocate_unwritten(inode: &RexInode, start: u64, end: u64) -> Result {
+    let map = extents(inode)?;
     let mut block = start;
     while block < end {
-        let txn = Txn::start(inode.super_block(), allocate_credits(inode, ALLOCATE_BATCH))?;
+        let txn = Txn::start(
+            inode.super_block(),
+            allocate_credits(inode, map, ALLOCATE_BATCH),
+        )?;
         let mut next = block;
-        let allocated = inode.data().map.change(|map, _| -> Result {
-            let mut extents = 0;
-            while next < end && extents < ALLOCATE_BATCH {
+        let allocated = map.change(|map, _| -> Result {
+            let mut allocated = 0;
+            while next < end && allocated < ALLOCATE_BATCH {
                 if let Some(e) = map.lookup(next) {
                     next = e.logical_end();
                     continue;
                 }
                 let hole_end = map.next_mapped(next).min(end);
                 next += allocate_extent(&txn, map, next, hole_end - next, EXTENT_UNWRITTEN)?.1;
-                extents += 1;
+                allocated += 1;
             }
             Ok(())
         });
@@ -139,6 +143,13 @@ fn allocate_unwritten(inode: &RexInode, start: u64, end: u64) -> Result {
 }
 
 impl FileOps for Rexfs {
+    /// Reads the extent tree, which reading the inode left on disk: damage
+    /// there fails the open with `EFSCORRUPTED`, as a damaged inode fails
+    /// the lookup, and not the reads after it with the page cache's `EIO`.
+    fn open(inode: &RexInode) -> Result {
+        extents(inode).map(drop)
+    }
+
     /// Buffered through the page cache, or direct under `i_rwsem` shared
     /// (which keeps truncate and fallocate away from its blocks).
     fn read_iter(iocb: &mut Kiocb<'_, Rexfs>, to: &mut IovIterDest<'_>) -> Result<usize> {

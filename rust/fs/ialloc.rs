@@ -4,7 +4,10 @@
 //! are gone.
 
 use super::extent_map::{ExtentChain, ExtentMap, FreedRuns};
-use super::inode::{self, account_blocks, save, to_inode_flags, InodeInfo, InodeInit, InodeType};
+use super::inode::{
+    self, account_blocks, extents, save, to_inode_flags, InodeInfo, InodeInit, InodeType,
+};
+use super::lock::LoadedMap;
 use super::refcount::release_credits;
 use super::txn::{Credits, Txn};
 use super::{corrupted, xattr, RexInode, RexSb};
@@ -200,7 +203,7 @@ pub(super) fn free_staged(txn: &Txn<'_>, runs: &FreedRuns) -> Result {
 pub(super) fn unmap_range(txn: &Txn<'_>, inode: &RexInode, start: u64, end: u64) -> Result {
     let mut freed = FreedRuns::new();
     let mut staged = FreedRuns::new();
-    inode.data().map.change_with_cow(|map, cow, _| -> Result {
+    extents(inode)?.change_with_cow(|map, cow, _| -> Result {
         map.remove(start, end, &mut freed)?;
         cow.remove(start, end, &mut staged)
     })?;
@@ -218,10 +221,7 @@ fn free_unused_staging(inode: &RexInode) -> Result {
         free_credits(sb, u64::MAX, 0).and(release_credits(inode, u64::MAX, u64::MAX)),
     )?;
     let mut staged = FreedRuns::new();
-    inode
-        .data()
-        .map
-        .change_with_cow(|_, cow, _| cow.remove(0, u64::MAX, &mut staged))?;
+    extents(inode)?.change_with_cow(|_, cow, _| cow.remove(0, u64::MAX, &mut staged))?;
     free_staged(&txn, &staged)?;
     txn.stop()
 }
@@ -244,10 +244,10 @@ pub(super) const ORPHAN_CREDITS: Credits = Credits::blocks(2).and(Credits::SUPER
 /// What freeing `inode` may change: every bitmap block at worst, its slot
 /// and the orphan list's, and it revokes its extent blocks, its attribute
 /// block and, for a directory or a symlink, its data blocks (metadata).
-fn evict_credits(inode: &RexInode) -> Credits {
+fn evict_credits(inode: &RexInode, map: LoadedMap<'_>) -> Credits {
     let sb = inode.super_block();
     let info = inode.data();
-    let chain = info.map.storage_blocks();
+    let chain = map.storage_blocks();
     let metadata_data = if info.data_is_metadata() {
         info.map.blocks()
     } else {
@@ -270,7 +270,7 @@ pub(super) fn evict(inode: &RexInode) {
         return;
     }
     let info = inode.data();
-    let has_cow = || info.map.read_with_cow(|_, cow, _| !cow.is_empty());
+    let has_cow = || info.map.has_cow();
     if inode.nlink() != 0 && !(info.may_share() && has_cow()) {
         return;
     }
@@ -289,10 +289,11 @@ pub(super) fn evict(inode: &RexInode) {
         }
         return;
     }
-    let result = Txn::start(sb, evict_credits(inode)).and_then(|txn| {
+    let result = extents(inode).and_then(|map| {
+        let txn = Txn::start(sb, evict_credits(inode, map))?;
         let mut data = FreedRuns::new();
         let mut staged = FreedRuns::new();
-        info.map.change_with_cow(|map, cow, _| -> Result {
+        map.change_with_cow(|map, cow, _| -> Result {
             map.remove(0, u64::MAX, &mut data)?;
             cow.remove(0, u64::MAX, &mut staged)
         })?;

@@ -7,7 +7,7 @@
 use super::btree::TreeNodes;
 use super::extent_map::{written_block, ExtentChain, ExtentMap};
 use super::inode_table::{read_disk_inode, update_inode_slot};
-use super::lock::{ExtentMapLock, XattrLock};
+use super::lock::{ExtentMapLock, LoadedMap, XattrLock};
 use super::txn::{Credits, Txn};
 use super::{corrupted, RexInode, RexSb, Rexfs};
 use crate::format::{
@@ -139,7 +139,7 @@ impl InodeInfo {
 
     /// Regular files: whether the data is stored in the inode.
     pub(super) fn is_inline(&self) -> bool {
-        self.map.read(|map, _| map.inline)
+        self.map.is_inline()
     }
 }
 
@@ -357,16 +357,35 @@ impl ExportOps for Rexfs {
     }
 }
 
-/// What writing `inode` may change after a change that added up to
-/// `new_extents` extents to its map: its inode-table block and the blocks
-/// that store its extents, rewritten (every one, at worst: a truncate
-/// changes them all), grown (allocated: a bitmap block each and the
-/// superblock's counts) or shrunk (revoked). A chain grows by a block per
-/// [`format::EXTENTS_PER_BLOCK`] extents; a tree by a leaf per half a
+/// The extent map of `inode` with every extent in it: its extent tree is
+/// read at the first use.
+pub(super) fn extents(inode: &RexInode) -> Result<LoadedMap<'_>> {
+    inode.data().map.loaded(inode.super_block(), inode.ino())
+}
+
+/// What writing `inode` may change after a change of its extent map `map`
+/// that added up to `new_extents` extents: its inode-table block and the
+/// blocks that store its extents, rewritten (every one, at worst: a
+/// truncate changes them all), grown (allocated: a bitmap block each and
+/// the superblock's counts) or shrunk (revoked). A chain grows by a block
+/// per [`format::EXTENTS_PER_BLOCK`] extents; a tree by a leaf per half a
 /// leaf of extents (a split leaves both halves at least half full), and by
 /// a node a level of [`TREE_LEVELS`] as the splits go up.
-pub(super) fn write_credits(inode: &RexInode, new_extents: u32) -> Credits {
-    let stored = inode.data().map.storage_blocks();
+pub(super) fn write_credits(inode: &RexInode, map: LoadedMap<'_>, new_extents: u32) -> Credits {
+    storage_credits(inode, map.storage_blocks(), new_extents)
+}
+
+/// What writing `inode` may change when the caller does not change its
+/// extent map, whose changes not stored yet added up to `pending_extents`
+/// extents: as [`write_credits`], without reading an unread extent tree
+/// (an unread map has no change to store).
+pub(super) fn inode_credits(inode: &RexInode, pending_extents: u32) -> Credits {
+    storage_credits(inode, inode.data().map.storage_blocks(), pending_extents)
+}
+
+/// [`write_credits`] of an inode whose extents are stored in `stored`
+/// blocks.
+fn storage_credits(inode: &RexInode, stored: u32, new_extents: u32) -> Credits {
     let features = inode.super_block().data().feature_incompat();
     let growth = if features & FEATURE_INCOMPAT_EXTENT_TREE != 0 {
         let half_leaf = (TreeKind::Extent.leaf_capacity() / 2) as u32;
@@ -469,9 +488,8 @@ fn store_extents(txn: &Txn<'_>, inode: &RexInode, disk: &mut DiskInode) -> Resul
         for (i, e) in map.iter().take(INODE_EXTENTS).enumerate() {
             e.encode(&mut disk.data[i * format::EXTENT_SIZE..]);
         }
-        disk.extent_count = map.len() as u32;
+        (disk.extent_count, disk.blocks) = chain.stored_counts(map);
         disk.extent_block = chain.first_block();
-        disk.blocks = map.data_blocks() + chain.block_count();
         Ok(())
     })
 }

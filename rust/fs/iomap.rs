@@ -15,7 +15,8 @@
 use super::dax::zero_for_dax_write;
 use super::extent_map::ExtentMap;
 use super::ialloc::{free_credits, unmap_range};
-use super::inode::{account_blocks, write_credits, InodeInfo};
+use super::inode::{account_blocks, extents, write_credits, InodeInfo};
+use super::lock::LoadedMap;
 use super::refcount::release_credits;
 use super::reflink;
 use super::txn::{Credits, Txn};
@@ -89,9 +90,9 @@ pub(super) fn map_block(info: &InodeInfo, map: &ExtentMap, first: u64, cookie: u
 
 /// What allocating up to `extents` extents of `inode` may change: bitmap
 /// blocks, the superblock, and the inode with its extent blocks.
-pub(super) fn allocate_credits(inode: &RexInode, extents: u32) -> Credits {
+pub(super) fn allocate_credits(inode: &RexInode, map: LoadedMap<'_>, extents: u32) -> Credits {
     let geometry = inode.super_block().data().geometry();
-    Credits::bitmap_runs(geometry, u64::from(extents), 0).and(write_credits(inode, extents))
+    Credits::bitmap_runs(geometry, u64::from(extents), 0).and(write_credits(inode, map, extents))
 }
 
 /// Allocates up to `want` blocks in `txn` for the hole at file block
@@ -156,7 +157,7 @@ fn give_back(inode: &RexInode, start: u64, end: u64) -> Result {
 pub(super) fn free_range(inode: &RexInode, start: u64, end: u64, free: Credits) -> Result {
     let credits = free
         .and(release_credits(inode, u64::MAX, end - start))
-        .and(write_credits(inode, 1));
+        .and(write_credits(inode, extents(inode)?, 1));
     let txn = Txn::start(inode.super_block(), credits)?;
     unmap_range(&txn, inode, start, end)?;
     inode.mark_dirty();
@@ -178,13 +179,12 @@ pub(super) fn zero_past_eof(inode: &RexInode, old_size: i64, new_size: i64) -> R
         inode.zero_range(old_size, zero_end - old_size)?;
     }
     let first = block_of(eof_block_end);
-    let info = inode.data();
-    if new_size <= eof_block_end || !info.map.read(|map, _| map.has_written(first, u64::MAX)) {
+    let map = extents(inode)?;
+    if new_size <= eof_block_end || !map.read(|map, _| map.has_written(first, u64::MAX)) {
         return Ok(());
     }
-    let txn = Txn::start(inode.super_block(), write_credits(inode, 2))?;
-    info.map
-        .change(|map, _| map.mark_unwritten(first, u64::MAX))?;
+    let txn = Txn::start(inode.super_block(), write_credits(inode, map, 2))?;
+    map.change(|map, _| map.mark_unwritten(first, u64::MAX))?;
     inode.mark_dirty();
     txn.stop()
 }
@@ -266,9 +266,8 @@ impl IomapOps for Rexfs {
         let first = block_of(pos);
         let end = block_of(pos + len - 1) + 1;
         let info = inode.data();
-        let mut mapping = info
-            .map
-            .read(|map, generation| map_block(info, map, first, generation));
+        let map = extents(inode)?;
+        let mut mapping = map.read(|map, generation| map_block(info, map, first, generation));
         // A DAX write stores straight into the blocks: unwritten ones are
         // zeroed and made written first.
         let dax_write = flags.contains(IomapFlag::Dax) && flags.contains(IomapFlag::Write);
@@ -303,11 +302,12 @@ impl IomapOps for Rexfs {
                 // DAX write fault) this joins the handle the fault started
                 // before it took that lock.
                 // A DAX write may split an unwritten extent in three.
-                let extents = if dax_write { 3 } else { 1 };
-                let txn = Txn::start(inode.super_block(), allocate_credits(inode, extents))?;
+                let new_extents = if dax_write { 3 } else { 1 };
+                let credits = allocate_credits(inode, map, new_extents);
+                let txn = Txn::start(inode.super_block(), credits)?;
                 // The map may have changed since we looked, so look again
                 // under the lock that every change holds.
-                let allocated = info.map.change(|map, generation| -> Result<Mapping> {
+                let allocated = map.change(|map, generation| -> Result<Mapping> {
                     let mut current = map_block(info, map, first, generation);
                     if !needs_blocks(current.kind) {
                         return Ok(current);
@@ -469,7 +469,10 @@ impl IomapOps for Rexfs {
         if covered.contains(DioWriteFlag::Cow) {
             reflink::finish_cow(inode, offset, size)?;
         }
-        let txn = Txn::start(inode.super_block(), write_credits(inode, 2))?;
+        let txn = Txn::start(
+            inode.super_block(),
+            write_credits(inode, extents(inode)?, 2),
+        )?;
         if covered.contains(DioWriteFlag::Unwritten) {
             Rexfs::convert_unwritten(inode, offset, size)?;
         }
@@ -507,8 +510,7 @@ impl WritebackOps for Rexfs {
         let mapping = if info.may_share() {
             reflink::writeback_mapping(inode, info, block_of(pos))?
         } else {
-            info.map
-                .read(|map, generation| map_block(info, map, block_of(pos), generation))
+            extents(inode)?.read(|map, generation| map_block(info, map, block_of(pos), generation))
         };
         if matches!(mapping.kind, MapKind::Inline(_)) {
             // Inline data is written with the inode; its folio is never
@@ -526,11 +528,9 @@ impl WritebackOps for Rexfs {
     fn convert_unwritten(inode: &RexInode, offset: i64, size: u64) -> Result {
         let start = block_of(offset);
         let end = block_of(offset + size as i64 + (1 << BLOCK_SHIFT) - 1);
-        let txn = Txn::start(inode.super_block(), write_credits(inode, 2))?;
-        inode
-            .data()
-            .map
-            .change(|map, _| map.mark_written(start, end))?;
+        let map = extents(inode)?;
+        let txn = Txn::start(inode.super_block(), write_credits(inode, map, 2))?;
+        map.change(|map, _| map.mark_written(start, end))?;
         inode.mark_dirty();
         txn.stop()
     }
@@ -559,12 +559,13 @@ pub(super) fn convert_inline(inode: &RexInode, invalidate: &InvalidateGuard<'_, 
         return Ok(());
     }
     // The handle ranks above the folio lock.
-    let txn = Txn::start(inode.super_block(), allocate_credits(inode, 1))?;
+    let map = extents(inode)?;
+    let txn = Txn::start(inode.super_block(), allocate_credits(inode, map, 1))?;
     if inode.size() == 0 {
-        info.map.change(|map, _| map.inline = false);
+        map.change(|map, _| map.inline = false);
     } else {
         let folio = inode.lock_first_folio()?;
-        info.map.change(|map, _| -> Result {
+        map.change(|map, _| -> Result {
             if map.inline {
                 allocate_extent(&txn, map, 0, 1, EXTENT_UNWRITTEN)?;
                 map.inline = false;

@@ -113,6 +113,10 @@
 //! - The three locks of this file are held in a `memalloc_nofs` scope
 //!   (their guards enter it), since reclaim may write back inodes, which
 //!   takes them.
+//! - An extent tree is read at its map's first use, under the extent-map
+//!   lock ([`ExtentMapLock::loaded`]): buffer reads, which rank below it,
+//!   and nothing else. `open(2)` of a regular file comes first, so a fault
+//!   or writeback under a folio lock finds it read.
 //! - The extent-map generation is bumped under the extent-map lock before
 //!   every change of the map, and sampled under it into each mapping's
 //!   cookie; `iomap_valid` and writeback compare it without the lock.
@@ -121,9 +125,10 @@
 
 use super::alloc::Allocator;
 use super::extent_map::{ExtentChain, ExtentMap};
+use super::RexSb;
 use crate::vfs::NoFsScope;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     new_mutex,
     prelude::*,
@@ -143,25 +148,57 @@ struct MapState {
 
 /// An inode's extent map, its copy-on-write map, and their generation,
 /// behind the extent-map lock: a change of either bumps it.
+///
+/// The extents past the inode's are read from the extent tree at the map's
+/// first use ([`Self::loaded`], as XFS's `xfs_iread_extents`), not when the
+/// inode is read: a `stat` reads no extent block. Whatever reads or changes
+/// extents goes through the [`LoadedMap`] that `loaded` returns.
 #[pin_data]
 pub(crate) struct ExtentMapLock {
     #[pin]
     state: Mutex<MapState>,
     /// Bumped before every change of the map, under the lock.
     generation: AtomicU64,
+    /// The map holds every extent (the extent tree, if any, was read). Set
+    /// once, under the lock.
+    loaded: AtomicBool,
 }
+
+/// The extent map of an inode with every extent in it. Only
+/// [`ExtentMapLock::loaded`] makes one, so holding one proves the extent
+/// tree was read.
+#[derive(Clone, Copy)]
+pub(crate) struct LoadedMap<'a>(&'a ExtentMapLock);
 
 impl ExtentMapLock {
     /// The lock of `map`, whose extents beyond the inode are stored in
-    /// `chain`.
+    /// `chain` (and not in `map` yet if `chain` says its tree is unread).
     pub(super) fn new(map: ExtentMap, chain: ExtentChain) -> impl PinInit<Self> {
+        let loaded = !chain.is_unread();
         pin_init!(ExtentMapLock {
             state <- new_mutex!(
                 MapState { map, chain, cow: ExtentMap::new() },
                 "ExtentMapLock"
             ),
             generation: AtomicU64::new(0),
+            loaded: AtomicBool::new(loaded),
         })
+    }
+
+    /// The map with every extent in it: the extent tree of inode `ino` is
+    /// read (and checked) the first time. A read that fails changes
+    /// nothing, and the next use reads again.
+    pub(super) fn loaded(&self, sb: &RexSb, ino: u64) -> Result<LoadedMap<'_>> {
+        if !self.loaded.load(Ordering::Acquire) {
+            let _nofs = NoFsScope::enter();
+            let mut state = self.state.lock();
+            let MapState { map, chain, .. } = &mut *state;
+            if chain.is_unread() {
+                map.read_tree(sb, ino, chain)?;
+            }
+            self.loaded.store(true, Ordering::Release);
+        }
+        Ok(LoadedMap(self))
     }
 
     /// The current generation of the map, read without the lock.
@@ -169,73 +206,94 @@ impl ExtentMapLock {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Reads the map under its lock; `f` also gets the generation the map
-    /// has while locked, to put into mappings as their cookie.
-    pub(super) fn read<R>(&self, f: impl FnOnce(&ExtentMap, u64) -> R) -> R {
+    /// Blocks the map takes: data blocks, and the extent blocks that store
+    /// it (as the inode says while its tree is unread).
+    pub(super) fn blocks(&self) -> u64 {
         let _nofs = NoFsScope::enter();
         let state = self.state.lock();
-        f(&state.map, self.generation.load(Ordering::Relaxed))
+        state.chain.stored_counts(&state.map).1
+    }
+
+    /// The number of blocks the map is stored in beyond the inode: extent
+    /// blocks, or extent tree nodes read (none while the tree is unread:
+    /// storing an unread map changes none).
+    pub(super) fn storage_blocks(&self) -> u32 {
+        let _nofs = NoFsScope::enter();
+        self.state.lock().chain.block_count() as u32
+    }
+
+    /// Regular files: whether the data is in the inode (an inline file has
+    /// no extent tree to read).
+    pub(super) fn is_inline(&self) -> bool {
+        let _nofs = NoFsScope::enter();
+        self.state.lock().map.inline
+    }
+
+    /// Whether writes into shared blocks left staging blocks.
+    pub(super) fn has_cow(&self) -> bool {
+        let _nofs = NoFsScope::enter();
+        !self.state.lock().cow.is_empty()
+    }
+
+    /// Stores the map: `f` gets the map with its generation, and the chain
+    /// of extent blocks or the tree to bring up to date. `f` changes no
+    /// mapping (the generation stays): it takes the map's record of what
+    /// changed since the last store. An unread map has no change to store.
+    pub(super) fn store<R>(&self, f: impl FnOnce(&mut ExtentMap, u64, &mut ExtentChain) -> R) -> R {
+        let _nofs = NoFsScope::enter();
+        let mut state = self.state.lock();
+        let MapState { map, chain, .. } = &mut *state;
+        f(map, self.generation.load(Ordering::Relaxed), chain)
+    }
+}
+
+impl LoadedMap<'_> {
+    /// Reads the map under its lock; `f` also gets the generation the map
+    /// has while locked, to put into mappings as their cookie.
+    pub(super) fn read<R>(self, f: impl FnOnce(&ExtentMap, u64) -> R) -> R {
+        let _nofs = NoFsScope::enter();
+        let state = self.0.state.lock();
+        f(&state.map, self.0.generation.load(Ordering::Relaxed))
     }
 
     /// Changes the map: bumps the generation, then runs `f` under the lock
     /// with the new generation. Every change of the map goes through here,
     /// so no mapping made before the change passes `iomap_valid` or the
     /// writeback check afterwards.
-    pub(super) fn change<R>(&self, f: impl FnOnce(&mut ExtentMap, u64) -> R) -> R {
+    pub(super) fn change<R>(self, f: impl FnOnce(&mut ExtentMap, u64) -> R) -> R {
         let _nofs = NoFsScope::enter();
-        let mut state = self.state.lock();
-        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut state = self.0.state.lock();
+        let generation = self.0.generation.fetch_add(1, Ordering::AcqRel) + 1;
         f(&mut state.map, generation)
     }
 
     /// Reads the map and the copy-on-write map under their lock, as
     /// [`Self::read`].
-    pub(super) fn read_with_cow<R>(&self, f: impl FnOnce(&ExtentMap, &ExtentMap, u64) -> R) -> R {
+    pub(super) fn read_with_cow<R>(self, f: impl FnOnce(&ExtentMap, &ExtentMap, u64) -> R) -> R {
         let _nofs = NoFsScope::enter();
-        let state = self.state.lock();
+        let state = self.0.state.lock();
         f(
             &state.map,
             &state.cow,
-            self.generation.load(Ordering::Relaxed),
+            self.0.generation.load(Ordering::Relaxed),
         )
     }
 
     /// Changes the map or the copy-on-write map, as [`Self::change`].
     pub(super) fn change_with_cow<R>(
-        &self,
+        self,
         f: impl FnOnce(&mut ExtentMap, &mut ExtentMap, u64) -> R,
     ) -> R {
         let _nofs = NoFsScope::enter();
-        let mut state = self.state.lock();
-        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut state = self.0.state.lock();
+        let generation = self.0.generation.fetch_add(1, Ordering::AcqRel) + 1;
         let MapState { map, cow, .. } = &mut *state;
         f(map, cow, generation)
     }
 
-    /// Blocks the map takes: data blocks, and the extent blocks that store
-    /// it.
-    pub(super) fn blocks(&self) -> u64 {
-        let _nofs = NoFsScope::enter();
-        let state = self.state.lock();
-        state.map.data_blocks() + state.chain.block_count()
-    }
-
-    /// The number of blocks the map is stored in beyond the inode: extent
-    /// blocks, or extent tree nodes.
-    pub(super) fn storage_blocks(&self) -> u32 {
-        let _nofs = NoFsScope::enter();
-        self.state.lock().chain.block_count() as u32
-    }
-
-    /// Stores the map: `f` gets the map with its generation, and the chain
-    /// of extent blocks or the tree to bring up to date. `f` changes no
-    /// mapping (the generation stays): it takes the map's record of what
-    /// changed since the last store.
-    pub(super) fn store<R>(&self, f: impl FnOnce(&mut ExtentMap, u64, &mut ExtentChain) -> R) -> R {
-        let _nofs = NoFsScope::enter();
-        let mut state = self.state.lock();
-        let MapState { map, chain, .. } = &mut *state;
-        f(map, self.generation.load(Ordering::Relaxed), chain)
+    /// The number of blocks the map is stored in beyond the inode.
+    pub(super) fn storage_blocks(self) -> u32 {
+        self.0.storage_blocks()
     }
 }
 

@@ -4,6 +4,7 @@
 //! into an inline file, which needs `i_rwsem` above the fault lock and so
 //! retries where it may, and `page_mkwrite`.
 
+use super::inode::extents;
 use super::iomap::{allocate_credits, convert_inline};
 use super::reflink::cow_alloc_credits;
 use super::txn::{commit_busy, Credits, Txn};
@@ -110,6 +111,10 @@ impl VmOps for Rexfs {
         let _freeze = sb.start_pagefault();
         fault.update_time();
         let _invalidate = inode.invalidate_lock_shared();
+        let map = match extents(inode) {
+            Ok(map) => map,
+            Err(e) => return VmFaultResult::error(e),
+        };
         // A folio whose blocks are all allocated needs no handle: they stay
         // allocated under `invalidate_lock`, since only punch, collapse and
         // truncate free blocks and they take it exclusively. The whole folio
@@ -119,7 +124,7 @@ impl VmOps for Rexfs {
             && fault.folio_range().is_some_and(|(pos, len)| {
                 let first = pos >> BLOCK_SHIFT;
                 let end = (pos + len).div_ceil(format::BLOCK_SIZE as u64);
-                inode.data().map.read(|map, _| map.is_allocated(first, end))
+                map.read(|map, _| map.is_allocated(first, end))
             });
         if allocated {
             probes.mkwrite_allocated.inc();
@@ -128,7 +133,7 @@ impl VmOps for Rexfs {
         // Started before `iomap_mkwrite` locks the folio (the handle ranks
         // above the folio lock): `iomap_begin` joins it to allocate.
         // Or staging blocks for shared ones ([`cow_alloc_credits`]).
-        let credits = allocate_credits(inode, FAULT_EXTENTS).and(cow_alloc_credits(sb));
+        let credits = allocate_credits(inode, map, FAULT_EXTENTS).and(cow_alloc_credits(sb));
         allocating_fault(sb, credits, |txn| {
             let result = fault.iomap_mkwrite();
             match txn.stop() {
@@ -173,8 +178,12 @@ fn dax_fault(fault: &Fault<'_, Rexfs>, order: u32, write: bool) -> VmFaultResult
         let _freeze = sb.start_pagefault();
         fault.update_time();
         let _invalidate = inode.invalidate_lock_shared();
-        let extents = if order == 0 { 3 } else { FAULT_EXTENTS };
-        allocating_fault(sb, allocate_credits(inode, extents), |txn| {
+        let map = match extents(inode) {
+            Ok(map) => map,
+            Err(e) => return VmFaultResult::error(e),
+        };
+        let new_extents = if order == 0 { 3 } else { FAULT_EXTENTS };
+        allocating_fault(sb, allocate_credits(inode, map, new_extents), |txn| {
             fault.dax_fault(order, || txn.stop())
         })
     } else {

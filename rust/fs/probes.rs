@@ -75,6 +75,8 @@ pub(crate) struct Probes {
     /// Mappings onto staging blocks that `iomap_valid` or writeback found
     /// stale (also counted in `iomap_stale` or `wb_map_refetched`).
     pub(super) cow_mappings_stale: Counter,
+    /// Extent trees read at their inode's first use of its extent map.
+    pub(super) extent_tree_reads: Counter,
     /// Delay knobs that fired.
     pub(super) delays_injected: Counter,
 
@@ -144,7 +146,7 @@ impl Probes {
     }
 
     /// The debugfs files.
-    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 45] = [
+    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 46] = [
         (c"iomap_begin", DebugFile::Counter(|p| &p.iomap_begin)),
         (c"iomap_stale", DebugFile::Counter(|p| &p.iomap_stale)),
         (c"wb_map_reused", DebugFile::Counter(|p| &p.wb_map_reused)),
@@ -202,6 +204,10 @@ impl Probes {
         (
             c"cow_mappings_stale",
             DebugFile::Counter(|p| &p.cow_mappings_stale),
+        ),
+        (
+            c"extent_tree_reads",
+            DebugFile::Counter(|p| &p.extent_tree_reads),
         ),
         (
             c"delays_injected",

@@ -20,8 +20,9 @@
 
 use super::extent_map::{ExtentMap, FreedRuns};
 use super::ialloc::{free_credits, free_staged, release_runs};
-use super::inode::{account_blocks, write_credits, InodeInfo};
+use super::inode::{account_blocks, extents, inode_credits, write_credits, InodeInfo};
 use super::iomap::{block_of, bytes, convert_inline, map_block};
+use super::lock::LoadedMap;
 use super::refcount::refcount_credits;
 use super::txn::{Credits, Txn};
 use super::{RexInode, RexSb};
@@ -181,7 +182,8 @@ pub(super) fn cow_for_write(
     let probes = &sb.data().probes;
     // Looked at without a handle first: most writes of a file that shares
     // blocks are not to shared ones.
-    let found = info.map.read_with_cow(|map, cow, generation| {
+    let map = extents(inode)?;
+    let found = map.read_with_cow(|map, cow, generation| {
         let data = map_block(info, map, first, generation);
         if !matches!(data.kind, MapKind::Mapped | MapKind::Unwritten) {
             return Ok(None);
@@ -214,46 +216,43 @@ pub(super) fn cow_for_write(
     }
     loop {
         let txn = Txn::start(sb, cow_alloc_credits(sb))?;
-        let result = info
-            .map
-            .change_with_cow(|map, cow, generation| -> Result<Option<Mapped>> {
-                let mut data = map_block(info, map, first, generation);
-                if !matches!(data.kind, MapKind::Mapped | MapKind::Unwritten) {
-                    return Ok(None);
+        let result = map.change_with_cow(|map, cow, generation| -> Result<Option<Mapped>> {
+            let mut data = map_block(info, map, first, generation);
+            if !matches!(data.kind, MapKind::Mapped | MapKind::Unwritten) {
+                return Ok(None);
+            }
+            let blocks = match lookup(sb, &data, cow, first, end, generation)? {
+                CowLookup::InPlace { blocks } => {
+                    data.length = bytes(blocks);
+                    return Ok(Some(data.into()));
                 }
-                let blocks = match lookup(sb, &data, cow, first, end, generation)? {
-                    CowLookup::InPlace { blocks } => {
-                        data.length = bytes(blocks);
-                        return Ok(Some(data.into()));
-                    }
-                    CowLookup::Staged(mapped) => return Ok(Some(mapped)),
-                    CowLookup::Shared { blocks } => blocks,
-                };
-                let (mut start, end) = staging_chunk(sb, map, cow, first, blocks)?;
-                let mut alloc = sb.data().allocator();
-                loop {
-                    let want = (end - start).min(STAGING_RUN_MAX);
-                    let (physical, count) =
-                        alloc.alloc_data_blocks(&txn, cow.goal_for(start), want)?;
-                    alloc.stage(&txn, physical, count)?;
-                    cow.insert(Extent {
-                        logical: start,
-                        physical,
-                        len: count as u32,
-                        flags: 0,
-                    })?;
-                    probes.cow_allocated.add(count);
-                    if start + count > first {
-                        let skipped = first - start;
-                        let iomap =
-                            staging_mapping(first, physical + skipped, count - skipped, generation);
-                        return Ok(Some(copy_on_write(iomap, &data)));
-                    }
-                    // A short run, all before the write: the rest from the
-                    // write on (a second run at most, within the credits).
-                    start = first;
+                CowLookup::Staged(mapped) => return Ok(Some(mapped)),
+                CowLookup::Shared { blocks } => blocks,
+            };
+            let (mut start, end) = staging_chunk(sb, map, cow, first, blocks)?;
+            let mut alloc = sb.data().allocator();
+            loop {
+                let want = (end - start).min(STAGING_RUN_MAX);
+                let (physical, count) = alloc.alloc_data_blocks(&txn, cow.goal_for(start), want)?;
+                alloc.stage(&txn, physical, count)?;
+                cow.insert(Extent {
+                    logical: start,
+                    physical,
+                    len: count as u32,
+                    flags: 0,
+                })?;
+                probes.cow_allocated.add(count);
+                if start + count > first {
+                    let skipped = first - start;
+                    let iomap =
+                        staging_mapping(first, physical + skipped, count - skipped, generation);
+                    return Ok(Some(copy_on_write(iomap, &data)));
                 }
-            });
+                // A short run, all before the write: the rest from the
+                // write on (a second run at most, within the credits).
+                start = first;
+            }
+        });
         match result {
             Err(e) if e == ENOSPC => {
                 if !txn.stop_for_busy()? {
@@ -292,7 +291,7 @@ pub(super) fn report_shared(sb: &RexSb, mapping: &mut Mapping) -> Result {
 /// without a staging block is a bug: `EIO`.
 pub(super) fn writeback_mapping(inode: &RexInode, info: &InodeInfo, block: u64) -> Result<Mapping> {
     let sb = inode.super_block();
-    let mut mapping = info.map.read_with_cow(|map, cow, generation| {
+    let mut mapping = extents(inode)?.read_with_cow(|map, cow, generation| {
         if let Some(c) = cow.lookup(block) {
             let physical = c.physical + (block - c.logical);
             return staging_mapping(block, physical, c.logical_end() - block, generation);
@@ -322,11 +321,11 @@ pub(super) fn writeback_mapping(inode: &RexInode, info: &InodeInfo, block: u64) 
 /// What one step of [`finish_cow`] or of a remap may change: the inode
 /// with up to 3 extents more per extent moved, the bitmap and the table
 /// for the blocks given back, the table for the blocks shared or unstaged.
-fn move_credits(inode: &RexInode) -> Credits {
+fn move_credits(inode: &RexInode, map: LoadedMap<'_>) -> Credits {
     let sb = inode.super_block();
     let geometry = sb.data().geometry();
     let runs = u64::from(BATCH_EXTENTS);
-    write_credits(inode, 3 * BATCH_EXTENTS)
+    write_credits(inode, map, 3 * BATCH_EXTENTS)
         .and(free_credits(sb, 2 * runs, 2 * runs * PIECE_BLOCKS))
         .and(refcount_credits(
             geometry,
@@ -344,15 +343,15 @@ fn move_credits(inode: &RexInode) -> Credits {
 pub(super) fn finish_cow(inode: &RexInode, offset: i64, size: u64) -> Result {
     let sb = inode.super_block();
     sb.data().probes.delay(|p| &p.delay_cow_finish);
-    let info = inode.data();
+    let map = extents(inode)?;
     let start = block_of(offset);
     let end = block_of(offset + size as i64 + (1 << BLOCK_SHIFT) - 1);
     let mut next = start;
     while next < end {
-        let txn = Txn::start(sb, move_credits(inode))?;
+        let txn = Txn::start(sb, move_credits(inode, map))?;
         let mut replaced = FreedRuns::new();
         let mut staged = FreedRuns::new();
-        next = info.map.change_with_cow(|map, cow, _| -> Result<u64> {
+        next = map.change_with_cow(|map, cow, _| -> Result<u64> {
             let mut pos = next;
             let mut moved = 0;
             while pos < end && moved < BATCH_EXTENTS {
@@ -449,7 +448,7 @@ pub(super) fn remap(request: &RemapRequest<'_, super::Rexfs>) -> Result<i64> {
     // got (the last block in part, when the source's EOF ends it).
     let new_size = request.pos_out + len;
     if new_size > dst.size() {
-        let txn = Txn::start(sb, write_credits(dst, 0))?;
+        let txn = Txn::start(sb, inode_credits(dst, 0))?;
         dst.set_size(new_size);
         dst.mark_dirty();
         txn.stop()?;
@@ -478,7 +477,9 @@ fn remap_step(
     let sb = src.super_block();
     let mut pieces = KVec::<Extent>::new();
     // The source's extents over the range, shifted to the destination.
-    let done = src.data().map.read(|map, _| -> Result<u64> {
+    let src_map = extents(src)?;
+    let dst_map = extents(dst)?;
+    let done = src_map.read(|map, _| -> Result<u64> {
         let end = src_first + left;
         let mut pos = src_first;
         while pos < end && pieces.len() < BATCH_EXTENTS as usize {
@@ -501,7 +502,7 @@ fn remap_step(
         }
         Ok(pos - src_first)
     })?;
-    let credits = move_credits(dst).and(write_credits(src, 0));
+    let credits = move_credits(dst, dst_map).and(write_credits(src, src_map, 0));
     let txn = Txn::start(sb, credits)?;
     {
         let mut alloc = sb.data().allocator();
@@ -511,7 +512,7 @@ fn remap_step(
     }
     let mut replaced = FreedRuns::new();
     let mut staged = FreedRuns::new();
-    dst.data().map.change_with_cow(|map, cow, _| -> Result {
+    dst_map.change_with_cow(|map, cow, _| -> Result {
         let (start, end) = (dst_first, dst_first + done);
         map.remove(start, end, &mut replaced)?;
         cow.remove(start, end, &mut staged)?;
@@ -528,7 +529,7 @@ fn remap_step(
     }
     // Cached mappings of the source (writeback's) must see its blocks
     // shared now.
-    src.data().map.change(|_, _| ());
+    src_map.change(|_, _| ());
     txn.stop()?;
     Ok(done)
 }

@@ -545,7 +545,7 @@ impl SuperOps for Rexfs {
         if sb.data().journal().is_none() {
             return;
         }
-        let logged = Txn::start(sb, inode::write_credits(inode, 2)).and_then(|txn| {
+        let logged = Txn::start(sb, inode::inode_credits(inode, 2)).and_then(|txn| {
             inode::write_inode(&txn, inode)?;
             txn.stop()
         });

@@ -15,7 +15,7 @@
 //! prefix; `ERANGE` beyond, as ext4), and as many attributes and as large
 //! values as fit in the block (`ENOSPC` beyond, as ext2 and ext4).
 
-use super::inode::{account_blocks, write_credits};
+use super::inode::{account_blocks, inode_credits};
 use super::txn::{Credits, Txn};
 use super::{corrupted, RexInode, Rexfs};
 use crate::format::{self, XattrBlock, XattrError};
@@ -117,7 +117,7 @@ impl XattrOps for Rexfs {
         let sb = inode.super_block();
         let ino = inode.ino();
         let namespace = on_disk(namespace);
-        let txn = Txn::start(sb, SET_CREDITS.and(write_credits(inode, 0)))?;
+        let txn = Txn::start(sb, SET_CREDITS.and(inode_credits(inode, 0)))?;
         let mut xattrs = inode.data().xattrs.lock();
         let blkno = xattrs.block();
         if blkno == 0 {

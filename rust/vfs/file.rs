@@ -67,6 +67,11 @@ pub(crate) trait FileOps: IomapOps {
     /// `fsync(2)` for `start..=end` of a regular file or a directory
     /// (`datasync`: `fdatasync(2)`).
     fn fsync(file: &OpenFile<Self>, start: i64, end: i64, datasync: bool) -> Result;
+    /// `open(2)` of a regular file, after the VFS's own checks: what the
+    /// file needs in memory before it is read, written or mapped.
+    fn open(_inode: &Inode<Self>) -> Result {
+        Ok(())
+    }
     /// `fallocate(2)` on a regular file.
     fn fallocate(_file: &OpenFile<Self>, _mode: FallocMode, _offset: i64, _len: i64) -> Result {
         Err(EOPNOTSUPP)
@@ -370,7 +375,8 @@ impl<T: FileOps> FileCallbacks<T> {
         result.map_or_else(|e| e.to_errno() as isize, |n| n as isize)
     }
 
-    /// `file_operations::open`: regular files take direct I/O.
+    /// `file_operations::open`: regular files take direct I/O; then
+    /// [`FileOps::open`].
     ///
     /// # Safety
     ///
@@ -378,10 +384,17 @@ impl<T: FileOps> FileCallbacks<T> {
     unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
         // SAFETY: guaranteed by the caller; `f_mode` is ours to extend
         // until `open` returns.
-        unsafe {
+        let ret = unsafe {
             (*file).f_mode |= vfs_bindings::FMODE_CAN_ODIRECT;
             bindings::generic_file_open(inode, file)
+        };
+        if ret != 0 {
+            return ret;
         }
+        // SAFETY: the VFS passes the inode of the file being opened, a
+        // regular file of `T`, which the file holds for the call.
+        let inode = unsafe { Inode::<T>::from_raw(inode) };
+        T::open(inode).map_or_else(|e| e.to_errno(), |()| 0)
     }
 
     /// `file_operations::fsync` of regular files and directories.

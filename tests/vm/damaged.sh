@@ -33,6 +33,13 @@
 #   f. on a healthy filesystem, remount,errors=remount-ro and back change
 #      /proc/mounts; mount(2) with errors=bogus fails with EINVAL (and
 #      mount(8) fails); errors=panic is accepted and shown.
+#   g. a file of 400 one-block extents (an extent tree of four nodes),
+#      one byte of a tree node flipped on disk: the mount and a stat of
+#      the file succeed (the inode is read without its tree); opening it
+#      fails with EUCLEAN (the open reads the tree) and the log names the
+#      inode, and so does the next open (nothing of the tree was kept); no
+#      warning; the rest of the filesystem reads; fsck.rexfs -n reports
+#      the inode (exit 4).
 #
 # What errors=panic does on damage is not tested: it would panic the VM
 # that every test shares.
@@ -305,4 +312,56 @@ mount -t rexfs -o errors=panic "$LOOP" "$MNT"
 mounts_line | grep -q "errors=panic" || die "no errors=panic in $(mounts_line)"
 umount "$MNT"
 check_fsck "$LOOP"
+detach
+
+echo "== g. a damaged extent tree node, met at the file's first read"
+truncate -s 64M "$WORK/tree.img"
+mkfs.rexfs -q -f "$WORK/tree.img"
+attach "$WORK/tree.img"
+mount_rexfs "$LOOP"
+py - "$MNT/fragmented" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644)
+for i in range(400):
+    os.pwrite(fd, b"x" * 4096, 2 * i * 4096)
+os.close(fd)
+PY
+echo intact >"$MNT/other"
+INO=$(stat -c %i "$MNT/fragmented")
+detach
+written=$WORK/copy-$copies.img
+# A node of the file's tree: a block with the B+tree node magic
+# ("RXBT") that the file owns (the block header: magic, CRC, block
+# number, owner); one byte of its records flipped, the CRC left alone.
+node=$(py - "$written" "$INO" <<'PY'
+import struct, sys
+path, ino = sys.argv[1], int(sys.argv[2])
+with open(path, "r+b") as f:
+    blkno = 0
+    while block := f.read(4096):
+        magic, _, number, owner = struct.unpack_from("<IIQQ", block)
+        if magic == 0x52584254 and number == blkno and owner == ino:
+            f.seek(blkno * 4096 + 100)
+            f.write(bytes([block[100] ^ 0xff]))
+            print(blkno)
+            break
+        blkno += 1
+    else:
+        sys.exit(f"no tree node of inode {ino}")
+PY
+)
+echo "flipped byte 100 of block $node, a tree node of inode $INO"
+attach "$written"
+mount_rexfs "$LOOP"
+mark_dmesg g-tree
+expect_call OK stat "$MNT/fragmented"
+expect_euclean cat "$MNT/fragmented"
+expect_log g-tree "$DEVNAME: corrupted: inode $INO: " "the damaged extent tree"
+expect_euclean cat "$MNT/fragmented"
+expect_eq "$(cat "$MNT/other")" intact "the other file"
+expect_no_warning g-tree
+umount "$MNT"
+run_fsck -n "$LOOP"
+expect_eq "$FSCK_RC" 4 "fsck.rexfs -n exit (the node is damaged)"
+fsck_says "inode $INO"
 detach

@@ -1,7 +1,8 @@
 #!/bin/bash
 # A file of 100,000 extents (feature EXTENT_TREE): 4 KiB written at every
-# other block, fsync every 5,000 writes; FIEMAP counts them; every written
-# block read back after a remount (the tree loads); a block written into a
+# other block, fsync every 5,000 writes; FIEMAP counts them; after a
+# remount a stat reads no node of the extent tree, and every written block
+# is read back (the first read reads the tree); a block written into a
 # hole in the middle; truncated to half, then to 0; st_blocks and statfs
 # agree at each step; fsck clean. Prints the time each phase took.
 #
@@ -45,8 +46,21 @@ check_blocks() {
 }
 count_extents "after writing" "$N"
 check_blocks "$N" "after writing"
+nodes=$(($(blocks_of "$F") - N))
 
+# The inode is read without its extent tree, which its first use of the
+# map reads (the counter of a mount starts at 0): a stat reads none of the
+# tree's nodes, a read reads them once.
 remount
+tree_reads() { cat "$(debugfs_dir)/extent_tree_reads"; }
+sectors_read() { awk '{ print $3 }' "/sys/block/$(basename "$DEV")/stat"; }
+s0=$(sectors_read)
+stat "$F" >/dev/null
+read_blocks=$((($(sectors_read) - s0) / 8))
+echo "stat after remount: $read_blocks blocks read; the tree has $nodes nodes"
+expect_eq "$(tree_reads)" 0 "extent trees read by a stat"
+[ "$read_blocks" -lt $((nodes / 4)) ] ||
+	die "a stat read $read_blocks blocks, the tree has $nodes nodes"
 t=$(now)
 py - "$F" "$N" <<'PY'
 import os, sys
@@ -62,6 +76,7 @@ for i in range(n):
 os.close(fd)
 PY
 echo "read back $N blocks after remount: $(since "$t")s"
+expect_eq "$(tree_reads)" 1 "extent trees read by stat and reads"
 
 # A block written into a hole in the middle, read back with its
 # neighbours.
