@@ -16,7 +16,8 @@
 #
 # Output in out/races/<filesystem>/: results, the VM's console (vm.log,
 # console.log, dmesg), each scenario's log. Prints one PASS/FAIL line per
-# scenario and filesystem, the check of the guest's kernel log, a Markdown
+# scenario and filesystem (NOTRUN where the filesystem lacks what it needs:
+# reflink, dedupe), the check of the guest's kernel log, a Markdown
 # table of scenario x filesystem, and "N passed, N failed"; exits 0 only if
 # nothing failed. The sparse disk images (out/races/<filesystem>/*.img) are
 # removed after a run where everything passed, kept otherwise.
@@ -83,7 +84,7 @@ run_fs() {
 			"$MKFS_OPTIONS" "${pairs[@]}")" >"$dir/vm.log" 2>&1 || status=$?
 
 	columns+=("$label")
-	[ -f "$dir/results" ] && grep -E '^(PASS|FAIL) |^    ' "$dir/results" || true
+	[ -f "$dir/results" ] && grep -E '^(PASS|FAIL|NOTRUN) |^    ' "$dir/results" || true
 	n=$(grep -c '^PASS ' "$dir/results" 2>/dev/null) || true
 	passed=$((passed + ${n:-0}))
 	n=$(grep -c '^FAIL ' "$dir/results" 2>/dev/null) || true

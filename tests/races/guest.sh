@@ -13,7 +13,8 @@
 # themselves without MKFS_OPTIONS).
 #
 # OUT is the read-write share of scripts/vm.sh. Writes OUT/results (one
-# PASS/FAIL line per scenario, a failure's details indented under it, also
+# PASS/FAIL line per scenario, NOTRUN for one the filesystem cannot run (no
+# reflink or dedupe), a failure's details indented under it, also
 # printed), OUT/cells (NAME<TAB>CELL for the host's table), OUT/SCENARIO.log
 # (mkfs, stress.py's rounds, the checker), OUT/knob.log and the knob tests'
 # logs. Exits 0 if everything passed.
@@ -47,12 +48,13 @@ mkdir -p "$MNT"
 	esac
 } >"$out/info" 2>&1
 
-# result STATUS NAME CELL TEXT [DETAIL_FILE]: a PASS/FAIL line, a table
-# cell, and the detail file indented under a failure.
+# result STATUS NAME CELL TEXT [DETAIL_FILE]: a PASS, FAIL or NOTRUN line
+# (NOTRUN: the filesystem lacks what the scenario needs), a table cell, and
+# the detail file indented under a failure.
 result() {
 	echo "$1 races/$2 ($label): $4" | tee -a "$results"
 	printf '%s\t%s\n' "$2" "$3" >>"$cells"
-	if [ "$1" != PASS ]; then
+	if [ "$1" = FAIL ]; then
 		failed=$((failed + 1))
 		[ -z "${5:-}" ] || sed 's/^/    /' "$5" | tee -a "$results"
 	fi
@@ -110,6 +112,7 @@ run_scenario() {
 	case $rc in
 	0) text=$summary cell="PASS, ${summary%% *} rounds" ;;
 	1) status=FAIL text=$summary cell="FAIL: corruption" ;;
+	3) status=NOTRUN text=$summary cell="n/a (${summary#not supported: })" ;;
 	*) status=FAIL text="stress.py exit $rc: ${summary:-no summary}" cell="FAIL: error" ;;
 	esac
 	if ! umount "$MNT" >>"$log" 2>&1; then
@@ -118,7 +121,7 @@ run_scenario() {
 		text+="; ${CHECKER[$fstyp]}: clean"
 	else
 		status=FAIL text+="; ${CHECKER[$fstyp]}: errors (see $sc.log)"
-		[ "$rc" != 0 ] || cell="FAIL: ${CHECKER[$fstyp]%% *}"
+		case $rc in 0 | 3) cell="FAIL: ${CHECKER[$fstyp]%% *}" ;; esac
 	fi
 	tail -30 "$log" >"$tail"
 	result "$status" "$sc" "$cell" "$text ($((SECONDS - start))s)" "$tail"
