@@ -200,6 +200,18 @@ bool rvfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino,
 	return dir_emit(ctx, name, len, ino, type);
 }
 
+/* Whether the filesystem's device can discard blocks. */
+bool rvfs_sb_can_discard(struct super_block *sb)
+{
+	return bdev_max_discard_sectors(sb->s_bdev) != 0;
+}
+
+/* Discards @count blocks from @block and waits (sb_issue_discard is inline). */
+int rvfs_sb_discard(struct super_block *sb, u64 block, u64 count)
+{
+	return sb_issue_discard(sb, block, count, GFP_NOFS, 0);
+}
+
 /*
  * The up-to-date buffer of @block. One read from the disk now loses the
  * verified flag (see rvfs_buffer_verified) that an earlier copy of the

@@ -17,7 +17,6 @@ use crate::format::{
     self, assign_bit, bitmap_payload, bitmap_payload_mut, bitmap_position, test_bit, BlockHeader,
     BlockKind, DiskInode, Superblock, BITS_PER_BITMAP_BLOCK,
 };
-use crate::vfs::Journal;
 use kernel::prelude::*;
 
 /// Blocks freed by a journal transaction that has not committed yet.
@@ -148,17 +147,25 @@ impl Allocator {
     ) -> Result<(u64, u64)> {
         // Before a refusal: a busy block left from a done commit would make
         // the caller wait for commits forever.
-        self.forget_committed(txn.sb().data().journal());
+        self.forget_committed(txn.sb());
         match self.available_blocks().min(max) {
             0 => Err(ENOSPC),
             max => self.alloc_blocks(txn, goal, max),
         }
     }
 
-    /// Forgets the busy blocks whose freeing has committed.
-    fn forget_committed(&mut self, journal: Option<&Journal>) {
-        if let Some(journal) = journal {
-            self.busy.retain(|b| !journal.is_committed(b.tid));
+    /// Forgets the busy blocks whose freeing has committed, discarding
+    /// them first with `-o discard` (before they can be allocated again).
+    fn forget_committed(&mut self, sb: &RexSb) {
+        let sbi = sb.data();
+        if let Some(journal) = sbi.journal() {
+            self.busy.retain(|b| {
+                let committed = journal.is_committed(b.tid);
+                if committed {
+                    sbi.discard_freed(sb, b.start, b.end - b.start);
+                }
+                !committed
+            });
         }
     }
 
@@ -256,7 +263,7 @@ impl Allocator {
     ) -> Result<Option<(u64, u64)>> {
         let sb = txn.sb();
         let g = self.disk.geometry;
-        self.forget_committed(sb.data().journal());
+        self.forget_committed(sb);
         let start = goal
             .filter(|&b| g.is_data_range(b, 1))
             .unwrap_or(self.block_hint);
@@ -340,8 +347,8 @@ impl Allocator {
             self.disk.free_blocks += n as u64;
             block += n as u64;
         }
-        if let Some(tid) = txn.tid() {
-            match self.busy.last_mut() {
+        match txn.tid() {
+            Some(tid) => match self.busy.last_mut() {
                 Some(last) if last.tid == tid && last.end == start => last.end = start + len,
                 _ => self.busy.push(
                     BusyRun {
@@ -351,7 +358,9 @@ impl Allocator {
                     },
                     GFP_KERNEL,
                 )?,
-            }
+            },
+            // Without a journal they may be allocated again at once.
+            None => sb.data().discard_freed(sb, start, len),
         }
         self.write_super(txn)
     }

@@ -30,12 +30,15 @@ use kernel::{
 pub(crate) struct Options {
     errors: Option<OnError>,
     dax: Option<DaxMode>,
+    discard: Option<bool>,
 }
 
 impl Options {
     const ERRORS: u8 = 0;
     const DAX: u8 = 1;
     const DAX_MODE: u8 = 2;
+    const DISCARD: u8 = 3;
+    const NODISCARD: u8 = 4;
 }
 
 impl MountOptions for Options {
@@ -43,6 +46,8 @@ impl MountOptions for Options {
         OptionSpec::enumerated(Options::ERRORS, c"errors", &OnError::VALUES),
         OptionSpec::flag(Options::DAX, c"dax"),
         OptionSpec::enumerated(Options::DAX_MODE, c"dax", &DaxMode::VALUES),
+        OptionSpec::flag(Options::DISCARD, c"discard"),
+        OptionSpec::flag(Options::NODISCARD, c"nodiscard"),
         OptionSpec::END,
     ];
 
@@ -51,6 +56,8 @@ impl MountOptions for Options {
             Options::ERRORS => self.errors = Some(OnError::from_value(option.value)?),
             Options::DAX => self.dax = Some(DaxMode::Always),
             Options::DAX_MODE => self.dax = Some(DaxMode::from_value(option.value)?),
+            Options::DISCARD => self.discard = Some(true),
+            Options::NODISCARD => self.discard = Some(false),
             _ => return Err(EINVAL),
         }
         Ok(())
@@ -80,6 +87,19 @@ pub(crate) struct SbInfo {
     /// The superblock's incompatible features, for the inode checks
     /// without the allocator lock.
     feature_incompat: AtomicU32,
+    /// `-o discard`: freed blocks are discarded once their freeing is
+    /// committed (at once without a journal), as ext4's online discard.
+    discard: AtomicBool,
+}
+
+/// Whether `-o discard` (`wanted`) takes effect on the device of `sb`: not
+/// on one that cannot discard, said in the log, as ext4 does.
+fn discard_option<S>(sb: &SuperBlock<Rexfs, S>, wanted: bool) -> bool {
+    if wanted && !sb.can_discard() {
+        pr_warn!("{}: discard: the device cannot discard, ignored\n", sb.id());
+        return false;
+    }
+    wanted
 }
 
 /// Reads and checks the superblock in block 0 of `sb`.
@@ -176,6 +196,7 @@ impl SbInfo {
             recorded,
         );
         let dax = DaxState::new(sb, options.dax.unwrap_or_default())?;
+        let discard = discard_option(sb, options.discard.unwrap_or(false));
         Ok(try_pin_init!(SbInfo {
             geometry: g,
             root_ino: disk.root_ino,
@@ -187,7 +208,17 @@ impl SbInfo {
             errors,
             dax,
             feature_incompat: AtomicU32::new(disk.feature_incompat),
+            discard: AtomicBool::new(discard),
         }? Error))
+    }
+
+    /// With `-o discard`, discards `count` freed blocks from `block`, whose
+    /// freeing is committed. Discard is advice: a failure leaves the blocks'
+    /// old data there, as without the option.
+    pub(super) fn discard_freed<S>(&self, sb: &SuperBlock<Rexfs, S>, block: u64, count: u64) {
+        if self.discard.load(Ordering::Relaxed) {
+            let _ = sb.discard(block, count);
+        }
     }
 
     /// Takes the allocator lock (see [`super::lock`]).
@@ -483,6 +514,10 @@ impl SuperOps for Rexfs {
         if let Some(on_error) = options.errors {
             sbi.errors.set_on_error(on_error);
         }
+        if let Some(discard) = options.discard {
+            sbi.discard
+                .store(discard_option(sb, discard), Ordering::Relaxed);
+        }
         if read_only != sb.is_read_only() {
             sbi.remount(sb, read_only)?;
         }
@@ -497,6 +532,9 @@ impl SuperOps for Rexfs {
         let dax = sb.data().dax.mode();
         if dax != DaxMode::default() {
             seq_print!(out, ",dax={}", dax.name());
+        }
+        if sb.data().discard.load(Ordering::Relaxed) {
+            seq_print!(out, ",discard");
         }
     }
 

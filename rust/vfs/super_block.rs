@@ -152,6 +152,18 @@ impl<T: FileSystem, S> SuperBlock<T, S> {
         to_result(unsafe { bindings::sync_blockdev(self.bdev()) })
     }
 
+    /// Whether the device can discard blocks.
+    pub(crate) fn can_discard(&self) -> bool {
+        // SAFETY: the device is open.
+        unsafe { vfs_bindings::rvfs_sb_can_discard(self.as_raw()) }
+    }
+
+    /// Discards `count` blocks from block `block` and waits for it.
+    pub(crate) fn discard(&self, block: u64, count: u64) -> Result {
+        // SAFETY: the device is open and the block size set.
+        to_result(unsafe { vfs_bindings::rvfs_sb_discard(self.as_raw(), block, count) })
+    }
+
     /// Flushes the device's volatile write cache.
     pub(crate) fn flush_device(&self) -> Result {
         // SAFETY: the device is open.
