@@ -169,6 +169,39 @@ impl Allocator {
         }
     }
 
+    /// Discards the free runs of at least `min` blocks in `from..to`, within
+    /// one bitmap block, but their busy blocks (`FITRIM`, [`Rexfs::trim`]);
+    /// returns the blocks discarded.
+    ///
+    /// [`Rexfs::trim`]: crate::vfs::SuperOps::trim
+    pub(super) fn trim(&mut self, sb: &RexSb, from: u64, to: u64, min: u64) -> Result<u64> {
+        self.forget_committed(sb);
+        let (index, first_bit) = bitmap_position(from);
+        let base = index * BITS_PER_BITMAP_BLOCK;
+        let limit = (to - base) as usize;
+        let buf = sb.bread(self.disk.geometry.bitmap_start + index)?;
+        let mut bit = first_bit;
+        let mut trimmed = 0;
+        while let Some((run, len)) = find_free_run(bitmap_payload(buf.data()), bit, limit, u64::MAX)
+        {
+            bit = run + len;
+            let (mut start, end) = (base + run as u64, base + bit as u64);
+            while start < end {
+                match self.not_busy(start, end - start) {
+                    Ok(free) => {
+                        if free >= min {
+                            sb.discard(start, free)?;
+                            trimmed += free;
+                        }
+                        start += free;
+                    }
+                    Err(busy_end) => start = busy_end,
+                }
+            }
+        }
+        Ok(trimmed)
+    }
+
     /// Whether blocks were busy at the last allocation: a commit may have
     /// returned them since, so a failed allocation is worth another try.
     pub(super) fn has_busy(&self) -> bool {

@@ -11,12 +11,12 @@ use super::probes::Probes;
 use super::txn::{Credits, Txn};
 use super::{ialloc, inode, RexInode, RexSb, Rexfs};
 use crate::format::{
-    self, FormatError, Geometry, JournalSuperblock, Superblock, FEATURE_INCOMPAT_REFLINK,
-    STATE_CLEAN, STATE_ERRORS,
+    self, FormatError, Geometry, JournalSuperblock, Superblock, BITS_PER_BITMAP_BLOCK,
+    FEATURE_INCOMPAT_REFLINK, STATE_CLEAN, STATE_ERRORS,
 };
 use crate::vfs::{
     self, DebugDir, Fresh, Journal, MountOptions, OptionSpec, ParsedOption, Shutdown, StatFs,
-    SuperBlock, SuperOps,
+    SuperBlock, SuperOps, TrimRange,
 };
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{
@@ -613,5 +613,39 @@ impl SuperOps for Rexfs {
         };
         sbi.shut_down(sb, how, ESHUTDOWN);
         Ok(())
+    }
+
+    /// Discards the free runs of the range's data blocks that no freeing
+    /// waits to commit, one bitmap block at a time under the allocator lock
+    /// (so that no allocation takes a run while it is discarded), as
+    /// ext4's `FITRIM` does a block group at a time.
+    fn trim(sb: &RexSb, range: TrimRange) -> Result<u64> {
+        let sbi = sb.data();
+        sbi.alive()?;
+        let g = sbi.geometry();
+        // As ext4: a start past the end, a range shorter than a block or a
+        // run longer than a bitmap block covers (the runs' limit here).
+        if range.start >> format::BLOCK_SHIFT >= g.block_count
+            || range.len < format::BLOCK_SIZE as u64
+            || range.min_len >> format::BLOCK_SHIFT > BITS_PER_BITMAP_BLOCK
+        {
+            return Err(EINVAL);
+        }
+        let first = (range.start >> format::BLOCK_SHIFT).max(g.data_start);
+        let end = range
+            .start
+            .saturating_add(range.len)
+            .div_ceil(format::BLOCK_SIZE as u64)
+            .min(g.block_count);
+        let min_blocks = (range.min_len >> format::BLOCK_SHIFT).max(1);
+        let mut trimmed = 0;
+        let mut block = first;
+        while block < end {
+            let chunk_end = (block / BITS_PER_BITMAP_BLOCK + 1) * BITS_PER_BITMAP_BLOCK;
+            let chunk_end = chunk_end.min(end);
+            trimmed += sbi.allocator().trim(sb, block, chunk_end, min_blocks)?;
+            block = chunk_end;
+        }
+        Ok(trimmed << format::BLOCK_SHIFT)
     }
 }

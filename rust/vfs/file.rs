@@ -21,7 +21,7 @@ use super::lock::PagefaultsDisabled;
 use super::open_file::OpenFile;
 use super::remap::{RemapFlags, RemapRequest};
 use super::super_block::{FileSystem, SuperBlock};
-use super::super_ops::{Shutdown, SuperOps};
+use super::super_ops::{Shutdown, SuperOps, TrimRange};
 use super::xattr::{Handlers, XattrOps};
 use core::{marker::PhantomData, ptr};
 use kernel::{
@@ -416,8 +416,11 @@ impl<T: FileOps> FileCallbacks<T> {
 
     /// `file_operations::unlocked_ioctl` of regular files and directories:
     /// the filesystem's own commands (the VFS handles the common ones, such
-    /// as `FS_IOC_GETFLAGS` and `FS_IOC_FIEMAP`, before it calls this).
-    /// `FS_IOC_SHUTDOWN` (for `CAP_SYS_ADMIN`) stops the filesystem.
+    /// as `FS_IOC_GETFLAGS` and `FS_IOC_FIEMAP`, before it calls this), both
+    /// for `CAP_SYS_ADMIN`: `FS_IOC_SHUTDOWN` stops the filesystem
+    /// ([`SuperOps::shutdown`]); `FITRIM` discards free blocks
+    /// ([`SuperOps::trim`]; `EOPNOTSUPP` on a device that cannot discard)
+    /// and returns the bytes discarded in the range's `len`.
     ///
     /// # Safety
     ///
@@ -431,7 +434,7 @@ impl<T: FileOps> FileCallbacks<T> {
     where
         T: SuperOps,
     {
-        if cmd != vfs_bindings::FS_IOC_SHUTDOWN {
+        if cmd != vfs_bindings::FS_IOC_SHUTDOWN && cmd != vfs_bindings::FITRIM {
             return ENOTTY.to_errno() as c_long;
         }
         let result = (|| {
@@ -440,14 +443,32 @@ impl<T: FileOps> FileCallbacks<T> {
             if !unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as c_int) } {
                 return Err(EPERM);
             }
-            let flags = UserSlice::new(UserPtr::from_addr(arg), 4)
-                .reader()
-                .read::<u32>()?;
-            let how = Shutdown::from_flags(flags).ok_or(EINVAL)?;
             // SAFETY: guaranteed by the caller: the file's super block is
             // a mounted super block of `T`.
             let sb = unsafe { SuperBlock::<T>::from_raw((*(*file).f_inode).i_sb) };
-            T::shutdown(sb, how)
+            if cmd == vfs_bindings::FS_IOC_SHUTDOWN {
+                let flags = UserSlice::new(UserPtr::from_addr(arg), 4)
+                    .reader()
+                    .read::<u32>()?;
+                let how = Shutdown::from_flags(flags).ok_or(EINVAL)?;
+                return T::shutdown(sb, how);
+            }
+            if !sb.can_discard() {
+                return Err(EOPNOTSUPP);
+            }
+            // struct fstrim_range: start, len, minlen.
+            let (mut reader, mut writer) =
+                UserSlice::new(UserPtr::from_addr(arg), 24).reader_writer();
+            let [start, len, min_len] = reader.read::<[u64; 3]>()?;
+            let trimmed = T::trim(
+                sb,
+                TrimRange {
+                    start,
+                    len,
+                    min_len,
+                },
+            )?;
+            writer.write(&[start, trimmed, min_len])
         })();
         result.map_or_else(|e| e.to_errno() as c_long, |()| 0)
     }

@@ -92,7 +92,7 @@ pub(crate) use open_file::OpenFile;
 pub(crate) use registration::Registration;
 pub(crate) use remap::{RemapFlag, RemapRequest};
 pub(crate) use super_block::{FileSystem, Fresh, SuperBlock};
-pub(crate) use super_ops::{Shutdown, StatFs, SuperOps};
+pub(crate) use super_ops::{Shutdown, StatFs, SuperOps, TrimRange};
 pub(crate) use trace::{trace_iomap_stale, trace_wb_refetch};
 pub(crate) use xattr::{XattrList, XattrNamespace, XattrOps, XattrSetFlags};
 

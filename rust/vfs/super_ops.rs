@@ -91,6 +91,23 @@ pub(crate) trait SuperOps: FileSystem {
     fn shutdown(_sb: &SuperBlock<Self>, _how: Shutdown) -> Result {
         Err(EOPNOTSUPP)
     }
+    /// Discards the free blocks of `range` on a device that can discard
+    /// (`FITRIM`); returns the bytes discarded.
+    fn trim(_sb: &SuperBlock<Self>, _range: TrimRange) -> Result<u64> {
+        Err(EOPNOTSUPP)
+    }
+}
+
+/// A `FITRIM` request: the free blocks of the filesystem's bytes `start..`
+/// (`len` bytes) to discard, in free runs of at least `min_len` bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TrimRange {
+    /// The first byte.
+    pub(crate) start: u64,
+    /// The bytes from `start` (`u64::MAX`: to the end).
+    pub(crate) len: u64,
+    /// The shortest free run worth a discard, in bytes.
+    pub(crate) min_len: u64,
 }
 
 /// The `super_operations` of `T`.
