@@ -389,14 +389,24 @@ typedef int (*rvfs_convert_fn)(struct inode *inode, loff_t offset, size_t size,
 
 /*
  * Completions of writeback into unwritten or copy-on-write blocks, run by
- * one work item on a workqueue of their own: the conversion starts a journal handle, which may
- * wait for a commit, and that commit's own I/O may need the context that
- * completed the bio (dm completes a bio in its worker, before the next one,
- * which may be the commit's). So the bio's completion only queues the ioend.
+ * one work item of each mounted filesystem on a workqueue of its own: the
+ * conversion starts a journal handle, which may wait for a commit, and that
+ * commit's own I/O may need the context that completed the bio (dm
+ * completes a bio in its worker, before the next one, which may be the
+ * commit's). So the bio's completion only queues the ioend. One queue per
+ * filesystem, not per module: a filesystem on a loop device over a file of
+ * another one waits, in its conversion, for its commit, whose I/O waits
+ * for the other's writeback of that file, which must complete meanwhile
+ * (xfstests generic/648 hung on one queue).
  */
-static struct workqueue_struct *rvfs_ioend_wq;
-static DEFINE_SPINLOCK(rvfs_ioend_lock);
-static LIST_HEAD(rvfs_ioend_list);
+struct rvfs_ioend_queue {
+	struct workqueue_struct *wq;
+	spinlock_t lock;
+	struct list_head list;
+	struct work_struct work;
+	rvfs_convert_fn convert_unwritten;
+	rvfs_convert_fn complete_cow;
+};
 
 /*
  * Ends @ioend's writeback, then runs @convert over its range: what the
@@ -421,18 +431,21 @@ static void rvfs_convert_after_writeback(struct iomap_ioend *ioend, rvfs_convert
 
 static void rvfs_ioend_work_fn(struct work_struct *work)
 {
+	struct rvfs_ioend_queue *q = container_of(work, struct rvfs_ioend_queue, work);
 	struct iomap_ioend *ioend;
 
 	for (;;) {
-		spin_lock_irq(&rvfs_ioend_lock);
-		ioend = list_first_entry_or_null(&rvfs_ioend_list, struct iomap_ioend, io_list);
+		spin_lock_irq(&q->lock);
+		ioend = list_first_entry_or_null(&q->list, struct iomap_ioend, io_list);
 		if (ioend)
 			list_del_init(&ioend->io_list);
-		spin_unlock_irq(&rvfs_ioend_lock);
+		spin_unlock_irq(&q->lock);
 		if (!ioend)
 			return;
 		if (!ioend->io_error) {
-			rvfs_convert_fn convert = ioend->io_private;
+			/* A copy-on-write ioend maps written blocks: never both. */
+			rvfs_convert_fn convert = ioend->io_flags & IOMAP_IOEND_SHARED ?
+				q->complete_cow : q->convert_unwritten;
 			int ret = convert(ioend->io_inode, ioend->io_offset, ioend->io_size, false);
 
 			if (ret == RVFS_CONVERT_AFTER_WRITEBACK) {
@@ -445,34 +458,49 @@ static void rvfs_ioend_work_fn(struct work_struct *work)
 	}
 }
 
-static DECLARE_WORK(rvfs_ioend_work, rvfs_ioend_work_fn);
-
 static void rvfs_unwritten_end_bio(struct bio *bio)
 {
 	struct iomap_ioend *ioend = iomap_ioend_from_bio(bio);
+	struct rvfs_ioend_queue *q = ioend->io_private;
 	unsigned long flags;
 
 	ioend->io_error = blk_status_to_errno(bio->bi_status);
-	spin_lock_irqsave(&rvfs_ioend_lock, flags);
-	list_add_tail(&ioend->io_list, &rvfs_ioend_list);
-	spin_unlock_irqrestore(&rvfs_ioend_lock, flags);
-	queue_work(rvfs_ioend_wq, &rvfs_ioend_work);
+	spin_lock_irqsave(&q->lock, flags);
+	list_add_tail(&ioend->io_list, &q->list);
+	spin_unlock_irqrestore(&q->lock, flags);
+	queue_work(q->wq, &q->work);
 }
 
-int rvfs_ioend_queue_init(void)
+struct rvfs_ioend_queue *rvfs_ioend_queue_create(struct super_block *sb,
+						 rvfs_convert_fn convert_unwritten,
+						 rvfs_convert_fn complete_cow)
 {
-	rvfs_ioend_wq = alloc_workqueue("rvfs-ioend", WQ_MEM_RECLAIM | WQ_UNBOUND, 1);
-	return rvfs_ioend_wq ? 0 : -ENOMEM;
+	struct rvfs_ioend_queue *q = kzalloc(sizeof(*q), GFP_KERNEL);
+
+	if (!q)
+		return NULL;
+	q->wq = alloc_workqueue("rvfs-ioend/%s", WQ_MEM_RECLAIM | WQ_UNBOUND, 1, sb->s_id);
+	if (!q->wq) {
+		kfree(q);
+		return NULL;
+	}
+	spin_lock_init(&q->lock);
+	INIT_LIST_HEAD(&q->list);
+	INIT_WORK(&q->work, rvfs_ioend_work_fn);
+	q->convert_unwritten = convert_unwritten;
+	q->complete_cow = complete_cow;
+	return q;
 }
 
-void rvfs_ioend_queue_exit(void)
+void rvfs_ioend_queue_destroy(struct rvfs_ioend_queue *q)
 {
-	destroy_workqueue(rvfs_ioend_wq);
+	destroy_workqueue(q->wq);
+	kfree(q);
 }
 
-void rvfs_ioend_convert_on_completion(struct iomap_ioend *ioend, rvfs_convert_fn convert)
+void rvfs_ioend_convert_on_completion(struct iomap_ioend *ioend, struct rvfs_ioend_queue *q)
 {
-	ioend->io_private = convert;
+	ioend->io_private = q;
 	ioend->io_bio.bi_end_io = rvfs_unwritten_end_bio;
 }
 

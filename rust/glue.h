@@ -130,24 +130,30 @@ typedef struct journal_s journal_t;
 unsigned int rvfs_journal_latest_tid(journal_t *journal);
 
 struct iomap_ioend;
+struct rvfs_ioend_queue;
 /*
- * The queue of writeback completions that change extents (see glue.c), made
- * when the filesystem type is registered and destroyed when it goes.
- */
-int rvfs_ioend_queue_init(void);
-void rvfs_ioend_queue_exit(void);
-/*
- * Completes @ioend, a writeback of unwritten extents or of copy-on-write
- * blocks, on that queue: @convert turns the written range into written
- * extents, or puts the new blocks in place of the shared ones, then the
- * folios' writeback ends. @convert returns 0 or a negative errno; or, as
- * the negative control of a race test, RVFS_CONVERT_AFTER_WRITEBACK from
- * its first call (@after_writeback false): the folios' writeback then ends
- * first and @convert runs again, with @after_writeback true.
+ * The queue of a mounted filesystem's writeback completions that change
+ * extents (see glue.c): @convert_unwritten turns a written range into
+ * written extents, @complete_cow puts the new blocks of a copy-on-write
+ * range in place of the shared ones; each returns 0 or a negative errno,
+ * or, as the negative control of a race test, RVFS_CONVERT_AFTER_WRITEBACK
+ * from its first call (@after_writeback false): the folios' writeback then
+ * ends first and it runs again, with @after_writeback true. Made at mount
+ * (NULL without memory), destroyed once every ioend of the filesystem has
+ * completed (at unmount, after its inodes are evicted).
  */
 #define RVFS_CONVERT_AFTER_WRITEBACK 1
-void rvfs_ioend_convert_on_completion(struct iomap_ioend *ioend,
-				       int (*convert)(struct inode *inode, loff_t offset,
-						      size_t size, bool after_writeback));
+struct rvfs_ioend_queue *
+rvfs_ioend_queue_create(struct super_block *sb,
+			int (*convert_unwritten)(struct inode *inode, loff_t offset, size_t size,
+						 bool after_writeback),
+			int (*complete_cow)(struct inode *inode, loff_t offset, size_t size,
+					    bool after_writeback));
+void rvfs_ioend_queue_destroy(struct rvfs_ioend_queue *q);
+/*
+ * Completes @ioend, a writeback of unwritten extents or of copy-on-write
+ * blocks, on @q, then ends the folios' writeback.
+ */
+void rvfs_ioend_convert_on_completion(struct iomap_ioend *ioend, struct rvfs_ioend_queue *q);
 
 #endif /* REXFS_GLUE_H */

@@ -264,9 +264,10 @@ fn evict_credits(inode: &RexInode, map: LoadedMap<'_>) -> Credits {
 /// slot, and takes it off the orphan list, in one transaction.
 pub(super) fn evict(inode: &RexInode) {
     let sb = inode.super_block();
-    // After a shutdown nothing is written: the orphan list, or fsck without
-    // a journal, frees the inode after the next mount.
-    if sb.is_read_only() || sb.data().alive().is_err() {
+    // After a shutdown or a journal abort nothing is written: the orphan
+    // list, or fsck without a journal, frees the inode after the next
+    // mount.
+    if sb.is_read_only() || sb.data().writes_stopped() {
         return;
     }
     let info = inode.data();

@@ -23,8 +23,8 @@ use super::txn::{Credits, Txn};
 use super::{RexInode, RexSb, Rexfs};
 use crate::format::{self, Extent, EXTENT_UNWRITTEN};
 use crate::vfs::{
-    self, DaxDevice, DioWriteFlag, DioWriteFlags, InvalidateGuard, IomapFlag, IomapFlags, IomapOps,
-    LockMode, MapKind, Mapped, Mapping, WritebackCache, WritebackOps,
+    self, DaxDevice, DioWriteFlag, DioWriteFlags, InvalidateGuard, IoendQueue, IomapFlag,
+    IomapFlags, IomapOps, LockMode, MapKind, Mapped, Mapping, WritebackCache, WritebackOps,
 };
 use kernel::prelude::*;
 
@@ -543,6 +543,10 @@ impl WritebackOps for Rexfs {
     fn complete_cow_after_writeback(inode: &RexInode) -> bool {
         let probes = &inode.super_block().data().probes;
         probes.unsafe_cow_remap_after_writeback.is_on()
+    }
+
+    fn ioend_queue(sb: &RexSb) -> &IoendQueue {
+        &sb.data().ioend_queue
     }
 }
 

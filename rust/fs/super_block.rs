@@ -15,8 +15,8 @@ use crate::format::{
     FEATURE_INCOMPAT_REFLINK, STATE_CLEAN, STATE_ERRORS,
 };
 use crate::vfs::{
-    self, DebugDir, Fresh, Journal, MountOptions, OptionSpec, ParsedOption, Shutdown, StatFs,
-    SuperBlock, SuperOps, TrimRange,
+    self, DebugDir, Fresh, IoendQueue, Journal, MountOptions, OptionSpec, ParsedOption, Shutdown,
+    StatFs, SuperBlock, SuperOps, TrimRange,
 };
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::{
@@ -90,6 +90,9 @@ pub(crate) struct SbInfo {
     /// `-o discard`: freed blocks are discarded once their freeing is
     /// committed (at once without a journal), as ext4's online discard.
     discard: AtomicBool,
+    /// Where writeback into unwritten and copy-on-write blocks completes;
+    /// dropped with the rest after every inode is evicted.
+    pub(super) ioend_queue: IoendQueue,
 }
 
 /// Whether `-o discard` (`wanted`) takes effect on the device of `sb`: not
@@ -197,6 +200,7 @@ impl SbInfo {
         );
         let dax = DaxState::new(sb, options.dax.unwrap_or_default())?;
         let discard = discard_option(sb, options.discard.unwrap_or(false));
+        let ioend_queue = IoendQueue::new(sb)?;
         Ok(try_pin_init!(SbInfo {
             geometry: g,
             root_ino: disk.root_ino,
@@ -209,6 +213,7 @@ impl SbInfo {
             dax,
             feature_incompat: AtomicU32::new(disk.feature_incompat),
             discard: AtomicBool::new(discard),
+            ioend_queue,
         }? Error))
     }
 
@@ -232,6 +237,13 @@ impl SbInfo {
             return Err(EIO);
         }
         Ok(())
+    }
+
+    /// Whether nothing more reaches the disk: the filesystem is shut down,
+    /// or its journal aborted (an I/O error, which jbd2 reported). What
+    /// fails to be written from then on is not worth a line each.
+    pub(super) fn writes_stopped(&self) -> bool {
+        self.alive().is_err() || self.journal.as_ref().is_some_and(|j| j.is_aborted())
     }
 
     /// The journal, if the filesystem has one.
@@ -290,10 +302,11 @@ impl SbInfo {
     /// written, but, without a journal, the superblock marked in use (and
     /// damaged, if it is): the next mount recounts.
     pub(super) fn unmount(&self, sb: &RexSb) {
-        let alive = self.alive().is_ok();
+        let alive = !self.writes_stopped();
         if let Some(journal) = &self.journal {
-            // After a shutdown the journal is aborted, and destroying it
-            // fails with `EIO` as expected: the shutdown was reported.
+            // After a shutdown or an I/O error the journal is aborted, and
+            // destroying it fails with `EIO` as expected: the abort was
+            // reported.
             if let (Err(e), true) = (journal.destroy(), alive) {
                 pr_err!(
                     "{}: writing the journal at unmount failed: {e:?}\n",
@@ -587,12 +600,13 @@ impl SuperOps for Rexfs {
             inode::write_inode(&txn, inode)?;
             txn.stop()
         });
-        if let Err(e) = logged {
-            pr_err!(
+        match logged {
+            Err(e) if !sb.data().writes_stopped() => pr_err!(
                 "{}: inode {}: logging failed: {e:?}\n",
                 sb.id(),
                 inode.ino()
-            );
+            ),
+            _ => {}
         }
     }
 

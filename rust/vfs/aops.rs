@@ -7,7 +7,8 @@
 //! Writeback caches the last mapping between folios; the filesystem decides
 //! in [`WritebackOps::writeback_map`] whether it is still valid. Writeback
 //! of unwritten extents and of copy-on-write blocks completes on a queue of
-//! its own, where the filesystem converts them
+//! its own ([`IoendQueue`], one per mounted filesystem), where the filesystem
+//! converts them
 //! ([`WritebackOps::convert_unwritten`]) or puts them in place of the
 //! shared blocks ([`WritebackOps::complete_cow`]) before the folios'
 //! writeback ends.
@@ -18,8 +19,9 @@
 use super::bindings as vfs_bindings;
 use super::inode::Inode;
 use super::iomap::{IomapOps, IomapTables, Mapping};
-use core::marker::PhantomData;
-use kernel::{bindings, error::to_result, prelude::*};
+use super::super_block::SuperBlock;
+use core::{marker::PhantomData, ptr::NonNull};
+use kernel::{bindings, prelude::*};
 
 /// Writeback of regular files.
 pub(crate) trait WritebackOps: IomapOps {
@@ -43,33 +45,56 @@ pub(crate) trait WritebackOps: IomapOps {
     /// control of a race test (fsync then returns before the new blocks are
     /// in place).
     fn complete_cow_after_writeback(inode: &Inode<Self>) -> bool;
+
+    /// The completion queue of the filesystem `sb`, which its data keeps
+    /// from mount to unmount ([`IoendQueue::new`]).
+    fn ioend_queue(sb: &SuperBlock<Self>) -> &IoendQueue;
 }
 
-/// The queue on which writeback of unwritten extents completes (C glue:
-/// a work item on a workqueue of its own, which the conversion may block,
-/// never the context that completed the bio). One per module, as the inode
-/// cache.
-pub(super) struct IoendQueue;
+/// The queue on which writeback of unwritten extents and copy-on-write
+/// blocks of one mounted filesystem completes (C glue: a work item on a
+/// workqueue of its own, which the conversion may block, never the context
+/// that completed the bio). One per filesystem: the conversion of a
+/// filesystem on a loop device over a file of another one may wait for
+/// that file's writeback, which completes on the other's queue.
+///
+/// # Invariants
+///
+/// `0` was made by `rvfs_ioend_queue_create` and is destroyed on drop.
+pub(crate) struct IoendQueue(NonNull<vfs_bindings::rvfs_ioend_queue>);
+
+// SAFETY: the queue is used through its own lock and workqueue, from any
+// thread.
+unsafe impl Send for IoendQueue {}
+// SAFETY: as above.
+unsafe impl Sync for IoendQueue {}
 
 impl IoendQueue {
-    /// Makes the queue.
-    pub(super) fn create() -> Result {
-        // SAFETY: called once, when the filesystem type is registered.
-        to_result(unsafe { vfs_bindings::rvfs_ioend_queue_init() })
-    }
-
-    /// Destroys the queue, once no filesystem of the type is mounted (every
-    /// ioend completed before its unmount ended).
-    pub(super) fn destroy() {
-        // SAFETY: made by `create`; nothing queues any more.
-        unsafe { vfs_bindings::rvfs_ioend_queue_exit() };
+    /// Makes the queue of the filesystem being mounted on `sb`. Its owner
+    /// must keep it until every inode of `sb` is evicted (the super block's
+    /// data, which `kill_sb` drops after that).
+    pub(crate) fn new<T: WritebackOps, S>(sb: &SuperBlock<T, S>) -> Result<Self> {
+        // SAFETY: `sb` is a live super block; the functions are `'static`.
+        let queue = unsafe {
+            vfs_bindings::rvfs_ioend_queue_create(
+                sb.as_raw(),
+                Some(AopsTables::<T>::convert_unwritten),
+                Some(AopsTables::<T>::complete_cow),
+            )
+        };
+        // INVARIANT: made by `rvfs_ioend_queue_create`.
+        NonNull::new(queue).map(IoendQueue).ok_or(ENOMEM)
     }
 }
 
-/// What an ioend's completion runs on the queue, for its inode and range,
-/// before the folios' writeback ends (or after, the last argument true).
-type CompletionFn =
-    unsafe extern "C" fn(*mut bindings::inode, bindings::loff_t, usize, bool) -> c_int;
+impl Drop for IoendQueue {
+    fn drop(&mut self) {
+        // SAFETY: per the type invariant; the owner keeps the queue until no
+        // ioend of its filesystem is left, and `destroy_workqueue` waits for
+        // the work item.
+        unsafe { vfs_bindings::rvfs_ioend_queue_destroy(self.0.as_ptr()) };
+    }
+}
 
 /// The mapping a writeback pass caches between folios.
 #[derive(Default)]
@@ -273,16 +298,14 @@ impl<T: WritebackOps> AopsTables<T> {
         unsafe {
             let ioend = (*wpc).wb_ctx.cast::<vfs_bindings::iomap_ioend>();
             let flags = u32::from((*ioend).io_flags);
-            // A copy-on-write ioend maps written blocks: never both.
-            let complete: Option<CompletionFn> = if flags & vfs_bindings::IOMAP_IOEND_SHARED != 0 {
-                Some(Self::complete_cow)
-            } else if flags & vfs_bindings::IOMAP_IOEND_UNWRITTEN != 0 {
-                Some(Self::convert_unwritten)
-            } else {
-                None
-            };
-            if error == 0 && complete.is_some() {
-                vfs_bindings::rvfs_ioend_convert_on_completion(ioend, complete);
+            // The queue runs the completion the ioend's flags call for.
+            let complete = flags
+                & (vfs_bindings::IOMAP_IOEND_SHARED | vfs_bindings::IOMAP_IOEND_UNWRITTEN)
+                != 0;
+            if error == 0 && complete {
+                let inode = Inode::<T>::from_raw((*ioend).io_inode);
+                let queue = T::ioend_queue(inode.super_block());
+                vfs_bindings::rvfs_ioend_convert_on_completion(ioend, queue.0.as_ptr());
             }
             vfs_bindings::iomap_ioend_writeback_submit(wpc, error)
         }

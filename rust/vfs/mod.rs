@@ -65,7 +65,7 @@ mod super_ops;
 mod trace;
 mod xattr;
 
-pub(crate) use aops::{WritebackCache, WritebackOps};
+pub(crate) use aops::{IoendQueue, WritebackCache, WritebackOps};
 pub(crate) use buffer::Buffer;
 pub(crate) use dax::DaxDevice;
 pub(crate) use debugfs::{Counter, DebugDir, DebugFile, DelayKnob, UnsafeSwitch};

@@ -6,7 +6,6 @@
 //! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h),
 //! [`include/linux/fs_context.h`](srctree/include/linux/fs_context.h).
 
-use super::aops::IoendQueue;
 use super::bindings as vfs_bindings;
 use super::debugfs::DebugfsDir;
 use super::export::{ExportOps, ExportTable};
@@ -34,8 +33,7 @@ impl<T: SuperOps + XattrOps + ExportOps> FileSystemType for T {}
 /// # Invariants
 ///
 /// `fs_type` is registered with the VFS for as long as this object lives, and
-/// the inode cache (see [`InodeCache`]) and the queue of writeback
-/// completions ([`IoendQueue`]) exist for as long as it is.
+/// the inode cache (see [`InodeCache`]) exists for as long as it is.
 /// `debugfs` is the module's debugfs directory, which the mounts' directories
 /// live in (they are gone when the filesystem is unregistered).
 #[pin_data(PinnedDrop)]
@@ -53,17 +51,13 @@ unsafe impl<T: FileSystemType> Send for Registration<T> {}
 unsafe impl<T: FileSystemType> Sync for Registration<T> {}
 
 impl<T: FileSystemType> Registration<T> {
-    /// Creates the inode cache and the queue of writeback completions, and
-    /// registers filesystem type `T` with the VFS.
+    /// Creates the inode cache and registers filesystem type `T` with the
+    /// VFS.
     pub(crate) fn new(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             debugfs: DebugfsDir::new_module_dir(T::NAME),
             fs_type <- Opaque::try_ffi_init(|fs_type: *mut bindings::file_system_type| {
                 InodeCache::create::<T>()?;
-                if let Err(e) = IoendQueue::create() {
-                    InodeCache::destroy();
-                    return Err(e);
-                }
                 // SAFETY: `fs_type` is valid for writes; an all-zero
                 // `file_system_type` is a valid, empty one.
                 unsafe {
@@ -78,7 +72,6 @@ impl<T: FileSystemType> Registration<T> {
                 // this address until `drop` unregisters it.
                 let ret = to_result(unsafe { bindings::register_filesystem(fs_type) });
                 if ret.is_err() {
-                    IoendQueue::destroy();
                     InodeCache::destroy();
                 }
                 ret
@@ -265,7 +258,6 @@ impl<T: FileSystemType> PinnedDrop for Registration<T> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: per the type invariant, `fs_type` is registered.
         unsafe { bindings::unregister_filesystem(self.fs_type.get()) };
-        IoendQueue::destroy();
         InodeCache::destroy();
     }
 }
