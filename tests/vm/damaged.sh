@@ -356,7 +356,7 @@ mount_rexfs "$LOOP"
 mark_dmesg g-tree
 expect_call OK stat "$MNT/fragmented"
 expect_euclean cat "$MNT/fragmented"
-expect_log g-tree "$DEVNAME: corrupted: inode $INO: " "the damaged extent tree"
+expect_log g-tree "$DEVNAME: corrupted: inode $INO extent tree: " "the damaged extent tree"
 expect_euclean cat "$MNT/fragmented"
 expect_eq "$(cat "$MNT/other")" intact "the other file"
 expect_no_warning g-tree
