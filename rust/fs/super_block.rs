@@ -31,6 +31,7 @@ pub(crate) struct Options {
     errors: Option<OnError>,
     dax: Option<DaxMode>,
     discard: Option<bool>,
+    norecovery: bool,
 }
 
 impl Options {
@@ -39,6 +40,7 @@ impl Options {
     const DAX_MODE: u8 = 2;
     const DISCARD: u8 = 3;
     const NODISCARD: u8 = 4;
+    const NORECOVERY: u8 = 5;
 }
 
 impl MountOptions for Options {
@@ -48,6 +50,7 @@ impl MountOptions for Options {
         OptionSpec::enumerated(Options::DAX_MODE, c"dax", &DaxMode::VALUES),
         OptionSpec::flag(Options::DISCARD, c"discard"),
         OptionSpec::flag(Options::NODISCARD, c"nodiscard"),
+        OptionSpec::flag(Options::NORECOVERY, c"norecovery"),
         OptionSpec::END,
     ];
 
@@ -58,6 +61,7 @@ impl MountOptions for Options {
             Options::DAX_MODE => self.dax = Some(DaxMode::from_value(option.value)?),
             Options::DISCARD => self.discard = Some(true),
             Options::NODISCARD => self.discard = Some(false),
+            Options::NORECOVERY => self.norecovery = true,
             _ => return Err(EINVAL),
         }
         Ok(())
@@ -90,6 +94,9 @@ pub(crate) struct SbInfo {
     /// `-o discard`: freed blocks are discarded once their freeing is
     /// committed (at once without a journal), as ext4's online discard.
     discard: AtomicBool,
+    /// `-o norecovery`: mounted read-only without loading the journal, so
+    /// without replaying it (as XFS's `norecovery`, ext4's `noload`).
+    norecovery: bool,
     /// Where writeback into unwritten and copy-on-write blocks completes;
     /// dropped with the rest after every inode is evicted.
     pub(super) ioend_queue: IoendQueue,
@@ -152,7 +159,17 @@ impl SbInfo {
         }
         let g = disk.geometry;
         let mut found_by_journal = false;
-        let journal = if g.has_journal() {
+        if options.norecovery && !sb.is_read_only() {
+            pr_err!("{}: norecovery needs a read-only mount\n", sb.id());
+            return Err(EINVAL);
+        }
+        let journal = if g.has_journal() && options.norecovery {
+            pr_warn!(
+                "{}: norecovery: the journal is not replayed; what it holds is missing\n",
+                sb.id()
+            );
+            None
+        } else if g.has_journal() {
             let jsb = sb.bread(g.journal_start)?;
             let jsb = JournalSuperblock::decode(jsb.data(), g.journal_blocks)
                 .map_err(|e| mount_refused(sb, format_args!("journal: {}", e.reason())))?;
@@ -201,6 +218,7 @@ impl SbInfo {
         let dax = DaxState::new(sb, options.dax.unwrap_or_default())?;
         let discard = discard_option(sb, options.discard.unwrap_or(false));
         let ioend_queue = IoendQueue::new(sb)?;
+        let norecovery = options.norecovery;
         Ok(try_pin_init!(SbInfo {
             geometry: g,
             root_ino: disk.root_ino,
@@ -213,6 +231,7 @@ impl SbInfo {
             dax,
             feature_incompat: AtomicU32::new(disk.feature_incompat),
             discard: AtomicBool::new(discard),
+            norecovery,
             ioend_queue,
         }? Error))
     }
@@ -524,6 +543,10 @@ impl SuperOps for Rexfs {
             pr_err!("{}: dax= cannot change on remount\n", sb.id());
             return Err(EINVAL);
         }
+        if sbi.norecovery && !read_only {
+            pr_err!("{}: norecovery: cannot remount read-write\n", sb.id());
+            return Err(EINVAL);
+        }
         if let Some(on_error) = options.errors {
             sbi.errors.set_on_error(on_error);
         }
@@ -548,6 +571,9 @@ impl SuperOps for Rexfs {
         }
         if sb.data().discard.load(Ordering::Relaxed) {
             seq_print!(out, ",discard");
+        }
+        if sb.data().norecovery {
+            seq_print!(out, ",norecovery");
         }
     }
 
@@ -636,6 +662,11 @@ impl SuperOps for Rexfs {
     fn trim(sb: &RexSb, range: TrimRange) -> Result<u64> {
         let sbi = sb.data();
         sbi.alive()?;
+        // The bitmap may not say what the journal would: discarding its
+        // free blocks could destroy data (xfstests generic/537).
+        if sbi.norecovery {
+            return Err(EROFS);
+        }
         let g = sbi.geometry();
         // As ext4: a start past the end, a range shorter than a block or a
         // run longer than a bitmap block covers (the runs' limit here).
