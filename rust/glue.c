@@ -200,6 +200,12 @@ bool rvfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino,
 	return dir_emit(ctx, name, len, ino, type);
 }
 
+/* Whether the filesystem's device is read-only (bdev_read_only is inline). */
+bool rvfs_sb_device_read_only(struct super_block *sb)
+{
+	return bdev_read_only(sb->s_bdev);
+}
+
 /* Whether the filesystem's device can discard blocks. */
 bool rvfs_sb_can_discard(struct super_block *sb)
 {

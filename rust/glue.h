@@ -69,6 +69,7 @@ bool rvfs_fileattr_has_fsx(const struct file_kattr *fa);
 
 /* Super block and dentries */
 u64 rvfs_bdev_nr_bytes(struct super_block *sb);
+bool rvfs_sb_device_read_only(struct super_block *sb);
 bool rvfs_sb_can_discard(struct super_block *sb);
 int rvfs_sb_discard(struct super_block *sb, u64 block, u64 count);
 const unsigned char *rvfs_dentry_name(const struct dentry *dentry, u32 *len);

@@ -174,6 +174,14 @@ impl SbInfo {
             let jsb = JournalSuperblock::decode(jsb.data(), g.journal_blocks)
                 .map_err(|e| mount_refused(sb, format_args!("journal: {}", e.reason())))?;
             if jsb.needs_recovery() {
+                // As ext4: a replay writes, which a read-only device refuses.
+                if sb.device_read_only() {
+                    pr_err!(
+                        "{}: the journal needs recovery but the device is read-only (mount with norecovery)\n",
+                        sb.id()
+                    );
+                    return Err(EROFS);
+                }
                 pr_info!("{}: replaying the journal\n", sb.id());
             }
             let journal = Journal::load(sb, g.journal_start, g.journal_blocks as u32)

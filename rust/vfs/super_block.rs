@@ -152,6 +152,13 @@ impl<T: FileSystem, S> SuperBlock<T, S> {
         to_result(unsafe { bindings::sync_blockdev(self.bdev()) })
     }
 
+    /// Whether the device is read-only (`blockdev --setro`, a write-protected
+    /// disk), whatever the mount's flags.
+    pub(crate) fn device_read_only(&self) -> bool {
+        // SAFETY: the device is open.
+        unsafe { vfs_bindings::rvfs_sb_device_read_only(self.as_raw()) }
+    }
+
     /// Whether the device can discard blocks.
     pub(crate) fn can_discard(&self) -> bool {
         // SAFETY: the device is open.
