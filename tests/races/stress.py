@@ -595,9 +595,9 @@ def wb_cut(run, r, rng, prefix, prepare):
     before the cut range dirtied again with the same bytes before each, so
     that each pass maps from the start), while another, a random moment
     later, takes the file's blocks away from 256 to 512 KiB of its second
-    half, p0..p1 (`prepare(p0, p1)`, before the filling, may write a file
-    `{prefix}-src-{r}` and returns the cut: cut(fd) -> {path: data} of the
-    files it changed), writes another file
+    half, p0..p1 (`prepare(p0, p1, src)`, before the filling, may write the
+    file `src` (removed on a skip) and returns the cut: cut(fd) -> {path:
+    data} of the files it changed), writes another file
     directly into the space this freed, deletes
     the reserve and rewrites the cut range; then one more pass. Writeback
     that went on with a mapping from before the cut would write the
@@ -625,7 +625,7 @@ def wb_cut(run, r, rng, prefix, prepare):
     try:
         direct_write_full(a, pattern(run.tag(r, FIRST), 0, size))
         direct_write_full(reserve, pattern(run.tag(r, RESERVE), 0, reserve_size))
-        cut = prepare(p0, p1)
+        cut = prepare(p0, p1, src)
         filled = fill(run.mnt, filler)
     except Skip as e:
         cleanup(f"before the race: {e}")
@@ -714,7 +714,7 @@ def wb_cut(run, r, rng, prefix, prepare):
 
 def wb_punch(run, r, rng):
     """wb_cut where the range is punched."""
-    def prepare(p0, p1):
+    def prepare(p0, p1, _src):
         def cut(fd):
             punch(fd, p0, p1 - p0)
             return {}
@@ -728,9 +728,8 @@ def wb_clone(run, r, rng):
     the third file keeps its data. A mapping from before the clone would
     write the rewrite into the file's old blocks, the other file's now."""
     run.require_remap("clone")
-    src = run.path(f"wb-clone-src-{r}")  # removed by wb_cut on a skip
 
-    def prepare(p0, p1):
+    def prepare(p0, p1, src):
         data = pattern(run.tag(r, SOURCE), 0, p1 - p0)
         direct_write_full(src, data)
 
@@ -1269,8 +1268,9 @@ def giveback(run, r, rng):
 def dedupe_race(run, r, rng, prefix, prepare):
     """Two files holding the same 1 MiB; one process dedupes the source's
     range onto the destination's (FIDEDUPERANGE) while another, a random
-    moment later, puts new data into the source: prepare(sfd), called with
-    the source open before the race, returns that change, change() ->
+    moment later, puts new data into the source: prepare(src, sfd), called
+    with the source's path and open file before the race, returns that
+    change, change() ->
     (start time, {offset: data}), and what to close after the race.
     Whatever the order, the destination keeps the data compared: the change
     lands before the compare (the ranges differ, nothing is shared) or after
@@ -1286,7 +1286,7 @@ def dedupe_race(run, r, rng, prefix, prepare):
     delay = rng.uniform(0, 1) * run.est.get("dedupe", 0.05)
     sfd, dfd = os.open(src, os.O_RDWR), os.open(dst, os.O_RDWR)
     try:
-        change, opened = prepare(sfd)
+        change, opened = prepare(src, sfd)
         try:
             def dedupe():
                 t0 = time.monotonic()
@@ -1325,12 +1325,11 @@ def dedupe_dio(run, r, rng):
     direct write of 16 to 64 KiB at a random block of the source."""
     off = rng.randrange(0, MiB // BLOCK - 16) * BLOCK
     new = pattern(run.tag(r, WRITE), off, rng.randrange(4, 17) * BLOCK)
-    path = run.path(f"dedupe-dio-src-{r}")
 
-    def prepare(_sfd):
+    def prepare(src, _sfd):
         def change():
             t0 = time.monotonic()
-            races.direct_write(path, new, off)
+            races.direct_write(src, new, off)
             return t0, {off: new}
         return change, None
     return dedupe_race(run, r, rng, "dedupe-dio", prepare)
@@ -1346,7 +1345,7 @@ def dedupe_pte(run, r, rng):
     pages = sorted(rng.sample(range(MiB // PAGE), rng.randrange(1, 9)))
     new = {p * PAGE: pattern(run.tag(r, STORE), p * PAGE, PAGE) for p in pages}
 
-    def prepare(sfd):
+    def prepare(_src, sfd):
         # Made before the race: the racing child inherits the mapping.
         mm = mmap.mmap(sfd, MiB)
         for off in new:
