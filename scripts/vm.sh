@@ -5,7 +5,8 @@
 #                 [--pmem SIZE]... -- COMMAND
 #
 # The guest's root is the host's / shared read-only over 9p (so host tools,
-# the repository and its build products are there at the same paths), DIR is
+# the repository and its build products are there at the same paths; cached
+# in the guest: the host must not change them while it runs), DIR is
 # shared read-write at the same path, and each FILE is a raw virtio-blk disk
 # (/dev/vda, /dev/vdb, ...). COMMAND runs as root in the repository with bash.
 #
@@ -282,8 +283,13 @@ chmod +x "$out/init"
 # readability; the whole log goes to kmsg.log. A 1 MiB ring buffer (128 KiB
 # by default) for DIR/dmesg, the tests' own reads of the log and the
 # reader's margin; at a panic the whole buffer is replayed on the console.
+# The root is mounted with 9p's loose cache: the host changes nothing under
+# it while a guest runs (DIR, which it writes, is its own uncached mount),
+# and keeping the programs' pages in the guest halves what starting one
+# costs under TCG (200 xfs_io processes: 35.3 s without the cache, 16.6 s
+# with it), which is most of what xfstests and the VM tests spend.
 append="console=ttyS0 loglevel=4 log_buf_len=1M panic_console_replay=1"
-append+=" root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro"
+append+=" root=/dev/root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro"
 append+=" init=$out/init panic=-1 oops=panic"
 ram=$mem machine=()
 if ((pmem)); then
