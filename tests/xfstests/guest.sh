@@ -92,6 +92,9 @@ mount --bind "$etc/group" /etc/group
 # Loopback, for the tests that talk to a server of their own (the locktest
 # of generic/131 and others).
 ip link set lo up
+# A host name: the guest boots without one ("(none)"), and tests that put
+# it in device names (generic/459's LVM volume group) refuse the parentheses.
+hostname rexfs-guest
 
 # The module, as tests/vm/lib.sh loads it, and a fresh test filesystem made
 # with the same MKFS_OPTIONS as the scratch filesystems (so that "-J none"
