@@ -2,7 +2,7 @@
 # Run a command in a QEMU guest booted from the test kernel.
 #
 #   scripts/vm.sh --out DIR [--disk FILE]... [--timeout SECS] [--mem MIB]
-#                 [--pmem SIZE]... -- COMMAND
+#                 [--mem-prealloc] [--pmem SIZE]... -- COMMAND
 #
 # The guest's root is the host's / shared read-only over 9p (so host tools,
 # the repository and its build products are there at the same paths; cached
@@ -11,7 +11,10 @@
 # (/dev/vda, /dev/vdb, ...). COMMAND runs as root in the repository with bash.
 #
 # --timeout: seconds for the whole VM (default 600). --mem: the guest's RAM
-# in MiB (default 2048). --pmem SIZE (a number of MiB, or with a suffix M or
+# in MiB (default 2048). --mem-prealloc: QEMU backs all of the guest's
+# memory before it boots (-mem-prealloc), so that no run inside pays the
+# host's first touch of pages the guest had not used yet (the benchmark).
+# --pmem SIZE (a number of MiB, or with a suffix M or
 # G: 1G, 512M; a multiple of 128 MiB; 0 adds nothing): a legacy persistent
 # memory device of that size beside the virtio disks, DAX-capable
 # (fs/dax.c: mount -o dax); repeated, one device per --pmem, /dev/pmem0,
@@ -68,7 +71,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-usage="usage: vm.sh --out DIR [--disk FILE]... [--timeout SECS] [--mem MIB] [--pmem SIZE]... -- COMMAND"
+usage="usage: vm.sh --out DIR [--disk FILE]... [--timeout SECS] [--mem MIB] [--mem-prealloc] [--pmem SIZE]... -- COMMAND"
 die() { echo "vm.sh: $*" >&2; exit 2; }
 
 # mib SIZE: SIZE (N, NM or NG) in MiB.
@@ -81,13 +84,14 @@ mib() {
 	esac
 }
 
-out= timeout=600 mem=2048 pmems=() disks=()
+out= timeout=600 mem=2048 prealloc=() pmems=() disks=()
 while (($#)); do
 	case $1 in
 	--out) out=$2; shift 2 ;;
 	--disk) disks+=("$2"); shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--mem) mem=$(mib "$2") || die "--mem $2: a number of MiB expected"; shift 2 ;;
+	--mem-prealloc) prealloc=(-mem-prealloc); shift ;;
 	--pmem)
 		size=$(mib "$2") || die "--pmem $2: a size such as 1G or 512M expected"
 		((size == 0)) || pmems+=("$size")
@@ -298,7 +302,7 @@ if ((pmem)); then
 	append+=$memmap
 fi
 
-qemu=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m "$ram" "${machine[@]}"
+qemu=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m "$ram" "${prealloc[@]}" "${machine[@]}"
       -display none -monitor none -serial stdio -no-reboot
       -kernel "$bzimage"
       -append "$append"

@@ -252,7 +252,7 @@ is_dax_job() { [ "${JOB_WHERE[$1]}" = dax ]; }
 # DISKS_USED: some job runs on the disks (else they are not made or
 # mounted); DAX_USED: some job runs on /dev/pmem0. MKFS_INODES: mkfs.rexfs's
 # and mkfs.ext4's inode count, for the million-entry directory above their
-# default (one per 16 KiB: 262,144 on a 4 GiB disk); XFS allocates its
+# default (one per 16 KiB: 196,608 on a 3 GiB disk); XFS allocates its
 # inodes as it needs them.
 DISKS_USED= DAX_USED=
 MKFS_INODES=()
@@ -685,7 +685,8 @@ header() {
 	echo "rexfs benchmark, $(date -u '+%F %H:%M UTC'), $((SECONDS / 60)) min"
 	echo "kernel:  ${BENCH_KERNEL:-$(uname -r) (not described by the host)}; running $(uname -r)"
 	echo "module:  $MODULE ($(modinfo -F vermagic "$MODULE" 2>/dev/null | sed 's/ *$//')${BENCH_MODULE_NOTE:+; $BENCH_MODULE_NOTE})"
-	echo "guest:   QEMU TCG, $(nproc) vCPU, $mem MiB RAM; a $disk MiB virtio disk per column, written out by the host"
+	echo "guest:   QEMU TCG, $(nproc) vCPU, $mem MiB RAM; a $disk MiB virtio disk per column,"
+	echo "         ${BENCH_DISK_WHERE:-written out by the host}"
 	if [ -n "$DAX_USED" ]; then
 		if [ -b "$PMEM" ]; then
 			echo "pmem:    $PMEM, $PMEM_MIB MiB of legacy pmem (memmap=); each DAX run on a fresh filesystem"
