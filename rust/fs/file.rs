@@ -55,6 +55,8 @@ fn direct_io<B: UserBuffer>(
         match iocb.direct_io_nofault(iter, done) {
             // The result counts the bytes done before the pass too.
             Ok(total) => done = total,
+            // An asynchronous read submitted: its completion reports it all.
+            Err(e) if e == EIOCBQUEUED => return Err(e),
             Err(e) if e == EFAULT => faulted = true,
             Err(e) if e == ENOTBLK && write => {
                 probes.dio_fallback.inc();

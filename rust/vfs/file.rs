@@ -185,9 +185,13 @@ impl<'a, T: IomapOps> Kiocb<'a, T> {
     /// for reads, whose hole zeroing copies without the iterator's check).
     /// It stops at the first user page that is not present and returns the
     /// bytes done so far, including `done_before` (`IOMAP_DIO_PARTIAL`), or
-    /// `EFAULT` when there are none. It waits for the I/O even for an
-    /// asynchronous request (`IOMAP_DIO_FORCE_WAIT`), so completion runs
-    /// under the caller's locks.
+    /// `EFAULT` when there are none. A write waits for its I/O even for an
+    /// asynchronous request (`IOMAP_DIO_FORCE_WAIT`), so its completion
+    /// ([`IomapTables::dio_write_ops`]) runs under the caller's locks. An
+    /// asynchronous read returns `EIOCBQUEUED` once its I/O is submitted
+    /// (iomap waits itself when the pass stops at a fault after some I/O),
+    /// and its completion reports the bytes done, `done_before` included:
+    /// truncate, fallocate and remaps wait for it (`inode_dio_wait`).
     pub(crate) fn direct_io_nofault<B: UserBuffer>(
         &mut self,
         iter: &mut B,
@@ -198,7 +202,11 @@ impl<'a, T: IomapOps> Kiocb<'a, T> {
         } else {
             ptr::null()
         };
-        let flags = vfs_bindings::IOMAP_DIO_PARTIAL | vfs_bindings::IOMAP_DIO_FORCE_WAIT;
+        let flags = if B::IS_SOURCE {
+            vfs_bindings::IOMAP_DIO_PARTIAL | vfs_bindings::IOMAP_DIO_FORCE_WAIT
+        } else {
+            vfs_bindings::IOMAP_DIO_PARTIAL
+        };
         let raw_iter = iter.as_raw();
         let _faults_off = (!B::IS_SOURCE).then(PagefaultsDisabled::enter);
         // SAFETY: a valid iterator, ours for the call; the caller holds

@@ -51,10 +51,10 @@ expect_eq "$unwritten" 1 "FIEMAP extents flagged unwritten (0x800)"
 expect_eq "$(xfs_io -c "seek -d 1m" "$F" | awk '/^DATA/ {print $2}')" 2097152 "SEEK_DATA from 1 MiB"
 expect_eq "$(xfs_io -c "seek -h 0" "$F" | awk '/^HOLE/ {print $2}')" 1048576 "SEEK_HOLE from 0"
 
-# Asynchronous direct I/O (libaio, 16 requests submitted at a time, each
-# waited for by rexfs: README, Known limits): 16 MiB of checksummed 4 KiB
-# blocks written at random offsets, then read back the same way and every
-# block verified by fio.
+# Asynchronous direct I/O (libaio, 16 requests submitted at a time; rexfs
+# waits for each write, not for reads: README, Known limits): 16 MiB of
+# checksummed 4 KiB blocks written at random offsets, then read back the
+# same way and every block verified by fio.
 fio --name=aio --filename="$MNT/aio" --rw=randwrite --bs=4k --size=16m --direct=1 \
 	--ioengine=libaio --iodepth=16 --verify=crc32c --do_verify=1 --verify_fatal=1 \
 	--output-format=terse >/dev/null || die "asynchronous direct I/O: fio's verification failed"
