@@ -148,9 +148,10 @@ test_all() {
 # settings of tests/bench.sh are passed on to the guest (`make bench
 # SCALE=1` sets BENCH_SCALE=1: the scaling jobs);
 # BENCH_DISK_MIB (3072), BENCH_HOST_SPARE_MIB (3072, below), BENCH_MEM_MB
-# (2048; with pmem, a multiple of 128), BENCH_PMEM_MIB (1024, a multiple of 128, at least 384 for mkfs.xfs; 0: no
-# pmem, the DAX rows read n/a; QEMU's -m is BENCH_MEM_MB + BENCH_PMEM_MIB)
-# and BENCH_TIMEOUT (seconds) are the VM's.
+# (2048; with pmem, a multiple of 128), BENCH_PMEM_MIB (1024, a multiple of
+# 128, at least 384 for mkfs.xfs; 0: no pmem, the DAX rows read n/a; QEMU's
+# -m is BENCH_MEM_MB + BENCH_PMEM_MIB) and BENCH_TIMEOUT (seconds) are the
+# VM's.
 bench() {
 	local kdir kernel checkers mod status=0 v timeout
 	local runs=${BENCH_RUNS:-3} runtime=${BENCH_RUNTIME:-30} disk_mib=${BENCH_DISK_MIB:-3072}
@@ -236,9 +237,8 @@ bench() {
 	fi
 	timeout=${BENCH_TIMEOUT:-$((900 + runs * (17 * (runtime + 20) + 900) + scale_limit))}
 	step "benchmark VM (QEMU under TCG: $runs rounds, ${runtime} s time-based jobs; about $(((runs * (17 * (runtime + 5) + 420) + 180) / 60)) min$scale_note, limit $((timeout / 60)) min)"
-	# --mem-prealloc: the guest's memory is all backed before the jobs, so
-	# that no run pays the host's first touch of pages the guest had not used
-	# yet (a first run of the buffered write measured half the later ones).
+	# --mem-prealloc: without it a first buffered write measured half the
+	# later ones.
 	KDIR=$kdir scripts/vm.sh --out "$OUT" "${disk_args[@]}" --pmem "${pmem_mib}M" --mem "${BENCH_MEM_MB:-2048}" --mem-prealloc \
 		--timeout "$timeout" -- "${vars[@]}" tests/bench.sh || status=$?
 	step "results ($OUT/bench.txt)"
