@@ -202,11 +202,12 @@ impl<'a, T: IomapOps> Kiocb<'a, T> {
         } else {
             ptr::null()
         };
-        let flags = if B::IS_SOURCE {
-            vfs_bindings::IOMAP_DIO_PARTIAL | vfs_bindings::IOMAP_DIO_FORCE_WAIT
+        let wait = if B::IS_SOURCE {
+            vfs_bindings::IOMAP_DIO_FORCE_WAIT
         } else {
-            vfs_bindings::IOMAP_DIO_PARTIAL
+            0
         };
+        let flags = vfs_bindings::IOMAP_DIO_PARTIAL | wait;
         let raw_iter = iter.as_raw();
         let _faults_off = (!B::IS_SOURCE).then(PagefaultsDisabled::enter);
         // SAFETY: a valid iterator, ours for the call; the caller holds
