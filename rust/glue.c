@@ -525,6 +525,12 @@ size_t rvfs_iov_iter_count(const struct iov_iter *iter)
 	return iov_iter_count(iter);
 }
 
+/* Whether a write of @iocb must be durable when it completes. */
+bool rvfs_iocb_is_dsync(const struct kiocb *iocb)
+{
+	return iocb_is_dsync(iocb);
+}
+
 /* Whether changes through @file must be durable when they return. */
 bool rvfs_file_sync_writes(const struct file *file)
 {

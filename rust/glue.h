@@ -100,6 +100,7 @@ ssize_t rvfs_generic_write_sync(struct kiocb *iocb, ssize_t count);
 void rvfs_iomap_bio_read_folio(struct folio *folio, const struct iomap_ops *ops);
 void rvfs_iomap_bio_readahead(struct readahead_control *rac, const struct iomap_ops *ops);
 size_t rvfs_iov_iter_count(const struct iov_iter *iter);
+bool rvfs_iocb_is_dsync(const struct kiocb *iocb);
 bool rvfs_file_sync_writes(const struct file *file);
 void rvfs_pagefault_disable(void);
 void rvfs_pagefault_enable(void);

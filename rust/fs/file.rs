@@ -50,9 +50,31 @@ fn direct_io<B: UserBuffer>(
     let mut done = 0usize;
     let mut left_before_fault_in = None;
     let mut faulted;
+    // An asynchronous write inside EOF first tries to return at submission,
+    // which only a pure overwrite may (`Kiocb::direct_overwrite_nofault`);
+    // a durable one (`O_DSYNC`) waits, for `write_iter` syncs after it.
+    let mut overwrite = write
+        && iocb.is_async()
+        && !iocb.is_dsync()
+        && iocb.pos() + iter.len() as i64 <= inode.size();
     loop {
         faulted = false;
-        match iocb.direct_io_nofault(iter, done) {
+        let pass = if core::mem::take(&mut overwrite) {
+            match iocb.direct_overwrite_nofault(iter, done) {
+                Err(e) if e == EAGAIN => {
+                    probes.dio_async_waited.inc();
+                    iocb.direct_io_nofault(iter, done)
+                }
+                Err(e) if e == EIOCBQUEUED => {
+                    probes.dio_overwrite_queued.inc();
+                    return Err(e);
+                }
+                done_or_error => done_or_error,
+            }
+        } else {
+            iocb.direct_io_nofault(iter, done)
+        };
+        match pass {
             // The result counts the bytes done before the pass too.
             Ok(total) => done = total,
             // An asynchronous read submitted: its completion reports it all.

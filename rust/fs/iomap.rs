@@ -271,6 +271,18 @@ impl IomapOps for Rexfs {
         // A DAX write stores straight into the blocks: unwritten ones are
         // zeroed and made written first.
         let dax_write = flags.contains(IomapFlag::Dax) && flags.contains(IomapFlag::Write);
+        // An asynchronous direct write that may not wait takes written,
+        // unshared blocks covering the whole request, or nothing: anything
+        // else (allocation, conversion, copy-on-write) needs completion
+        // work, which runs in the writer's task under its locks.
+        if flags.contains(IomapFlag::OverwriteOnly) {
+            let written = mapping.kind == MapKind::Mapped
+                || mapping.kind == MapKind::Unwritten && probes.unsafe_overwrite_unwritten.is_on();
+            let covers = mapping.offset + mapping.length as i64 >= pos + len;
+            if !written || !covers || info.may_share() {
+                return Err(EAGAIN);
+            }
+        }
         if info.may_share() {
             if dax_write {
                 // No copy-on-write in place on the DAX device.

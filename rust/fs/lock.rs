@@ -91,7 +91,10 @@
 //!   be a mapping of the same file: the fault it takes there needs
 //!   `invalidate_lock` and the folio lock. A direct read releases `i_rwsem`
 //!   to fault its buffer in (write faults, which may convert an inline file
-//!   under its `i_rwsem`) and for its buffered fallback.
+//!   under its `i_rwsem`) and for its buffered fallback. An asynchronous
+//!   direct read or pure overwrite outlives `i_rwsem` holding no lock:
+//!   truncate, fallocate and remaps wait for it (`inode_dio_wait`) before
+//!   they change or free its blocks.
 //! - A remap holds both files' `i_rwsem` and `invalidate_lock`
 //!   exclusively from before the prep's writeback to the end: no write,
 //!   no fault (`page_mkwrite` takes `invalidate_lock` shared) and no direct

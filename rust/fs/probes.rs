@@ -25,6 +25,12 @@ pub(crate) struct Probes {
     /// Direct I/O made no progress even after faulting in and finished the
     /// request through the page cache.
     pub(super) dio_fallback: Counter,
+    /// Asynchronous direct writes that only overwrote written blocks inside
+    /// EOF and returned once their I/O was submitted.
+    pub(super) dio_overwrite_queued: Counter,
+    /// Asynchronous direct writes inside EOF that were not pure overwrites
+    /// (holes, unwritten or shared blocks), so waited for their I/O.
+    pub(super) dio_async_waited: Counter,
     /// Write faults into a shared mapping of an inline file that dropped
     /// the fault lock, converted the file and asked for a retry.
     pub(super) inline_fault_retry: Counter,
@@ -113,6 +119,10 @@ pub(crate) struct Probes {
     /// Direct I/O returns what the no-fault pass moved: no fault-in retry,
     /// no buffered fallback.
     pub(super) unsafe_skip_dio_fallback: UnsafeSwitch,
+    /// An asynchronous direct write takes unwritten blocks for written ones
+    /// and does not wait: nothing converts them, and the data reads back as
+    /// zeroes.
+    pub(super) unsafe_overwrite_unwritten: UnsafeSwitch,
     /// `page_mkwrite` makes a read-only page of an inline file writable
     /// as it is, without a conversion: the data is lost on writeback.
     pub(super) unsafe_skip_inline_mkwrite_unmap: UnsafeSwitch,
@@ -146,7 +156,7 @@ impl Probes {
     }
 
     /// The debugfs files.
-    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 46] = [
+    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 49] = [
         (c"iomap_begin", DebugFile::Counter(|p| &p.iomap_begin)),
         (c"iomap_stale", DebugFile::Counter(|p| &p.iomap_stale)),
         (c"wb_map_reused", DebugFile::Counter(|p| &p.wb_map_reused)),
@@ -156,6 +166,14 @@ impl Probes {
         ),
         (c"dio_retry", DebugFile::Counter(|p| &p.dio_retry)),
         (c"dio_fallback", DebugFile::Counter(|p| &p.dio_fallback)),
+        (
+            c"dio_overwrite_queued",
+            DebugFile::Counter(|p| &p.dio_overwrite_queued),
+        ),
+        (
+            c"dio_async_waited",
+            DebugFile::Counter(|p| &p.dio_async_waited),
+        ),
         (
             c"inline_fault_retry",
             DebugFile::Counter(|p| &p.inline_fault_retry),
@@ -255,6 +273,10 @@ impl Probes {
         (
             c"unsafe_skip_dio_fallback",
             DebugFile::Switch(|p| &p.unsafe_skip_dio_fallback),
+        ),
+        (
+            c"unsafe_overwrite_unwritten",
+            DebugFile::Switch(|p| &p.unsafe_overwrite_unwritten),
         ),
         (
             c"unsafe_skip_inline_mkwrite_unmap",

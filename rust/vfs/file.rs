@@ -180,6 +180,20 @@ impl<'a, T: IomapOps> Kiocb<'a, T> {
         self.flags() & vfs_bindings::IOCB_APPEND as u32 != 0
     }
 
+    /// Whether the request completes asynchronously (aio, io_uring): its
+    /// submitter may return before the I/O is done (`!is_sync_kiocb`).
+    pub(crate) fn is_async(&self) -> bool {
+        // SAFETY: a valid request.
+        unsafe { (*self.raw()).ki_complete.is_some() }
+    }
+
+    /// Whether the write must be durable when it completes (`O_SYNC`,
+    /// `O_DSYNC`, `RWF_DSYNC`, or a synchronous inode: `iocb_is_dsync`).
+    pub(crate) fn is_dsync(&self) -> bool {
+        // SAFETY: a valid request.
+        unsafe { vfs_bindings::rvfs_iocb_is_dsync(self.raw().cast()) }
+    }
+
     /// One pass of direct I/O with `iomap_dio_rw` that never faults on the
     /// user buffer: the iterator is `nofault` (and page faults are disabled
     /// for reads, whose hole zeroing copies without the iterator's check).
@@ -197,17 +211,48 @@ impl<'a, T: IomapOps> Kiocb<'a, T> {
         iter: &mut B,
         done_before: usize,
     ) -> Result<usize> {
-        let dio_ops = if B::IS_SOURCE {
-            IomapTables::<T>::dio_write_ops()
+        if B::IS_SOURCE {
+            self.dio_pass(
+                iter,
+                done_before,
+                IomapTables::<T>::dio_write_ops(),
+                vfs_bindings::IOMAP_DIO_FORCE_WAIT,
+            )
         } else {
-            ptr::null()
-        };
-        let wait = if B::IS_SOURCE {
-            vfs_bindings::IOMAP_DIO_FORCE_WAIT
-        } else {
-            0
-        };
-        let flags = vfs_bindings::IOMAP_DIO_PARTIAL | wait;
+            self.dio_pass(iter, done_before, ptr::null(), 0)
+        }
+    }
+
+    /// A pass of [`Kiocb::direct_io_nofault`] for a write that may only
+    /// overwrite written blocks inside EOF (`IOMAP_DIO_OVERWRITE_ONLY`):
+    /// [`IomapOps::iomap_begin`] refuses anything else with `EAGAIN` before
+    /// any I/O, for its first mapping must cover the whole request. Such a
+    /// write has no completion work (no `end_io`), so an asynchronous one
+    /// returns `EIOCBQUEUED` once its I/O is submitted, as a read does (for
+    /// a read, which has no completion work either, this is its usual pass).
+    pub(crate) fn direct_overwrite_nofault<B: UserBuffer>(
+        &mut self,
+        iter: &mut B,
+        done_before: usize,
+    ) -> Result<usize> {
+        self.dio_pass(
+            iter,
+            done_before,
+            ptr::null(),
+            vfs_bindings::IOMAP_DIO_OVERWRITE_ONLY,
+        )
+    }
+
+    /// One `nofault` pass of `iomap_dio_rw` with `dio_ops` and `dio_flags`
+    /// (`IOMAP_DIO_PARTIAL` added).
+    fn dio_pass<B: UserBuffer>(
+        &mut self,
+        iter: &mut B,
+        done_before: usize,
+        dio_ops: *const vfs_bindings::iomap_dio_ops,
+        dio_flags: u32,
+    ) -> Result<usize> {
+        let flags = vfs_bindings::IOMAP_DIO_PARTIAL | dio_flags;
         let raw_iter = iter.as_raw();
         let _faults_off = (!B::IS_SOURCE).then(PagefaultsDisabled::enter);
         // SAFETY: a valid iterator, ours for the call; the caller holds

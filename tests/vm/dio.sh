@@ -4,7 +4,8 @@
 # written blocks, extending the file, sector-aligned but not block-aligned;
 # misaligned requests fail with EINVAL; O_DIRECT reads of data, holes and
 # unwritten extents; everything read back through the page cache after a
-# cache drop; asynchronous direct writes and reads (libaio) verified. FIEMAP
+# cache drop; asynchronous direct writes (waiting, or returning at
+# submission when they only overwrite) and reads (libaio) verified. FIEMAP
 # reports the extents and their unwritten flag, SEEK_HOLE and SEEK_DATA find
 # them. fsck clean.
 . "$(dirname "$0")/lib.sh"
@@ -51,14 +52,44 @@ expect_eq "$unwritten" 1 "FIEMAP extents flagged unwritten (0x800)"
 expect_eq "$(xfs_io -c "seek -d 1m" "$F" | awk '/^DATA/ {print $2}')" 2097152 "SEEK_DATA from 1 MiB"
 expect_eq "$(xfs_io -c "seek -h 0" "$F" | awk '/^HOLE/ {print $2}')" 1048576 "SEEK_HOLE from 0"
 
-# Asynchronous direct I/O (libaio, 16 requests submitted at a time; rexfs
-# waits for each write, not for reads: README, Known limits): 16 MiB of
-# checksummed 4 KiB blocks written at random offsets, then read back the
-# same way and every block verified by fio.
-fio --name=aio --filename="$MNT/aio" --rw=randwrite --bs=4k --size=16m --direct=1 \
-	--ioengine=libaio --iodepth=16 --verify=crc32c --do_verify=1 --verify_fatal=1 \
-	--output-format=terse >/dev/null || die "asynchronous direct I/O: fio's verification failed"
-
+# Asynchronous direct I/O (libaio, 16 requests in flight): 16 MiB of
+# checksummed 4 KiB blocks written at random offsets inside EOF, then read
+# back the same way and every block verified by fio. Into holes, each write
+# allocates and converts at completion, so it waits for its I/O
+# (dio_async_waited); over the blocks written so, pure overwrites return once
+# submitted (dio_overwrite_queued); into a preallocated file, unwritten
+# blocks are converted, so those wait too, and are verified again after a
+# remount (--verify_only).
 D=$(debugfs_dir)
+aio() { # FILE [FIO OPTION]
+	fio --name=aio --filename="$1" --rw=randwrite --bs=4k --size=16m --direct=1 \
+		--ioengine=libaio --iodepth=16 --fallocate=none --verify=crc32c --do_verify=1 \
+		--verify_fatal=1 --output-format=terse "${@:2}" >/dev/null 2>&1
+}
+xfs_io -f -c "truncate 16m" "$MNT/aio"
+aio "$MNT/aio" || die "asynchronous direct writes into holes: fio's verification failed"
+waited=$(cat "$D/dio_async_waited")
+((waited >= 4096)) || die "asynchronous writes into holes: $waited of 4096 waited"
+expect_eq "$(cat "$D/dio_overwrite_queued")" 0 "writes into holes returned before their I/O"
+aio "$MNT/aio" || die "asynchronous direct overwrites: fio's verification failed"
+queued=$(cat "$D/dio_overwrite_queued")
+((queued > 0)) || die "no asynchronous overwrite returned before its I/O"
+expect_eq "$(cat "$D/dio_async_waited")" "$waited" "overwrites of written blocks that waited"
+xfs_io -f -c "falloc 0 16m" "$MNT/aio-prealloc"
+aio "$MNT/aio-prealloc" || die "asynchronous direct writes into unwritten blocks: fio's verification failed"
+expect_eq "$(cat "$D/dio_overwrite_queued")" "$queued" "writes into unwritten blocks returned before their I/O"
+(($(cat "$D/dio_async_waited") >= waited + 4096)) || die "writes into unwritten blocks did not all wait"
+remount
+D=$(debugfs_dir)
+aio "$MNT/aio-prealloc" --verify_only || die "unwritten blocks written asynchronously: not converted on disk"
+echo "asynchronous writes: $waited waited (holes), then $queued overwrites returned at submission"
+# Negative control: unsafe_overwrite_unwritten lets the writes into
+# unwritten blocks go as pure overwrites, not converted: fio reads zeroes.
+xfs_io -f -c "falloc 0 16m" "$MNT/aio-unconverted"
+echo 1 >"$D/unsafe_overwrite_unwritten"
+aio "$MNT/aio-unconverted" && die "negative control: unconverted writes verified: the test cannot fail"
+echo 0 >"$D/unsafe_overwrite_unwritten"
+echo "negative control: the unconverted blocks read back as zeroes, caught"
+
 echo "iomap_begin $(cat "$D/iomap_begin"), dio_retry $(cat "$D/dio_retry"), dio_fallback $(cat "$D/dio_fallback")"
 check_fsck
