@@ -61,10 +61,11 @@ expect_eq "$(xfs_io -c "seek -h 0" "$F" | awk '/^HOLE/ {print $2}')" 1048576 "SE
 # blocks are converted, so those wait too, and are verified again after a
 # remount (--verify_only).
 D=$(debugfs_dir)
+AIO_LOG=/tmp/dio-aio.log # fio's output of the last run
 aio() { # FILE [FIO OPTION]
 	fio --name=aio --filename="$1" --rw=randwrite --bs=4k --size=16m --direct=1 \
 		--ioengine=libaio --iodepth=16 --fallocate=none --verify=crc32c --do_verify=1 \
-		--verify_fatal=1 --output-format=terse "${@:2}" >/dev/null 2>&1
+		--verify_fatal=1 --output-format=terse "${@:2}" >"$AIO_LOG" 2>&1
 }
 xfs_io -f -c "truncate 16m" "$MNT/aio"
 aio "$MNT/aio" || die "asynchronous direct writes into holes: fio's verification failed"
@@ -88,6 +89,7 @@ echo "asynchronous writes: $waited waited (holes), then $queued overwrites retur
 xfs_io -f -c "falloc 0 16m" "$MNT/aio-unconverted"
 echo 1 >"$D/unsafe_overwrite_unwritten"
 aio "$MNT/aio-unconverted" && die "negative control: unconverted writes verified: the test cannot fail"
+grep -qi "verify" "$AIO_LOG" || die "negative control: fio failed, but not its verification: $(head -c 500 "$AIO_LOG")"
 echo 0 >"$D/unsafe_overwrite_unwritten"
 echo "negative control: the unconverted blocks read back as zeroes, caught"
 
