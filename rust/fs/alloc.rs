@@ -18,6 +18,7 @@ use crate::format::{
     BlockKind, DiskInode, Superblock, BITS_PER_BITMAP_BLOCK,
 };
 use kernel::prelude::*;
+use kernel::task::Pid;
 
 /// Blocks freed by a journal transaction that has not committed yet.
 #[derive(Clone, Copy)]
@@ -27,9 +28,20 @@ struct BusyRun {
     end: u64,
 }
 
+/// Metadata blocks set aside for the operation a task runs ([`Txn::start`]),
+/// which its allocations of metadata take first.
+struct Reservation {
+    task: Pid,
+    /// Blocks set aside and not allocated yet.
+    blocks: u64,
+    /// Fewer were free than the operation asked for: it may not allocate
+    /// file data (see [`Allocator::reserve`]).
+    short: bool,
+}
+
 /// The allocator's state: the in-memory superblock, which holds the free
 /// counts and the head of the orphan list, the orphan list itself, the busy
-/// runs, and where the next searches start.
+/// runs, the reservations, and where the next searches start.
 pub(crate) struct Allocator {
     disk: Superblock,
     /// Blocks free in the bitmap whose freeing is not committed yet ("busy
@@ -39,6 +51,11 @@ pub(crate) struct Allocator {
     /// crash before the commit brings back; and jbd2 refuses a block that
     /// the committing transaction still holds as a new metadata block.
     busy: KVec<BusyRun>,
+    /// The blocks of [`Self::busy`].
+    busy_blocks: u64,
+    /// The running operations' reservations, and the blocks they hold.
+    reservations: KVec<Reservation>,
+    reserved: u64,
     /// The orphan list, from its head: unlinked inodes still in use, freed
     /// at their eviction, or at the next mount after a crash.
     orphans: KVec<u64>,
@@ -53,6 +70,9 @@ impl Allocator {
             ino_hint: format::ROOT_INO,
             orphans: KVec::new(),
             busy: KVec::new(),
+            busy_blocks: 0,
+            reservations: KVec::new(),
+            reserved: 0,
             disk,
         }
     }
@@ -130,27 +150,101 @@ impl Allocator {
         (self.disk.geometry.data_blocks() / 64).min(64)
     }
 
-    /// Free blocks that file data may take.
+    /// Free blocks that file data may take, as `statfs` reports them.
     pub(super) fn available_blocks(&self) -> u64 {
         self.disk
             .free_blocks
             .saturating_sub(self.metadata_reserve())
     }
 
+    /// Free blocks that neither wait for a commit nor are set aside.
+    fn unclaimed(&self) -> u64 {
+        self.disk
+            .free_blocks
+            .saturating_sub(self.busy_blocks + self.reserved)
+    }
+
+    /// Blocks the current task's operation may allocate for file data:
+    /// none unless all the blocks it asked to set aside were, so that the
+    /// data cannot take the blocks its extents need; then those free and
+    /// not busy, but the metadata reserve, which holds the blocks set
+    /// aside (metadata too) as long as it is the larger.
+    fn data_available(&self, sb: &RexSb) -> u64 {
+        if sb.data().probes.unsafe_skip_metadata_reservation.is_on() {
+            return self.available_blocks();
+        }
+        match self.own_reservation() {
+            Some(i) if self.reservations[i].short => 0,
+            _ => (self.disk.free_blocks - self.busy_blocks)
+                .saturating_sub(self.metadata_reserve().max(self.reserved)),
+        }
+    }
+
+    /// The index of the current task's reservation.
+    fn own_reservation(&self) -> Option<usize> {
+        let task = kernel::current!().pid();
+        self.reservations.iter().position(|r| r.task == task)
+    }
+
+    /// Sets aside `blocks` metadata blocks (extent storage, directory
+    /// blocks) for the operation the current task starts, unless it is
+    /// inside one already, which set aside what both need; returns whether
+    /// it did, then [`Self::end_reservation`] ends it. As XFS's block
+    /// reservation of a transaction: the operation's data allocations
+    /// cannot then take the blocks that storing its extents needs, which
+    /// `dirty_inode` could only log as failed. Sets aside what is free,
+    /// neither busy nor set aside already, if that is less: an operation
+    /// that only frees or converts goes on, and any allocation of data
+    /// fails with `ENOSPC` (then its caller may wait for busy blocks and
+    /// start again).
+    pub(super) fn reserve(&mut self, sb: &RexSb, blocks: u64) -> Result<bool> {
+        if sb.data().probes.unsafe_skip_metadata_reservation.is_on()
+            || self.own_reservation().is_some()
+        {
+            return Ok(false);
+        }
+        self.forget_committed(sb);
+        let granted = blocks.min(self.unclaimed());
+        self.reservations.push(
+            Reservation {
+                task: kernel::current!().pid(),
+                blocks: granted,
+                short: granted < blocks,
+            },
+            GFP_KERNEL,
+        )?;
+        self.reserved += granted;
+        Ok(true)
+    }
+
+    /// Ends the current task's reservation, returning the blocks it did
+    /// not allocate.
+    pub(super) fn end_reservation(&mut self) {
+        let task = kernel::current!().pid();
+        let mut returned = 0;
+        self.reservations.retain(|r| {
+            if r.task == task {
+                returned += r.blocks;
+            }
+            r.task != task
+        });
+        self.reserved -= returned;
+    }
+
     /// Allocates up to `max` contiguous blocks for file data, as
-    /// [`Self::alloc_blocks`] does, but not from the metadata reserve.
+    /// [`Self::alloc_blocks`] does, but only from [`Self::data_available`].
     pub(super) fn alloc_data_blocks(
         &mut self,
         txn: &Txn<'_>,
         goal: Option<u64>,
         max: u64,
     ) -> Result<(u64, u64)> {
-        // Before a refusal: a busy block left from a done commit would make
+        // Before counting: a busy block left from a done commit would make
         // the caller wait for commits forever.
         self.forget_committed(txn.sb());
-        match self.available_blocks().min(max) {
+        match self.data_available(txn.sb()).min(max) {
             0 => Err(ENOSPC),
-            max => self.alloc_blocks(txn, goal, max),
+            max => self.claim_blocks(txn, goal, max),
         }
     }
 
@@ -159,13 +253,16 @@ impl Allocator {
     fn forget_committed(&mut self, sb: &RexSb) {
         let sbi = sb.data();
         if let Some(journal) = sbi.journal() {
+            let mut returned = 0;
             self.busy.retain(|b| {
                 let committed = journal.is_committed(b.tid);
                 if committed {
                     sbi.discard_freed(sb, b.start, b.end - b.start);
+                    returned += b.end - b.start;
                 }
                 !committed
             });
+            self.busy_blocks -= returned;
         }
     }
 
@@ -225,40 +322,63 @@ impl Allocator {
         }
     }
 
-    /// Allocates up to `max` contiguous blocks, preferring a run that starts
-    /// at `goal`. Returns the first block and the count (at least one).
-    /// Fails with `ENOSPC` if no block is free, or if the free ones are all
-    /// busy (then a commit is started, and a caller without a running
-    /// handle may wait for it and try again).
+    /// Allocates up to `max` contiguous blocks for metadata, preferring a
+    /// run that starts at `goal`: the blocks the current task's operation
+    /// set aside first, then those free, neither busy nor set aside.
+    /// Returns the first block and the count (at least one). Fails with
+    /// `ENOSPC` if there are none (then, if blocks are busy, a commit is
+    /// started, and a caller without a running handle may wait for it and
+    /// try again).
     pub(super) fn alloc_blocks(
         &mut self,
         txn: &Txn<'_>,
         goal: Option<u64>,
         max: u64,
     ) -> Result<(u64, u64)> {
-        let sb = txn.sb();
-        if self.disk.free_blocks == 0 {
-            return Err(ENOSPC);
+        self.forget_committed(txn.sb());
+        let own = self.own_reservation();
+        let set_aside = own.map_or(0, |i| self.reservations[i].blocks);
+        let max = max.min(set_aside + self.unclaimed());
+        if max == 0 {
+            return Err(self.no_space(txn.sb()));
         }
+        let (first, len) = self.claim_blocks(txn, goal, max)?;
+        if let Some(i) = own {
+            let taken = len.min(set_aside);
+            self.reservations[i].blocks -= taken;
+            self.reserved -= taken;
+        }
+        Ok((first, len))
+    }
+
+    /// Claims up to `max` contiguous blocks, of which the caller counted
+    /// at least one free (and not busy, unless its protection is off).
+    fn claim_blocks(&mut self, txn: &Txn<'_>, goal: Option<u64>, max: u64) -> Result<(u64, u64)> {
         let found = self.claim_run(txn, goal, false, |bits, from, limit, _| {
             find_free_run(bits, from, limit, max)
         })?;
-        if let Some(found) = found {
-            return Ok(found);
+        match found {
+            Some(found) => Ok(found),
+            None if self.has_busy() => Err(self.no_space(txn.sb())),
+            None => Err(corrupted(
+                txn.sb(),
+                format_args!(
+                    "free block count {} but no free block",
+                    self.disk.free_blocks
+                ),
+            )),
         }
+    }
+
+    /// The error of an allocation that found no block: `ENOSPC`, after
+    /// starting the commit that returns the busy blocks, if there are any.
+    fn no_space(&self, sb: &RexSb) -> Error {
         if let (Some(journal), true) = (sb.data().journal(), self.has_busy()) {
-            // Nothing returned yet: the busy blocks come back with the
-            // commit that frees them.
-            journal.commit(false)?;
-            return Err(ENOSPC);
+            if let Err(e) = journal.commit(false) {
+                return e;
+            }
         }
-        Err(corrupted(
-            sb,
-            format_args!(
-                "free block count {} but no free block",
-                self.disk.free_blocks
-            ),
-        ))
+        ENOSPC
     }
 
     /// Allocates `count` contiguous blocks for file data starting at a
@@ -273,7 +393,8 @@ impl Allocator {
         count: u64,
         align: u64,
     ) -> Result<Option<(u64, u64)>> {
-        if self.available_blocks() < count {
+        self.forget_committed(txn.sb());
+        if self.data_available(txn.sb()) < count {
             return Ok(None);
         }
         self.claim_run(txn, goal, true, |bits, from, limit, base| {
@@ -381,17 +502,20 @@ impl Allocator {
             block += n as u64;
         }
         match txn.tid() {
-            Some(tid) => match self.busy.last_mut() {
-                Some(last) if last.tid == tid && last.end == start => last.end = start + len,
-                _ => self.busy.push(
-                    BusyRun {
-                        tid,
-                        start,
-                        end: start + len,
-                    },
-                    GFP_KERNEL,
-                )?,
-            },
+            Some(tid) => {
+                match self.busy.last_mut() {
+                    Some(last) if last.tid == tid && last.end == start => last.end = start + len,
+                    _ => self.busy.push(
+                        BusyRun {
+                            tid,
+                            start,
+                            end: start + len,
+                        },
+                        GFP_KERNEL,
+                    )?,
+                }
+                self.busy_blocks += len;
+            }
             // Without a journal they may be allocated again at once.
             None => sb.data().discard_freed(sb, start, len),
         }

@@ -197,13 +197,15 @@ fn modify_block<R>(
 }
 
 /// What changing an entry of `dir` may change: the entry's block, or a new
-/// block (allocated, mapped) or an emptied one (freed), its index, and the
-/// directory's inode with the extents of both.
+/// block (allocated, mapped) or an emptied one (freed), its index (whose
+/// new nodes are mapped too), and the directory's inode with the extents
+/// of both.
 fn entry_credits(dir: &RexInode) -> Result<Credits> {
     let (index, index_extents) = dir_index::credits(dir)?;
     Ok(Credits::blocks(2)
         .and(Credits::SUPER)
         .and(Credits::revokes(1))
+        .and(Credits::allocations(1 + index_extents))
         .and(index)
         .and(write_credits(dir, inode::extents(dir)?, 1 + index_extents)))
 }

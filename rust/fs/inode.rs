@@ -367,35 +367,48 @@ pub(super) fn extents(inode: &RexInode) -> Result<LoadedMap<'_>> {
 /// that added up to `new_extents` extents: its inode-table block and the
 /// blocks that store its extents, rewritten (every one, at worst: a
 /// truncate changes them all), grown (allocated: a bitmap block each and
-/// the superblock's counts) or shrunk (revoked). A chain grows by a block
-/// per [`format::EXTENTS_PER_BLOCK`] extents; a tree by a leaf per half a
-/// leaf of extents (a split leaves both halves at least half full), and by
-/// a node a level of [`TREE_LEVELS`] as the splits go up.
+/// the superblock's counts, and the blocks themselves set aside) or shrunk
+/// (revoked). A chain grows by a block per [`format::EXTENTS_PER_BLOCK`]
+/// extents; a tree by a leaf per half a leaf of extents (a split leaves
+/// both halves at least half full), and by a node a level of
+/// [`TREE_LEVELS`] as the splits go up.
 pub(super) fn write_credits(inode: &RexInode, map: LoadedMap<'_>, new_extents: u32) -> Credits {
-    storage_credits(inode, map.storage_blocks(), new_extents)
+    let growth = if new_extents == 0 {
+        0
+    } else {
+        storage_growth(inode, new_extents)
+    };
+    storage_credits(inode, map.storage_blocks(), new_extents).and(Credits::allocations(growth))
 }
 
 /// What writing `inode` may change when the caller does not change its
 /// extent map, whose changes not stored yet added up to `pending_extents`
 /// extents: as [`write_credits`], without reading an unread extent tree
-/// (an unread map has no change to store).
+/// (an unread map has no change to store), and without setting blocks
+/// aside: the change of the map set aside what storing it needs.
 pub(super) fn inode_credits(inode: &RexInode, pending_extents: u32) -> Credits {
     storage_credits(inode, inode.data().map.storage_blocks(), pending_extents)
 }
 
-/// [`write_credits`] of an inode whose extents are stored in `stored`
-/// blocks.
+/// The journal credits of [`write_credits`] for an inode whose extents
+/// are stored in `stored` blocks.
 fn storage_credits(inode: &RexInode, stored: u32, new_extents: u32) -> Credits {
+    let growth = storage_growth(inode, new_extents);
+    Credits::blocks(1 + stored + 2 * growth)
+        .and(Credits::SUPER)
+        .and(Credits::revokes(stored))
+}
+
+/// The blocks the extent storage of `inode` may grow by with
+/// `new_extents` more extents.
+fn storage_growth(inode: &RexInode, new_extents: u32) -> u32 {
     let features = inode.super_block().data().feature_incompat();
-    let growth = if features & FEATURE_INCOMPAT_EXTENT_TREE != 0 {
+    if features & FEATURE_INCOMPAT_EXTENT_TREE != 0 {
         let half_leaf = (TreeKind::Extent.leaf_capacity() / 2) as u32;
         new_extents.div_ceil(half_leaf) + TREE_LEVELS
     } else {
         new_extents.div_ceil(format::EXTENTS_PER_BLOCK as u32)
-    };
-    Credits::blocks(1 + stored + 2 * growth)
-        .and(Credits::SUPER)
-        .and(Credits::revokes(stored))
+    }
 }
 
 /// Levels an extent tree may have in practice: four hold billions of

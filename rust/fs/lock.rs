@@ -20,7 +20,7 @@
 //!           -> ExtentMapLock (an inode's extents, its copy-on-write
 //!              extents, and their generation)
 //!             -> AllocatorLock (bitmap, refcount table, inode-table
-//!                slots, free counts, orphan list)
+//!                slots, free counts, blocks set aside, orphan list)
 //!               -> buffer lock (one metadata block, under the handle's
 //!                  write access to it)
 //!
@@ -104,6 +104,10 @@
 //!   it reads the source's extents, then changes the destination's.
 //!   Copy-on-write completion (writeback's, on the completion queue, or a
 //!   direct write's) starts a handle of its own, as unwritten conversion.
+//! - A handle that may allocate metadata sets blocks aside as it starts and
+//!   gives back the rest as it stops ([`super::txn::Txn::start`]), under
+//!   the allocator lock: like starting a handle, neither happens under a
+//!   lock that ranks below the handle.
 //! - Directory blocks change only under the directory's `i_rwsem`, which the
 //!   VFS holds for every namespace operation.
 //! - [`XattrLock`] ranks beside [`ExtentMapLock`], not above or below it:

@@ -49,6 +49,9 @@ pub(crate) struct Probes {
     /// Allocating write faults that found only blocks waiting for a
     /// commit, committed and tried again.
     pub(super) fault_busy_retry: Counter,
+    /// Allocations (of any kind) that found only blocks waiting for a
+    /// commit, waited for it and tried again.
+    pub(super) busy_commit_waits: Counter,
     /// Allocating write faults that preallocated unwritten blocks past
     /// their folio.
     pub(super) fault_prealloc: Counter,
@@ -145,6 +148,11 @@ pub(crate) struct Probes {
     /// puts the blocks in place: fsync returns before the remap, which a
     /// crash then loses.
     pub(super) unsafe_cow_remap_after_writeback: UnsafeSwitch,
+    /// Operations set no blocks aside for their extents, and file data may
+    /// take free blocks as long as the busy ones make up the metadata
+    /// reserve: storing the extents an allocation added can then find only
+    /// busy blocks, and `dirty_inode` logs its failure.
+    pub(super) unsafe_skip_metadata_reservation: UnsafeSwitch,
 }
 
 impl Probes {
@@ -156,7 +164,7 @@ impl Probes {
     }
 
     /// The debugfs files.
-    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 49] = [
+    pub(super) const FILES: [(&'static CStr, DebugFile<Self>); 51] = [
         (c"iomap_begin", DebugFile::Counter(|p| &p.iomap_begin)),
         (c"iomap_stale", DebugFile::Counter(|p| &p.iomap_stale)),
         (c"wb_map_reused", DebugFile::Counter(|p| &p.wb_map_reused)),
@@ -197,6 +205,10 @@ impl Probes {
         (
             c"fault_busy_retry",
             DebugFile::Counter(|p| &p.fault_busy_retry),
+        ),
+        (
+            c"busy_commit_waits",
+            DebugFile::Counter(|p| &p.busy_commit_waits),
         ),
         (c"fault_prealloc", DebugFile::Counter(|p| &p.fault_prealloc)),
         (c"giveback_kept", DebugFile::Counter(|p| &p.giveback_kept)),
@@ -301,6 +313,10 @@ impl Probes {
         (
             c"unsafe_cow_remap_after_writeback",
             DebugFile::Switch(|p| &p.unsafe_cow_remap_after_writeback),
+        ),
+        (
+            c"unsafe_skip_metadata_reservation",
+            DebugFile::Switch(|p| &p.unsafe_skip_metadata_reservation),
         ),
     ];
 }

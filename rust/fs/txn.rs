@@ -15,11 +15,13 @@ use crate::vfs::{Buffer, CommitSeal, Handle};
 use kernel::prelude::*;
 
 /// The metadata blocks an operation may change and the metadata blocks it
-/// may free, which a journal reserves room for when it starts.
+/// may free, which a journal reserves room for when it starts, and the
+/// metadata blocks it may allocate, which the allocator sets aside.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Credits {
     blocks: u32,
     revokes: u32,
+    allocations: u32,
 }
 
 impl Credits {
@@ -35,6 +37,7 @@ impl Credits {
         Credits {
             blocks: n,
             revokes: 0,
+            allocations: 0,
         }
     }
 
@@ -43,6 +46,16 @@ impl Credits {
         Credits {
             blocks: 0,
             revokes: n,
+            allocations: 0,
+        }
+    }
+
+    /// `n` metadata blocks allocated (see [`Txn::start`]).
+    pub(super) const fn allocations(n: u32) -> Self {
+        Credits {
+            blocks: 0,
+            revokes: 0,
+            allocations: n,
         }
     }
 
@@ -51,6 +64,7 @@ impl Credits {
         Credits {
             blocks: self.blocks.saturating_add(other.blocks),
             revokes: self.revokes.saturating_add(other.revokes),
+            allocations: self.allocations.saturating_add(other.allocations),
         }
     }
 
@@ -59,6 +73,7 @@ impl Credits {
         Credits {
             blocks: self.blocks.saturating_mul(n),
             revokes: self.revokes.saturating_mul(n),
+            allocations: self.allocations.saturating_mul(n),
         }
     }
 
@@ -81,13 +96,17 @@ static COMMIT_SEAL: CommitSeal = CommitSeal::new(format::set_block_checksum);
 pub(crate) struct Txn<'a> {
     sb: &'a RexSb,
     handle: Option<Handle<'a>>,
+    /// The change set blocks aside, to give back when it ends.
+    reserved: bool,
 }
 
 impl<'a> Txn<'a> {
     /// Starts a change of `sb` that needs at most `credits`: a jbd2 handle
     /// (or the task's running one, joined) if `sb` has a journal. Fails
     /// with `ENOSPC` if the journal could never hold it, with `EIO` once the
-    /// filesystem is shut down.
+    /// filesystem is shut down. Sets aside the metadata blocks it may
+    /// allocate ([`super::alloc::Allocator::reserve`]), unless the task is
+    /// inside a change already.
     ///
     /// The first change after damage was found (see
     /// [`super::errors::corrupted`]) also writes the superblock's flag.
@@ -114,7 +133,14 @@ impl<'a> Txn<'a> {
             }
             None => None,
         };
-        let txn = Txn { sb, handle };
+        let mut txn = Txn {
+            sb,
+            handle,
+            reserved: false,
+        };
+        if credits.allocations > 0 {
+            txn.reserved = sbi.allocator().reserve(sb, credits.allocations.into())?;
+        }
         // A joined handle has only the credits its first start asked for.
         let nested = txn.handle.as_ref().is_some_and(Handle::is_nested);
         if write_errors && !nested && sbi.errors.claim_write() {
@@ -209,8 +235,16 @@ impl<'a> Txn<'a> {
     }
 
     /// Ends the change, reporting a journal error (an abort).
-    pub(super) fn stop(self) -> Result {
-        self.handle.map_or(Ok(()), Handle::stop)
+    pub(super) fn stop(mut self) -> Result {
+        self.handle.take().map_or(Ok(()), Handle::stop)
+    }
+}
+
+impl Drop for Txn<'_> {
+    fn drop(&mut self) {
+        if self.reserved {
+            self.sb.data().allocator().end_reservation();
+        }
     }
 }
 
@@ -225,5 +259,6 @@ pub(super) fn commit_busy(sb: &RexSb) -> Result<bool> {
         return Ok(false);
     }
     journal.commit(true)?;
+    sb.data().probes.busy_commit_waits.inc();
     Ok(true)
 }

@@ -4,8 +4,11 @@
 # written data intact, everything back to the mkfs counts after removal, and
 # fsck clean after each part; and a file whose extents need an extent block
 # made at ENOSPC (the blocks kept for metadata let its inode be written
-# and the file be removed); write faults into blocks whose freeing is not
-# committed yet wait for the commit (faults_into_freed).
+# and the file be removed); an allocation whose extents need a new tree
+# node, when only blocks whose freeing is not committed remain, stores them
+# from the blocks it set aside (negative control: without the reservation
+# its inode fails to be logged); write faults into blocks whose freeing is
+# not committed yet wait for the commit (faults_into_freed).
 . "$(dirname "$0")/lib.sh"
 load
 M=$MNT
@@ -99,6 +102,74 @@ sync
 expect_eq "$(free_blocks)" $((mkfs_blocks - ($(blocks_of "$M") - root0))) "free blocks after removing all"
 echo "a preallocation of $extents extents at ENOSPC written and removed"
 check_fsck "$DEV2"
+
+# extents_into_freed on|off: a file of 173 one-block extents (the inode's 5
+# and a full tree leaf of 168) with three-block holes between them, a
+# 1 MiB file, then data filling the rest, and attribute blocks all but 10
+# of the blocks kept for metadata, all committed; one process removes the
+# 1 MiB file and preallocates the first 40 holes before the journal's
+# 5-second timer commits the removal: only those 10 blocks are free and not
+# busy. "on": the preallocation set aside the blocks its extent tree may
+# grow by, so its data waits for the commit (busy_commit_waits) instead of
+# taking them, and its inode is logged; "off"
+# (unsafe_skip_metadata_reservation): the data takes them, the leaf's split
+# finds only busy blocks and dirty_inode logs its failure.
+extents_into_freed() {
+	local protection=$1 d waits extents failed
+	fresh_fs "$DEV2"
+	d=/sys/kernel/debug/rexfs/$(basename "$DEV2")
+	[ "$protection" = on ] || echo 1 >"$d/unsafe_skip_metadata_reservation"
+	py - "$M/frag" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644)
+for i in range(173):
+    os.pwrite(fd, b"x" * 4096, i * 4 * 4096)
+os.fsync(fd)
+os.close(fd)
+PY
+	extents=$(xfs_io -c "fiemap" "$M/frag" | grep -Ec '\]: [0-9]+\.\.' || true)
+	expect_eq "$extents" 173 "extents of the file written every fourth block"
+	head -c 1M /dev/zero >"$M/freed"
+	dd if=/dev/zero of="$M/fill" bs=1M 2>/dev/null && die "dd filled $DEV2 without ENOSPC"
+	sync
+	py - "$M" "$(free_blocks)" <<'PY'
+import os, sys
+m, free = sys.argv[1], int(sys.argv[2])
+for i in range(free - 10):
+    open(f"{m}/attr{i}", "w").close()
+    os.setxattr(f"{m}/attr{i}", "user.pad", b"x" * 1000)
+PY
+	sync
+	expect_eq "$(free_blocks)" 10 "free blocks after the attribute blocks"
+	waits=$(cat "$d/busy_commit_waits")
+	mark_dmesg "extents-into-freed-$protection"
+	py - "$M/freed" "$M/frag" <<'PY'
+import os, sys
+os.unlink(sys.argv[1])
+fd = os.open(sys.argv[2], os.O_WRONLY)
+os.posix_fallocate(fd, 0, 40 * 4 * 4096)
+os.close(fd)
+PY
+	waits=$(($(cat "$d/busy_commit_waits") - waits))
+	failed=$(dmesg_since "extents-into-freed-$protection" | grep -c "logging failed" || true)
+	echo "protection $protection: busy_commit_waits +$waits, $failed inode logging failures"
+	echo 0 >"$d/unsafe_skip_metadata_reservation"
+	if [ "$protection" = off ]; then
+		((failed > 0)) || die "negative control: no inode logging failed without the reservation"
+	else
+		((waits > 0)) || die "the preallocation did not wait for the commit of the freed blocks"
+		expect_eq "$failed" 0 "inode logging failures"
+	fi
+	remount "$DEV2"
+	extents=$(xfs_io -c "fiemap -v" "$M/frag" | grep -c "0x800" || true)
+	((extents >= 40)) || die "after a remount the file has $extents unwritten extents, expected 40 or more"
+	echo "$extents unwritten extents after a remount"
+	check_fsck "$DEV2"
+}
+
+echo "== extents stored when only busy blocks are free"
+extents_into_freed on
+extents_into_freed off
 
 echo "== write faults into blocks just freed"
 faults_into_freed "$DEV2"
