@@ -68,6 +68,9 @@ done
 for f in rexfs.ko tools/bin/mkfs.rexfs tools/bin/fsck.rexfs; do
 	[ -e "$f" ] || die "$f missing: run 'make module tools' first"
 done
+# A module older than its sources would test other code than the tree's.
+newer=$(find rust format Kbuild -newer rexfs.ko -type f -print -quit)
+[ -z "$newer" ] || die "rexfs.ko is older than $newer: run 'make module tools' first"
 # What xfstests' common/config refuses to start without, the front ends
 # that run mkfs.rexfs and fsck.rexfs, ip for the guest's loopback and patch
 # for fstests-rexfs.patch; the guest uses the host's.
