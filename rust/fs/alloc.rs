@@ -50,6 +50,7 @@ pub(crate) struct Allocator {
     /// reused at once and written could be lost to its old owner, whom a
     /// crash before the commit brings back; and jbd2 refuses a block that
     /// the committing transaction still holds as a new metadata block.
+    /// Sorted by block; no two overlap.
     busy: KVec<BusyRun>,
     /// The blocks of [`Self::busy`].
     busy_blocks: u64,
@@ -310,16 +311,38 @@ impl Allocator {
     /// the busy run may be.
     fn not_busy(&self, start: u64, len: u64) -> core::result::Result<u64, u64> {
         let end = start + len;
-        let first_busy = self
-            .busy
-            .iter()
-            .filter(|b| b.start < end && b.end > start)
-            .min_by_key(|b| b.start);
-        match first_busy {
-            None => Ok(len),
-            Some(b) if b.start > start => Ok(b.start - start),
-            Some(b) => Err(b.end),
+        // The runs are sorted and apart: the first ending past `start` is
+        // the first that may overlap.
+        let at = self.busy.partition_point(|b| b.end <= start);
+        match self.busy.get(at) {
+            Some(b) if b.start < end && b.start > start => Ok(b.start - start),
+            Some(b) if b.start < end => Err(b.end),
+            _ => Ok(len),
         }
+    }
+
+    /// Blocks `start..start + len` were freed in transaction `tid`: busy
+    /// until it commits. [`Self::busy`] is kept sorted by block, so that a
+    /// search of a filesystem full of busy blocks looks each up at once,
+    /// not through all of them.
+    fn add_busy(&mut self, tid: u32, start: u64, len: u64) -> Result {
+        let at = self.busy.partition_point(|b| b.start < start);
+        match at.checked_sub(1).and_then(|i| self.busy.get_mut(i)) {
+            Some(prev) if prev.tid == tid && prev.end == start => prev.end = start + len,
+            _ => {
+                let run = BusyRun {
+                    tid,
+                    start,
+                    end: start + len,
+                };
+                self.busy.reserve(1, GFP_KERNEL)?;
+                self.busy
+                    .insert_within_capacity(at, run)
+                    .map_err(|_| ENOMEM)?;
+            }
+        }
+        self.busy_blocks += len;
+        Ok(())
     }
 
     /// Allocates up to `max` contiguous blocks for metadata, preferring a
@@ -502,20 +525,7 @@ impl Allocator {
             block += n as u64;
         }
         match txn.tid() {
-            Some(tid) => {
-                match self.busy.last_mut() {
-                    Some(last) if last.tid == tid && last.end == start => last.end = start + len,
-                    _ => self.busy.push(
-                        BusyRun {
-                            tid,
-                            start,
-                            end: start + len,
-                        },
-                        GFP_KERNEL,
-                    )?,
-                }
-                self.busy_blocks += len;
-            }
+            Some(tid) => self.add_busy(tid, start, len)?,
             // Without a journal they may be allocated again at once.
             None => sb.data().discard_freed(sb, start, len),
         }
@@ -722,6 +732,26 @@ mod tests {
         assert_eq!(find_free_run(&bits, 10, 12, 100), Some((10, 2)));
         bits = [0xff; 8];
         assert_eq!(find_free_run(&bits, 0, 64, 1), None);
+    }
+
+    #[test]
+    fn busy_runs_sorted_and_looked_up() -> Result {
+        let geometry = format::Geometry::new(1 << 16, 1024, 0).map_err(|_| EINVAL)?;
+        let mut alloc = Allocator::new(Superblock::new(geometry, 0, [0; 16]));
+        // Freed out of order; 20..30 joins 10..20 of the same transaction.
+        for (tid, start, len) in [(1, 100, 10), (1, 10, 10), (2, 50, 5), (1, 20, 10)] {
+            alloc.add_busy(tid, start, len)?;
+        }
+        let runs = alloc.busy.iter().map(|b| (b.start, b.end));
+        assert!(runs.eq([(10, 30), (50, 55), (100, 110)]));
+        assert_eq!(alloc.busy_blocks, 35);
+        assert_eq!(alloc.not_busy(0, 10), Ok(10));
+        assert_eq!(alloc.not_busy(0, 20), Ok(10));
+        assert_eq!(alloc.not_busy(25, 10), Err(30));
+        assert_eq!(alloc.not_busy(30, 100), Ok(20));
+        assert_eq!(alloc.not_busy(55, 45), Ok(45));
+        assert_eq!(alloc.not_busy(110, 5), Ok(5));
+        Ok(())
     }
 
     #[test]
