@@ -430,7 +430,8 @@ impl Allocator {
     /// the data start; skips busy blocks, and with `whole`, runs that are
     /// busy in part. `find(bits, from, limit, base)` looks in the bitmap
     /// block whose first bit is block `base`, between bits `from` and
-    /// `limit`, for a run `(bit, len)`.
+    /// `limit`, for a run `(bit, len)`. The caller forgot the committed
+    /// busy runs, before it counted the blocks it may take.
     fn claim_run(
         &mut self,
         txn: &Txn<'_>,
@@ -440,7 +441,6 @@ impl Allocator {
     ) -> Result<Option<(u64, u64)>> {
         let sb = txn.sb();
         let g = self.disk.geometry;
-        self.forget_committed(sb);
         let start = goal
             .filter(|&b| g.is_data_range(b, 1))
             .unwrap_or(self.block_hint);
