@@ -176,7 +176,7 @@ impl Allocator {
         }
         match self.own_reservation() {
             Some(i) if self.reservations[i].short => 0,
-            _ => (self.disk.free_blocks - self.busy_blocks)
+            _ => (self.disk.free_blocks.saturating_sub(self.busy_blocks))
                 .saturating_sub(self.metadata_reserve().max(self.reserved)),
         }
     }
@@ -221,15 +221,9 @@ impl Allocator {
     /// Ends the current task's reservation, returning the blocks it did
     /// not allocate.
     pub(super) fn end_reservation(&mut self) {
-        let task = kernel::current!().pid();
-        let mut returned = 0;
-        self.reservations.retain(|r| {
-            if r.task == task {
-                returned += r.blocks;
-            }
-            r.task != task
-        });
-        self.reserved -= returned;
+        if let Some(Ok(ended)) = self.own_reservation().map(|i| self.reservations.remove(i)) {
+            self.reserved -= ended.blocks;
+        }
     }
 
     /// Allocates up to `max` contiguous blocks for file data, as

@@ -373,12 +373,9 @@ pub(super) fn extents(inode: &RexInode) -> Result<LoadedMap<'_>> {
 /// both halves at least half full), and by a node a level of
 /// [`TREE_LEVELS`] as the splits go up.
 pub(super) fn write_credits(inode: &RexInode, map: LoadedMap<'_>, new_extents: u32) -> Credits {
-    let growth = if new_extents == 0 {
-        0
-    } else {
-        storage_growth(inode, new_extents)
-    };
-    storage_credits(inode, map.storage_blocks(), new_extents).and(Credits::allocations(growth))
+    let growth = storage_growth(inode, new_extents);
+    let allocations = if new_extents == 0 { 0 } else { growth };
+    storage_credits(map.storage_blocks(), growth).and(Credits::allocations(allocations))
 }
 
 /// What writing `inode` may change when the caller does not change its
@@ -387,13 +384,15 @@ pub(super) fn write_credits(inode: &RexInode, map: LoadedMap<'_>, new_extents: u
 /// (an unread map has no change to store), and without setting blocks
 /// aside: the change of the map set aside what storing it needs.
 pub(super) fn inode_credits(inode: &RexInode, pending_extents: u32) -> Credits {
-    storage_credits(inode, inode.data().map.storage_blocks(), pending_extents)
+    storage_credits(
+        inode.data().map.storage_blocks(),
+        storage_growth(inode, pending_extents),
+    )
 }
 
 /// The journal credits of [`write_credits`] for an inode whose extents
-/// are stored in `stored` blocks.
-fn storage_credits(inode: &RexInode, stored: u32, new_extents: u32) -> Credits {
-    let growth = storage_growth(inode, new_extents);
+/// are stored in `stored` blocks and may grow by `growth`.
+fn storage_credits(stored: u32, growth: u32) -> Credits {
     Credits::blocks(1 + stored + 2 * growth)
         .and(Credits::SUPER)
         .and(Credits::revokes(stored))
